@@ -36,11 +36,16 @@ def _grpc_cc_codegen_impl(ctx):
         mnemonic = "GrpcCppCodegen",
         progress_message = "Generating gRPC C++ for %s" % ctx.label,
     )
-    headers = [f for f in outs if f.basename.endswith(".h")]
+    mocks = [f for f in outs if f.basename.endswith("_mock.grpc.pb.h")]
+    headers = [f for f in outs if f.basename.endswith(".h") and f not in mocks]
     sources = [f for f in outs if f.basename.endswith(".cc")]
     return [
         DefaultInfo(files = depset(outs)),
-        OutputGroupInfo(headers = depset(headers), sources = depset(sources)),
+        OutputGroupInfo(
+            headers = depset(headers),
+            sources = depset(sources),
+            mocks = depset(mocks),
+        ),
     ]
 
 _grpc_cc_codegen = rule(
@@ -64,7 +69,8 @@ def cc_grpc_library(name, srcs, deps, grpc_only = True, generate_mocks = False, 
       srcs: a one-element list with the proto_library.
       deps: the matching cc_proto_library.
       grpc_only: must be True (kept for upstream signature compatibility).
-      generate_mocks: also emit *_mock.grpc.pb.h with gmock stubs.
+      generate_mocks: also emit *_mock.grpc.pb.h with gmock stubs, in the
+        testonly library <name>_mocks.
       visibility: visibility of the resulting cc_library.
       **kwargs: passed to cc_library.
     """
@@ -79,19 +85,27 @@ def cc_grpc_library(name, srcs, deps, grpc_only = True, generate_mocks = False, 
         generate_mocks = generate_mocks,
         visibility = ["//visibility:private"],
     )
-    for group in ["headers", "sources"]:
+    for group in ["headers", "sources", "mocks"]:
         native.filegroup(
             name = codegen + "_" + group,
             srcs = [":" + codegen],
             output_group = group,
             visibility = ["//visibility:private"],
         )
-    extra = ["//third_party:gmock"] if generate_mocks else []
     native.cc_library(
         name = name,
         srcs = [":" + codegen + "_sources"],
         hdrs = [":" + codegen + "_headers"],
-        deps = deps + ["//third_party:grpc++"] + extra,
+        deps = deps + ["//third_party:grpc++"],
         visibility = visibility,
         **kwargs
     )
+    if generate_mocks:
+        # gmock stubs (MockFooStub) for tests, as a testonly library.
+        native.cc_library(
+            name = name + "_mocks",
+            testonly = True,
+            hdrs = [":" + codegen + "_mocks"],
+            deps = [":" + name, "//third_party:gmock"],
+            visibility = visibility,
+        )

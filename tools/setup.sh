@@ -9,7 +9,7 @@ PACKAGES=(
   # RPC and serialisation.
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # Core libraries.
-  libabsl-dev libboost-dev rapidjson-dev
+  libabsl-dev libboost-dev rapidjson-dev libgoogle-glog-dev
   # Tests and benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev
 )
