@@ -41,11 +41,20 @@ inline double JsonNumber(const JsonValue& v) { return v.GetDouble(); }
 // A RapidJSON writer into a string buffer whose Number() renders doubles as
 // JavaScript would (see common/json_number.h). Not thread-safe.
 class JsonWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
+  using Base = rapidjson::Writer<rapidjson::StringBuffer>;
+
  public:
-  explicit JsonWriter(rapidjson::StringBuffer& buffer)
-      : rapidjson::Writer<rapidjson::StringBuffer>(buffer) {}
+  explicit JsonWriter(rapidjson::StringBuffer& buffer) : Base(buffer) {}
 
   void Number(double value);
+  // SAX handler entry points, so a parsed value can be re-written with
+  // value.Accept(writer); doubles take the JavaScript rendering.
+  using Base::Key;
+  using Base::String;
+  bool Double(double value) {
+    Number(value);
+    return true;
+  }
   void Key(absl::string_view key) { String(key); }
   void String(absl::string_view s) {
     rapidjson::Writer<rapidjson::StringBuffer>::String(

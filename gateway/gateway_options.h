@@ -1,0 +1,48 @@
+// File: gateway/gateway_options.h
+//
+// Everything configurable about the gateway, with the defaults of the spec
+// (section 4.6) and sane limits. Filled from flags in gateway/main.cc only.
+
+#ifndef JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
+#define JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace jetstream::gateway {
+
+struct GatewayOptions {
+  // Where clients connect (WebSocket on any path, HTTP for the rest).
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 3000;
+  // The sync service's gRPC address.
+  std::string sync_service_target = "127.0.0.1:50051";
+  // Threads running the event loop.
+  int threads = 1;
+  // Folder of the demo web pages served over HTTP; empty serves none.
+  std::string static_dir;
+
+  // Limits.
+  size_t max_frame_bytes = 1 << 20;          // a larger frame closes with 1009
+  size_t max_messages_per_frame = 1000;
+  size_t max_fragments_per_changeset = 10000;
+  size_t max_scopes_per_session = 100;
+  size_t max_write_queue_bytes = 16 << 20;   // per connection
+  size_t max_unacked_messages = 100000;      // per session
+
+  // Timers (spec 4.6).
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  absl::Duration ping_interval = absl::Seconds(10);  // +/- ping_jitter
+  absl::Duration ping_jitter = absl::Seconds(1);
+  absl::Duration session_expiry = absl::Minutes(10);
+  // How long a request may wait for the sync service before the client gets
+  // an error reply.
+  absl::Duration sync_request_timeout = absl::Seconds(10);
+};
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_

@@ -1,0 +1,182 @@
+#include "gateway/gateway_server.h"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "boost/asio/post.hpp"
+#include "boost/asio/strand.hpp"
+#include "common/logging.h"
+#include "grpcpp/grpcpp.h"
+
+namespace jetstream::gateway {
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+absl::string_view MimeType(absl::string_view path) {
+  if (absl::EndsWith(path, ".html")) return "text/html; charset=utf-8";
+  if (absl::EndsWith(path, ".js") || absl::EndsWith(path, ".mjs")) {
+    return "text/javascript; charset=utf-8";
+  }
+  if (absl::EndsWith(path, ".css")) return "text/css; charset=utf-8";
+  if (absl::EndsWith(path, ".json")) return "application/json";
+  if (absl::EndsWith(path, ".png")) return "image/png";
+  if (absl::EndsWith(path, ".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+http::response<http::string_body> Text(unsigned version, http::status status,
+                                       std::string body,
+                                       absl::string_view type = "text/plain") {
+  http::response<http::string_body> res{status, version};
+  res.set(http::field::server, "jetstream-gateway");
+  res.set(http::field::content_type, beast::string_view(type.data(), type.size()));
+  res.body() = std::move(body);
+  return res;
+}
+
+}  // namespace
+
+GatewayServer::GatewayServer(GatewayOptions options)
+    : options_(std::move(options)),
+      ioc_(std::max(1, options_.threads)),
+      hub_(net::make_strand(ioc_)),
+      acceptor_(ioc_) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 256 << 20);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto channel = grpc::CreateCustomChannel(
+      options_.sync_service_target, grpc::InsecureChannelCredentials(), args);
+  sync_ = std::make_unique<GrpcSyncClient>(hub_, std::move(channel),
+                                           options_.sync_request_timeout);
+  manager_ = std::make_unique<SessionManager>(hub_, options_, *sync_);
+  http_handler_ = [this](const http::request<http::string_body>& req) {
+    return HandleHttp(req);
+  };
+}
+
+GatewayServer::~GatewayServer() {
+  Stop();
+  Wait();
+  manager_.reset();
+  sync_.reset();
+}
+
+absl::StatusOr<uint16_t> GatewayServer::Start() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(options_.listen_address, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad listen address '", options_.listen_address, "'"));
+  }
+  tcp::endpoint endpoint(address, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options_.listen_address, ":", options_.port, ": ",
+        ec.message()));
+  }
+  uint16_t port = acceptor_.local_endpoint().port();
+  net::post(hub_, [this] { sync_->Start(); });
+  DoAccept();
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    threads_.emplace_back([this] { ioc_.run(); });
+  }
+  LOG(INFO) << "gateway listening on " << options_.listen_address << ":"
+            << port << ", sync service at " << options_.sync_service_target;
+  return port;
+}
+
+void GatewayServer::DoAccept() {
+  acceptor_.async_accept(
+      net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+          if (ec != net::error::operation_aborted) {
+            LOG(WARNING) << "accept: " << ec.message();
+            DoAccept();
+          }
+          return;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<HttpSession>(std::move(socket), *manager_, options_,
+                                      http_handler_)
+            ->Run();
+        DoAccept();
+      });
+}
+
+void GatewayServer::Stop() {
+  net::post(ioc_, [this] {
+    if (!acceptor_.is_open()) return;
+    beast::error_code ec;
+    acceptor_.close(ec);
+    manager_->Shutdown();
+    sync_->Shutdown();
+    // Let the close frames go out, then stop.
+    auto timer = std::make_shared<net::steady_timer>(ioc_);
+    timer->expires_after(std::chrono::milliseconds(200));
+    timer->async_wait([this, timer](beast::error_code) { ioc_.stop(); });
+  });
+}
+
+void GatewayServer::Wait() {
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+http::response<http::string_body> GatewayServer::HandleHttp(
+    const http::request<http::string_body>& req) {
+  std::string target(req.target());
+  if (size_t q = target.find('?'); q != std::string::npos) target.resize(q);
+  if (target == "/healthz") return Text(req.version(), http::status::ok, "ok\n");
+  if (target == "/readyz") {
+    bool ready = sync_->connected();
+    return Text(req.version(),
+                ready ? http::status::ok : http::status::service_unavailable,
+                ready ? "ready\n" : "sync service unavailable\n");
+  }
+  if (target == "/metrics") {
+    return Text(
+        req.version(), http::status::ok,
+        absl::StrCat("# TYPE jetstream_gateway_sessions gauge\n",
+                     "jetstream_gateway_sessions ", manager_->session_count(),
+                     "\n# TYPE jetstream_gateway_connections gauge\n",
+                     "jetstream_gateway_connections ",
+                     manager_->connection_count(), "\n"),
+        "text/plain; version=0.0.4");
+  }
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    return Text(req.version(), http::status::method_not_allowed,
+                "method not allowed\n");
+  }
+  if (options_.static_dir.empty() || target.empty() || target[0] != '/' ||
+      absl::StrContains(target, "..")) {
+    return Text(req.version(), http::status::not_found, "not found\n");
+  }
+  if (target.back() == '/') target += "index.html";
+  std::ifstream file(options_.static_dir + target, std::ios::binary);
+  if (!file) return Text(req.version(), http::status::not_found, "not found\n");
+  std::stringstream contents;
+  contents << file.rdbuf();
+  auto res = Text(req.version(), http::status::ok, contents.str(),
+                  MimeType(target));
+  res.set(http::field::cache_control, "no-cache");
+  return res;
+}
+
+}  // namespace jetstream::gateway

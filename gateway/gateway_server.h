@@ -1,0 +1,59 @@
+// File: gateway/gateway_server.h
+//
+// The gateway process assembled: an io_context run by N threads, the hub
+// strand with the SessionManager, the gRPC stream to the sync service, and
+// the TCP listener for WebSocket and HTTP on one port.
+//
+// Example:
+//   GatewayServer server(options);
+//   uint16_t port = server.Start().value();  // binds; port 0 picks one
+//   server.Wait();                            // until Stop() from elsewhere
+
+#ifndef JETSTREAM_GATEWAY_GATEWAY_SERVER_H_
+#define JETSTREAM_GATEWAY_GATEWAY_SERVER_H_
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "gateway/gateway_options.h"
+#include "gateway/grpc_sync_client.h"
+#include "gateway/net/http_session.h"
+#include "gateway/session/session_manager.h"
+
+namespace jetstream::gateway {
+
+class GatewayServer {
+ public:
+  explicit GatewayServer(GatewayOptions options);
+  ~GatewayServer();
+
+  // Binds the listening port and starts the threads. Returns the port.
+  absl::StatusOr<uint16_t> Start();
+  // Ends every session (close 4097), stops accepting, stops the threads.
+  // Thread-safe; returns at once.
+  void Stop();
+  // Blocks until the threads have stopped.
+  void Wait();
+
+ private:
+  void DoAccept();
+  boost::beast::http::response<boost::beast::http::string_body> HandleHttp(
+      const boost::beast::http::request<boost::beast::http::string_body>& req);
+
+  GatewayOptions options_;
+  boost::asio::io_context ioc_;
+  HubExecutor hub_;
+  std::unique_ptr<GrpcSyncClient> sync_;
+  std::unique_ptr<SessionManager> manager_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  HttpHandler http_handler_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_GATEWAY_SERVER_H_

@@ -1,0 +1,288 @@
+#include "gateway/grpc_sync_client.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/post.hpp"
+#include "common/logging.h"
+
+namespace jetstream::gateway {
+namespace net = boost::asio;
+
+namespace {
+constexpr absl::Duration kMinBackoff = absl::Milliseconds(50);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
+}  // namespace
+
+// One Connect stream. Holds itself alive (self_) until gRPC's OnDone.
+class GrpcSyncClient::Stream
+    : public grpc::ClientBidiReactor<sync::v1::GatewayFrame,
+                                     sync::v1::ServiceFrame> {
+ public:
+  Stream(GrpcSyncClient* client, uint64_t generation)
+      : client_(client), generation_(generation) {}
+
+  void Begin(std::shared_ptr<Stream> self) {
+    self_ = std::move(self);
+    ++client_->live_streams_;
+    client_->stub_->async()->Connect(&context_, this);
+    StartRead(&incoming_);
+    StartCall();
+  }
+
+  void Send(sync::v1::GatewayRequest request) {
+    absl::MutexLock lock(&mu_);
+    if (done_) return;
+    *queue_.add_requests() = std::move(request);
+    if (!writing_) WriteQueuedLocked();
+  }
+
+  void Cancel() { context_.TryCancel(); }
+
+  void OnReadInitialMetadataDone(bool ok) override {
+    if (!ok) return;
+    net::post(client_->hub_, [client = client_, g = generation_] {
+      client->OnStreamConnected(g);
+    });
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    auto frame = std::make_shared<sync::v1::ServiceFrame>();
+    frame->Swap(&incoming_);
+    net::post(client_->hub_, [client = client_, g = generation_,
+                              frame = std::move(frame)]() mutable {
+      client->OnFrame(g, std::move(frame));
+    });
+    StartRead(&incoming_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok || done_) return;
+    if (queue_.requests_size() > 0) WriteQueuedLocked();
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    GrpcSyncClient* client = client_;
+    net::post(client->hub_, [client, g = generation_, status] {
+      client->OnStreamDone(g, status);
+    });
+    --client->live_streams_;
+    self_.reset();  // may delete this
+  }
+
+ private:
+  // Everything queued goes out as one frame: batching under load.
+  void WriteQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    outgoing_.Clear();
+    outgoing_.Swap(&queue_);
+    writing_ = true;
+    StartWrite(&outgoing_);
+  }
+
+  GrpcSyncClient* const client_;
+  const uint64_t generation_;
+  std::shared_ptr<Stream> self_;
+  grpc::ClientContext context_;
+  sync::v1::ServiceFrame incoming_;
+
+  absl::Mutex mu_;
+  sync::v1::GatewayFrame queue_ ABSL_GUARDED_BY(mu_);
+  sync::v1::GatewayFrame outgoing_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+GrpcSyncClient::GrpcSyncClient(HubExecutor hub,
+                               std::shared_ptr<grpc::Channel> channel,
+                               absl::Duration request_timeout)
+    : hub_(hub),
+      channel_(std::move(channel)),
+      stub_(sync::v1::SyncService::NewStub(channel_)),
+      request_timeout_(request_timeout),
+      reconnect_timer_(hub),
+      sweep_timer_(hub),
+      backoff_(kMinBackoff) {}
+
+GrpcSyncClient::~GrpcSyncClient() {
+  if (stream_ != nullptr) stream_->Cancel();
+  stream_.reset();
+  // gRPC callbacks reference this object until OnDone has run.
+  while (live_streams_.load() > 0) absl::SleepFor(absl::Milliseconds(1));
+}
+
+void GrpcSyncClient::Start() {
+  OpenStream();
+  ArmSweep();
+}
+
+void GrpcSyncClient::Shutdown() {
+  net::post(hub_, [this] {
+    shutdown_ = true;
+    reconnect_timer_.cancel();
+    sweep_timer_.cancel();
+    if (stream_ != nullptr) stream_->Cancel();
+  });
+}
+
+void GrpcSyncClient::OpenStream() {
+  if (shutdown_) return;
+  ++generation_;
+  stream_ = std::make_shared<Stream>(this, generation_);
+  stream_->Begin(stream_);
+  // Optimistic: requests go out at once; if the service is down the stream
+  // ends quickly and they fail with kUnavailable.
+  connected_ = true;
+  if (listener_ != nullptr) listener_->OnStreamStarted();
+}
+
+void GrpcSyncClient::OnStreamConnected(uint64_t generation) {
+  if (generation != generation_) return;
+  if (backoff_ != kMinBackoff) {
+    LOG(INFO) << "sync service stream established";
+  }
+  backoff_ = kMinBackoff;
+}
+
+void GrpcSyncClient::OnStreamDone(uint64_t generation, grpc::Status status) {
+  if (generation != generation_) return;
+  connected_ = false;
+  stream_.reset();
+  FailAll(absl::UnavailableError("Sync service unavailable"));
+  if (shutdown_) return;
+  LOG(WARNING) << "sync service stream ended (" << status.error_code() << ": "
+               << status.error_message() << "); reconnecting in "
+               << absl::FormatDuration(backoff_);
+  reconnect_timer_.expires_after(absl::ToChronoNanoseconds(backoff_));
+  backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+  reconnect_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) OpenStream();
+  });
+}
+
+void GrpcSyncClient::Send(sync::v1::GatewayRequest request) {
+  if (stream_ != nullptr) stream_->Send(std::move(request));
+}
+
+void GrpcSyncClient::Fetch(sync::v1::FetchRequest request, FetchCallback done) {
+  Pending pending;
+  pending.fetch = std::move(done);
+  pending.deadline = absl::Now() + request_timeout_;
+  if (stream_ == nullptr) {
+    Fail(pending, absl::UnavailableError("Sync service unavailable"));
+    return;
+  }
+  uint64_t id = next_request_id_++;
+  pending_.emplace(id, std::move(pending));
+  sync::v1::GatewayRequest r;
+  r.set_request_id(id);
+  *r.mutable_fetch() = std::move(request);
+  Send(std::move(r));
+}
+
+void GrpcSyncClient::Apply(sync::v1::ApplyRequest request, ApplyCallback done) {
+  Pending pending;
+  pending.apply = std::move(done);
+  pending.deadline = absl::Now() + request_timeout_;
+  if (stream_ == nullptr) {
+    Fail(pending, absl::UnavailableError("Sync service unavailable"));
+    return;
+  }
+  uint64_t id = next_request_id_++;
+  pending_.emplace(id, std::move(pending));
+  sync::v1::GatewayRequest r;
+  r.set_request_id(id);
+  *r.mutable_apply() = std::move(request);
+  Send(std::move(r));
+}
+
+void GrpcSyncClient::Watch(sync::v1::WatchRequest request) {
+  sync::v1::GatewayRequest r;
+  r.set_request_id(next_request_id_++);
+  *r.mutable_watch() = std::move(request);
+  Send(std::move(r));
+}
+
+void GrpcSyncClient::Unwatch(const std::string& scope) {
+  sync::v1::GatewayRequest r;
+  r.set_request_id(next_request_id_++);
+  r.mutable_unwatch()->set_scope(scope);
+  Send(std::move(r));
+}
+
+void GrpcSyncClient::OnFrame(uint64_t generation,
+                             std::shared_ptr<sync::v1::ServiceFrame> frame) {
+  if (generation != generation_) return;
+  for (sync::v1::ServiceEvent& event : *frame->mutable_events()) {
+    switch (event.kind_case()) {
+      case sync::v1::ServiceEvent::kFetchResult: {
+        auto it = pending_.find(event.fetch_result().request_id());
+        if (it == pending_.end() || !it->second.fetch) break;
+        FetchCallback done = std::move(it->second.fetch);
+        pending_.erase(it);
+        done(std::move(*event.mutable_fetch_result()));
+        break;
+      }
+      case sync::v1::ServiceEvent::kApplyResult: {
+        auto it = pending_.find(event.apply_result().request_id());
+        if (it == pending_.end() || !it->second.apply) break;
+        ApplyCallback done = std::move(it->second.apply);
+        pending_.erase(it);
+        done(std::move(*event.mutable_apply_result()));
+        break;
+      }
+      case sync::v1::ServiceEvent::kCommit:
+        if (listener_ != nullptr) listener_->OnCommit(event.commit());
+        break;
+      case sync::v1::ServiceEvent::kResync:
+        if (listener_ != nullptr) listener_->OnResync(event.resync().snapshot());
+        break;
+      case sync::v1::ServiceEvent::KIND_NOT_SET:
+        break;
+    }
+  }
+}
+
+void GrpcSyncClient::Fail(Pending& pending, const absl::Status& status) {
+  // Never inline: the caller may be in the middle of its own bookkeeping.
+  if (pending.fetch) {
+    net::post(hub_, [done = std::move(pending.fetch), status] { done(status); });
+  }
+  if (pending.apply) {
+    net::post(hub_, [done = std::move(pending.apply), status] { done(status); });
+  }
+}
+
+void GrpcSyncClient::FailAll(const absl::Status& status) {
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [id, p] : pending) Fail(p, status);
+}
+
+void GrpcSyncClient::ArmSweep() {
+  sweep_timer_.expires_after(std::chrono::milliseconds(250));
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || shutdown_) return;
+    absl::Time now = absl::Now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline <= now) {
+        Fail(it->second, absl::DeadlineExceededError(
+                             "Sync service did not answer in time"));
+        pending_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+    ArmSweep();
+  });
+}
+
+}  // namespace jetstream::gateway

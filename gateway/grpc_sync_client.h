@@ -1,0 +1,92 @@
+// File: gateway/grpc_sync_client.h
+//
+// SyncClient over one long-lived SyncService.Connect stream. Requests of all
+// sessions are queued and written in batches (one GatewayFrame per write,
+// one write in flight); incoming frames are handed to the hub executor in
+// order. When the stream breaks, every pending request fails with
+// kUnavailable at once (clients get error replies, never hangs) and the
+// client reconnects by itself with backoff; the listener then re-watches.
+//
+// Thread-safety: public methods on the hub executor only. gRPC's own
+// threads only touch the write queue (under a mutex) and post to the hub.
+
+#ifndef JETSTREAM_GATEWAY_GRPC_SYNC_CLIENT_H_
+#define JETSTREAM_GATEWAY_GRPC_SYNC_CLIENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "boost/asio/steady_timer.hpp"
+#include "gateway/session/session.h"
+#include "gateway/sync_client.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/sync/v1/sync_service.grpc.pb.h"
+
+namespace jetstream::gateway {
+
+class GrpcSyncClient : public SyncClient {
+ public:
+  GrpcSyncClient(HubExecutor hub, std::shared_ptr<grpc::Channel> channel,
+                 absl::Duration request_timeout);
+  // Blocks until the stream's gRPC callbacks are finished. Destroy before the
+  // hub's io_context, after it stopped running.
+  ~GrpcSyncClient() override;
+
+  // Opens the first stream. Call once, on the hub executor.
+  void Start();
+  // Stops reconnecting and cancels the stream. Any thread.
+  void Shutdown();
+
+  // SyncClient
+  void SetListener(Listener* listener) override { listener_ = listener; }
+  void Fetch(sync::v1::FetchRequest request, FetchCallback done) override;
+  void Apply(sync::v1::ApplyRequest request, ApplyCallback done) override;
+  void Watch(sync::v1::WatchRequest request) override;
+  void Unwatch(const std::string& scope) override;
+  bool connected() const override { return connected_.load(); }
+
+ private:
+  class Stream;
+  struct Pending {
+    FetchCallback fetch;
+    ApplyCallback apply;
+    absl::Time deadline;
+  };
+
+  void Send(sync::v1::GatewayRequest request);
+  void OpenStream();
+  void OnStreamConnected(uint64_t generation);
+  void OnFrame(uint64_t generation,
+               std::shared_ptr<sync::v1::ServiceFrame> frame);
+  void OnStreamDone(uint64_t generation, grpc::Status status);
+  void FailAll(const absl::Status& status);
+  void Fail(Pending& pending, const absl::Status& status);
+  void ArmSweep();
+
+  HubExecutor hub_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<sync::v1::SyncService::Stub> stub_;
+  const absl::Duration request_timeout_;
+  Listener* listener_ = nullptr;
+
+  // Hub-executor state.
+  std::shared_ptr<Stream> stream_;
+  uint64_t generation_ = 0;
+  uint64_t next_request_id_ = 1;
+  absl::flat_hash_map<uint64_t, Pending> pending_;
+  boost::asio::steady_timer reconnect_timer_;
+  boost::asio::steady_timer sweep_timer_;
+  absl::Duration backoff_;
+  bool shutdown_ = false;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<int> live_streams_{0};
+};
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_GRPC_SYNC_CLIENT_H_

@@ -1,0 +1,96 @@
+// The gateway: Jetstream clients connect here over WebSocket; scopes live in
+// the sync service, reached over gRPC.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "gateway/gateway_server.h"
+
+ABSL_FLAG(std::string, listen_address, "127.0.0.1",
+          "Address for WebSocket and HTTP clients.");
+ABSL_FLAG(uint16_t, port, 3000, "Port for WebSocket and HTTP; 0 picks one.");
+ABSL_FLAG(std::string, sync_service, "127.0.0.1:50051",
+          "gRPC address of the sync service.");
+ABSL_FLAG(int, threads, 1, "Event loop threads.");
+ABSL_FLAG(std::string, static_dir, "",
+          "Folder of web pages served over HTTP (the demo); empty for none.");
+ABSL_FLAG(uint64_t, max_frame_bytes, 1 << 20,
+          "Largest WebSocket frame accepted; larger closes with 1009.");
+ABSL_FLAG(uint64_t, max_fragments_per_changeset, 10000,
+          "Largest changeset accepted; larger gets per-fragment errors.");
+ABSL_FLAG(uint64_t, max_scopes_per_session, 100,
+          "Scopes one session may fetch.");
+ABSL_FLAG(uint64_t, max_write_queue_bytes, 16 << 20,
+          "Bytes queued for one slow client before its session ends.");
+ABSL_FLAG(uint64_t, max_unacked_messages, 100000,
+          "Unacknowledged messages kept for one session before it ends.");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
+          "Time a new connection has to send SessionCreate.");
+ABSL_FLAG(absl::Duration, ping_interval, absl::Seconds(10),
+          "Keep-alive ping interval (randomised by +/- ping_jitter).");
+ABSL_FLAG(absl::Duration, ping_jitter, absl::Seconds(1),
+          "Randomisation of the ping interval.");
+ABSL_FLAG(absl::Duration, session_expiry, absl::Minutes(10),
+          "A session without messages for this long expires.");
+ABSL_FLAG(absl::Duration, sync_request_timeout, absl::Seconds(10),
+          "How long a client request may wait for the sync service.");
+ABSL_FLAG(int, verbosity, 0, "Log verbosity: 1 logs every message.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Jetstream gateway: WebSocket clients in, sync service over gRPC out.");
+  absl::ParseCommandLine(argc, argv);
+  jetstream::InitLogging(argv[0], absl::GetFlag(FLAGS_verbosity));
+
+  jetstream::gateway::GatewayOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen_address);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.sync_service_target = absl::GetFlag(FLAGS_sync_service);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.static_dir = absl::GetFlag(FLAGS_static_dir);
+  options.max_frame_bytes = absl::GetFlag(FLAGS_max_frame_bytes);
+  options.max_fragments_per_changeset =
+      absl::GetFlag(FLAGS_max_fragments_per_changeset);
+  options.max_scopes_per_session = absl::GetFlag(FLAGS_max_scopes_per_session);
+  options.max_write_queue_bytes = absl::GetFlag(FLAGS_max_write_queue_bytes);
+  options.max_unacked_messages = absl::GetFlag(FLAGS_max_unacked_messages);
+  options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  options.ping_interval = absl::GetFlag(FLAGS_ping_interval);
+  options.ping_jitter = absl::GetFlag(FLAGS_ping_jitter);
+  options.session_expiry = absl::GetFlag(FLAGS_session_expiry);
+  options.sync_request_timeout = absl::GetFlag(FLAGS_sync_request_timeout);
+
+  // Signals are taken by a dedicated thread so shutdown runs outside any
+  // signal handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  jetstream::gateway::GatewayServer server(options);
+  absl::StatusOr<uint16_t> port = server.Start();
+  if (!port.ok()) {
+    std::cerr << "gateway: " << port.status().message() << "\n";
+    return 1;
+  }
+  std::printf("LISTENING %s:%u\n", options.listen_address.c_str(), *port);
+  std::fflush(stdout);
+
+  std::thread signal_thread([&server, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    LOG(INFO) << "signal " << sig << ": shutting down";
+    server.Stop();
+  });
+  signal_thread.detach();
+  server.Wait();
+  LOG(INFO) << "gateway stopped";
+  return 0;
+}

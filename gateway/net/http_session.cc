@@ -1,0 +1,147 @@
+#include "gateway/net/http_session.h"
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "boost/asio/dispatch.hpp"
+#include "boost/beast/websocket.hpp"
+#include "common/logging.h"
+#include "gateway/net/websocket_connection.h"
+
+namespace jetstream::gateway {
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+constexpr absl::string_view kPrefix = "x-jetstream-";
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = absl::ascii_tolower(c);
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+std::string PercentDecode(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+bool HasPrefix(absl::string_view key) {
+  return key.size() > kPrefix.size() &&
+         absl::EqualsIgnoreCase(key.substr(0, kPrefix.size()), kPrefix);
+}
+
+}  // namespace
+
+ConnectionParams ExtractConnectionParams(
+    const http::request<http::string_body>& request) {
+  ConnectionParams params;
+  for (const auto& field : request) {
+    absl::string_view name(field.name_string().data(),
+                           field.name_string().size());
+    if (!HasPrefix(name)) continue;
+    params[absl::AsciiStrToLower(name.substr(kPrefix.size()))] =
+        std::string(field.value());
+  }
+  absl::string_view target(request.target().data(), request.target().size());
+  size_t q = target.find('?');
+  if (q != absl::string_view::npos) {
+    for (absl::string_view pair :
+         absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+      std::pair<absl::string_view, absl::string_view> kv =
+          absl::StrSplit(pair, absl::MaxSplits('=', 1));
+      std::string key = PercentDecode(kv.first);
+      if (!HasPrefix(key)) continue;
+      params[key.substr(kPrefix.size())] = PercentDecode(kv.second);
+    }
+  }
+  return params;
+}
+
+HttpSession::HttpSession(net::ip::tcp::socket&& socket,
+                         SessionManager& manager,
+                         const GatewayOptions& options,
+                         const HttpHandler& handler)
+    : stream_(std::move(socket)),
+      manager_(manager),
+      options_(options),
+      handler_(handler) {
+  beast::error_code ec;
+  auto endpoint = stream_.socket().remote_endpoint(ec);
+  peer_ = ec ? "?" : absl::StrCat(endpoint.address().to_string(), ":",
+                                  endpoint.port());
+}
+
+void HttpSession::Run() {
+  net::dispatch(stream_.get_executor(),
+                beast::bind_front_handler(&HttpSession::DoRead,
+                                          shared_from_this()));
+}
+
+void HttpSession::DoRead() {
+  parser_.emplace();
+  parser_->header_limit(16 * 1024);
+  parser_->body_limit(64 * 1024);
+  stream_.expires_after(std::chrono::seconds(30));
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&HttpSession::OnRead,
+                                             shared_from_this()));
+}
+
+void HttpSession::OnRead(beast::error_code ec, size_t) {
+  if (ec) {
+    if (ec != http::error::end_of_stream && ec != beast::error::timeout) {
+      VLOG(1) << "http " << peer_ << ": " << ec.message();
+    }
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    return;
+  }
+  if (beast::websocket::is_upgrade(parser_->get())) {
+    http::request<http::string_body> request = parser_->release();
+    ConnectionParams params = ExtractConnectionParams(request);
+    std::make_shared<WebSocketConnection>(std::move(stream_), manager_,
+                                          options_, std::move(params), peer_)
+        ->Run(std::move(request));
+    return;
+  }
+  auto response = std::make_shared<http::response<http::string_body>>(
+      handler_(parser_->get()));
+  response->keep_alive(parser_->get().keep_alive());
+  response->prepare_payload();
+  bool close = response->need_eof();
+  response_ = response;
+  http::async_write(stream_, *response,
+                    beast::bind_front_handler(&HttpSession::OnWrite,
+                                              shared_from_this(), close));
+}
+
+void HttpSession::OnWrite(bool close, beast::error_code ec, size_t) {
+  response_.reset();
+  if (ec || close) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+    return;
+  }
+  DoRead();
+}
+
+}  // namespace jetstream::gateway

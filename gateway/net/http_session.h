@@ -1,0 +1,63 @@
+// File: gateway/net/http_session.h
+//
+// One accepted TCP connection speaking HTTP. A WebSocket upgrade (on any
+// path, spec 5.1) becomes a WebSocketConnection carrying the request's
+// `x-jetstream-*` headers and query parameters. Other requests get the
+// health endpoints (/healthz, /readyz), the metrics endpoint (/metrics), or
+// a file of the demo web pages.
+//
+// Lifetime: shared_ptr, alive while an operation is pending. Runs on its own
+// strand.
+
+#ifndef JETSTREAM_GATEWAY_NET_HTTP_SESSION_H_
+#define JETSTREAM_GATEWAY_NET_HTTP_SESSION_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "gateway/gateway_options.h"
+#include "gateway/session/connection.h"
+#include "gateway/session/session_manager.h"
+
+namespace jetstream::gateway {
+
+// Answers plain HTTP requests other than upgrades (health, metrics, files).
+using HttpHandler = std::function<boost::beast::http::response<
+    boost::beast::http::string_body>(
+    const boost::beast::http::request<boost::beast::http::string_body>&)>;
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(boost::asio::ip::tcp::socket&& socket, SessionManager& manager,
+              const GatewayOptions& options, const HttpHandler& handler);
+  void Run();
+
+ private:
+  void DoRead();
+  void OnRead(boost::beast::error_code ec, size_t bytes);
+  void OnWrite(bool close, boost::beast::error_code ec, size_t bytes);
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<
+      boost::beast::http::request_parser<boost::beast::http::string_body>>
+      parser_;
+  std::shared_ptr<void> response_;
+  SessionManager& manager_;
+  const GatewayOptions& options_;
+  const HttpHandler& handler_;
+  std::string peer_;
+};
+
+// The `x-jetstream-*` params of an upgrade request (spec 5.1, D6).
+ConnectionParams ExtractConnectionParams(
+    const boost::beast::http::request<boost::beast::http::string_body>&
+        request);
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_NET_HTTP_SESSION_H_

@@ -1,0 +1,183 @@
+#include "gateway/net/websocket_connection.h"
+
+#include <utility>
+
+#include "boost/asio/dispatch.hpp"
+#include "boost/asio/post.hpp"
+#include "common/logging.h"
+#include "gateway/protocol/client_message.h"
+#include "gateway/protocol/server_message.h"
+
+namespace jetstream::gateway {
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+namespace net = boost::asio;
+
+namespace {
+std::atomic<uint64_t> next_connection_id{1};
+}  // namespace
+
+WebSocketConnection::WebSocketConnection(beast::tcp_stream&& stream,
+                                         SessionManager& manager,
+                                         const GatewayOptions& options,
+                                         ConnectionParams params,
+                                         std::string peer)
+    : ws_(std::move(stream)),
+      manager_(manager),
+      options_(options),
+      params_(std::move(params)),
+      peer_(std::move(peer)),
+      id_(next_connection_id++) {}
+
+WebSocketConnection::~WebSocketConnection() = default;
+
+void WebSocketConnection::Run(
+    beast::http::request<beast::http::string_body> request) {
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout timeout =
+      websocket::stream_base::timeout::suggested(beast::role_type::server);
+  // Beast pings an idle client and drops one that stays silent; Jetstream
+  // clients also ping every ~10 s, so a minute of silence means dead.
+  timeout.idle_timeout = std::chrono::seconds(60);
+  timeout.keep_alive_pings = true;
+  ws_.set_option(timeout);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) {
+        res.set(beast::http::field::server, "jetstream-gateway");
+      }));
+  ws_.read_message_max(options_.max_frame_bytes);
+  ws_.async_accept(request, beast::bind_front_handler(
+                                &WebSocketConnection::OnAccept,
+                                shared_from_this()));
+}
+
+void WebSocketConnection::OnAccept(beast::error_code ec) {
+  if (ec) {
+    VLOG(1) << "connection " << peer_ << ": upgrade failed: " << ec.message();
+    return;
+  }
+  opened_ = true;
+  manager_.OnConnectionOpened(shared_from_this(), std::move(params_));
+  DoRead();
+}
+
+void WebSocketConnection::DoRead() {
+  ws_.async_read(buffer_, beast::bind_front_handler(
+                              &WebSocketConnection::OnRead,
+                              shared_from_this()));
+}
+
+void WebSocketConnection::OnRead(beast::error_code ec, size_t) {
+  if (ec) {
+    if (ec == websocket::error::message_too_big) {
+      LOG(INFO) << "connection " << peer_ << ": frame over "
+                << options_.max_frame_bytes << " bytes, closed";
+    } else if (ec != websocket::error::closed &&
+               ec != net::error::operation_aborted) {
+      VLOG(1) << "connection " << peer_ << ": read ended: " << ec.message();
+    }
+    Finish();
+    return;
+  }
+  // Text and binary frames are both parsed as JSON text (spec 2.4).
+  std::string_view text(static_cast<const char*>(buffer_.data().data()),
+                        buffer_.size());
+  ParseLimits limits;
+  limits.max_messages_per_frame = options_.max_messages_per_frame;
+  manager_.OnFrame(shared_from_this(),
+                   ParseClientFrame(absl::string_view(text.data(), text.size()),
+                                    limits));
+  buffer_.consume(buffer_.size());
+  DoRead();
+}
+
+void WebSocketConnection::Send(std::shared_ptr<const std::string> frame) {
+  net::dispatch(ws_.get_executor(), [self = shared_from_this(),
+                                     frame = std::move(frame)]() mutable {
+    if (self->closing_ || self->finished_) return;
+    self->queued_bytes_ += frame->size();
+    self->queue_.push_back(std::move(frame));
+    if (self->queued_bytes_ > self->options_.max_write_queue_bytes) {
+      LOG(WARNING) << "connection " << self->peer_ << ": write queue over "
+                   << self->options_.max_write_queue_bytes
+                   << " bytes; the client is not reading";
+      // Keep only the frame being written; the session ends.
+      while (self->queue_.size() > (self->writing_ ? 1u : 0u)) {
+        self->queue_.pop_back();
+      }
+      self->manager_.OnWriteQueueOverflow(self);
+      self->Close(kCloseClosedConnection,
+                  EncodeCloseReason(WireError{
+                      "Client does not read fast enough; write queue overflow",
+                      "write-queue-overflow"}));
+      return;
+    }
+    if (!self->writing_) self->DoWrite();
+  });
+}
+
+void WebSocketConnection::DoWrite() {
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(net::buffer(*queue_.front()),
+                  beast::bind_front_handler(&WebSocketConnection::OnWrite,
+                                            shared_from_this()));
+}
+
+void WebSocketConnection::OnWrite(beast::error_code ec, size_t) {
+  writing_ = false;
+  if (finished_) {
+    queue_.clear();
+    queued_bytes_ = 0;
+    return;
+  }
+  queued_bytes_ -= queue_.front()->size();
+  queue_.pop_front();
+  if (ec) {
+    VLOG(1) << "connection " << peer_ << ": write failed: " << ec.message();
+    queue_.clear();
+    queued_bytes_ = 0;
+    return;  // the read side reports the end
+  }
+  if (!queue_.empty()) {
+    DoWrite();
+  } else if (close_reason_) {
+    DoClose();
+  }
+}
+
+void WebSocketConnection::Close(uint16_t code, std::string reason) {
+  net::dispatch(ws_.get_executor(), [self = shared_from_this(), code,
+                                     reason = std::move(reason)] {
+    if (self->closing_ || self->finished_) return;
+    self->closing_ = true;
+    websocket::close_reason cr;
+    cr.code = code;
+    cr.reason = beast::string_view(reason.data(),
+                                   std::min<size_t>(reason.size(), 123));
+    self->close_reason_ = cr;
+    if (!self->opened_) return;
+    if (!self->writing_) self->DoClose();
+  });
+}
+
+void WebSocketConnection::DoClose() {
+  websocket::close_reason cr = *close_reason_;
+  // Do not wait forever for a client that never answers the close.
+  beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
+  ws_.async_close(cr, [self = shared_from_this()](beast::error_code ec) {
+    if (ec) VLOG(1) << "connection " << self->peer_ << ": close: " << ec.message();
+  });
+}
+
+void WebSocketConnection::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (!writing_) {
+    queue_.clear();
+    queued_bytes_ = 0;
+  }
+  if (opened_) manager_.OnConnectionClosed(shared_from_this());
+}
+
+}  // namespace jetstream::gateway

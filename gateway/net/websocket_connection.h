@@ -1,0 +1,79 @@
+// File: gateway/net/websocket_connection.h
+//
+// One client's WebSocket (Boost.Beast). Reads frames, parses them on the
+// connection's own strand (JSON parsing is the expensive part and runs in
+// parallel across connections), and hands the parsed messages to the
+// SessionManager. Writes go through a bounded queue with one async_write in
+// flight; a client that does not read fast enough overflows it and its
+// session is ended with close code 4097 and a clear reason, so it never
+// stalls anybody else.
+//
+// Lifetime: shared_ptr, kept alive by its pending asynchronous operations.
+// Thread-safety: Send() and Close() from any thread; the rest on the strand.
+
+#ifndef JETSTREAM_GATEWAY_NET_WEBSOCKET_CONNECTION_H_
+#define JETSTREAM_GATEWAY_NET_WEBSOCKET_CONNECTION_H_
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "boost/beast/websocket.hpp"
+#include "gateway/gateway_options.h"
+#include "gateway/session/connection.h"
+#include "gateway/session/session_manager.h"
+
+namespace jetstream::gateway {
+
+class WebSocketConnection
+    : public Connection,
+      public std::enable_shared_from_this<WebSocketConnection> {
+ public:
+  WebSocketConnection(boost::beast::tcp_stream&& stream,
+                      SessionManager& manager, const GatewayOptions& options,
+                      ConnectionParams params, std::string peer);
+  ~WebSocketConnection() override;
+
+  // Completes the upgrade of `request` and starts reading.
+  void Run(boost::beast::http::request<boost::beast::http::string_body> request);
+
+  // Connection
+  void Send(std::shared_ptr<const std::string> frame) override;
+  void Close(uint16_t code, std::string reason) override;
+  uint64_t id() const override { return id_; }
+  const std::string& peer() const override { return peer_; }
+
+ private:
+  void OnAccept(boost::beast::error_code ec);
+  void DoRead();
+  void OnRead(boost::beast::error_code ec, size_t bytes);
+  void DoWrite();
+  void OnWrite(boost::beast::error_code ec, size_t bytes);
+  void DoClose();
+  void Finish();  // reports the close to the manager, once
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  SessionManager& manager_;
+  const GatewayOptions& options_;
+  ConnectionParams params_;
+  const std::string peer_;
+  const uint64_t id_;
+
+  // Strand state.
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+  bool opened_ = false;
+  std::optional<boost::beast::websocket::close_reason> close_reason_;
+};
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_NET_WEBSOCKET_CONNECTION_H_

@@ -1,0 +1,276 @@
+#include "gateway/protocol/client_message.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/fragment_json.h"
+
+namespace jetstream::gateway {
+namespace {
+
+absl::Status Invalid(absl::string_view message) {
+  return absl::InvalidArgumentError(message);
+}
+
+// A JSON number that is a non-negative integer (spec 2.4).
+std::optional<uint64_t> AsUint(const JsonValue& v) {
+  if (v.IsUint64()) return v.GetUint64();
+  if (v.IsDouble()) {
+    double d = v.GetDouble();
+    if (d >= 0 && d < 18446744073709551616.0 && std::trunc(d) == d) {
+      return static_cast<uint64_t>(d);
+    }
+  }
+  return std::nullopt;
+}
+
+const JsonValue* Member(const JsonValue& obj, const char* key) {
+  auto it = obj.FindMember(key);
+  return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string ToJsonText(const JsonValue& v) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter writer(buffer);
+  v.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// `params`: absent or null means {}; otherwise it must be an object.
+absl::Status ReadParams(const JsonValue& json, std::string* out) {
+  const JsonValue* params = Member(json, "params");
+  if (params == nullptr || params->IsNull()) return absl::OkStatus();
+  if (!params->IsObject()) return Invalid("Invalid params");
+  *out = ToJsonText(*params);
+  return absl::OkStatus();
+}
+
+bool IsNumericIdentifier(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(c)) return false;
+  }
+  return s.size() == 1 || s[0] != '0';
+}
+
+bool IsIdentifierList(absl::string_view s, bool allow_leading_zeros) {
+  if (s.empty()) return false;
+  for (absl::string_view part : absl::StrSplit(s, '.')) {
+    if (part.empty()) return false;
+    bool numeric = true;
+    for (char c : part) {
+      if (!(absl::ascii_isalnum(c) || c == '-')) return false;
+      numeric = numeric && absl::ascii_isdigit(c);
+    }
+    if (numeric && !allow_leading_zeros && !IsNumericIdentifier(part)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsValidSemver(absl::string_view v) {
+  v = absl::StripAsciiWhitespace(v);
+  if (!v.empty() && (v[0] == 'v' || v[0] == '=')) v.remove_prefix(1);
+  absl::string_view build, pre;
+  if (size_t plus = v.find('+'); plus != absl::string_view::npos) {
+    build = v.substr(plus + 1);
+    v = v.substr(0, plus);
+    if (!IsIdentifierList(build, /*allow_leading_zeros=*/true)) return false;
+  }
+  if (size_t dash = v.find('-'); dash != absl::string_view::npos) {
+    pre = v.substr(dash + 1);
+    v = v.substr(0, dash);
+    if (!IsIdentifierList(pre, /*allow_leading_zeros=*/false)) return false;
+  }
+  std::vector<absl::string_view> core = absl::StrSplit(v, '.');
+  if (core.size() != 3) return false;
+  for (absl::string_view n : core) {
+    if (!IsNumericIdentifier(n) || n.size() > 16) return false;
+  }
+  return true;
+}
+
+absl::string_view ClientMessageTypeName(ClientMessageType type) {
+  switch (type) {
+    case ClientMessageType::kReply:
+      return "Reply";
+    case ClientMessageType::kSessionCreate:
+      return "SessionCreate";
+    case ClientMessageType::kSessionCreateReply:
+      return "SessionCreateReply";
+    case ClientMessageType::kScopeFetch:
+      return "ScopeFetch";
+    case ClientMessageType::kScopeState:
+      return "ScopeState";
+    case ClientMessageType::kScopeSync:
+      return "ScopeSync";
+    case ClientMessageType::kPing:
+      return "Ping";
+  }
+  return "?";
+}
+
+absl::StatusOr<ClientMessage> ParseClientMessage(const JsonValue& json) {
+  if (!json.IsObject()) return Invalid("Unrecognized message type");
+  const JsonValue* type = Member(json, "type");
+  if (type == nullptr || !type->IsString()) {
+    return Invalid("Unrecognized message type");
+  }
+  absl::string_view type_name(type->GetString(), type->GetStringLength());
+  ClientMessage m;
+  if (type_name == "Reply") {
+    m.type = ClientMessageType::kReply;
+  } else if (type_name == "SessionCreate") {
+    m.type = ClientMessageType::kSessionCreate;
+  } else if (type_name == "SessionCreateReply") {
+    m.type = ClientMessageType::kSessionCreateReply;
+  } else if (type_name == "ScopeFetch") {
+    m.type = ClientMessageType::kScopeFetch;
+  } else if (type_name == "ScopeState") {
+    m.type = ClientMessageType::kScopeState;
+  } else if (type_name == "ScopeSync") {
+    m.type = ClientMessageType::kScopeSync;
+  } else if (type_name == "Ping") {
+    m.type = ClientMessageType::kPing;
+  } else {
+    // ScopeFetchReply and ScopeSyncReply are not parseable by a server.
+    return Invalid("Unrecognized message type");
+  }
+
+  const JsonValue* index = Member(json, "index");
+  std::optional<uint64_t> index_value = index ? AsUint(*index) : std::nullopt;
+  if (!index_value) {
+    return Invalid("Message requires to be reliably sent with an index");
+  }
+  m.index = *index_value;
+
+  switch (m.type) {
+    case ClientMessageType::kReply: {
+      const JsonValue* reply_to = Member(json, "replyTo");
+      auto v = reply_to ? AsUint(*reply_to) : std::nullopt;
+      if (!v) return Invalid("Invalid replyTo");
+      m.reply_to = *v;
+      break;
+    }
+    case ClientMessageType::kSessionCreate: {
+      const JsonValue* version = Member(json, "version");
+      if (version == nullptr || !version->IsString()) {
+        return Invalid("Requires version");
+      }
+      m.version.assign(version->GetString(), version->GetStringLength());
+      if (!IsValidSemver(m.version)) return Invalid("Requires valid version");
+      if (absl::Status s = ReadParams(json, &m.params_json); !s.ok()) return s;
+      break;
+    }
+    case ClientMessageType::kSessionCreateReply: {
+      const JsonValue* token = Member(json, "sessionToken");
+      const JsonValue* error = Member(json, "error");
+      if (!(token && token->IsString()) && !(error && error->IsObject())) {
+        return Invalid("Requires sessionToken or Error");
+      }
+      break;
+    }
+    case ClientMessageType::kScopeFetch: {
+      const JsonValue* name = Member(json, "name");
+      if (name == nullptr || !name->IsString()) return Invalid("Invalid name");
+      m.name.assign(name->GetString(), name->GetStringLength());
+      if (absl::Status s = ReadParams(json, &m.params_json); !s.ok()) return s;
+      break;
+    }
+    case ClientMessageType::kScopeState:
+    case ClientMessageType::kScopeSync: {
+      const JsonValue* scope_index = Member(json, "scopeIndex");
+      auto v = scope_index ? AsUint(*scope_index) : std::nullopt;
+      if (!v) return Invalid("Invalid scopeIndex");
+      m.scope_index = *v;
+      const JsonValue* fragments = Member(json, "fragments");
+      if (fragments == nullptr || !fragments->IsArray()) {
+        return Invalid("SyncFragments not on `fragments`");
+      }
+      absl::StatusOr<std::vector<SyncFragment>> parsed =
+          DecodeFragments(*fragments);
+      if (!parsed.ok()) return parsed.status();
+      m.fragments = *std::move(parsed);
+      if (m.type == ClientMessageType::kScopeState) {
+        const JsonValue* root = Member(json, "rootUUID");
+        if (root == nullptr || !root->IsString()) {
+          return Invalid("Invalid rootUUID");
+        }
+        break;
+      }
+      const JsonValue* atomic = Member(json, "atomic");
+      if (atomic != nullptr && !atomic->IsNull()) {
+        if (!atomic->IsBool()) return Invalid("Invalid atomic");
+        m.atomic = atomic->GetBool();
+      }
+      const JsonValue* procedure = Member(json, "procedure");
+      if (procedure != nullptr && !procedure->IsNull()) {
+        if (!procedure->IsString()) return Invalid("Invalid procedure");
+        m.procedure.assign(procedure->GetString(),
+                           procedure->GetStringLength());
+        // Only the presence of the key is required (bug 19 kept: clients
+        // rely on it and it is harmless).
+        if (atomic == nullptr) return Invalid("Procedure requires to be atomic");
+        std::vector<absl::string_view> parts = absl::StrSplit(m.procedure, '.');
+        if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+          return Invalid(
+              "Procedure must be of the format \"ModelName.procedureName\"");
+        }
+      }
+      break;
+    }
+    case ClientMessageType::kPing: {
+      const JsonValue* ack = Member(json, "ack");
+      auto v = ack ? AsUint(*ack) : std::nullopt;
+      if (!v) return Invalid("Invalid ack");
+      m.ack = *v;
+      const JsonValue* resend = Member(json, "resendMissing");
+      m.resend_missing = resend != nullptr && resend->IsBool() && resend->GetBool();
+      break;
+    }
+  }
+  return m;
+}
+
+absl::StatusOr<std::vector<ClientMessage>> ParseClientFrame(
+    absl::string_view frame, const ParseLimits& limits) {
+  if (frame.empty()) return Invalid("No message(s) to parse");
+  JsonDocument doc;
+  if (!ParseJson(frame, doc).ok()) {
+    return Invalid("Could not parse message input, input was not JSON");
+  }
+  std::vector<ClientMessage> messages;
+  if (doc.IsArray()) {
+    if (doc.Size() > limits.max_messages_per_frame) {
+      return Invalid(absl::StrCat("Frame has more than ",
+                                  limits.max_messages_per_frame, " messages"));
+    }
+    messages.reserve(doc.Size());
+    for (const JsonValue& element : doc.GetArray()) {
+      absl::StatusOr<ClientMessage> m = ParseClientMessage(element);
+      if (!m.ok()) return m.status();
+      messages.push_back(*std::move(m));
+    }
+    std::stable_sort(messages.begin(), messages.end(),
+                     [](const ClientMessage& a, const ClientMessage& b) {
+                       return a.index < b.index;
+                     });
+    return messages;
+  }
+  bool falsy = doc.IsNull() || (doc.IsBool() && !doc.GetBool()) ||
+               (doc.IsNumber() && doc.GetDouble() == 0) ||
+               (doc.IsString() && doc.GetStringLength() == 0);
+  if (falsy) return Invalid("No message(s) to parse");
+  absl::StatusOr<ClientMessage> m = ParseClientMessage(doc);
+  if (!m.ok()) return m.status();
+  messages.push_back(*std::move(m));
+  return messages;
+}
+
+}  // namespace jetstream::gateway

@@ -1,0 +1,53 @@
+// File: gateway/session/connection.h
+//
+// A client's WebSocket connection as the protocol layer sees it. The network
+// code (gateway/net) implements it; tests use a fake. A protocol session
+// outlives its connections: a client may resume on a new one.
+
+#ifndef JETSTREAM_GATEWAY_SESSION_CONNECTION_H_
+#define JETSTREAM_GATEWAY_SESSION_CONNECTION_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace jetstream::gateway {
+
+// Close codes (spec 5.6).
+inline constexpr uint16_t kCloseDeniedConnection = 4096;
+inline constexpr uint16_t kCloseClosedConnection = 4097;
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // Connection::Send()
+  //
+  // Queues one text frame. Thread-safe, never blocks; frames leave in call
+  // order. A connection whose queue overflows closes itself and reports it
+  // like any other close.
+  virtual void Send(std::shared_ptr<const std::string> frame) = 0;
+
+  // Connection::Close()
+  //
+  // Sends a close frame after the queued frames, then ends the connection.
+  // Thread-safe; later calls are ignored.
+  virtual void Close(uint16_t code, std::string reason) = 0;
+
+  // Unique per process; for logs and maps.
+  virtual uint64_t id() const = 0;
+  // "ip:port" of the client, for logs.
+  virtual const std::string& peer() const = 0;
+};
+
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+// The `x-jetstream-*` parameters of a connection (spec 5.1): from headers
+// (names lower-cased) and from the query string (case kept after the
+// prefix), keyed by the rest of the name.
+using ConnectionParams = std::map<std::string, std::string>;
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_SESSION_CONNECTION_H_

@@ -1,0 +1,342 @@
+#include "gateway/session/session.h"
+
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "boost/asio/post.hpp"
+#include "common/fragment_proto.h"
+#include "common/logging.h"
+#include "gateway/protocol/server_message.h"
+#include "gateway/session/session_manager.h"
+
+namespace jetstream::gateway {
+namespace net = boost::asio;
+
+namespace {
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(d);
+}
+
+// Every fragment fails with the same error.
+std::vector<FragmentReply> AllFail(size_t n, const WireError& error) {
+  return std::vector<FragmentReply>(n, FragmentReply{error, {}});
+}
+
+}  // namespace
+
+Session::Session(SessionManager& manager, HubExecutor hub,
+                 const GatewayOptions& options, std::string id,
+                 std::string token, std::string params_json)
+    : manager_(manager),
+      hub_(hub),
+      options_(options),
+      id_(std::move(id)),
+      token_(std::move(token)),
+      params_json_(std::move(params_json)),
+      ping_timer_(hub),
+      expiry_timer_(hub),
+      last_activity_(absl::Now()) {}
+
+Session::~Session() = default;
+
+void Session::Start(ConnectionPtr connection) {
+  connection_ = std::move(connection);
+  // SessionCreateReply is index 0: unsequenced, never resent (spec 4.1).
+  EnqueueEphemeral(EncodeSessionCreateReply(token_));
+  ArmPingTimer();
+  ArmExpiryTimer();
+}
+
+void Session::Attach(ConnectionPtr connection) {
+  if (connection_ != nullptr && connection_ != connection) {
+    connection_->Close(1000, "Session resumed on another connection");
+  }
+  connection_ = std::move(connection);
+  LOG(INFO) << "session " << id_ << " resumed from " << connection_->peer();
+  // Only the client's Ping decides what to resend; what was never sent goes
+  // out now (D7).
+  for (const Unacked& u : unacked_) {
+    if (u.index > last_sent_index_) outbox_.push_back(u.message);
+  }
+  ScheduleFlush();
+  ArmPingTimer();
+}
+
+void Session::Detach(const Connection* connection) {
+  if (connection_.get() != connection) return;
+  connection_ = nullptr;
+  ping_timer_.cancel();
+  outbox_.clear();
+  LOG(INFO) << "session " << id_ << " disconnected; " << unacked_.size()
+            << " messages unacknowledged";
+}
+
+void Session::End(uint16_t code, std::string reason) {
+  if (ended_) return;
+  ended_ = true;
+  std::shared_ptr<Session> self = shared_from_this();  // Forget() drops ours
+  ping_timer_.cancel();
+  expiry_timer_.cancel();
+  if (connection_ != nullptr) {
+    Flush();
+    connection_->Close(code, std::move(reason));
+    connection_ = nullptr;
+  }
+  unacked_.clear();
+  outbox_.clear();
+  scopes_.clear();
+  manager_.Forget(*this);
+}
+
+void Session::OnMessages(std::vector<ClientMessage> messages) {
+  if (ended_) return;
+  for (ClientMessage& m : messages) {
+    if (m.index != 0) {
+      if (m.index <= last_client_index_) {
+        VLOG(1) << "session " << id_ << ": duplicate index " << m.index
+                << " dropped";
+        continue;
+      }
+      if (m.index != last_client_index_ + 1) {
+        // Accepted as the original does (D15); the skipped indexes will be
+        // treated as duplicates.
+        VLOG(1) << "session " << id_ << ": index gap " << last_client_index_
+                << " -> " << m.index;
+      }
+      last_client_index_ = m.index;
+    }
+    last_activity_ = absl::Now();
+    VLOG(1) << "session " << id_ << " <- " << ClientMessageTypeName(m.type)
+            << " index " << m.index;
+    switch (m.type) {
+      case ClientMessageType::kPing:
+        HandlePing(m);
+        break;
+      case ClientMessageType::kScopeFetch:
+        HandleScopeFetch(m);
+        break;
+      case ClientMessageType::kScopeSync:
+        HandleScopeSync(std::move(m));
+        break;
+      default:
+        // Parsed but not acted on by a server (spec 2.4).
+        break;
+    }
+    if (ended_) return;
+  }
+}
+
+void Session::HandlePing(const ClientMessage& message) {
+  // Cumulative acknowledgement (spec 4.4).
+  while (!unacked_.empty() && unacked_.front().index <= message.ack) {
+    unacked_.pop_front();
+  }
+  if (!message.resend_missing) return;
+  // Reply Ping first, then everything still unacknowledged, in one frame.
+  outbox_.clear();
+  outbox_.push_back(std::make_shared<const std::string>(
+      EncodePing(last_client_index_, /*resend_missing=*/true)));
+  for (const Unacked& u : unacked_) outbox_.push_back(u.message);
+  Flush();
+}
+
+void Session::HandleScopeFetch(const ClientMessage& message) {
+  const uint64_t reply_to = message.index;
+  bool known = false;
+  for (const std::string& s : scopes_) known = known || s == message.name;
+  if (!known && scopes_.size() >= options_.max_scopes_per_session) {
+    uint64_t index = NextIndex();
+    Enqueue(index,
+            EncodeScopeFetchReplyError(
+                index, reply_to,
+                WireError{absl::StrCat("Session has fetched the maximum of ",
+                                       options_.max_scopes_per_session,
+                                       " scopes"),
+                          "too-many-scopes"}));
+    return;
+  }
+  std::weak_ptr<Session> weak = weak_from_this();
+  manager_.Fetch(
+      *this, message.name, message.params_json,
+      [weak, reply_to, name = message.name](
+          absl::StatusOr<sync::v1::FetchResult> result) {
+        std::shared_ptr<Session> self = weak.lock();
+        if (self == nullptr || self->ended_) return;
+        if (!result.ok() || result->has_error()) {
+          WireError error;
+          if (!result.ok()) {
+            error = WireError{std::string(result.status().message()),
+                              "sync-service-unavailable"};
+          } else {
+            error = WireError{result->error().message(), result->error().type()};
+          }
+          uint64_t index = self->NextIndex();
+          self->Enqueue(index, EncodeScopeFetchReplyError(index, reply_to, error));
+          return;
+        }
+        // The same scope fetched again keeps its scopeIndex (D11).
+        uint64_t scope_index = self->scopes_.size();
+        for (size_t i = 0; i < self->scopes_.size(); ++i) {
+          if (self->scopes_[i] == name) scope_index = i;
+        }
+        if (scope_index == self->scopes_.size()) self->scopes_.push_back(name);
+        self->manager_.Subscribe(*self, name, scope_index);
+        uint64_t index = self->NextIndex();
+        self->Enqueue(index, EncodeScopeFetchReply(index, reply_to, scope_index));
+        self->SendScopeState(scope_index, result->snapshot());
+        LOG(INFO) << "session " << self->id_ << " fetched scope '" << name
+                  << "' at version " << result->snapshot().version()
+                  << " as scopeIndex "
+                  << scope_index;
+      });
+}
+
+void Session::HandleScopeSync(ClientMessage message) {
+  const uint64_t reply_to = message.index;
+  const size_t n = message.fragments.size();
+  auto reply = [this, reply_to](const std::vector<FragmentReply>& replies) {
+    uint64_t index = NextIndex();
+    Enqueue(index, EncodeScopeSyncReply(index, reply_to, replies));
+  };
+  if (message.scope_index >= scopes_.size()) {
+    reply(AllFail(n, WireError{absl::StrCat("Scope at index ",
+                                            message.scope_index,
+                                            " was not found"),
+                               "scope-index-not-found"}));
+    return;
+  }
+  if (n > options_.max_fragments_per_changeset) {
+    reply(AllFail(n, WireError{absl::StrCat(
+                                   "Changeset has ", n,
+                                   " fragments; the limit is ",
+                                   options_.max_fragments_per_changeset),
+                               "changeset-too-large"}));
+    return;
+  }
+  sync::v1::ApplyRequest request;
+  request.set_scope(scopes_[message.scope_index]);
+  request.set_session_id(id_);
+  request.set_atomic(message.atomic.value_or(false));
+  request.set_procedure(message.procedure);
+  request.mutable_fragments()->Reserve(static_cast<int>(n));
+  for (const SyncFragment& f : message.fragments) {
+    ToProto(f, request.add_fragments());
+  }
+  std::weak_ptr<Session> weak = weak_from_this();
+  manager_.Apply(
+      *this, std::move(request),
+      [weak, reply_to, n](absl::StatusOr<sync::v1::ApplyResult> result) {
+        std::shared_ptr<Session> self = weak.lock();
+        if (self == nullptr || self->ended_) return;
+        std::vector<FragmentReply> replies;
+        if (!result.ok()) {
+          replies = AllFail(
+              n, WireError{absl::StrCat("Could not apply SyncMessage: ",
+                                        result.status().message()),
+                           "could-not-apply-sync-message"});
+        } else {
+          replies.reserve(result->replies_size());
+          for (const auto& r : result->replies()) replies.push_back(FromProto(r));
+        }
+        uint64_t index = self->NextIndex();
+        self->Enqueue(index, EncodeScopeSyncReply(index, reply_to, replies));
+      });
+}
+
+void Session::SendScopeSync(uint64_t scope_index,
+                            const std::string& fragments_json) {
+  if (ended_) return;
+  uint64_t index = NextIndex();
+  Enqueue(index, EncodeScopeSync(index, scope_index, fragments_json));
+}
+
+void Session::SendScopeState(uint64_t scope_index,
+                             const sync::v1::ScopeSnapshot& snapshot) {
+  if (ended_) return;
+  uint64_t index = NextIndex();
+  Enqueue(index, EncodeScopeState(index, scope_index, snapshot.root_uuid(),
+                                  snapshot.fragments_json()));
+}
+
+void Session::Enqueue(uint64_t index, std::string message) {
+  auto shared = std::make_shared<const std::string>(std::move(message));
+  unacked_.push_back(Unacked{index, shared});
+  if (unacked_.size() > options_.max_unacked_messages) {
+    LOG(WARNING) << "session " << id_ << ": more than "
+                 << options_.max_unacked_messages
+                 << " unacknowledged messages; ending it";
+    End(kCloseClosedConnection,
+        EncodeCloseReason(WireError{"Too many unacknowledged messages",
+                                    "too-many-unacknowledged-messages"}));
+    return;
+  }
+  if (connection_ == nullptr) return;  // sent on resume (D7)
+  outbox_.push_back(std::move(shared));
+  ScheduleFlush();
+}
+
+void Session::EnqueueEphemeral(std::string message) {
+  if (connection_ == nullptr) return;
+  outbox_.push_back(std::make_shared<const std::string>(std::move(message)));
+  ScheduleFlush();
+}
+
+void Session::ScheduleFlush() {
+  // Messages queued during one turn of the hub go out as one frame
+  // (R-FRAME-1).
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  net::post(hub_, [self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    self->Flush();
+  });
+}
+
+void Session::Flush() {
+  if (connection_ == nullptr || outbox_.empty()) return;
+  std::vector<const std::string*> messages;
+  messages.reserve(outbox_.size());
+  for (const auto& m : outbox_) messages.push_back(m.get());
+  connection_->Send(std::make_shared<const std::string>(EncodeFrame(messages)));
+  if (!unacked_.empty()) last_sent_index_ = unacked_.back().index;
+  outbox_.clear();
+}
+
+void Session::ArmPingTimer() {
+  // Uniform in [interval - jitter, interval + jitter) (spec 4.6).
+  thread_local absl::BitGen gen;
+  absl::Duration delay =
+      options_.ping_interval +
+      absl::Uniform(gen, -1.0, 1.0) * options_.ping_jitter;
+  ping_timer_.expires_after(ToChrono(delay));
+  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    std::shared_ptr<Session> self = weak.lock();
+    if (ec || self == nullptr || self->ended_ || self->connection_ == nullptr) {
+      return;
+    }
+    self->EnqueueEphemeral(
+        EncodePing(self->last_client_index_, /*resend_missing=*/false));
+    self->ArmPingTimer();
+  });
+}
+
+void Session::ArmExpiryTimer() {
+  absl::Time deadline = last_activity_ + options_.session_expiry;
+  expiry_timer_.expires_after(ToChrono(std::max(deadline - absl::Now(),
+                                                absl::ZeroDuration())));
+  expiry_timer_.async_wait(
+      [weak = weak_from_this()](boost::system::error_code ec) {
+        std::shared_ptr<Session> self = weak.lock();
+        if (ec || self == nullptr || self->ended_) return;
+        if (absl::Now() - self->last_activity_ < self->options_.session_expiry) {
+          self->ArmExpiryTimer();  // activity since: wait for the remainder
+          return;
+        }
+        LOG(INFO) << "session " << self->id_ << " expired";
+        self->End(kCloseClosedConnection, "");
+      });
+}
+
+}  // namespace jetstream::gateway

@@ -1,0 +1,136 @@
+// File: gateway/session/session.h
+//
+// One Jetstream protocol session (spec sections 4 and 5): its token, the
+// per-direction message indexes, the list of messages the client has not
+// acknowledged, the keep-alive ping and inactivity expiry timers, and the
+// scopes the client fetched (scopeIndex -> scope name). A session outlives
+// its connections: a client resumes it on a new one with its token.
+//
+// Thread-safety: every method runs on the hub executor (a strand) owned by
+// SessionManager; nothing here is thread-safe on its own.
+
+#ifndef JETSTREAM_GATEWAY_SESSION_SESSION_H_
+#define JETSTREAM_GATEWAY_SESSION_SESSION_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "boost/asio/strand.hpp"
+#include "common/sync_fragment.h"
+#include "gateway/gateway_options.h"
+#include "gateway/protocol/client_message.h"
+#include "gateway/session/connection.h"
+#include "proto/sync/v1/sync_service.pb.h"
+
+namespace jetstream::gateway {
+
+using HubExecutor = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+class SessionManager;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(SessionManager& manager, HubExecutor hub,
+          const GatewayOptions& options, std::string id, std::string token,
+          std::string params_json);
+  ~Session();
+
+  const std::string& id() const { return id_; }
+  const std::string& token() const { return token_; }
+  bool ended() const { return ended_; }
+  bool attached() const { return connection_ != nullptr; }
+  size_t unacked_count() const { return unacked_.size(); }
+
+  // Session::Start()
+  //
+  // Sends SessionCreateReply on `connection` and starts the timers.
+  void Start(ConnectionPtr connection);
+
+  // Session::Attach()
+  //
+  // Resumes on a new connection (spec 5.5). Messages queued while detached
+  // are sent at once (D7). A previous connection, if still open, is closed.
+  void Attach(ConnectionPtr connection);
+
+  // Session::Detach()
+  //
+  // The connection closed. Ignored unless it is the current one, so a late
+  // close of an old connection never affects a resumed session (D7).
+  void Detach(const Connection* connection);
+
+  // Session::OnMessages()
+  //
+  // Handles one parsed frame (spec 4.2): duplicates dropped by index, pings
+  // acknowledged, fetches and changesets forwarded to the sync service.
+  void OnMessages(std::vector<ClientMessage> messages);
+
+  // Session::End()
+  //
+  // Ends the session: timers stop, the connection (if any) closes with
+  // `code`. The manager forgets the session.
+  void End(uint16_t code, std::string reason);
+
+  // Called by the manager on the scopes this session fetched.
+  void SendScopeSync(uint64_t scope_index, const std::string& fragments_json);
+  void SendScopeState(uint64_t scope_index,
+                      const sync::v1::ScopeSnapshot& snapshot);
+
+ private:
+  void HandleScopeFetch(const ClientMessage& message);
+  void HandleScopeSync(ClientMessage message);
+  void HandlePing(const ClientMessage& message);
+
+  // Queues a sequenced message (index already assigned).
+  void Enqueue(uint64_t index, std::string message);
+  // Queues an unsequenced message (a Ping), never resent.
+  void EnqueueEphemeral(std::string message);
+  void ScheduleFlush();
+  void Flush();
+  uint64_t NextIndex() { return next_index_++; }
+
+  void ArmPingTimer();
+  void ArmExpiryTimer();
+
+  SessionManager& manager_;
+  HubExecutor hub_;
+  const GatewayOptions& options_;
+  const std::string id_;
+  const std::string token_;
+  const std::string params_json_;
+
+  ConnectionPtr connection_;
+  bool ended_ = false;
+
+  // Next server index; SessionCreateReply takes 0 (spec 4.1).
+  uint64_t next_index_ = 1;
+  // Highest client index seen (spec 4.2).
+  uint64_t last_client_index_ = 0;
+  // Highest index written to a connection; later ones go out on flush.
+  uint64_t last_sent_index_ = 0;
+  struct Unacked {
+    uint64_t index;
+    std::shared_ptr<const std::string> message;
+  };
+  std::deque<Unacked> unacked_;
+  // Messages for the next frame: sequenced ones (also in unacked_) and pings.
+  std::vector<std::shared_ptr<const std::string>> outbox_;
+  bool flush_scheduled_ = false;
+
+  // Fetched scopes; scopeIndex is the position (spec 5.4, D11).
+  std::vector<std::string> scopes_;
+
+  boost::asio::steady_timer ping_timer_;
+  boost::asio::steady_timer expiry_timer_;
+  absl::Time last_activity_;
+};
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_SESSION_SESSION_H_

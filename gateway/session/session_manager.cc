@@ -1,0 +1,357 @@
+#include "gateway/session/session_manager.h"
+
+#include <sys/random.h>
+
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "boost/asio/post.hpp"
+#include "common/logging.h"
+#include "common/uuid.h"
+#include "gateway/protocol/server_message.h"
+
+namespace jetstream::gateway {
+namespace net = boost::asio;
+
+namespace {
+
+// Typed denial errors (spec 5.6). The unrecognized-handshake text is the
+// original's minus the word "message": RFC 6455 caps a close reason at 123
+// bytes and the original's did not fit.
+const WireError kUnrecognizedHandshake{
+    "Unrecognized handshake, should send SessionCreate as first and only "
+    "message",
+    "unrecognized-handshake"};
+const WireError kTokenUnrecognized{"Session token unrecognized",
+                                   "session-token-unrecognized"};
+const WireError kEstablishTimedOut{
+    "Session took long to establish and timed out",
+    "session-establish-timedout"};
+
+const std::string* FindParam(const ConnectionParams& params,
+                             absl::string_view name) {
+  for (const auto& [key, value] : params) {
+    if (absl::EqualsIgnoreCase(key, name)) return &value;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string NewSessionToken() {
+  unsigned char bytes[64];
+  size_t filled = 0;
+  while (filled < sizeof(bytes)) {
+    ssize_t n = getrandom(bytes + filled, sizeof(bytes) - filled, 0);
+    if (n > 0) filled += static_cast<size_t>(n);
+  }
+  std::string encoded = absl::Base64Escape(
+      absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
+  std::string token;
+  for (char c : encoded) {
+    if (absl::ascii_isalnum(c)) token.push_back(c);
+  }
+  return token;
+}
+
+SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
+                               SyncClient& sync)
+    : hub_(hub), options_(options), sync_(sync) {
+  sync_.SetListener(this);
+}
+
+SessionManager::~SessionManager() = default;
+
+void SessionManager::OnConnectionOpened(ConnectionPtr connection,
+                                        ConnectionParams params) {
+  net::post(hub_, [this, connection = std::move(connection),
+                   params = std::move(params)]() mutable {
+    OpenOnHub(std::move(connection), std::move(params));
+  });
+}
+
+void SessionManager::OnFrame(
+    ConnectionPtr connection,
+    absl::StatusOr<std::vector<ClientMessage>> messages) {
+  net::post(hub_, [this, connection = std::move(connection),
+                   messages = std::move(messages)]() mutable {
+    FrameOnHub(std::move(connection), std::move(messages));
+  });
+}
+
+void SessionManager::OnConnectionClosed(ConnectionPtr connection) {
+  net::post(hub_, [this, connection = std::move(connection)] {
+    ClosedOnHub(connection);
+  });
+}
+
+void SessionManager::OnWriteQueueOverflow(ConnectionPtr connection) {
+  net::post(hub_, [this, connection = std::move(connection)] {
+    auto it = by_connection_.find(connection->id());
+    if (it == by_connection_.end()) return;
+    std::shared_ptr<Session> session = it->second;
+    LOG(WARNING) << "session " << session->id()
+                 << " ended: its client does not read fast enough";
+    session->End(kCloseClosedConnection,
+                 EncodeCloseReason(WireError{
+                     "Client does not read fast enough; write queue overflow",
+                     "write-queue-overflow"}));
+  });
+}
+
+void SessionManager::Shutdown() {
+  net::post(hub_, [this] {
+    std::vector<std::shared_ptr<Session>> sessions;
+    for (auto& [token, session] : by_token_) sessions.push_back(session);
+    for (auto& session : sessions) session->End(kCloseClosedConnection, "");
+    for (auto& [id, handshake] : handshakes_) {
+      handshake.timer->cancel();
+      handshake.connection->Close(1001, "Server shutting down");
+    }
+    handshakes_.clear();
+  });
+}
+
+void SessionManager::OpenOnHub(ConnectionPtr connection,
+                               ConnectionParams params) {
+  ++connection_count_;
+  if (const std::string* token = FindParam(params, "sessiontoken")) {
+    auto it = by_token_.find(*token);
+    if (it == by_token_.end()) {
+      LOG(INFO) << "connection " << connection->peer()
+                << ": unknown session token, denied";
+      Deny(connection, kTokenUnrecognized);
+      return;
+    }
+    std::shared_ptr<Session> session = it->second;
+    by_connection_[connection->id()] = session;
+    session->Attach(std::move(connection));
+    return;
+  }
+  // A new session: the first frame must be SessionCreate (spec 5.1).
+  Handshake handshake;
+  handshake.connection = connection;
+  handshake.timer = std::make_unique<net::steady_timer>(hub_);
+  handshake.timer->expires_after(
+      absl::ToChronoNanoseconds(options_.handshake_timeout));
+  handshake.timer->async_wait(
+      [this, id = connection->id()](boost::system::error_code ec) {
+        if (ec) return;
+        auto it = handshakes_.find(id);
+        if (it == handshakes_.end() || it->second.consumed) return;
+        ConnectionPtr c = it->second.connection;
+        handshakes_.erase(it);
+        LOG(INFO) << "connection " << c->peer() << ": handshake timed out";
+        Deny(c, kEstablishTimedOut);
+      });
+  handshakes_.emplace(connection->id(), std::move(handshake));
+}
+
+void SessionManager::FrameOnHub(
+    ConnectionPtr connection,
+    absl::StatusOr<std::vector<ClientMessage>> messages) {
+  if (auto it = by_connection_.find(connection->id());
+      it != by_connection_.end()) {
+    if (!messages.ok()) {
+      // The whole frame is dropped, as the original does (R-FRAME-2).
+      LOG(INFO) << "session " << it->second->id()
+                << ": frame dropped: " << messages.status().message();
+      return;
+    }
+    std::shared_ptr<Session> session = it->second;
+    session->OnMessages(*std::move(messages));
+    return;
+  }
+  if (auto it = handshakes_.find(connection->id()); it != handshakes_.end()) {
+    HandleHandshakeFrame(it->second, std::move(messages));
+    return;
+  }
+  // A connection whose session was denied: nothing more is processed.
+}
+
+void SessionManager::HandleHandshakeFrame(
+    Handshake& handshake,
+    absl::StatusOr<std::vector<ClientMessage>> messages) {
+  if (handshake.consumed) return;  // frames before acceptance are lost
+  handshake.consumed = true;
+  handshake.timer->cancel();
+  ConnectionPtr connection = handshake.connection;
+  handshakes_.erase(connection->id());
+  if (!messages.ok()) {
+    LOG(INFO) << "connection " << connection->peer()
+              << ": handshake refused: " << messages.status().message();
+    Deny(connection, WireError{std::string(messages.status().message()), ""});
+    return;
+  }
+  // One SessionCreate, alone or in a one-element array (D5).
+  if (messages->size() != 1 ||
+      messages->front().type != ClientMessageType::kSessionCreate) {
+    Deny(connection, kUnrecognizedHandshake);
+    return;
+  }
+  CreateSession(connection, messages->front());
+}
+
+void SessionManager::CreateSession(const ConnectionPtr& connection,
+                                   const ClientMessage& create) {
+  auto session = std::make_shared<Session>(*this, hub_, options_,
+                                           Uuid::Random().ToString(),
+                                           NewSessionToken(), create.params_json);
+  by_token_[session->token()] = session;
+  by_id_[session->id()] = session.get();
+  by_connection_[connection->id()] = session;
+  ++session_count_;
+  LOG(INFO) << "session " << session->id() << " created for "
+            << connection->peer() << " (client version " << create.version
+            << ")";
+  session->Start(connection);
+}
+
+void SessionManager::Deny(const ConnectionPtr& connection,
+                          const WireError& error) {
+  connection->Close(kCloseDeniedConnection, EncodeCloseReason(error));
+}
+
+void SessionManager::ClosedOnHub(const ConnectionPtr& connection) {
+  --connection_count_;
+  if (auto it = handshakes_.find(connection->id()); it != handshakes_.end()) {
+    it->second.timer->cancel();
+    handshakes_.erase(it);
+    return;
+  }
+  auto it = by_connection_.find(connection->id());
+  if (it == by_connection_.end()) return;
+  std::shared_ptr<Session> session = it->second;
+  by_connection_.erase(it);
+  session->Detach(connection.get());
+}
+
+void SessionManager::Fetch(
+    Session& session, std::string scope, std::string params_json,
+    SyncClient::FetchCallback done) {
+  sync::v1::FetchRequest request;
+  request.set_scope(scope);
+  request.set_params_json(std::move(params_json));
+  request.set_session_id(session.id());
+  ++scopes_[scope].fetches_in_flight;
+  sync_.Fetch(std::move(request),
+              [this, scope, done = std::move(done)](
+                  absl::StatusOr<sync::v1::FetchResult> result) {
+                ScopeWatch& watch = scopes_[scope];
+                --watch.fetches_in_flight;
+                if (result.ok() && !result->has_error()) {
+                  const sync::v1::ScopeSnapshot& s = result->snapshot();
+                  NoteVersion(scope, s.epoch(), s.version());
+                }
+                done(std::move(result));
+                MaybeUnwatch(scope);
+              });
+}
+
+void SessionManager::Apply(Session& session, sync::v1::ApplyRequest request,
+                           SyncClient::ApplyCallback done) {
+  (void)session;
+  sync_.Apply(std::move(request), std::move(done));
+}
+
+void SessionManager::Subscribe(Session& session, const std::string& scope,
+                               uint64_t scope_index) {
+  scopes_[scope].subscribers[&session] = scope_index;
+}
+
+void SessionManager::Forget(Session& session) {
+  // Keep the session alive until this function returns.
+  std::shared_ptr<Session> keep;
+  if (auto it = by_token_.find(session.token()); it != by_token_.end()) {
+    keep = it->second;
+    by_token_.erase(it);
+    --session_count_;
+  }
+  by_id_.erase(session.id());
+  for (auto it = by_connection_.begin(); it != by_connection_.end();) {
+    if (it->second.get() == &session) {
+      by_connection_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<std::string> emptied;
+  for (auto& [scope, watch] : scopes_) {
+    if (watch.subscribers.erase(&session) > 0 && watch.subscribers.empty()) {
+      emptied.push_back(scope);
+    }
+  }
+  for (const std::string& scope : emptied) MaybeUnwatch(scope);
+  LOG(INFO) << "session " << session.id() << " ended";
+}
+
+void SessionManager::MaybeUnwatch(const std::string& scope) {
+  auto it = scopes_.find(scope);
+  if (it == scopes_.end()) return;
+  if (!it->second.subscribers.empty() || it->second.fetches_in_flight > 0) {
+    return;
+  }
+  bool watched = !it->second.epoch.empty();
+  scopes_.erase(it);
+  if (watched) sync_.Unwatch(scope);
+}
+
+void SessionManager::NoteVersion(const std::string& scope,
+                                 const std::string& epoch, uint64_t version) {
+  ScopeWatch& watch = scopes_[scope];
+  if (watch.epoch != epoch || version > watch.version) {
+    watch.epoch = epoch;
+    watch.version = version;
+  }
+}
+
+void SessionManager::OnCommit(const sync::v1::Commit& commit) {
+  auto it = scopes_.find(commit.scope());
+  if (it == scopes_.end()) return;
+  ScopeWatch& watch = it->second;
+  if (watch.epoch == commit.epoch() && commit.version() <= watch.version) {
+    return;  // already seen (a replay overlapping a fetch)
+  }
+  watch.epoch = commit.epoch();
+  watch.version = commit.version();
+  // The originator already has its changes and gets its reply instead
+  // (spec 9.5), unless the reply was lost with a broken stream.
+  Session* origin = nullptr;
+  if (!commit.replayed() && !commit.origin_session_id().empty()) {
+    if (auto o = by_id_.find(commit.origin_session_id()); o != by_id_.end()) {
+      origin = o->second;
+    }
+  }
+  for (const auto& [session, scope_index] : watch.subscribers) {
+    if (session == origin) continue;
+    session->SendScopeSync(scope_index, commit.fragments_json());
+  }
+}
+
+void SessionManager::OnResync(const sync::v1::ScopeSnapshot& snapshot) {
+  auto it = scopes_.find(snapshot.scope());
+  if (it == scopes_.end()) return;
+  it->second.epoch = snapshot.epoch();
+  it->second.version = snapshot.version();
+  LOG(INFO) << "scope '" << snapshot.scope() << "' resynchronised at version "
+            << snapshot.version() << " for " << it->second.subscribers.size()
+            << " sessions";
+  for (const auto& [session, scope_index] : it->second.subscribers) {
+    session->SendScopeState(scope_index, snapshot);
+  }
+}
+
+void SessionManager::OnStreamStarted() {
+  for (const auto& [scope, watch] : scopes_) {
+    if (watch.epoch.empty()) continue;
+    sync::v1::WatchRequest request;
+    request.set_scope(scope);
+    request.set_epoch(watch.epoch);
+    request.set_after_version(watch.version);
+    sync_.Watch(std::move(request));
+  }
+}
+
+}  // namespace jetstream::gateway

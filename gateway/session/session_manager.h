@@ -1,0 +1,124 @@
+// File: gateway/session/session_manager.h
+//
+// The gateway's hub: it owns every protocol session, runs handshakes and
+// resumes (spec 5), keeps which local sessions watch which scope, and turns
+// the sync service's events into client messages. A committed changeset
+// arrives once, already encoded, and goes to every watching session but its
+// originator (spec 9.5).
+//
+// Thread-safety: the public On*() entry points may be called from any
+// thread; they hop onto the hub executor (a strand). Everything else runs on
+// the hub executor.
+
+#ifndef JETSTREAM_GATEWAY_SESSION_SESSION_MANAGER_H_
+#define JETSTREAM_GATEWAY_SESSION_SESSION_MANAGER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "boost/asio/steady_timer.hpp"
+#include "gateway/gateway_options.h"
+#include "gateway/protocol/client_message.h"
+#include "gateway/session/connection.h"
+#include "gateway/session/session.h"
+#include "gateway/sync_client.h"
+
+namespace jetstream::gateway {
+
+class SessionManager : public SyncClient::Listener {
+ public:
+  // `sync` must outlive the manager; the manager becomes its listener.
+  SessionManager(HubExecutor hub, const GatewayOptions& options,
+                 SyncClient& sync);
+  ~SessionManager() override;
+
+  // Connection events, from any thread.
+  void OnConnectionOpened(ConnectionPtr connection, ConnectionParams params);
+  void OnFrame(ConnectionPtr connection,
+               absl::StatusOr<std::vector<ClientMessage>> messages);
+  void OnConnectionClosed(ConnectionPtr connection);
+  // The connection's client does not read: its session ends (4097).
+  void OnWriteQueueOverflow(ConnectionPtr connection);
+
+  // Ends every session (closing their connections with 4097). Any thread.
+  void Shutdown();
+
+  // Live counts, readable from any thread (for /metrics and tests).
+  size_t session_count() const { return session_count_.load(); }
+  size_t connection_count() const { return connection_count_.load(); }
+
+  HubExecutor& hub() { return hub_; }
+  const GatewayOptions& options() const { return options_; }
+
+  // SyncClient::Listener (hub executor).
+  void OnCommit(const sync::v1::Commit& commit) override;
+  void OnResync(const sync::v1::ScopeSnapshot& snapshot) override;
+  void OnStreamStarted() override;
+
+  // Used by Session (hub executor).
+  void Fetch(Session& session, std::string scope, std::string params_json,
+             SyncClient::FetchCallback done);
+  void Apply(Session& session, sync::v1::ApplyRequest request,
+             SyncClient::ApplyCallback done);
+  // Starts delivering the scope's commits to the session at `scope_index`.
+  void Subscribe(Session& session, const std::string& scope,
+                 uint64_t scope_index);
+  // The session ended: forget it and its subscriptions.
+  void Forget(Session& session);
+
+ private:
+  struct Handshake {
+    ConnectionPtr connection;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+    bool consumed = false;  // the first frame has arrived
+  };
+  struct ScopeWatch {
+    // Local sessions of the scope and their scopeIndex there.
+    absl::flat_hash_map<Session*, uint64_t> subscribers;
+    // Fetches sent and not answered: the scope must stay watched.
+    int fetches_in_flight = 0;
+    // What the stream last saw of the scope, to re-watch after a reconnect.
+    std::string epoch;
+    uint64_t version = 0;
+  };
+
+  void OpenOnHub(ConnectionPtr connection, ConnectionParams params);
+  void FrameOnHub(ConnectionPtr connection,
+                  absl::StatusOr<std::vector<ClientMessage>> messages);
+  void ClosedOnHub(const ConnectionPtr& connection);
+  void HandleHandshakeFrame(Handshake& handshake,
+                            absl::StatusOr<std::vector<ClientMessage>> messages);
+  void Deny(const ConnectionPtr& connection, const WireError& error);
+  void CreateSession(const ConnectionPtr& connection,
+                     const ClientMessage& create);
+  void MaybeUnwatch(const std::string& scope);
+  // Records the newest version seen on the stream for a watched scope.
+  void NoteVersion(const std::string& scope, const std::string& epoch,
+                   uint64_t version);
+
+  HubExecutor hub_;
+  const GatewayOptions& options_;
+  SyncClient& sync_;
+
+  absl::flat_hash_map<uint64_t, Handshake> handshakes_;  // by connection id
+  absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> by_connection_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Session>> by_token_;
+  absl::flat_hash_map<std::string, Session*> by_id_;
+  absl::flat_hash_map<std::string, ScopeWatch> scopes_;
+
+  std::atomic<size_t> session_count_{0};
+  std::atomic<size_t> connection_count_{0};
+};
+
+// A new session token: 64 random bytes, base64, non-alphanumerics removed
+// (spec 5.2).
+std::string NewSessionToken();
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_SESSION_SESSION_MANAGER_H_

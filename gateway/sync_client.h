@@ -1,0 +1,61 @@
+// File: gateway/sync_client.h
+//
+// The gateway's view of the sync service: fetch scopes, apply changesets,
+// watch committed changesets. The production implementation multiplexes all
+// of it over one gRPC stream (grpc_sync_client.h).
+
+#ifndef JETSTREAM_GATEWAY_SYNC_CLIENT_H_
+#define JETSTREAM_GATEWAY_SYNC_CLIENT_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "proto/sync/v1/sync_service.pb.h"
+
+namespace jetstream::gateway {
+
+class SyncClient {
+ public:
+  // Events of the sync service. Called on the gateway's hub executor, in the
+  // order the service sent them (per scope: commit order).
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    virtual void OnCommit(const sync::v1::Commit& commit) = 0;
+    virtual void OnResync(const sync::v1::ScopeSnapshot& snapshot) = 0;
+    // A new stream to the service is open: watched scopes must be re-watched.
+    virtual void OnStreamStarted() = 0;
+  };
+
+  // The service's FetchResult (a snapshot, or an error for the client such
+  // as "No such scope"), or kUnavailable / kDeadlineExceeded when the
+  // service could not be reached or did not answer in time.
+  using FetchCallback =
+      std::function<void(absl::StatusOr<sync::v1::FetchResult>)>;
+  using ApplyCallback = std::function<void(absl::StatusOr<sync::v1::ApplyResult>)>;
+
+  virtual ~SyncClient() = default;
+
+  // Sets who receives events. Call once, before anything else.
+  virtual void SetListener(Listener* listener) = 0;
+
+  // SyncClient::Fetch() / SyncClient::Apply()
+  //
+  // Call on the hub executor. `done` is called exactly once, on the hub
+  // executor, never inline. A successful fetch also makes the stream watch
+  // the scope: every later commit arrives through Listener::OnCommit.
+  virtual void Fetch(sync::v1::FetchRequest request, FetchCallback done) = 0;
+  virtual void Apply(sync::v1::ApplyRequest request, ApplyCallback done) = 0;
+
+  // Re-watch after OnStreamStarted; stop watching. Call on the hub executor.
+  virtual void Watch(sync::v1::WatchRequest request) = 0;
+  virtual void Unwatch(const std::string& scope) = 0;
+
+  // True while a stream is believed to be up.
+  virtual bool connected() const = 0;
+};
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_SYNC_CLIENT_H_
