@@ -1,0 +1,62 @@
+#include "tests/e2e/system_fixture.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace jetstream::testing {
+
+void SystemFixture::SetUp() {
+  StartSyncService();
+  StartGateway();
+}
+
+void SystemFixture::TearDown() {
+  gateway_.reset();
+  sync_service_.reset();
+}
+
+void SystemFixture::StartSyncService(int port) {
+  auto process = ChildProcess::StartListening(
+      "syncservice/syncservice",
+      {absl::StrCat("--listen=127.0.0.1:", port),
+       "--schema=" + Runfile("syncservice/config/demo_schema.json"),
+       "--scopes=" + Runfile("syncservice/config/demo_scopes.json")});
+  ASSERT_TRUE(process.ok()) << process.status();
+  sync_service_ = *std::move(process);
+}
+
+void SystemFixture::StartGateway() {
+  std::vector<std::string> flags = {"--port=0",
+                                    "--sync_service=" + sync_service_->address()};
+  for (const std::string& f : GatewayFlags()) flags.push_back(f);
+  auto process = ChildProcess::StartListening("gateway/gateway", flags);
+  ASSERT_TRUE(process.ok()) << process.status();
+  gateway_ = *std::move(process);
+}
+
+std::unique_ptr<WsTestClient> SystemFixture::Connect(
+    const std::string& target,
+    const std::map<std::string, std::string>& headers) {
+  auto client = WsTestClient::Connect("127.0.0.1", gateway_->port(), target,
+                                      headers);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? *std::move(client) : nullptr;
+}
+
+std::unique_ptr<WsTestClient> SystemFixture::ConnectWithSession() {
+  std::unique_ptr<WsTestClient> client = Connect();
+  if (client == nullptr) return nullptr;
+  auto token = client->CreateSession();
+  EXPECT_TRUE(token.ok()) << token.status();
+  return client;
+}
+
+std::string Field(absl::string_view message_json, const char* key) {
+  JsonDocument doc = ParseOrDie(message_json);
+  if (!doc.IsObject() || !doc.HasMember(key)) return "<absent>";
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  doc[key].Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+}  // namespace jetstream::testing
