@@ -13,7 +13,7 @@
 #include "common/sync_fragment.h"
 #include "common/value.h"
 #include "google/protobuf/repeated_field.h"
-#include "proto/sync/v1/sync_service.pb.h"
+#include "proto/sync/v1/model.pb.h"
 
 namespace jetstream {
 
