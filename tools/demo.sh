@@ -11,15 +11,24 @@ SYNC_PORT=${SYNC_PORT:-50051}
 
 bash tools/setup.sh
 bazel build -c opt //syncservice //gateway
-bin=$(bazel info -c opt bazel-bin)
+bin=bazel-out/k8-opt/bin
+[[ -x "$bin/gateway/gateway" ]] || bin=$(bazel info -c opt bazel-bin)
 
 static_flag=()
 if [[ -d web ]]; then static_flag=(--static_dir=web); fi
 
+ready=$(mktemp)
 "$bin/syncservice/syncservice" --listen="127.0.0.1:${SYNC_PORT}" \
   --schema=syncservice/config/demo_schema.json \
-  --scopes=syncservice/config/demo_scopes.json &
+  --scopes=syncservice/config/demo_scopes.json >"$ready" &
 sync_pid=$!
+# Start the gateway once the sync service listens.
+for _ in $(seq 1 100); do
+  grep -q '^LISTENING' "$ready" && break
+  kill -0 "$sync_pid" 2>/dev/null || { echo "the sync service failed to start" >&2; exit 1; }
+  sleep 0.1
+done
+rm -f "$ready"
 "$bin/gateway/gateway" --port="${PORT}" --sync_service="127.0.0.1:${SYNC_PORT}" \
   "${static_flag[@]}" "$@" &
 gateway_pid=$!
