@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_number.h"
 
 namespace jetstream {
 namespace {
@@ -139,6 +140,89 @@ absl::StatusOr<std::vector<SyncFragment>> ParseFragmentsJson(
   return DecodeFragments(doc);
 }
 
+namespace {
+
+// Gives access to the protected output stream of rapidjson::Writer; forming
+// the member pointer through a derived class is what the access rules allow.
+struct WriterBufferAccess : JsonWriter {
+  static rapidjson::StringBuffer& Get(JsonWriter& writer) {
+    return *(writer.*(&WriterBufferAccess::os_));
+  }
+};
+
+// rapidjson::Writer::WriteString's escape table: 'u' for \u00XX, another
+// letter for a two-character escape, 0 for a byte written as is.
+constexpr char kEscape[256] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    0,   0,   '"', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\', 0,  0,   0,
+};
+
+}  // namespace
+
+rapidjson::StringBuffer& WriterBuffer(JsonWriter& writer) {
+  return WriterBufferAccess::Get(writer);
+}
+
+void AppendJsonString(rapidjson::StringBuffer& out, absl::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  // Room for the worst case (every byte as \u00XX), the rest given back.
+  const size_t reserved = 2 + s.size() * 6;
+  char* const begin = out.Push(reserved);
+  char* p = begin;
+  *p++ = '"';
+  for (char c : s) {
+    const char e = kEscape[static_cast<unsigned char>(c)];
+    if (e == 0) {
+      *p++ = c;
+      continue;
+    }
+    *p++ = '\\';
+    *p++ = e;
+    if (e == 'u') {
+      *p++ = '0';
+      *p++ = '0';
+      *p++ = kHex[static_cast<unsigned char>(c) >> 4];
+      *p++ = kHex[static_cast<unsigned char>(c) & 0xF];
+    }
+  }
+  *p++ = '"';
+  out.Pop(reserved - static_cast<size_t>(p - begin));
+}
+
+void AppendJsonValue(rapidjson::StringBuffer& out, const Value& value) {
+  switch (value.kind()) {
+    case Value::Kind::kNull:
+      AppendRaw(out, "null");
+      return;
+    case Value::Kind::kBool:
+      AppendRaw(out, value.as_bool() ? "true" : "false");
+      return;
+    case Value::Kind::kNumber: {
+      char* p = out.Push(kMaxJsonNumberLength);
+      out.Pop(kMaxJsonNumberLength - FormatJsonNumberTo(value.as_number(), p));
+      return;
+    }
+    case Value::Kind::kString:
+      AppendJsonString(out, value.as_string());
+      return;
+    case Value::Kind::kArray: {
+      *out.Push(1) = '[';
+      bool first = true;
+      for (const Value& element : value.as_array()) {
+        if (!first) *out.Push(1) = ',';
+        first = false;
+        AppendJsonValue(out, element);
+      }
+      *out.Push(1) = ']';
+      return;
+    }
+  }
+}
+
 void WriteValue(JsonWriter& writer, const Value& value) {
   switch (value.kind()) {
     case Value::Kind::kNull:
@@ -153,35 +237,56 @@ void WriteValue(JsonWriter& writer, const Value& value) {
     case Value::Kind::kString:
       writer.String(value.as_string());
       return;
-    case Value::Kind::kArray:
+    case Value::Kind::kArray: {
       writer.StartArray();
-      for (const Value& element : value.as_array()) WriteValue(writer, element);
+      rapidjson::StringBuffer& out = WriterBuffer(writer);
+      bool first = true;
+      for (const Value& element : value.as_array()) {
+        if (!first) *out.Push(1) = ',';
+        first = false;
+        AppendJsonValue(out, element);
+      }
       writer.EndArray();
       return;
+    }
   }
 }
 
+namespace {
+
+// The members of a properties object, without the braces.
+void AppendPropertyMembers(rapidjson::StringBuffer& out,
+                           const PropertyList& properties) {
+  bool first = true;
+  for (const auto& [key, value] : properties) {
+    if (!first) *out.Push(1) = ',';
+    first = false;
+    AppendJsonString(out, key);
+    *out.Push(1) = ':';
+    AppendJsonValue(out, value);
+  }
+}
+
+}  // namespace
+
 void WriteProperties(JsonWriter& writer, const PropertyList& properties) {
   writer.StartObject();
-  for (const auto& [key, value] : properties) {
-    writer.Key(key);
-    WriteValue(writer, value);
-  }
+  AppendPropertyMembers(WriterBuffer(writer), properties);
   writer.EndObject();
 }
 
 void WriteFragment(JsonWriter& writer, const SyncFragment& fragment) {
-  char uuid[kUuidTextLength];
-  fragment.uuid.FormatTo(uuid);
   writer.StartObject();
-  writer.Key("type");
-  writer.String(FragmentTypeName(fragment.type));
-  writer.Key("uuid");
-  writer.String(absl::string_view(uuid, kUuidTextLength));
-  writer.Key("clsName");
-  writer.String(fragment.cls_name);
-  writer.Key("properties");
-  WriteProperties(writer, fragment.properties);
+  rapidjson::StringBuffer& out = WriterBuffer(writer);
+  AppendRaw(out, fragment.type == FragmentType::kAdd
+                     ? R"("type":"add","uuid":")"
+                     : R"("type":"change","uuid":")");
+  fragment.uuid.FormatTo(out.Push(kUuidTextLength));
+  AppendRaw(out, R"(","clsName":)");
+  AppendJsonString(out, fragment.cls_name);
+  AppendRaw(out, R"(,"properties":{)");
+  AppendPropertyMembers(out, fragment.properties);
+  *out.Push(1) = '}';
   writer.EndObject();
 }
 

@@ -48,6 +48,26 @@ void WriteFragmentReply(JsonWriter& writer, const FragmentReply& reply);
 std::string EncodeFragments(const std::vector<SyncFragment>& fragments);
 std::string EncodeFragment(const SyncFragment& fragment);
 
+// Low-level appenders for encoders on hot paths. They write JSON text
+// straight into a buffer, byte-identical to what JsonWriter produces for the
+// same string or value, without the writer's per-character bookkeeping.
+//
+// WriterBuffer() is the buffer `writer` writes to. Text appended to it
+// bypasses the writer's state, so only append complete members or elements
+// between the writer's own StartObject()/StartArray() and the matching
+// End...(), including the separating commas, e.g.
+//   writer.StartObject();
+//   AppendJsonString(WriterBuffer(writer), "x");  // "x"
+//   ... ':' and a value ...
+//   writer.EndObject();
+rapidjson::StringBuffer& WriterBuffer(JsonWriter& writer);
+void AppendJsonString(rapidjson::StringBuffer& out, absl::string_view s);
+void AppendJsonValue(rapidjson::StringBuffer& out, const Value& value);
+// Appends `text` verbatim.
+inline void AppendRaw(rapidjson::StringBuffer& out, absl::string_view text) {
+  if (!text.empty()) __builtin_memcpy(out.Push(text.size()), text.data(), text.size());
+}
+
 }  // namespace jetstream
 
 #endif  // JETSTREAM_COMMON_FRAGMENT_JSON_H_

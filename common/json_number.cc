@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace jetstream {
@@ -14,6 +15,14 @@ size_t FormatJsonNumberTo(double value, char* out) {
   if (value == 0) {  // also -0, which JavaScript prints as "0"
     out[0] = '0';
     return 1;
+  }
+  // Integers below 2^53 (counts, coordinates, colours, whole seconds): their
+  // decimal digits are the shortest round-trip form, printed without an
+  // exponent, so the general path below would produce the same text.
+  if (std::fabs(value) < 9007199254740992.0 && value == std::trunc(value)) {
+    auto r = std::to_chars(out, out + kMaxJsonNumberLength,
+                           static_cast<int64_t>(value));
+    return static_cast<size_t>(r.ptr - out);
   }
   size_t len = 0;
   if (value < 0) {

@@ -1,40 +1,46 @@
 #include "common/uuid.h"
 
+#include <array>
+#include <cstdint>
+
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 
 namespace jetstream {
 namespace {
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Hex digit value of each byte, or -1.
+constexpr auto kHexValue = [] {
+  std::array<int8_t, 256> t{};
+  for (int i = 0; i < 256; ++i) t[i] = -1;
+  for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<int8_t>(i);
+  for (int i = 0; i < 6; ++i) {
+    t['a' + i] = static_cast<int8_t>(10 + i);
+    t['A' + i] = static_cast<int8_t>(10 + i);
+  }
+  return t;
+}();
 
-bool IsHyphenPosition(size_t i) {
-  return i == 8 || i == 13 || i == 18 || i == 23;
-}
+// Offset in the text of the first hex digit of each byte.
+constexpr size_t kByteOffset[16] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                    19, 21, 24, 26, 28, 30, 32, 34};
 
 }  // namespace
 
 std::optional<Uuid> Uuid::Parse(absl::string_view text) {
-  if (text.size() != kUuidTextLength) return std::nullopt;
-  Uuid id;
-  size_t byte = 0;
-  for (size_t i = 0; i < kUuidTextLength;) {
-    if (IsHyphenPosition(i)) {
-      if (text[i] != '-') return std::nullopt;
-      ++i;
-      continue;
-    }
-    int hi = HexValue(text[i]);
-    int lo = HexValue(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    id.bytes_[byte++] = static_cast<uint8_t>(hi << 4 | lo);
-    i += 2;
+  if (text.size() != kUuidTextLength || text[8] != '-' || text[13] != '-' ||
+      text[18] != '-' || text[23] != '-') {
+    return std::nullopt;
   }
+  Uuid id;
+  int bad = 0;
+  for (size_t i = 0; i < 16; ++i) {
+    int hi = kHexValue[static_cast<unsigned char>(text[kByteOffset[i]])];
+    int lo = kHexValue[static_cast<unsigned char>(text[kByteOffset[i] + 1])];
+    bad |= hi | lo;  // negative iff some digit was not hex
+    id.bytes_[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  if (bad < 0) return std::nullopt;
   return id;
 }
 

@@ -520,31 +520,37 @@ ScopeState Scope::State() const {
 }
 
 void Scope::WriteStateFragments(JsonWriter& writer) const {
-  char uuid[kUuidTextLength];
+  // The fragments are appended straight to the writer's buffer inside the
+  // writer's own array (see AppendJsonValue): same bytes, a fraction of the
+  // time of going through the writer value by value.
   writer.StartArray();
+  rapidjson::StringBuffer& out = WriterBuffer(writer);
+  bool first = true;
   TraverseFromRoot(
       *root_, [this](const std::string& s) { return Resolve(s); },
       [&](const ModelObject& object) {
-        object.uuid_.FormatTo(uuid);
-        writer.StartObject();
-        writer.Key("type");
-        writer.String(&object == root_ ? "change" : "add");
-        writer.Key("uuid");
-        writer.String(absl::string_view(uuid, kUuidTextLength));
-        writer.Key("clsName");
-        writer.String(object.type_->name());
-        writer.Key("properties");
-        writer.StartObject();
+        AppendRaw(out, first ? "" : ",");
+        first = false;
+        AppendRaw(out, &object == root_ ? R"({"type":"change","uuid":")"
+                                        : R"({"type":"add","uuid":")");
+        object.uuid_.FormatTo(out.Push(kUuidTextLength));
+        AppendRaw(out, R"(","clsName":)");
+        AppendJsonString(out, object.type_->name());
+        AppendRaw(out, R"(,"properties":{)");
+        bool first_property = true;
         for (const Property& p : object.type_->properties()) {
           const Value& v = object.values_[p.index];
+          // A null single reference is omitted; null values are kept.
           if (p.type.is_reference() && !p.type.collection && v.is_null()) {
             continue;
           }
-          writer.Key(p.name);
-          WriteValue(writer, v);
+          AppendRaw(out, first_property ? "" : ",");
+          first_property = false;
+          AppendJsonString(out, p.name);
+          AppendRaw(out, ":");
+          AppendJsonValue(out, v);
         }
-        writer.EndObject();
-        writer.EndObject();
+        AppendRaw(out, "}}");
       });
   writer.EndArray();
 }
