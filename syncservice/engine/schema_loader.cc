@@ -325,10 +325,10 @@ absl::Status SchemaBuilder::ReadProperties(ModelType& model,
     std::string where = PropertyWhere(model.name_, name);
     if (name.empty()) return Error(where, "a property needs a name");
     if (const Property* existing = model.FindProperty(name)) {
-      (void)existing;
-      return Error(where, model.base_ != nullptr
-                              ? "already defined by a base model"
-                              : "defined twice");
+      bool inherited = model.base_ != nullptr &&
+                       existing->index < model.base_->properties_.size();
+      return Error(where, inherited ? "already defined by a base model"
+                                    : "defined twice");
     }
     const JsonValue* spec = &member.value;
     const JsonValue* default_json = nullptr;
