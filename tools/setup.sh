@@ -12,7 +12,12 @@ PACKAGES=(
   libabsl-dev libboost-dev rapidjson-dev libgoogle-glog-dev
   # Tests and benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev
+  # Browser test of the demo pages (clients/js/browser-test, tools/js_test.sh).
+  chromium
 )
+
+# The JS client and its tests run on Node; Debian's only when none is there.
+if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,4 +32,19 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages of the JS client's tests (ws, playwright-core), from the
+# committed package-lock.json: installed when missing or out of date.
+js_dir="$(cd "$(dirname "$0")/.." && pwd)/clients/js"
+if [[ -f "$js_dir/package.json" ]]; then
+  stamp="$js_dir/node_modules/.package-lock.json"
+  if [[ ! -f "$stamp" || "$js_dir/package-lock.json" -nt "$stamp" || "$js_dir/package.json" -nt "$stamp" ]]; then
+    echo "setup: installing npm packages in clients/js" >&2
+    if [[ -f "$js_dir/package-lock.json" ]]; then
+      (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    else
+      (cd "$js_dir" && npm install --no-audit --no-fund --loglevel=error)
+    fi
+  fi
 fi

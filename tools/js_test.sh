@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the JS client's tests against freshly built gateway and sync service
+# binaries: the unit and integration tests (clients/js/test) and the browser
+# test of the demo pages in headless Chromium (clients/js/browser-test).
+# Ends with one line "N passed, M failed", counted from node's test runner.
+#   tools/js_test.sh              everything
+#   JS_TESTS="test/" tools/js_test.sh   only the Node tests (paths under clients/js)
+# Screenshots of the browser test go to $TEST_ARTIFACTS_DIR, else test-artifacts/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+bazel build //gateway //syncservice || { echo "0 passed, 1 failed"; exit 1; }
+# The fastbuild output folder itself: the bazel-bin link follows whichever
+# configuration was built last (tools/demo.sh builds -c opt).
+if [[ -z "${JETSTREAM_BIN_DIR:-}" ]]; then
+  JETSTREAM_BIN_DIR=$(bazel info bazel-bin 2>/dev/null) || JETSTREAM_BIN_DIR="$root/bazel-bin"
+fi
+export JETSTREAM_BIN_DIR
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# shellcheck disable=SC2086
+(cd clients/js && node --test --test-reporter=tap ${JS_TESTS:-test/ browser-test/}) 2>&1 | tee "$log"
+node_rc=${PIPESTATUS[0]}
+
+passed=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
+failed=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
+cancelled=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
+passed=${passed:-0}
+failed=$(( ${failed:-0} + ${cancelled:-0} ))
+# node failed without a summary (a crash, no test file found).
+if (( node_rc != 0 && failed == 0 )); then failed=1; fi
+
+echo "${passed} passed, ${failed} failed"
+(( failed == 0 && node_rc == 0 ))
