@@ -172,6 +172,26 @@ void WsTestClient::Drain(absl::Duration timeout) {
   }
 }
 
+absl::StatusOr<std::string> WsTestClient::NextMessage(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (inbox_.empty()) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("no message in time");
+    }
+    if (absl::Status s = ReadIntoInbox(left); !s.ok()) return s;
+  }
+  std::string m = std::move(inbox_.front());
+  inbox_.pop_front();
+  return m;
+}
+
+void WsTestClient::SetReceiveBufferSize(int bytes) {
+  beast::error_code ec;
+  beast::get_lowest_layer(ws_).socket().set_option(
+      net::socket_base::receive_buffer_size(bytes), ec);
+}
+
 absl::StatusOr<std::string> WsTestClient::WaitFor(absl::string_view type,
                                                   absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;

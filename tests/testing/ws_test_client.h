@@ -94,6 +94,14 @@ class WsTestClient {
   uint64_t last_server_index() const { return last_server_index_; }
   // Reads whatever frames arrive within `timeout` into the inbox.
   void Drain(absl::Duration timeout);
+  // The next server message in arrival order: the oldest one in the inbox,
+  // else the first of the next frame (the rest of it goes to the inbox).
+  absl::StatusOr<std::string> NextMessage(
+      absl::Duration timeout = absl::Seconds(10));
+
+  // Limits the socket's receive buffer (SO_RCVBUF), e.g. so that a client
+  // that stops reading backs up the server sooner.
+  void SetReceiveBufferSize(int bytes);
 
  private:
   WsTestClient();
