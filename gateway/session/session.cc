@@ -55,11 +55,13 @@ void Session::Attach(ConnectionPtr connection) {
   }
   connection_ = std::move(connection);
   LOG(INFO) << "session " << id_ << " resumed from " << connection_->peer();
-  // Only the client's Ping decides what to resend; what was never sent goes
-  // out now (D7).
-  for (const Unacked& u : unacked_) {
-    if (u.index > last_sent_index_) outbox_.push_back(u.message);
-  }
+  // Everything the client has not acknowledged goes out now (D7), not only
+  // what was never sent: messages written to the old connection may have
+  // been lost with it, and sending only the later ones would show the
+  // client a gap in the indexes, which it treats as a broken connection
+  // (spec 4.5). Clients ignore indexes they already have.
+  outbox_.clear();
+  for (const Unacked& u : unacked_) outbox_.push_back(u.message);
   ScheduleFlush();
   ArmPingTimer();
 }
@@ -300,7 +302,6 @@ void Session::Flush() {
   messages.reserve(outbox_.size());
   for (const auto& m : outbox_) messages.push_back(m.get());
   connection_->Send(std::make_shared<const std::string>(EncodeFrame(messages)));
-  if (!unacked_.empty()) last_sent_index_ = unacked_.back().index;
   outbox_.clear();
 }
 

@@ -55,8 +55,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Session::Attach()
   //
-  // Resumes on a new connection (spec 5.5). Messages queued while detached
-  // are sent at once (D7). A previous connection, if still open, is closed.
+  // Resumes on a new connection (spec 5.5). Every unacknowledged message
+  // is sent at once (D7), so the client sees no gap. A previous connection, if still open, is closed.
   void Attach(ConnectionPtr connection);
 
   // Session::Detach()
@@ -112,8 +112,6 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t next_index_ = 1;
   // Highest client index seen (spec 4.2).
   uint64_t last_client_index_ = 0;
-  // Highest index written to a connection; later ones go out on flush.
-  uint64_t last_sent_index_ = 0;
   struct Unacked {
     uint64_t index;
     std::shared_ptr<const std::string> message;
