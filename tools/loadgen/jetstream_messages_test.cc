@@ -1,0 +1,123 @@
+#include "tools/loadgen/jetstream_messages.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace jetstream::loadgen {
+namespace {
+
+constexpr char kRoot[] = "0f3c2a8e-5b1d-4c7e-9a11-3d2f6b7c8e90";
+
+std::vector<ServerMessage> ParseAll(absl::string_view frame) {
+  std::vector<ServerMessage> out;
+  absl::Status s = ParseServerFrame(
+      frame, [&](const ServerMessage& m) { out.push_back(m); });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+TEST(JetstreamMessagesTest, BuildsClientMessages) {
+  EXPECT_EQ(
+      SessionCreateMessage(),
+      R"({"type":"SessionCreate","index":0,"version":"0.2.0","params":{}})");
+  EXPECT_EQ(
+      ScopeFetchMessage(1, "canvas/load-3"),
+      R"({"type":"ScopeFetch","index":1,"name":"canvas/load-3","params":{}})");
+  EXPECT_EQ(PingMessage(17),
+            R"({"type":"Ping","index":0,"ack":17,"resendMissing":false})");
+  EXPECT_EQ(ScopeSyncMessage(2, 0, kRoot, "Canvas", 123456),
+            absl::StrCat(
+                R"({"type":"ScopeSync","index":2,"scopeIndex":0,)",
+                R"("fragments":[{"type":"change","uuid":")", kRoot,
+                R"(","clsName":"Canvas","properties":{"name":"t123456"}}]})"));
+}
+
+TEST(JetstreamMessagesTest, EscapesScopeNames) {
+  EXPECT_EQ(ScopeFetchMessage(4, "a\"b"),
+            R"({"type":"ScopeFetch","index":4,"name":"a\"b","params":{}})");
+}
+
+TEST(JetstreamMessagesTest, ReadsTheHandshake) {
+  auto m = ParseAll(
+      R"([{"type":"SessionCreateReply","index":0,"sessionToken":"abc"}])");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].type, ServerMessageType::kSessionCreateReply);
+  EXPECT_FALSE(m[0].error);
+
+  m = ParseAll(
+      R"([{"type":"SessionCreateReply","index":0,"error":{"message":"Session creation denied"}}])");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m[0].error);
+}
+
+TEST(JetstreamMessagesTest, ReadsFetchReplyAndState) {
+  auto m = ParseAll(absl::StrCat(
+      R"([{"type":"ScopeFetchReply","index":1,"replyTo":1,"scopeIndex":0},)",
+      R"({"type":"ScopeState","index":2,"scopeIndex":0,"rootUUID":")", kRoot,
+      R"(","fragments":[{"type":"change","uuid":")", kRoot,
+      R"(","clsName":"Canvas","properties":{"name":"Shapes Demo","shapes":[]}}]}])"));
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].type, ServerMessageType::kScopeFetchReply);
+  EXPECT_EQ(m[0].index, 1u);
+  EXPECT_EQ(m[0].reply_to, 1u);
+  EXPECT_FALSE(m[0].error);
+  EXPECT_EQ(m[1].type, ServerMessageType::kScopeState);
+  EXPECT_EQ(m[1].index, 2u);
+  EXPECT_EQ(m[1].root_uuid, kRoot);
+  EXPECT_EQ(m[1].root_class, "Canvas");
+  EXPECT_EQ(m[1].fragment_count, 1u);
+  EXPECT_EQ(m[1].stamp_us, -1);
+
+  m = ParseAll(
+      R"([{"type":"ScopeFetchReply","index":1,"replyTo":1,"error":{"message":"No such scope"}}])");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m[0].error);
+}
+
+TEST(JetstreamMessagesTest, ReadsSyncRepliesAndStamps) {
+  auto m = ParseAll(
+      R"([{"type":"ScopeSyncReply","index":3,"replyTo":2,"fragmentReplies":[{}]},)"
+      R"({"type":"ScopeSync","index":4,"scopeIndex":1,"fragments":[)"
+      R"({"type":"change","uuid":"u","clsName":"Canvas","properties":{"name":"t987"}}]},)"
+      R"({"type":"Ping","index":0,"ack":2,"resendMissing":false}])");
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0].type, ServerMessageType::kScopeSyncReply);
+  EXPECT_EQ(m[0].reply_to, 2u);
+  EXPECT_FALSE(m[0].error);
+  EXPECT_EQ(m[1].type, ServerMessageType::kScopeSync);
+  EXPECT_EQ(m[1].scope_index, 1u);
+  EXPECT_EQ(m[1].stamp_us, 987);
+  EXPECT_EQ(m[1].fragment_count, 1u);
+  EXPECT_EQ(m[2].type, ServerMessageType::kPing);
+  EXPECT_EQ(m[2].index, 0u);
+
+  m = ParseAll(
+      R"({"type":"ScopeSyncReply","index":5,"replyTo":4,"fragmentReplies":[{},{"error":{"message":"x"}}]})");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m[0].error);
+}
+
+TEST(JetstreamMessagesTest, RejectsMalformedFrames) {
+  int calls = 0;
+  auto count = [&](const ServerMessage&) { ++calls; };
+  EXPECT_FALSE(ParseServerFrame("not json", count).ok());
+  EXPECT_FALSE(ParseServerFrame("[1]", count).ok());
+  EXPECT_FALSE(
+      ParseServerFrame(R"([{"type":"Ping","index":0},{"index":1}])", count)
+          .ok());
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(JetstreamMessagesTest, ParsesStamps) {
+  EXPECT_EQ(ParseStamp("t0"), 0);
+  EXPECT_EQ(ParseStamp("t1234567890123"), 1234567890123);
+  EXPECT_EQ(ParseStamp("t"), -1);
+  EXPECT_EQ(ParseStamp("x12"), -1);
+  EXPECT_EQ(ParseStamp("t12a"), -1);
+  EXPECT_EQ(ParseStamp("Shapes Demo"), -1);
+}
+
+}  // namespace
+}  // namespace jetstream::loadgen
