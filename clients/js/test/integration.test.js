@@ -360,6 +360,10 @@ describe('jetstream-client: session expiry, keep-alive', () => {
     };
     assert.equal((await lost).code, 4097);
     await session;
+    // From now on A keeps its new session alive (no second expiry mid-test).
+    a.pingInterval = 250;
+    a.pingJitter = 0;
+    a._startPing();
     await stateAgain;
     assert.notEqual(a.sessionToken, token);
     assert.deepEqual(sentFetches.map((f) => [f.name, f.params]), [[name, {note: 'p'}], [chatName, {}]]);
