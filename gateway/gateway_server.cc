@@ -1,5 +1,6 @@
 #include "gateway/gateway_server.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -169,7 +170,12 @@ http::response<http::string_body> GatewayServer::HandleHttp(
     return Text(req.version(), http::status::not_found, "not found\n");
   }
   if (target.back() == '/') target += "index.html";
-  std::ifstream file(options_.static_dir + target, std::ios::binary);
+  std::error_code ec;
+  std::string path = options_.static_dir + target;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Text(req.version(), http::status::not_found, "not found\n");
+  }
+  std::ifstream file(path, std::ios::binary);
   if (!file) return Text(req.version(), http::status::not_found, "not found\n");
   std::stringstream contents;
   contents << file.rdbuf();

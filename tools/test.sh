@@ -44,6 +44,22 @@ done < <(grep -oE '^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FAIL
 
 # Build failures that stop Bazel before any summary line.
 if (( bazel_rc != 0 && passed + failed == 0 )); then failed=1; fi
+echo "C++ tests: ${passed} passed and ${failed} failed"
+
+# The JavaScript client's tests and the browser test (Node's test runner).
+js_log=$(mktemp)
+bash tools/js_test.sh >"$js_log" 2>&1
+js_rc=$?
+# Only the last line of this script may read as a test summary.
+grep -vE '^([0-9]+ passed, [0-9]+ failed|# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) .*)$' "$js_log"
+js_summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$js_log" | tail -n 1)
+echo "JS tests: ${js_summary:-none ran}" | sed 's/, / and /'
+if [[ -n "$js_summary" ]]; then
+  passed=$((passed + $(cut -d' ' -f1 <<<"$js_summary")))
+  failed=$((failed + $(cut -d' ' -f3 <<<"$js_summary")))
+else
+  failed=$((failed + 1))
+fi
 
 echo "${passed} passed, ${failed} failed"
-(( failed == 0 && bazel_rc == 0 ))
+(( failed == 0 && bazel_rc == 0 && js_rc == 0 ))
