@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -39,11 +41,42 @@ std::string ToJsonText(const JsonValue& v) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+// Params are re-serialised (ToJsonText) and RapidJSON's writer recurses
+// once per level: deeper params are refused rather than let a client
+// exhaust the stack. Real params are a few levels deep.
+constexpr size_t kMaxParamsDepth = 64;
+
+// True if `v` nests no deeper than `max_depth` (v itself is level 1).
+// Iterative: the input may be arbitrarily deep.
+bool DepthAtMost(const JsonValue& v, size_t max_depth) {
+  std::vector<std::pair<const JsonValue*, size_t>> stack = {{&v, 1}};
+  while (!stack.empty()) {
+    auto [value, depth] = stack.back();
+    stack.pop_back();
+    if (depth > max_depth) return false;
+    if (value->IsArray()) {
+      for (const JsonValue& e : value->GetArray()) {
+        if (e.IsArray() || e.IsObject()) stack.push_back({&e, depth + 1});
+      }
+    } else if (value->IsObject()) {
+      for (const auto& m : value->GetObject()) {
+        if (m.value.IsArray() || m.value.IsObject()) {
+          stack.push_back({&m.value, depth + 1});
+        }
+      }
+    }
+  }
+  return true;
+}
+
 // `params`: absent or null means {}; otherwise it must be an object.
 absl::Status ReadParams(const JsonValue& json, std::string* out) {
   const JsonValue* params = Member(json, "params");
   if (params == nullptr || params->IsNull()) return absl::OkStatus();
   if (!params->IsObject()) return Invalid("Invalid params");
+  if (!DepthAtMost(*params, kMaxParamsDepth)) {
+    return Invalid("Invalid params: nested too deeply");
+  }
   *out = ToJsonText(*params);
   return absl::OkStatus();
 }

@@ -1,0 +1,422 @@
+// Hostile and malformed client input against the real binaries. Each case
+// gets the spec's behaviour (spec 2.3, 2.4, 4.2: the frame is dropped
+// silently and the session goes on, or the connection is closed), and a
+// second client on the same scope is never affected: it keeps receiving
+// broadcasts and the scope's state stays what its messages say.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/e2e_helpers.h"
+#include "tests/e2e/system_fixture.h"
+
+namespace jetstream::testing {
+namespace {
+
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+class BadInputTest : public SystemFixture {
+ protected:
+  std::vector<std::string> GatewayFlags() override {
+    std::vector<std::string> flags = {"--ping_interval=1h"};
+    for (const std::string& f : ExtraFlags()) flags.push_back(f);
+    return flags;
+  }
+  virtual std::vector<std::string> ExtraFlags() { return {}; }
+
+  void SetUp() override {
+    SystemFixture::SetUp();
+    if (HasFatalFailure()) return;
+    observer_ = ConnectWithSession();
+    ASSERT_NE(observer_, nullptr);
+    absl::StatusOr<Fetched> fo = FetchState(*observer_, "Canvas");
+    ASSERT_TRUE(fo.ok()) << fo.status();
+    observer_scope_ = fo->scope_index;
+    root_ = fo->root_uuid;
+    ASSERT_TRUE(observer_model_.ApplyState(fo->state).ok());
+    attacker_ = ConnectWithSession();
+    ASSERT_NE(attacker_, nullptr);
+    absl::StatusOr<Fetched> fa = FetchState(*attacker_, "Canvas");  // index 1
+    ASSERT_TRUE(fa.ok()) << fa.status();
+  }
+
+  // The attacker's next request is answered first: whatever it sent before
+  // got no reply (and was not applied: the observer saw nothing).
+  void ExpectAttackerGotNothing() {
+    absl::StatusOr<std::vector<std::string>> before = Barrier(*attacker_, 0);
+    ASSERT_TRUE(before.ok()) << before.status();
+    EXPECT_THAT(*before, IsEmpty());
+  }
+
+  // A fresh writer changes the scope; the observer receives exactly that,
+  // and its model equals the state a fresh fetch returns.
+  void ExpectObserverUnaffected() {
+    ++writes_;
+    auto writer = ConnectWithSession();
+    ASSERT_NE(writer, nullptr);
+    absl::StatusOr<Fetched> fw = FetchState(*writer, "Canvas");
+    ASSERT_TRUE(fw.ok()) << fw.status();
+    const std::string shape = TestUuid(0xb0, writes_);
+    const std::string fragments = FragmentList(
+        {AddShapeFragment(shape, writes_, writes_),
+         ChangeFragment(root_, "Canvas",
+                        absl::StrCat(R"({"name":"healthy )", writes_, R"("})"))});
+    absl::StatusOr<uint64_t> sync = writer->SendScopeSync(fw->scope_index, fragments);
+    ASSERT_TRUE(sync.ok());
+    absl::StatusOr<UntilReply> r = ReadUntilReply(*writer, *sync);
+    ASSERT_TRUE(r.ok()) << r.status();
+    // The shape has no parent: it fails, the rename goes through.
+    EXPECT_EQ(Field(r->reply, "fragmentReplies"),
+              R"([{"error":{"message":"No parents, parent sync fragment failed"}},{}])");
+    absl::StatusOr<std::vector<std::string>> before = Barrier(*observer_, observer_scope_);
+    ASSERT_TRUE(before.ok()) << before.status();
+    ASSERT_THAT(*before, SizeIs(1));
+    ASSERT_EQ(MessageType((*before)[0]), "ScopeSync") << (*before)[0];
+    EXPECT_EQ(Field((*before)[0], "fragments"),
+              FragmentList({ChangeFragment(
+                  root_, "Canvas",
+                  absl::StrCat(R"({"name":"healthy )", writes_, R"("})"))}));
+    ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
+    absl::StatusOr<Fetched> fresh = FetchState(*writer, "Canvas");
+    ASSERT_TRUE(fresh.ok()) << fresh.status();
+    ScopeModel now;
+    ASSERT_TRUE(now.ApplyState(fresh->state).ok());
+    EXPECT_EQ(observer_model_.Canonical(), now.Canonical());
+  }
+
+  // Sends each frame, then checks nothing came of it and all is well.
+  void SendAllAndExpectDropped(const std::vector<std::string>& frames) {
+    for (const std::string& frame : frames) {
+      SCOPED_TRACE(frame.substr(0, 200));
+      ASSERT_TRUE(attacker_->SendText(frame).ok());
+      ExpectAttackerGotNothing();
+      if (HasFatalFailure()) return;
+    }
+    ExpectObserverUnaffected();
+  }
+
+  std::unique_ptr<WsTestClient> observer_;
+  uint64_t observer_scope_ = 0;
+  std::string root_;
+  ScopeModel observer_model_;
+  std::unique_ptr<WsTestClient> attacker_;  // its client index 1 is used
+  int writes_ = 0;
+};
+
+TEST_F(BadInputTest, NotJsonIsDropped) {
+  SendAllAndExpectDropped({"hello{", R"({"type":"ScopeSync","index":)", "",
+                           "null", "0", "false", R"("")", "42",
+                           R"("ScopeSync")", "[]", "{}"});
+}
+
+TEST_F(BadInputTest, UnknownOrMissingTypeIsDropped) {
+  SendAllAndExpectDropped({R"({"type":"Bogus","index":2})", R"({"index":2})",
+                           R"({"type":5,"index":2})", R"({"type":null,"index":2})",
+                           R"([{"type":"scopesync","index":2,"scopeIndex":0,"fragments":[]}])"});
+}
+
+TEST_F(BadInputTest, ServerOnlyMessageTypesAreUnparseable) {
+  // Not parseable by a server: dropped, index 2 not consumed.
+  SendAllAndExpectDropped(
+      {R"({"type":"ScopeFetchReply","index":2,"replyTo":1,"scopeIndex":0})",
+       R"({"type":"ScopeSyncReply","index":2,"replyTo":1,"fragmentReplies":[]})"});
+}
+
+TEST_F(BadInputTest, ParseableButIgnoredTypesConsumeTheirIndex) {
+  // Parsed and ignored (spec 2.4), but the index advances: 2..5 are used.
+  for (const char* frame :
+       {R"({"type":"Reply","index":2,"replyTo":1})",
+        R"({"type":"SessionCreate","index":3,"version":"0.2.0","params":{}})",
+        R"({"type":"SessionCreateReply","index":4,"sessionToken":"abc"})",
+        R"({"type":"ScopeState","index":5,"scopeIndex":0,"rootUUID":"x","fragments":[]})"}) {
+    ASSERT_TRUE(attacker_->SendText(frame).ok());
+  }
+  // Index 5 is now a duplicate: no reply. Index 6 is answered first.
+  ASSERT_TRUE(attacker_->SendText(R"({"type":"ScopeSync","index":5,"scopeIndex":0,"fragments":[]})").ok());
+  attacker_->SetNextIndex(6);
+  ExpectAttackerGotNothing();
+  ExpectObserverUnaffected();
+}
+
+TEST_F(BadInputTest, WrongFieldTypesAreDropped) {
+  const std::string change = ChangeFragment(root_, "Canvas", R"({"name":"bad"})");
+  auto sync = [&](const std::string& fields) {
+    return absl::StrCat(R"({"type":"ScopeSync",)", fields, "}");
+  };
+  SendAllAndExpectDropped({
+      sync(absl::StrCat(R"("index":"str","scopeIndex":0,"fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":-1,"scopeIndex":0,"fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":2.5,"scopeIndex":0,"fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("scopeIndex":0,"fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":"0","fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":-1,"fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":2,"fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":)", change)),
+      sync(R"("index":2,"scopeIndex":0,"fragments":"[]")"),
+      sync(R"("index":2,"scopeIndex":0)"),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"atomic":"yes","fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"procedure":"Canvas.rename","fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"atomic":true,"procedure":"rename","fragments":[)", change, "]")),
+      // Bad fragments.
+      sync(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":"not-a-uuid","clsName":"Canvas","properties":{"name":"bad"}}])"),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"remove","uuid":")", root_, R"(","clsName":"Canvas"}])")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","properties":{"name":"bad"}}])")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","clsName":"Canvas","properties":{"name":{"nested":1}}}])")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","clsName":"Canvas","properties":{"shapes":[[1]]}}])")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","clsName":"Canvas","properties":{"shapes":[1,"a"]}}])")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","clsName":"Canvas","properties":[1]}])")),
+      sync(R"("index":2,"scopeIndex":0,"fragments":[5])"),
+      // Other message kinds.
+      R"({"type":"ScopeFetch","index":2,"name":5,"params":{}})",
+      R"({"type":"ScopeFetch","index":2,"name":"Canvas","params":[1]})",
+      R"({"type":"ScopeFetch","index":"2","name":"Canvas"})",
+      R"({"type":"Ping","index":0,"ack":-1,"resendMissing":true})",
+      R"({"type":"Ping","index":0,"ack":"1","resendMissing":true})",
+      R"({"type":"Ping","index":0,"resendMissing":true})",
+  });
+}
+
+TEST_F(BadInputTest, BinaryFrameIsParsedLikeText) {
+  ASSERT_TRUE(attacker_->SendBinary(absl::StrCat(
+                           R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
+                           ChangeFragment(root_, "Canvas", R"({"name":"binary"})"), "]}"))
+                  .ok());
+  absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->before, IsEmpty());
+  EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
+  absl::StatusOr<std::vector<std::string>> before = Barrier(*observer_, observer_scope_);
+  ASSERT_TRUE(before.ok());
+  ASSERT_THAT(*before, SizeIs(1));
+  ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
+  EXPECT_THAT(observer_model_.Canonical(), ::testing::HasSubstr(R"(name:"binary")"));
+  attacker_->SetNextIndex(3);
+  ExpectObserverUnaffected();
+}
+
+TEST_F(BadInputTest, InvalidUtf8InABinaryFrameIsDropped) {
+  ASSERT_TRUE(attacker_->SendBinary("\xff\xfe").ok());
+  ASSERT_TRUE(attacker_->SendBinary(
+                           "{\"type\":\"ScopeFetch\",\"index\":2,\"name\":\"Can\xc3\x28vas\"}")
+                  .ok());
+  ExpectAttackerGotNothing();
+  ExpectObserverUnaffected();
+}
+
+TEST_F(BadInputTest, InvalidUtf8InATextFrameFailsTheConnection) {
+  // RFC 6455 8.1: a text frame must be UTF-8; the endpoint fails the
+  // connection with 1007.
+  ASSERT_TRUE(attacker_->SendText("{\"type\":\"Ping\",\"index\":0,\"ack\":\"\xff\"}").ok());
+  absl::StatusOr<CloseInfo> close = attacker_->WaitForClose();
+  ASSERT_TRUE(close.ok()) << close.status();
+  EXPECT_EQ(close->code, 1007);
+  ExpectObserverUnaffected();
+}
+
+TEST_F(BadInputTest, DeeplyNestedJsonIsSurvived) {
+  const int kDepth = 100000;
+  std::string open(kDepth, '['), close(kDepth, ']');
+  std::string open_obj, close_obj;
+  for (int i = 0; i < kDepth / 10; ++i) {
+    open_obj += R"({"a":)";
+    close_obj += "}";
+  }
+  SendAllAndExpectDropped({
+      open,                                  // unterminated
+      absl::StrCat(open, close),             // valid, but no message
+      absl::StrCat("[", open, close, "]"),   // an array holding no message
+      absl::StrCat(open_obj, "1", close_obj),
+      absl::StrCat(R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
+                   root_, R"(","clsName":"Canvas","properties":{"name":)", open, close, "}}]}"),
+  });
+}
+
+TEST_F(BadInputTest, DeeplyNestedParamsAreSurvived) {
+  // Params may hold any object (spec 3.3); a deep one must neither crash
+  // the gateway nor stall the session. It is either answered or dropped.
+  const int kDepth = 450000;
+  std::string deep = absl::StrCat(std::string(kDepth, '['), std::string(kDepth, ']'));
+  ASSERT_TRUE(attacker_->SendText(absl::StrCat(
+                           R"({"type":"ScopeFetch","index":2,"name":"ChatRoom","params":{"deep":)",
+                           deep, "}}"))
+                  .ok());
+  attacker_->SetNextIndex(3);
+  absl::StatusOr<std::vector<std::string>> before = Barrier(*attacker_, 0);
+  ASSERT_TRUE(before.ok()) << before.status();
+  if (!before->empty()) {
+    ASSERT_THAT(*before, SizeIs(2));
+    EXPECT_EQ(UintField((*before)[0], "replyTo"), 2);
+    EXPECT_EQ(MessageType((*before)[1]), "ScopeState");
+  }
+  // Ordinary nesting is fine.
+  ASSERT_TRUE(attacker_->SendText(absl::StrCat(
+                           R"({"type":"ScopeFetch","index":4,"name":"ChatRoom","params":{"a":)",
+                           std::string(20, '['), std::string(20, ']'), R"(,"b":{"c":{"d":1}}}})"))
+                  .ok());
+  absl::StatusOr<UntilReply> shallow = ReadUntilReply(*attacker_, 4);
+  ASSERT_TRUE(shallow.ok()) << shallow.status();
+  EXPECT_EQ(MessageType(shallow->reply), "ScopeFetchReply");
+  EXPECT_GE(UintField(shallow->reply, "scopeIndex"), 0) << shallow->reply;
+  ASSERT_TRUE(attacker_->NextMessage().ok());  // its ScopeState
+  // A new session with deep params in its handshake.
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  absl::StatusOr<std::string> token = c->CreateSession("0.2.0", absl::StrCat(R"({"deep":)", deep, "}"));
+  if (!token.ok()) {
+    EXPECT_EQ(c->close_info().code, 4096) << token.status();
+  }
+  ExpectObserverUnaffected();
+}
+
+TEST_F(BadInputTest, TooManyMessagesInOneFrameIsDropped) {
+  // Over the per-frame limit (1000): the whole frame is dropped, including
+  // its ScopeSync.
+  std::string frame = absl::StrCat(
+      R"([{"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
+      ChangeFragment(root_, "Canvas", R"({"name":"flood"})"), "]}");
+  for (int i = 0; i < 20000; ++i) {
+    absl::StrAppend(&frame, R"(,{"type":"Ping","index":0,"ack":0})");
+  }
+  frame += "]";
+  ASSERT_LT(frame.size(), 1u << 20);
+  SendAllAndExpectDropped({frame});
+}
+
+TEST_F(BadInputTest, ManyMessagesWithinTheLimitAreProcessed) {
+  std::string frame = "[";
+  for (int i = 0; i < 999; ++i) {
+    absl::StrAppend(&frame, R"({"type":"Ping","index":0,"ack":0,"resendMissing":false},)");
+  }
+  absl::StrAppend(&frame, R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[]}])");
+  ASSERT_TRUE(attacker_->SendText(frame).ok());
+  absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->before, IsEmpty());
+  attacker_->SetNextIndex(3);
+  ExpectAttackerGotNothing();
+  ExpectObserverUnaffected();
+}
+
+TEST_F(BadInputTest, IndexZeroScopeSyncIsProcessedWithoutConsumingAnIndex) {
+  // Index 0 is never duplicate-checked (spec 4.1, 4.2): processed each time.
+  for (const char* name : {"zero-a", "zero-b"}) {
+    ASSERT_TRUE(attacker_->SendText(absl::StrCat(
+                             R"({"type":"ScopeSync","index":0,"scopeIndex":0,"fragments":[)",
+                             ChangeFragment(root_, "Canvas",
+                                            absl::StrCat(R"({"name":")", name, R"("})")),
+                             "]}"))
+                    .ok());
+    absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 0);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_THAT(r->before, IsEmpty());
+    EXPECT_EQ(MessageType(r->reply), "ScopeSyncReply");
+    EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
+    absl::StatusOr<std::vector<std::string>> before = Barrier(*observer_, observer_scope_);
+    ASSERT_TRUE(before.ok());
+    ASSERT_THAT(*before, SizeIs(1));
+    ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
+  }
+  // Index 2 is still free.
+  absl::StatusOr<std::vector<std::string>> before = Barrier(*attacker_, 0);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_THAT(*before, IsEmpty());
+  EXPECT_EQ(attacker_->NextIndex(), 3u);
+  ExpectObserverUnaffected();
+}
+
+TEST_F(BadInputTest, DecreasingAndRepeatedIndexesAreDuplicates) {
+  const std::string change = ChangeFragment(root_, "Canvas", R"({"name":"late"})");
+  attacker_->SetNextIndex(5);
+  ExpectAttackerGotNothing();  // index 5 answered
+  // 3 and 4 are below the last index: dropped as duplicates; so is 5.
+  for (int index : {3, 4, 5, 1}) {
+    ASSERT_TRUE(attacker_->SendText(absl::StrCat(
+                             R"({"type":"ScopeSync","index":)", index,
+                             R"(,"scopeIndex":0,"fragments":[)", change, "]}"))
+                    .ok());
+  }
+  // One frame repeating an index: the second copy is a duplicate.
+  ASSERT_TRUE(attacker_->SendText(
+                           R"([{"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":[]},)"
+                           R"({"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":[]}])")
+                  .ok());
+  absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 6);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->before, IsEmpty());
+  attacker_->SetNextIndex(7);
+  ExpectAttackerGotNothing();
+  ExpectObserverUnaffected();
+}
+
+class SmallFrameTest : public BadInputTest {
+ protected:
+  std::vector<std::string> ExtraFlags() override {
+    return {"--max_frame_bytes=1000"};
+  }
+};
+
+TEST_F(SmallFrameTest, OversizedFrameClosesWith1009) {
+  // Under the limit: fine.
+  std::string padding(600, ' ');
+  ASSERT_TRUE(attacker_->SendText(absl::StrCat(
+                           R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[]})",
+                           padding))
+                  .ok());
+  absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Over it: the connection is closed with 1009 (message too big).
+  ASSERT_TRUE(attacker_->SendText(absl::StrCat(
+                           R"({"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[]})",
+                           std::string(2000, ' ')))
+                  .ok());
+  absl::StatusOr<CloseInfo> close = attacker_->WaitForClose();
+  ASSERT_TRUE(close.ok()) << close.status();
+  EXPECT_EQ(close->code, 1009);
+  ExpectObserverUnaffected();
+}
+
+class SmallChangesetTest : public BadInputTest {
+ protected:
+  std::vector<std::string> ExtraFlags() override {
+    return {"--max_fragments_per_changeset=3"};
+  }
+};
+
+TEST_F(SmallChangesetTest, OversizedChangesetFailsEveryFragmentAndAppliesNothing) {
+  const std::string s1 = TestUuid(0xc0, 1);
+  const std::string s2 = TestUuid(0xc0, 2);
+  absl::StatusOr<uint64_t> sync = attacker_->SendScopeSync(
+      0, FragmentList({AddShapeFragment(s1, 1, 1), AddShapeFragment(s2, 2, 2),
+                       SetShapesFragment(root_, {s1, s2}),
+                       ChangeFragment(root_, "Canvas", R"({"name":"big"})")}));
+  ASSERT_TRUE(sync.ok());
+  absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, *sync);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string error =
+      R"({"error":{"message":"Changeset has 4 fragments; the limit is 3","type":"changeset-too-large"}})";
+  EXPECT_EQ(Field(r->reply, "fragmentReplies"),
+            absl::StrCat("[", error, ",", error, ",", error, ",", error, "]"));
+  absl::StatusOr<std::vector<std::string>> before = Barrier(*observer_, observer_scope_);
+  ASSERT_TRUE(before.ok());
+  EXPECT_THAT(*before, IsEmpty());
+  // Three fragments are fine.
+  sync = attacker_->SendScopeSync(
+      0, FragmentList({AddShapeFragment(s1, 1, 1), AddShapeFragment(s2, 2, 2),
+                       SetShapesFragment(root_, {s1, s2})}));
+  ASSERT_TRUE(sync.ok());
+  r = ReadUntilReply(*attacker_, *sync);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{},{}]");
+  before = Barrier(*observer_, observer_scope_);
+  ASSERT_TRUE(before.ok());
+  ASSERT_THAT(*before, SizeIs(1));
+  ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
+  EXPECT_EQ(observer_model_.ReachableCount(), 3u);
+  ExpectObserverUnaffected();
+}
+
+}  // namespace
+}  // namespace jetstream::testing
