@@ -1,0 +1,238 @@
+// The sync service going away and coming back, against the real binaries:
+// requests made meanwhile get error replies in time (never a hang), the
+// gateway reconnects by itself, and sessions that had fetched scopes get
+// those scopes' states afresh from the new process (a new epoch: Resync).
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/e2e_helpers.h"
+#include "tests/e2e/system_fixture.h"
+
+namespace jetstream::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr absl::Duration kRequestTimeout = absl::Seconds(2);
+
+class SyncFailureTest : public SystemFixture {
+ protected:
+  std::vector<std::string> GatewayFlags() override {
+    return {"--ping_interval=1h",
+            absl::StrCat("--sync_request_timeout=",
+                         absl::FormatDuration(kRequestTimeout))};
+  }
+
+  // Fetches `name` on `client` until it succeeds (the gateway has
+  // reconnected), each attempt answered; false if `timeout` passes first.
+  bool FetchUntilServed(WsTestClient& client, const std::string& name,
+                        absl::Duration timeout, Fetched* out) {
+    absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<Fetched> f = FetchState(client, name);
+      if (f.ok()) {
+        *out = *std::move(f);
+        return true;
+      }
+      // Every failed attempt is an error reply, not silence.
+      EXPECT_TRUE(absl::IsNotFound(f.status())) << f.status();
+      if (!absl::IsNotFound(f.status())) return false;
+      EXPECT_THAT(f.status().message(), HasSubstr("sync-service-unavailable"));
+    }
+    return false;
+  }
+};
+
+TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
+  // a has two scopes and changed one of them.
+  auto a = ConnectWithSession();
+  ASSERT_NE(a, nullptr);
+  absl::StatusOr<Fetched> canvas = FetchState(*a, "Canvas");  // a: 1, 2
+  ASSERT_TRUE(canvas.ok()) << canvas.status();
+  absl::StatusOr<Fetched> board = FetchState(*a, "canvas/failover");  // 3, 4
+  ASSERT_TRUE(board.ok()) << board.status();
+  EXPECT_EQ(board->scope_index, 1u);
+  const std::string fresh_canvas = Field(canvas->state, "fragments");
+  const std::string s1 = TestUuid(0xf0, 1);
+  absl::StatusOr<uint64_t> sync = a->SendScopeSync(
+      canvas->scope_index,
+      FragmentList({AddShapeFragment(s1, 1, 1), SetShapesFragment(canvas->root_uuid, {s1})}));
+  ASSERT_TRUE(sync.ok());
+  absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);  // 5
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
+
+  auto b = ConnectWithSession();
+  ASSERT_NE(b, nullptr);
+
+  const int port = sync_service_->port();
+  sync_service_->Kill(SIGKILL);
+
+  // A fetch is answered with an error within the request timeout.
+  absl::Time start = absl::Now();
+  absl::StatusOr<uint64_t> fetch = b->SendScopeFetch("ChatRoom");
+  ASSERT_TRUE(fetch.ok());
+  absl::StatusOr<UntilReply> fr = ReadUntilReply(*b, *fetch, kRequestTimeout + absl::Seconds(3));
+  ASSERT_TRUE(fr.ok()) << fr.status();
+  EXPECT_LE(absl::Now() - start, kRequestTimeout + absl::Seconds(1));
+  EXPECT_THAT(fr->before, IsEmpty());
+  EXPECT_EQ(MessageType(fr->reply), "ScopeFetchReply");
+  EXPECT_EQ(Field(fr->reply, "scopeIndex"), "<absent>");
+  JsonDocument reply = ParseOrDie(fr->reply);
+  ASSERT_TRUE(reply.HasMember("error")) << fr->reply;
+  EXPECT_EQ(std::string(reply["error"]["type"].GetString()), "sync-service-unavailable");
+  EXPECT_FALSE(std::string(reply["error"]["message"].GetString()).empty());
+
+  // A changeset gets one error per fragment, in time.
+  start = absl::Now();
+  sync = a->SendScopeSync(
+      canvas->scope_index,
+      FragmentList({MoveShapeFragment(s1, 5, 5),
+                    ChangeFragment(canvas->root_uuid, "Canvas", R"({"name":"lost"})")}));
+  ASSERT_TRUE(sync.ok());
+  r = ReadUntilReply(*a, *sync, kRequestTimeout + absl::Seconds(3));  // a: 6
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LE(absl::Now() - start, kRequestTimeout + absl::Seconds(1));
+  EXPECT_THAT(r->before, IsEmpty());
+  EXPECT_EQ(UintField(r->reply, "index"), 6);
+  JsonDocument sync_reply = ParseOrDie(r->reply);
+  const JsonValue& replies = sync_reply["fragmentReplies"];
+  ASSERT_EQ(replies.Size(), 2u) << r->reply;
+  for (const JsonValue& e : replies.GetArray()) {
+    ASSERT_TRUE(e.HasMember("error")) << r->reply;
+    EXPECT_EQ(std::string(e["error"]["type"].GetString()), "could-not-apply-sync-message");
+    EXPECT_THAT(std::string(e["error"]["message"].GetString()),
+                HasSubstr("Could not apply SyncMessage: "));
+  }
+
+  // The service comes back on the same port; the gateway reconnects alone.
+  StartSyncService(port);
+  ASSERT_NE(sync_service_, nullptr);
+  Fetched chat;
+  ASSERT_TRUE(FetchUntilServed(*b, "ChatRoom", absl::Seconds(20), &chat));
+
+  // a's scopes come back as fresh states (the new process knows nothing of
+  // a's change), with consecutive indexes, one per scope.
+  std::vector<std::string> states;
+  uint64_t expected_index = 7;
+  while (states.size() < 2) {
+    absl::StatusOr<std::string> m = a->NextMessage(absl::Seconds(15));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_EQ(MessageType(*m), "ScopeState") << *m;
+    EXPECT_EQ(UintField(*m, "index"), static_cast<int64_t>(expected_index++));
+    states.push_back(*m);
+  }
+  // The new process made a new root: clients adopt the state's rootUUID.
+  std::string root;
+  for (const std::string& state : states) {
+    if (UintField(state, "scopeIndex") == 0) {
+      root = StringField(state, "rootUUID");
+      EXPECT_EQ(Field(state, "fragments"),
+                absl::StrReplaceAll(fresh_canvas, {{canvas->root_uuid, root}}));
+    } else {
+      EXPECT_EQ(UintField(state, "scopeIndex"), 1);
+      // A template scope is created afresh: same shape of state.
+      ScopeModel model;
+      ASSERT_TRUE(model.ApplyState(state).ok());
+      EXPECT_EQ(model.ReachableCount(), 1u);
+      EXPECT_THAT(Field(state, "fragments"), HasSubstr(R"("name":"Canvas")"));
+    }
+  }
+
+  // Everything works again: a's changes reach a new session, and the
+  // other way round.
+  auto c = ConnectWithSession();
+  ASSERT_NE(c, nullptr);
+  absl::StatusOr<Fetched> fc = FetchState(*c, "Canvas");
+  ASSERT_TRUE(fc.ok()) << fc.status();
+  EXPECT_EQ(fc->root_uuid, root);
+  EXPECT_EQ(Field(fc->state, "fragments"),
+            absl::StrReplaceAll(fresh_canvas, {{canvas->root_uuid, root}}));
+  sync = a->SendScopeSync(
+      0, FragmentList({AddShapeFragment(s1, 2, 2), SetShapesFragment(root, {s1})}));
+  ASSERT_TRUE(sync.ok());
+  r = ReadUntilReply(*a, *sync);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->before, IsEmpty());
+  EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
+  absl::StatusOr<std::vector<std::string>> before = Barrier(*c, fc->scope_index);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_THAT(*before, SizeIs(1));
+  EXPECT_EQ(MessageType((*before)[0]), "ScopeSync");
+  sync = c->SendScopeSync(
+      fc->scope_index,
+      FragmentList({ChangeFragment(root, "Canvas", R"({"name":"back"})")}));
+  ASSERT_TRUE(sync.ok());
+  ASSERT_TRUE(ReadUntilReply(*c, *sync).ok());
+  before = Barrier(*a, 0);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_THAT(*before, SizeIs(1));
+  EXPECT_THAT(Field((*before)[0], "fragments"), HasSubstr(R"("name":"back")"));
+}
+
+TEST_F(SyncFailureTest, RequestsWhileTheServiceIsDownNeverHang) {
+  auto a = ConnectWithSession();
+  ASSERT_NE(a, nullptr);
+  absl::StatusOr<Fetched> canvas = FetchState(*a, "Canvas");
+  ASSERT_TRUE(canvas.ok()) << canvas.status();
+  sync_service_->Kill(SIGKILL);
+  // A burst of requests, each answered with an error, in order.
+  std::vector<std::pair<uint64_t, std::string>> sent;  // index, error type
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<uint64_t> index;
+    if (i % 2 == 0) {
+      index = a->SendScopeFetch(absl::StrCat("canvas/down-", i));
+      ASSERT_TRUE(index.ok());
+      sent.push_back({*index, "sync-service-unavailable"});
+    } else {
+      index = a->SendScopeSync(
+          canvas->scope_index,
+          FragmentList({ChangeFragment(canvas->root_uuid, "Canvas", R"({"name":"down"})")}));
+      ASSERT_TRUE(index.ok());
+      sent.push_back({*index, "could-not-apply-sync-message"});
+    }
+  }
+  absl::Time deadline = absl::Now() + kRequestTimeout + absl::Seconds(3);
+  for (const auto& [index, type] : sent) {
+    absl::StatusOr<UntilReply> r = ReadUntilReply(*a, index, deadline - absl::Now());
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_THAT(r->before, IsEmpty());
+    EXPECT_THAT(r->reply, HasSubstr(absl::StrCat(R"("type":")", type, R"(")")));
+  }
+}
+
+// A service that hangs (stopped, its sockets still open) is no better than a
+// dead one for the client: the request timeout answers.
+TEST_F(SyncFailureTest, HungServiceFetchTimesOutWithAnErrorReply) {
+  auto a = ConnectWithSession();
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(FetchState(*a, "Canvas").ok());
+  ASSERT_EQ(::kill(sync_service_->pid(), SIGSTOP), 0);
+  absl::Time start = absl::Now();
+  absl::StatusOr<uint64_t> fetch = a->SendScopeFetch("ChatRoom");
+  ASSERT_TRUE(fetch.ok());
+  absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *fetch, kRequestTimeout + absl::Seconds(5));
+  absl::Duration took = absl::Now() - start;
+  ASSERT_EQ(::kill(sync_service_->pid(), SIGCONT), 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GE(took, kRequestTimeout - absl::Milliseconds(100));
+  EXPECT_LE(took, kRequestTimeout + absl::Seconds(1));
+  EXPECT_THAT(r->reply, HasSubstr("sync-service-unavailable"));
+  // Once it runs again, fetches are served (the late answer to the timed
+  // out one is not delivered twice).
+  absl::StatusOr<Fetched> again = FetchState(*a, "ChatRoom");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_THAT(again->before, IsEmpty());
+  EXPECT_EQ(again->scope_index, 1u);
+}
+
+}  // namespace
+}  // namespace jetstream::testing
