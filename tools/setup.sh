@@ -12,6 +12,9 @@ PACKAGES=(
   libabsl-dev libboost-dev rapidjson-dev libgoogle-glog-dev
   # Tests and benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev
+  # Scope stores (syncservice/storage): SQLite, and PostgreSQL's client
+  # library plus a server the storage tests start on their own.
+  libsqlite3-dev libpq-dev postgresql
   # Browser test of the demo pages (clients/js/browser-test, tools/js_test.sh).
   chromium
 )
