@@ -1,0 +1,37 @@
+// File: syncservice/main.cc
+//
+// The syncservice binary: flags into SyncServerOptions, then
+// RunSyncServer() (syncservice/sync_server.h), which serves until SIGINT or
+// SIGTERM. Prints "LISTENING <host>:<port>" on stdout once serving.
+//
+//   bazel-bin/syncservice/syncservice --listen=127.0.0.1:0 --v=1
+
+#include <string>
+#include <utility>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "syncservice/sync_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port to serve gRPC on; port 0 picks a free one");
+ABSL_FLAG(std::string, schema, "syncservice/config/demo_schema.json",
+          "the schema file (models and enumerations)");
+ABSL_FLAG(std::string, scopes, "syncservice/config/demo_scopes.json",
+          "the scopes file (static scopes and templates)");
+ABSL_FLAG(int, v, 0, "verbosity of VLOG logging (1: every request)");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Jetstream sync service: holds scopes and serves the SyncService gRPC "
+      "API to gateways and backends.");
+  absl::ParseCommandLine(argc, argv);
+
+  jetstream::SyncServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.schema_path = absl::GetFlag(FLAGS_schema);
+  options.scopes_path = absl::GetFlag(FLAGS_scopes);
+  return jetstream::RunSyncServer(argv[0], absl::GetFlag(FLAGS_v),
+                                  std::move(options));
+}

@@ -1,0 +1,406 @@
+#include "syncservice/scope_host.h"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/fragment_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "syncservice/engine/scope.h"
+#include "tests/testing/engine_fixtures.h"
+
+namespace jetstream {
+namespace {
+
+using ::jetstream::testing::Add;
+using ::jetstream::testing::Change;
+using ::jetstream::testing::DemoSchema;
+using ::jetstream::testing::TestUuid;
+using ::testing::ElementsAre;
+using ::testing::SizeIs;
+
+// Records everything a host tells it. Thread-safe, never blocks for long.
+class RecordingWatcher : public ScopeWatcher {
+ public:
+  void OnCommit(const CommitPtr& commit, bool replayed) override {
+    absl::MutexLock lock(&mu_);
+    commits_.push_back(commit);
+    events_.push_back(
+        absl::StrCat(replayed ? "replay " : "commit ", commit->version));
+  }
+  void OnResync(const ScopeSnapshot& snapshot) override {
+    absl::MutexLock lock(&mu_);
+    resyncs_.push_back(snapshot);
+    commits_.clear();  // a resync restarts the stream of this scope
+    events_.push_back(absl::StrCat("resync ", snapshot.version));
+  }
+  // Appends a marker to the event list (e.g. from an Apply callback).
+  void Note(std::string what) {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(std::move(what));
+  }
+
+  std::vector<CommitPtr> commits() const {
+    absl::MutexLock lock(&mu_);
+    return commits_;
+  }
+  std::vector<ScopeSnapshot> resyncs() const {
+    absl::MutexLock lock(&mu_);
+    return resyncs_;
+  }
+  std::vector<std::string> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<CommitPtr> commits_ ABSL_GUARDED_BY(mu_);
+  std::vector<ScopeSnapshot> resyncs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
+};
+
+const Uuid kCanvas = TestUuid(1);
+
+std::unique_ptr<ScopeHost> NewCanvasHost(ScopeHostOptions options = {}) {
+  return std::make_unique<ScopeHost>(
+      "Canvas", Scope::Create(DemoSchema(), "Canvas", kCanvas).value(),
+      std::move(options));
+}
+
+// A changeset that adds Shape `n` and makes it the canvas's only shape.
+Changeset ReplaceShapes(uint64_t n) {
+  return Changeset{{Add(TestUuid(n), "Shape", R"({"x":1})"),
+                    Change(kCanvas, "Canvas",
+                           absl::StrCat(R"({"shapes":[")",
+                                        TestUuid(n).ToString(), R"("]})"))}};
+}
+
+Changeset Rename(absl::string_view name) {
+  return Changeset{
+      {Change(kCanvas, "Canvas", absl::StrCat(R"({"name":")", name, R"("})"))}};
+}
+
+// The state a watcher reconstructs: its snapshot plus every commit after
+// it, checked to be consecutive. Returns the state JSON.
+std::string Reconstruct(const ScopeSnapshot& snapshot,
+                        const std::vector<CommitPtr>& commits) {
+  std::unique_ptr<Scope> scope =
+      Scope::FromState(DemoSchema(),
+                       ParseFragmentsJson(*snapshot.fragments_json).value(),
+                       snapshot.version)
+          .value();
+  uint64_t version = snapshot.version;
+  for (const CommitPtr& c : commits) {
+    EXPECT_EQ(c->version, version + 1) << "commits not consecutive";
+    version = c->version;
+    ChangesetResult r =
+        scope->Apply(Changeset{ParseFragmentsJson(*c->fragments_json).value()});
+    EXPECT_TRUE(r.all_ok()) << "commit " << c->version << " does not replay";
+    EXPECT_EQ(r.version, c->version);
+  }
+  return testing::StateJson(*scope);
+}
+
+TEST(ScopeHostTest, FetchRegistersAndReturnsTheState) {
+  auto host = NewCanvasHost(ScopeHostOptions{1024, "epoch-1"});
+  auto watcher = std::make_shared<RecordingWatcher>();
+  ScopeSnapshot s = host->Fetch(watcher);
+  EXPECT_EQ(s.scope, "Canvas");
+  EXPECT_EQ(s.epoch, "epoch-1");
+  EXPECT_EQ(s.version, 0u);
+  EXPECT_EQ(s.root_uuid, kCanvas);
+  EXPECT_EQ(
+      *s.fragments_json,
+      absl::StrCat(
+          R"([{"type":"change","uuid":")", kCanvas.ToString(),
+          R"(","clsName":"Canvas","properties":{"name":null,"shapes":[]}}])"));
+  EXPECT_EQ(host->Info().watchers, 1u);
+  // Fetching again with the same watcher does not register it twice.
+  host->Fetch(watcher);
+  EXPECT_EQ(host->Info().watchers, 1u);
+
+  ChangesetResult r = host->Apply(ReplaceShapes(2), "s1");
+  EXPECT_TRUE(r.all_ok());
+  EXPECT_EQ(r.version, 1u);
+  ASSERT_THAT(watcher->commits(), SizeIs(1));
+  const CommitRecord& c = *watcher->commits()[0];
+  EXPECT_EQ(c.scope, "Canvas");
+  EXPECT_EQ(c.epoch, "epoch-1");
+  EXPECT_EQ(c.version, 1u);
+  EXPECT_EQ(c.origin_session_id, "s1");
+  EXPECT_EQ(*c.fragments_json, EncodeFragments(r.applied));
+}
+
+TEST(ScopeHostTest, RandomEpochsDiffer) {
+  EXPECT_NE(NewCanvasHost()->epoch(), NewCanvasHost()->epoch());
+  EXPECT_FALSE(NewCanvasHost()->epoch().empty());
+}
+
+TEST(ScopeHostTest, EveryWatcherSharesOneEncoding) {
+  auto host = NewCanvasHost();
+  auto a = std::make_shared<RecordingWatcher>();
+  auto b = std::make_shared<RecordingWatcher>();
+  host->Fetch(a);
+  host->Fetch(b);
+  host->Apply(ReplaceShapes(2), "");
+  ASSERT_THAT(a->commits(), SizeIs(1));
+  ASSERT_THAT(b->commits(), SizeIs(1));
+  EXPECT_EQ(a->commits()[0], b->commits()[0]);
+  EXPECT_EQ(a->commits()[0]->fragments_json.get(),
+            b->commits()[0]->fragments_json.get());
+}
+
+TEST(ScopeHostTest, SnapshotsAreCachedPerVersion) {
+  auto host = NewCanvasHost();
+  ScopeSnapshot first = host->Snapshot();
+  ScopeSnapshot second = host->Fetch(std::make_shared<RecordingWatcher>());
+  EXPECT_EQ(first.fragments_json.get(), second.fragments_json.get());
+  host->Apply(Rename("x"), "");
+  ScopeSnapshot third = host->Snapshot();
+  EXPECT_NE(third.fragments_json.get(), first.fragments_json.get());
+  EXPECT_EQ(third.version, 1u);
+  EXPECT_THAT(*third.fragments_json, ::testing::HasSubstr(R"("name":"x")"));
+}
+
+TEST(ScopeHostTest, NothingAppliedMeansNoCommit) {
+  auto host = NewCanvasHost();
+  auto watcher = std::make_shared<RecordingWatcher>();
+  host->Fetch(watcher);
+  ChangesetResult r =
+      host->Apply(Changeset{{Change(kCanvas, "Canvas", R"({"nope":1})")}}, "s");
+  EXPECT_FALSE(r.all_ok());
+  EXPECT_EQ(r.version, 0u);
+  r = host->Apply(Changeset{}, "s");  // empty: never broadcast (D4)
+  EXPECT_EQ(r.version, 0u);
+  EXPECT_THAT(watcher->commits(), SizeIs(0));
+  EXPECT_EQ(host->OldestLoggedVersionForTest(), 0u);
+}
+
+TEST(ScopeHostTest, ApplyResultCallbackRunsBeforeTheCommitIsPublished) {
+  auto host = NewCanvasHost();
+  auto watcher = std::make_shared<RecordingWatcher>();
+  host->Fetch(watcher);
+  host->Apply(ReplaceShapes(2), "s", [&](const ChangesetResult& r) {
+    watcher->Note(absl::StrCat("result ", r.version));
+  });
+  EXPECT_THAT(watcher->events(), ElementsAre("result 1", "commit 1"));
+}
+
+TEST(ScopeHostTest, UnwatchStopsDeliveries) {
+  auto host = NewCanvasHost();
+  auto watcher = std::make_shared<RecordingWatcher>();
+  host->Fetch(watcher);
+  host->Apply(Rename("a"), "");
+  EXPECT_TRUE(host->Unwatch(watcher.get()));
+  EXPECT_FALSE(host->Unwatch(watcher.get()));
+  host->Apply(Rename("b"), "");
+  EXPECT_THAT(watcher->commits(), SizeIs(1));
+  EXPECT_EQ(host->Info().watchers, 0u);
+  // The host no longer owns it.
+  EXPECT_EQ(watcher.use_count(), 1);
+}
+
+TEST(ScopeHostTest, WatchReplaysTheLogAfterAVersion) {
+  auto host = NewCanvasHost();
+  auto first = std::make_shared<RecordingWatcher>();
+  ScopeSnapshot s = host->Fetch(first);
+  for (int i = 0; i < 5; ++i) host->Apply(Rename(absl::StrCat("n", i)), "s");
+  ASSERT_THAT(first->commits(), SizeIs(5));
+
+  auto again = std::make_shared<RecordingWatcher>();
+  EXPECT_EQ(host->Watch(again, host->epoch(), s.version + 2),
+            ScopeHost::CatchUp::kReplayed);
+  std::vector<CommitPtr> replayed = again->commits();
+  ASSERT_THAT(replayed, SizeIs(3));
+  // The very same records the live watcher got.
+  EXPECT_EQ(replayed[0], first->commits()[2]);
+  EXPECT_EQ(replayed[2], first->commits()[4]);
+
+  // Later commits follow the replay.
+  host->Apply(Rename("later"), "s");
+  EXPECT_THAT(again->events(),
+              ElementsAre("replay 3", "replay 4", "replay 5", "commit 6"));
+}
+
+TEST(ScopeHostTest, WatchWhenUpToDateReplaysNothing) {
+  auto host = NewCanvasHost();
+  host->Apply(Rename("a"), "");
+  auto watcher = std::make_shared<RecordingWatcher>();
+  EXPECT_EQ(host->Watch(watcher, host->epoch(), 1),
+            ScopeHost::CatchUp::kReplayed);
+  EXPECT_THAT(watcher->events(), SizeIs(0));
+  host->Apply(Rename("b"), "");
+  EXPECT_THAT(watcher->events(), ElementsAre("commit 2"));
+}
+
+TEST(ScopeHostTest, WatchResyncsOnAnUnknownEpoch) {
+  auto host = NewCanvasHost();
+  host->Apply(Rename("a"), "");
+  auto watcher = std::make_shared<RecordingWatcher>();
+  EXPECT_EQ(host->Watch(watcher, "an-old-epoch", 0),
+            ScopeHost::CatchUp::kResynced);
+  ASSERT_THAT(watcher->resyncs(), SizeIs(1));
+  EXPECT_EQ(watcher->resyncs()[0].version, 1u);
+  EXPECT_EQ(watcher->resyncs()[0].epoch, host->epoch());
+  EXPECT_EQ(*watcher->resyncs()[0].fragments_json,
+            *host->Snapshot().fragments_json);
+  host->Apply(Rename("b"), "");
+  EXPECT_THAT(watcher->events(), ElementsAre("resync 1", "commit 2"));
+}
+
+TEST(ScopeHostTest, WatchResyncsWhenAheadOfTheScope) {
+  auto host = NewCanvasHost();
+  auto watcher = std::make_shared<RecordingWatcher>();
+  EXPECT_EQ(host->Watch(watcher, host->epoch(), 7),
+            ScopeHost::CatchUp::kResynced);
+}
+
+TEST(ScopeHostTest, WatchResyncsWhenTheLogIsTooShort) {
+  auto host = NewCanvasHost(ScopeHostOptions{/*log_capacity=*/2, ""});
+  for (int i = 0; i < 5; ++i) host->Apply(Rename(absl::StrCat("n", i)), "");
+  EXPECT_EQ(host->OldestLoggedVersionForTest(), 4u);
+
+  auto short_of = std::make_shared<RecordingWatcher>();
+  EXPECT_EQ(host->Watch(short_of, host->epoch(), 2),
+            ScopeHost::CatchUp::kResynced);
+  EXPECT_THAT(short_of->events(), ElementsAre("resync 5"));
+
+  auto in_reach = std::make_shared<RecordingWatcher>();
+  EXPECT_EQ(host->Watch(in_reach, host->epoch(), 3),
+            ScopeHost::CatchUp::kReplayed);
+  EXPECT_THAT(in_reach->events(), ElementsAre("replay 4", "replay 5"));
+
+  // Without a log every missed commit means a resync.
+  auto no_log = NewCanvasHost(ScopeHostOptions{/*log_capacity=*/0, ""});
+  no_log->Apply(Rename("x"), "");
+  auto w = std::make_shared<RecordingWatcher>();
+  EXPECT_EQ(no_log->Watch(w, no_log->epoch(), 0),
+            ScopeHost::CatchUp::kResynced);
+}
+
+// The central promise: whatever races with a fetch, the snapshot plus the
+// commits that follow it reconstruct the scope exactly.
+TEST(ScopeHostTest, ConcurrentAppliersAndFetchersStayConsistent) {
+  auto host = NewCanvasHost(ScopeHostOptions{/*log_capacity=*/64, ""});
+  constexpr int kAppliers = 4;
+  constexpr int kChangesetsEach = 250;
+  constexpr int kFetchers = 3;
+
+  struct Fetched {
+    ScopeSnapshot snapshot;
+    std::shared_ptr<RecordingWatcher> watcher;
+  };
+  absl::Mutex fetched_mu;  // guards `fetched` and `max_fetched`
+  std::vector<Fetched> fetched;
+  uint64_t max_fetched = 0;
+  // Appliers stop now and then until somebody fetched at or after this
+  // version, so fetches race with applies whatever the scheduling (a lock
+  // that is not fair can starve the fetchers otherwise).
+  std::atomic<uint64_t> wanted{0};
+  std::atomic<int> appliers_done{0};
+  std::atomic<uint64_t> next_uuid{100};
+  absl::Notification start;
+
+  std::vector<std::thread> threads;
+  for (int a = 0; a < kAppliers; ++a) {
+    threads.emplace_back([&, a] {
+      start.WaitForNotification();
+      std::mt19937 rng(a);
+      std::vector<Uuid> mine;  // shapes this applier added
+      for (int i = 0; i < kChangesetsEach; ++i) {
+        Changeset cs;
+        cs.atomic = rng() % 4 == 0;
+        const Uuid fresh = TestUuid(next_uuid.fetch_add(1));
+        cs.fragments.push_back(
+            Add(fresh, "Shape", absl::StrCat(R"({"x":)", i, "}")));
+        // Replaces every other shape, which leaves the scope (orphans).
+        cs.fragments.push_back(Change(
+            kCanvas, "Canvas",
+            absl::StrCat(R"({"shapes":[")", fresh.ToString(), R"("]})")));
+        // Touches this applier's previous shape, which may be gone by now
+        // (then that fragment fails, and an atomic changeset as a whole).
+        if (!mine.empty()) {
+          cs.fragments.push_back(
+              Change(mine.back(), "Shape", absl::StrCat(R"({"y":)", i, "}")));
+        }
+        if (i % 5 == 0) {
+          cs.fragments.push_back(
+              Rename(absl::StrCat(a, "-", i)).fragments.front());
+        }
+        mine.push_back(fresh);
+        ChangesetResult r =
+            host->Apply(std::move(cs), absl::StrCat("applier-", a));
+        if (i % 50 == 25) {
+          const uint64_t v = std::max<uint64_t>(r.version, 1);
+          uint64_t w = wanted.load();
+          while (w < v && !wanted.compare_exchange_weak(w, v)) {
+          }
+          auto fetched_it = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(fetched_mu) {
+            return max_fetched >= v;
+          };
+          fetched_mu.LockWhen(absl::Condition(&fetched_it));
+          fetched_mu.Unlock();
+        }
+      }
+      appliers_done.fetch_add(1);
+    });
+  }
+  for (int f = 0; f < kFetchers; ++f) {
+    threads.emplace_back([&, f] {
+      start.WaitForNotification();
+      // Fetches with a fresh watcher each time the scope has moved on a
+      // little, while the appliers run, and once more after they are done.
+      const uint64_t step = 10 + 3 * f;
+      uint64_t last_fetch = 0;
+      bool last = false;
+      while (!last) {
+        last = appliers_done.load() == kAppliers;
+        const bool want = wanted.load() > last_fetch;
+        if (!last && !want && host->version() < last_fetch + step) {
+          std::this_thread::yield();
+          continue;
+        }
+        auto watcher = std::make_shared<RecordingWatcher>();
+        ScopeSnapshot s = host->Fetch(watcher);
+        last_fetch = s.version;
+        absl::MutexLock lock(&fetched_mu);
+        max_fetched = std::max(max_fetched, s.version);
+        fetched.push_back(Fetched{std::move(s), std::move(watcher)});
+      }
+    });
+  }
+  start.Notify();
+  for (std::thread& t : threads) t.join();
+
+  const ScopeSnapshot final_state = host->Snapshot();
+  EXPECT_GT(final_state.version, 0u);
+  std::unique_ptr<Scope> rebuilt =
+      Scope::FromState(DemoSchema(),
+                       ParseFragmentsJson(*final_state.fragments_json).value(),
+                       final_state.version)
+          .value();
+  ASSERT_TRUE(rebuilt->CheckInvariants().ok());
+  absl::MutexLock lock(&fetched_mu);
+  ASSERT_GT(fetched.size(), static_cast<size_t>(kFetchers));
+  size_t mid_run = 0;
+  for (const Fetched& f : fetched) {
+    std::vector<CommitPtr> commits = f.watcher->commits();
+    EXPECT_EQ(f.snapshot.version + commits.size(), final_state.version);
+    EXPECT_EQ(Reconstruct(f.snapshot, commits), *final_state.fragments_json)
+        << "watcher that fetched at version " << f.snapshot.version;
+    if (!commits.empty()) ++mid_run;
+  }
+  EXPECT_GE(mid_run, 3u) << "too few fetches raced with applies";
+}
+
+}  // namespace
+}  // namespace jetstream

@@ -1,0 +1,112 @@
+// File: syncservice/sync_server.h
+//
+// The sync service process, assembled: schema and scopes file loaded, the
+// ScopeRegistry, the SyncService and a gRPC server listening on one
+// address. main.cc only turns flags into SyncServerOptions and calls
+// RunSyncServer(); tests start a SyncServer in process on 127.0.0.1:0.
+//
+// (main.cc cannot hold this code itself: glog's headers declare a global
+// FLAGS_v, which collides with ABSL_FLAG(int, v, ...) in one translation
+// unit. This header therefore includes neither glog nor flags.)
+//
+// Example:
+//   SyncServerOptions options;
+//   options.listen = "127.0.0.1:0";
+//   options.schema_path = "syncservice/config/demo_schema.json";
+//   options.scopes_path = "syncservice/config/demo_scopes.json";
+//   auto server = SyncServer::Start(options).value();
+//   auto channel = grpc::CreateChannel(server->address(),
+//                                      grpc::InsecureChannelCredentials());
+//   ...
+//   server->Shutdown(absl::Seconds(5));
+
+#ifndef JETSTREAM_SYNCSERVICE_SYNC_SERVER_H_
+#define JETSTREAM_SYNCSERVICE_SYNC_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "syncservice/scope_registry.h"
+#include "syncservice/sync_service_impl.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace jetstream {
+
+struct SyncServerOptions {
+  // host:port; port 0 picks a free port (see SyncServer::address()).
+  std::string listen = "127.0.0.1:50051";
+  std::string schema_path = "syncservice/config/demo_schema.json";
+  std::string scopes_path = "syncservice/config/demo_scopes.json";
+  ScopeRegistryOptions registry;
+  SyncServiceOptions service;
+  // How long a shutdown lets open calls finish before cancelling them.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+};
+
+// SyncServer
+//
+// Owns everything of one running sync service. Thread-safe: Shutdown() may
+// be called from any thread, more than once.
+class SyncServer {
+ public:
+  // SyncServer::Start()
+  //
+  // Loads the schema and the scopes file, builds every static scope, and
+  // starts serving. Fails with the loader's error (naming the file and the
+  // scope or model) or kUnavailable if the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<SyncServer>> Start(
+      SyncServerOptions options);
+
+  // Shuts down with the configured grace if still running.
+  ~SyncServer();
+
+  SyncServer(const SyncServer&) = delete;
+  SyncServer& operator=(const SyncServer&) = delete;
+
+  // The address actually bound, "host:port" with the chosen port.
+  const std::string& address() const { return address_; }
+  int port() const { return port_; }
+
+  ScopeRegistry& registry() { return *registry_; }
+  SyncServiceImpl& service() { return *service_; }
+
+  // SyncServer::Shutdown()
+  //
+  // Stops accepting calls, lets open ones finish for up to `grace`, then
+  // cancels the rest (gateway streams are long-lived: they are cancelled),
+  // and returns once every call is done.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  SyncServer() = default;
+
+  std::string address_;
+  int port_ = 0;
+  absl::Duration shutdown_grace_;
+  // Destroyed in reverse order: the server before the service before the
+  // registry its calls use.
+  std::unique_ptr<ScopeRegistry> registry_;
+  std::unique_ptr<SyncServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// RunSyncServer()
+//
+// The whole program: initialises logging (stderr, VLOG level `verbosity`),
+// starts a SyncServer, logs one startup line, prints
+// "LISTENING <host>:<port>" on stdout (flushed) for scripts to parse, and
+// serves until SIGINT or SIGTERM, then shuts down cleanly. Returns the exit
+// code: 0 after a clean shutdown, 1 (with a message on stderr) if the
+// configuration is bad or the address cannot be bound. Must be called from
+// main() before any other thread exists (it blocks the signals for every
+// thread it starts).
+int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options);
+
+}  // namespace jetstream
+
+#endif  // JETSTREAM_SYNCSERVICE_SYNC_SERVER_H_

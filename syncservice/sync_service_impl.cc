@@ -1,0 +1,545 @@
+#include "syncservice/sync_service_impl.h"
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/fragment_proto.h"
+#include "common/logging.h"
+#include "common/status_util.h"
+#include "syncservice/scope_host.h"
+
+namespace jetstream {
+namespace {
+
+using sync::v1::GatewayFrame;
+using sync::v1::GatewayRequest;
+using sync::v1::ServiceEvent;
+using sync::v1::ServiceFrame;
+
+using Reactor = grpc::ServerBidiReactor<GatewayFrame, ServiceFrame>;
+
+// The typed error of a changeset refused as a whole (spec 9.2, 9.6).
+constexpr absl::string_view kCouldNotApply = "could-not-apply-sync-message";
+
+void SnapshotToProto(const ScopeSnapshot& s, sync::v1::ScopeSnapshot* out) {
+  out->set_scope(s.scope);
+  out->set_epoch(s.epoch);
+  out->set_version(s.version);
+  out->set_root_uuid(s.root_uuid.ToString());
+  if (s.fragments_json != nullptr) out->set_fragments_json(*s.fragments_json);
+}
+
+// One reply per fragment, each `Could not apply SyncMessage: <reason>`.
+void RejectAll(
+    int fragment_count, absl::string_view reason,
+    google::protobuf::RepeatedPtrField<sync::v1::FragmentReply>* out) {
+  const std::string message =
+      absl::StrCat("Could not apply SyncMessage: ", reason);
+  for (int i = 0; i < fragment_count; ++i) {
+    sync::v1::Error* error = out->Add()->mutable_error();
+    error->set_message(message);
+    error->set_type(std::string(kCouldNotApply));
+  }
+}
+
+// Converts request fragments; the error names the offending fragment.
+absl::StatusOr<std::vector<SyncFragment>> ConvertFragments(
+    const google::protobuf::RepeatedPtrField<sync::v1::SyncFragment>& in) {
+  std::vector<SyncFragment> out;
+  out.reserve(in.size());
+  for (int i = 0; i < in.size(); ++i) {
+    absl::StatusOr<SyncFragment> f = FromProto(in[i]);
+    if (!f.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fragment ", i, ": ", f.status().message()));
+    }
+    out.push_back(*std::move(f));
+  }
+  return out;
+}
+
+// Procedures are not implemented yet: every named one is unknown (spec 9.2
+// step 2 messages), and the changeset is refused as a whole.
+std::string ProcedureError(absl::string_view procedure) {
+  std::vector<absl::string_view> parts = absl::StrSplit(procedure, '.');
+  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
+    return "Procedure must be of the format \"ModelName.procedureName\"";
+  }
+  return absl::StrCat("No such procedure '", parts[1], "' for model '",
+                      parts[0], "'");
+}
+
+// A commit to send; `replayed` as in ScopeWatcher::OnCommit.
+struct CommitEvent {
+  CommitPtr commit;
+  bool replayed = false;
+};
+
+// A snapshot to send: a FetchResult answering `request_id`, or a Resync.
+struct SnapshotEvent {
+  bool resync = false;
+  uint64_t request_id = 0;
+  ScopeSnapshot snapshot;
+};
+
+// An event waiting in a stream's queue. Commits and snapshots keep their
+// shared JSON bytes until the frame is built; the rest is built eagerly.
+using OutEvent = std::variant<ServiceEvent, CommitEvent, SnapshotEvent>;
+
+// Roughly the bytes an event adds to a frame.
+size_t EstimateBytes(const OutEvent& event) {
+  constexpr size_t kOverhead = 64;
+  if (const auto* c = std::get_if<CommitEvent>(&event)) {
+    return kOverhead + c->commit->fragments_json->size() +
+           c->commit->origin_session_id.size() + c->commit->scope.size();
+  }
+  if (const auto* s = std::get_if<SnapshotEvent>(&event)) {
+    return kOverhead + s->snapshot.fragments_json->size() +
+           s->snapshot.scope.size();
+  }
+  return kOverhead + std::get<ServiceEvent>(event).ByteSizeLong();
+}
+
+void AppendTo(OutEvent& event, ServiceFrame* frame) {
+  ServiceEvent* out = frame->add_events();
+  if (auto* event_commit = std::get_if<CommitEvent>(&event)) {
+    const CommitRecord& c = *event_commit->commit;
+    sync::v1::Commit* proto = out->mutable_commit();
+    proto->set_scope(c.scope);
+    proto->set_epoch(c.epoch);
+    proto->set_version(c.version);
+    proto->set_origin_session_id(c.origin_session_id);
+    proto->set_fragments_json(*c.fragments_json);
+    proto->set_replayed(event_commit->replayed);
+  } else if (auto* s = std::get_if<SnapshotEvent>(&event)) {
+    if (s->resync) {
+      SnapshotToProto(s->snapshot, out->mutable_resync()->mutable_snapshot());
+    } else {
+      sync::v1::FetchResult* result = out->mutable_fetch_result();
+      result->set_request_id(s->request_id);
+      SnapshotToProto(s->snapshot, result->mutable_snapshot());
+    }
+  } else {
+    out->Swap(&std::get<ServiceEvent>(event));
+  }
+}
+
+// Outbox
+//
+// The outgoing half of one Connect stream, and the ScopeWatcher of the
+// scopes it watches. Shared: scope hosts hold it while it is registered, so
+// it may outlive its reactor; once Detach() ran it drops every event and
+// never touches the reactor again.
+//
+// Threads: Push() comes from the reactor's reactions and from any thread
+// that commits to a watched scope (under that scope's lock); WriteDone() and
+// Close() come from reactions. Lock order: scope lock, then mu_. StartWrite()
+// and Finish() are called without mu_.
+//
+// Invariants: at most one write is in flight (write_in_flight_); `batch_`
+// and `frame_` belong to that write; Finish() is called once, only while no
+// write is in flight, so the reactor (whose OnDone needs Finish) stays alive
+// for as long as a write is in flight.
+class Outbox final : public ScopeWatcher {
+ public:
+  Outbox(Reactor* reactor, size_t max_frame_bytes)
+      : max_frame_bytes_(max_frame_bytes), reactor_(reactor) {}
+
+  // ScopeWatcher
+  void OnCommit(const CommitPtr& commit, bool replayed) override {
+    Push(CommitEvent{commit, replayed});
+  }
+  void OnResync(const ScopeSnapshot& snapshot) override {
+    Push(SnapshotEvent{/*resync=*/true, 0, snapshot});
+  }
+
+  // Queues `event` and starts a write if none is in flight. Never blocks
+  // beyond mu_. Dropped once the stream is closing.
+  void Push(OutEvent event) {
+    Reactor* writer = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (reactor_ == nullptr || closing_) return;
+      queue_.push_back(std::move(event));
+      if (write_in_flight_) return;
+      write_in_flight_ = true;
+      TakeBatchLocked();
+      writer = reactor_;
+    }
+    Write(writer);
+  }
+
+  // OnWriteDone: continue with everything queued meanwhile, or finish.
+  void WriteDone(bool ok) {
+    Reactor* writer = nullptr;
+    bool write_more = false;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!ok) {
+        // The stream is broken: nothing more can be delivered.
+        closing_ = true;
+        queue_.clear();
+        SetStatusLocked(
+            grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+      }
+      if (queue_.empty()) {
+        write_in_flight_ = false;
+        finish = FinishDueLocked();
+      } else {
+        TakeBatchLocked();
+        write_more = true;
+      }
+      writer = reactor_;
+    }
+    if (write_more) {
+      Write(writer);
+    } else if (finish.has_value()) {
+      writer->Finish(*finish);
+    }
+  }
+
+  // The read side ended: `flush` (the gateway half-closed) sends what is
+  // queued first; otherwise (cancelled) it is dropped. Either way no new
+  // events are accepted and the stream finishes once no write is in flight.
+  void Close(bool flush) {
+    Reactor* writer = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      closing_ = true;
+      if (!flush) {
+        queue_.clear();
+        SetStatusLocked(grpc::Status::CANCELLED);
+      }
+      finish = FinishDueLocked();
+      writer = reactor_;
+    }
+    if (finish.has_value()) writer->Finish(*finish);
+  }
+
+  // OnDone: the reactor is going away.
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    reactor_ = nullptr;
+    queue_.clear();
+  }
+
+ private:
+  // The status to finish with, if the caller must call Finish() now; marks
+  // the stream finished.
+  std::optional<grpc::Status> FinishDueLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!closing_ || write_in_flight_ || !queue_.empty() || finished_ ||
+        reactor_ == nullptr) {
+      return std::nullopt;
+    }
+    finished_ = true;
+    return status_;
+  }
+
+  // The first failure wins.
+  void SetStatusLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (status_.ok()) status_ = std::move(status);
+  }
+
+  // Moves the events of the next frame from queue_ to batch_.
+  void TakeBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_t bytes = 0;
+    while (!queue_.empty() && (batch_.empty() || bytes < max_frame_bytes_)) {
+      bytes += EstimateBytes(queue_.front());
+      batch_.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  }
+
+  // Builds frame_ from batch_ and starts the write. Only the owner of the
+  // in-flight write calls this, without mu_.
+  void Write(Reactor* writer) {
+    frame_.Clear();
+    for (OutEvent& event : batch_) AppendTo(event, &frame_);
+    batch_.clear();
+    writer->StartWrite(&frame_);
+  }
+
+  const size_t max_frame_bytes_;
+
+  absl::Mutex mu_;
+  Reactor* reactor_ ABSL_GUARDED_BY(mu_);  // null once detached
+  std::deque<OutEvent> queue_ ABSL_GUARDED_BY(mu_);
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;   // accepts no more events
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);    // what Finish() reports
+
+  // Owned by the write in flight.
+  std::vector<OutEvent> batch_;
+  ServiceFrame frame_;
+};
+
+}  // namespace
+
+// ConnectReactor
+//
+// One gateway stream. Reads frames one at a time and dispatches their
+// requests in order on the reading thread; writes go through the Outbox.
+// Deletes itself in OnDone(), after unwatching every scope it watched.
+class SyncServiceImpl::ConnectReactor final : public Reactor {
+ public:
+  ConnectReactor(SyncServiceImpl* service, std::string peer)
+      : service_(service),
+        peer_(std::move(peer)),
+        outbox_(
+            std::make_shared<Outbox>(this, service->options_.max_frame_bytes)) {
+    service_->StreamOpened();
+    LOG(INFO) << "stream opened peer=" << peer_;
+    StartRead(&request_);
+  }
+
+  // grpc::ServerBidiReactor
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      outbox_->Close(/*flush=*/true);
+      return;
+    }
+    for (const GatewayRequest& r : request_.requests()) Dispatch(r);
+    request_.Clear();
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override { outbox_->WriteDone(ok); }
+
+  void OnCancel() override { outbox_->Close(/*flush=*/false); }
+
+  void OnDone() override {
+    outbox_->Detach();
+    for (const auto& [name, host] : watched_) host->Unwatch(outbox_.get());
+    LOG(INFO) << "stream closed peer=" << peer_
+              << " scopes=" << watched_.size();
+    SyncServiceImpl* service = service_;
+    delete this;
+    service->StreamClosed();
+  }
+
+ private:
+  void Dispatch(const GatewayRequest& request) {
+    const uint64_t id = request.request_id();
+    switch (request.kind_case()) {
+      case GatewayRequest::kFetch:
+        return DoFetch(id, request.fetch());
+      case GatewayRequest::kApply:
+        return DoApply(id, request.apply());
+      case GatewayRequest::kWatch:
+        return DoWatch(request.watch());
+      case GatewayRequest::kUnwatch:
+        return DoUnwatch(request.unwatch());
+      case GatewayRequest::KIND_NOT_SET:
+        break;
+    }
+    LOG(WARNING) << "stream peer=" << peer_ << " request_id=" << id
+                 << ": empty request ignored";
+  }
+
+  void DoFetch(uint64_t id, const sync::v1::FetchRequest& fetch) {
+    VLOG(1) << "fetch peer=" << peer_ << " request_id=" << id
+            << " scope=" << fetch.scope() << " session=" << fetch.session_id();
+    absl::StatusOr<std::shared_ptr<ScopeHost>> host =
+        service_->registry_->Fetch(fetch.scope());
+    if (!host.ok()) {
+      ServiceEvent event;
+      sync::v1::FetchResult* result = event.mutable_fetch_result();
+      result->set_request_id(id);
+      result->mutable_error()->set_message(
+          std::string(host.status().message()));
+      outbox_->Push(std::move(event));
+      return;
+    }
+    // Queued under the scope's lock: ordered before the next commit.
+    (*host)->Fetch(outbox_, [&](const ScopeSnapshot& snapshot) {
+      outbox_->Push(SnapshotEvent{/*resync=*/false, id, snapshot});
+    });
+    watched_.try_emplace(fetch.scope(), *std::move(host));
+  }
+
+  void DoApply(uint64_t id, const sync::v1::ApplyRequest& apply) {
+    VLOG(1) << "apply peer=" << peer_ << " request_id=" << id
+            << " scope=" << apply.scope() << " session=" << apply.session_id()
+            << " fragments=" << apply.fragments_size();
+    ServiceEvent event;
+    sync::v1::ApplyResult* result = event.mutable_apply_result();
+    result->set_request_id(id);
+    auto refuse = [&](absl::string_view reason, uint64_t version) {
+      RejectAll(apply.fragments_size(), reason, result->mutable_replies());
+      result->set_version(version);
+      outbox_->Push(std::move(event));
+    };
+
+    absl::StatusOr<std::shared_ptr<ScopeHost>> host =
+        service_->registry_->Fetch(apply.scope());
+    if (!host.ok()) return refuse(host.status().message(), 0);
+    absl::StatusOr<std::vector<SyncFragment>> fragments =
+        ConvertFragments(apply.fragments());
+    if (!fragments.ok()) {
+      LOG(WARNING) << "stream peer=" << peer_ << " request_id=" << id
+                   << ": bad apply: " << fragments.status().message();
+      return refuse(fragments.status().message(), (*host)->version());
+    }
+    if (!apply.procedure().empty()) {
+      return refuse(ProcedureError(apply.procedure()), (*host)->version());
+    }
+    // The result is queued under the scope's lock, before its own Commit.
+    (*host)->Apply(Changeset{*std::move(fragments), apply.atomic()},
+                   apply.session_id(), [&](const ChangesetResult& r) {
+                     result->mutable_replies()->Reserve(
+                         static_cast<int>(r.replies.size()));
+                     for (const FragmentReply& reply : r.replies) {
+                       ToProto(reply, result->add_replies());
+                     }
+                     result->set_version(r.version);
+                     outbox_->Push(std::move(event));
+                   });
+  }
+
+  void DoWatch(const sync::v1::WatchRequest& watch) {
+    // A scope created from a template since (or lost with a restart) comes
+    // back as a new epoch, hence a Resync.
+    absl::StatusOr<std::shared_ptr<ScopeHost>> host =
+        service_->registry_->Fetch(watch.scope());
+    if (!host.ok()) {
+      // The contract has no reply for a watch; the gateway's sessions of
+      // this scope get nothing more.
+      LOG(WARNING) << "stream peer=" << peer_ << ": cannot watch '"
+                   << watch.scope() << "': " << host.status().message();
+      return;
+    }
+    ScopeHost::CatchUp how =
+        (*host)->Watch(outbox_, watch.epoch(), watch.after_version());
+    VLOG(1) << "watch peer=" << peer_ << " scope=" << watch.scope()
+            << " after=" << watch.after_version()
+            << (how == ScopeHost::CatchUp::kReplayed ? " replayed" : " resync");
+    watched_.try_emplace(watch.scope(), *std::move(host));
+  }
+
+  void DoUnwatch(const sync::v1::UnwatchRequest& unwatch) {
+    auto it = watched_.find(unwatch.scope());
+    if (it == watched_.end()) return;
+    it->second->Unwatch(outbox_.get());
+    watched_.erase(it);
+  }
+
+  SyncServiceImpl* const service_;
+  const std::string peer_;
+  const std::shared_ptr<Outbox> outbox_;
+  // The frame being read; reused.
+  GatewayFrame request_;
+  // Scopes this stream watches. Only touched by OnReadDone (one at a time)
+  // and OnDone (after every other reaction).
+  absl::flat_hash_map<std::string, std::shared_ptr<ScopeHost>> watched_;
+};
+
+SyncServiceImpl::SyncServiceImpl(ScopeRegistry* registry,
+                                 SyncServiceOptions options)
+    : registry_(registry), options_(options) {}
+
+SyncServiceImpl::~SyncServiceImpl() = default;
+
+void SyncServiceImpl::StreamOpened() {
+  absl::MutexLock lock(&mu_);
+  ++open_streams_;
+}
+
+void SyncServiceImpl::StreamClosed() {
+  absl::MutexLock lock(&mu_);
+  --open_streams_;
+}
+
+size_t SyncServiceImpl::open_streams() const {
+  absl::MutexLock lock(&mu_);
+  return open_streams_;
+}
+
+bool SyncServiceImpl::WaitForNoStreamsForTest(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return open_streams_ == 0;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
+}
+
+Reactor* SyncServiceImpl::Connect(grpc::CallbackServerContext* context) {
+  return new ConnectReactor(this, context->peer());
+}
+
+grpc::ServerUnaryReactor* SyncServiceImpl::GetScope(
+    grpc::CallbackServerContext* context,
+    const sync::v1::GetScopeRequest* request,
+    sync::v1::GetScopeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::shared_ptr<ScopeHost>> host =
+      registry_->Fetch(request->scope());
+  if (!host.ok()) {
+    reactor->Finish(ToGrpcStatus(host.status()));
+    return reactor;
+  }
+  SnapshotToProto((*host)->Snapshot(), response->mutable_snapshot());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SyncServiceImpl::ListScopes(
+    grpc::CallbackServerContext* context,
+    const sync::v1::ListScopesRequest* /*request*/,
+    sync::v1::ListScopesResponse* response) {
+  for (const std::shared_ptr<ScopeHost>& host : registry_->List()) {
+    ScopeHostInfo info = host->Info();
+    sync::v1::ScopeInfo* out = response->add_scopes();
+    out->set_scope(info.scope);
+    out->set_root_model(info.root_model);
+    out->set_version(info.version);
+    out->set_object_count(info.object_count);
+    out->set_watchers(info.watchers);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SyncServiceImpl::ApplyChangeset(
+    grpc::CallbackServerContext* context,
+    const sync::v1::ApplyChangesetRequest* request,
+    sync::v1::ApplyChangesetResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::shared_ptr<ScopeHost>> host =
+      registry_->Fetch(request->scope());
+  if (!host.ok()) {
+    reactor->Finish(ToGrpcStatus(host.status()));
+    return reactor;
+  }
+  absl::StatusOr<std::vector<SyncFragment>> fragments =
+      ConvertFragments(request->fragments());
+  if (!fragments.ok()) {
+    reactor->Finish(ToGrpcStatus(fragments.status()));
+    return reactor;
+  }
+  // Server-originated: no origin session, so every session receives it.
+  ChangesetResult result = (*host)->Apply(
+      Changeset{*std::move(fragments), request->atomic()}, std::string());
+  for (const FragmentReply& reply : result.replies) {
+    ToProto(reply, response->add_replies());
+  }
+  response->set_version(result.version);
+  VLOG(1) << "backend apply scope=" << request->scope()
+          << " version=" << result.version;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace jetstream

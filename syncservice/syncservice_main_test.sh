@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The syncservice binary as scripts and end-to-end tests use it: binds port
+# 0 and announces "LISTENING host:port" on stdout, exits 0 on SIGTERM, and
+# exits non-zero with a message naming the file and scope on a bad config.
+set -euo pipefail
+
+bin=syncservice/syncservice
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# 1. LISTENING line, then a clean shutdown on SIGTERM.
+mkfifo "$tmp/out"
+"$bin" --listen=127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+exec 3<"$tmp/out"
+if ! read -r -t 60 line <&3; then
+  kill "$pid" 2>/dev/null || true
+  cat "$tmp/err" >&2
+  fail "no LISTENING line"
+fi
+[[ "$line" =~ ^LISTENING\ 127\.0\.0\.1:([0-9]+)$ ]] || fail "unexpected line: $line"
+port=${BASH_REMATCH[1]}
+(( port > 0 )) || fail "port $port"
+grep -q "scopes=\[Canvas,ChatRoom\] templates=\[canvas/\*,chat/\*\]" "$tmp/err" ||
+  fail "no startup log line: $(cat "$tmp/err")"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+exec 3<&-
+(( rc == 0 )) || fail "exit code $rc after SIGTERM"
+grep -q "syncservice stopped" "$tmp/err" || fail "no clean stop: $(cat "$tmp/err")"
+
+# 2. A bad scopes file: non-zero exit and a message naming file and scope.
+cat >"$tmp/bad_scopes.json" <<'JSON'
+{"scopes": [{"name": "Broken", "root": {"clsName": "Canvas", "properties": {"nme": "x"}}}]}
+JSON
+rc=0
+"$bin" --listen=127.0.0.1:0 --scopes="$tmp/bad_scopes.json" >"$tmp/out2" 2>"$tmp/err2" || rc=$?
+(( rc != 0 )) || fail "bad config accepted"
+grep -q "bad_scopes.json: scope 'Broken': the root Canvas is refused: No property at 'nme'" "$tmp/err2" ||
+  fail "unclear error: $(cat "$tmp/err2")"
+! grep -q LISTENING "$tmp/out2" || fail "listened despite a bad config"
+
+# 3. A missing schema file.
+rc=0
+"$bin" --listen=127.0.0.1:0 --schema="$tmp/none.json" >/dev/null 2>"$tmp/err3" || rc=$?
+(( rc != 0 )) || fail "missing schema accepted"
+grep -q "none.json: cannot open the schema file" "$tmp/err3" || fail "unclear error: $(cat "$tmp/err3")"
+
+echo PASS
