@@ -81,6 +81,11 @@ struct ServerMessage {
 // object (spec 2.2), and calls `fn` for each message in frame order. Returns
 // kInvalidArgument, after calling `fn` for nothing, if the frame is not
 // JSON or not made of objects with a string `type`.
+//
+// A frame holding nothing but one ScopeSync, or one ScopeSyncReply without
+// errors, in the canonical key order (type, index, scopeIndex or replyTo,
+// fragments or fragmentReplies) is scanned rather than parsed, several
+// times faster; such a frame is trusted to be well-formed JSON.
 absl::Status ParseServerFrame(absl::string_view frame,
                               absl::FunctionRef<void(const ServerMessage&)> fn);
 

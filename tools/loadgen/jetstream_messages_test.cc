@@ -99,6 +99,70 @@ TEST(JetstreamMessagesTest, ReadsSyncRepliesAndStamps) {
   EXPECT_TRUE(m[0].error);
 }
 
+// The fast path (canonical single-message frames) and the full parse
+// (the same message with its keys in another order) agree.
+TEST(JetstreamMessagesTest, FastPathAgreesWithTheFullParse) {
+  const std::string fragments = absl::StrCat(
+      R"([{"type":"add","uuid":"a","clsName":"Shape","properties":{"x":1}},)",
+      R"({"type":"change","uuid":")", kRoot,
+      R"(","clsName":"Canvas","properties":{"name":"t42","shapes":["a"]}}])");
+  auto fast = ParseAll(absl::StrCat(
+      R"([{"type":"ScopeSync","index":7,"scopeIndex":2,"fragments":)",
+      fragments, "}]"));
+  auto full = ParseAll(absl::StrCat(
+      R"([{"index":7,"type":"ScopeSync","scopeIndex":2,"fragments":)",
+      fragments, "}]"));
+  ASSERT_EQ(fast.size(), 1u);
+  ASSERT_EQ(full.size(), 1u);
+  for (const ServerMessage& m : {fast[0], full[0]}) {
+    EXPECT_EQ(m.type, ServerMessageType::kScopeSync);
+    EXPECT_EQ(m.index, 7u);
+    EXPECT_EQ(m.scope_index, 2u);
+    EXPECT_EQ(m.fragment_count, 2u);
+    EXPECT_EQ(m.stamp_us, 42);
+  }
+
+  fast = ParseAll(
+      R"([{"type":"ScopeSyncReply","index":9,"replyTo":4,"fragmentReplies":[{},{}]}])");
+  full = ParseAll(
+      R"([{"replyTo":4,"type":"ScopeSyncReply","index":9,"fragmentReplies":[{},{}]}])");
+  for (const ServerMessage& m : {fast[0], full[0]}) {
+    EXPECT_EQ(m.type, ServerMessageType::kScopeSyncReply);
+    EXPECT_EQ(m.index, 9u);
+    EXPECT_EQ(m.reply_to, 4u);
+    EXPECT_FALSE(m.error);
+  }
+}
+
+TEST(JetstreamMessagesTest, FastPathLeavesTheRestToTheFullParse) {
+  // An error in a fragment reply, two messages in one frame, a fragment of
+  // an unknown type: all still read correctly.
+  auto m = ParseAll(
+      R"([{"type":"ScopeSyncReply","index":9,"replyTo":4,"fragmentReplies":[{},{"error":{"message":"x"}}]}])");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_TRUE(m[0].error);
+
+  m = ParseAll(
+      R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[]},)"
+      R"({"type":"ScopeSync","index":4,"scopeIndex":0,"fragments":[]}])");
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].index, 3u);
+  EXPECT_EQ(m[1].index, 4u);
+
+  m = ParseAll(
+      R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[{"type":"remove","uuid":"u"}]}])");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].fragment_count, 1u);
+
+  int calls = 0;
+  EXPECT_FALSE(
+      ParseServerFrame(
+          R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[}]})",
+          [&](const ServerMessage&) { ++calls; })
+          .ok());
+  EXPECT_EQ(calls, 0);
+}
+
 TEST(JetstreamMessagesTest, RejectsMalformedFrames) {
   int calls = 0;
   auto count = [&](const ServerMessage&) { ++calls; };
