@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -49,6 +50,10 @@ struct ScopeStoreBackendFactory {
   static std::string Name(
       const ::testing::TestParamInfo<ScopeStoreBackendFactory>& info) {
     return info.param.name;
+  }
+  friend void PrintTo(const ScopeStoreBackendFactory& factory,
+                      std::ostream* os) {
+    *os << factory.name;
   }
 };
 
