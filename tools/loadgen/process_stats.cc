@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -58,8 +59,8 @@ absl::StatusOr<int64_t> ParseVmRssKb(absl::string_view status_file) {
   return absl::InvalidArgumentError("no VmRSS line");
 }
 
-absl::StatusOr<double> ParseCpuSeconds(absl::string_view stat_file,
-                                       long ticks_per_second) {
+absl::StatusOr<CpuSample> ParseCpuTimes(absl::string_view stat_file,
+                                        long ticks_per_second) {
   // The command name (field 2) is in parentheses and may hold spaces; the
   // fields after its closing parenthesis start with field 3 (state).
   size_t close = stat_file.rfind(')');
@@ -75,7 +76,27 @@ absl::StatusOr<double> ParseCpuSeconds(absl::string_view stat_file,
       !absl::SimpleAtoi(fields[kStime], &stime)) {
     return absl::InvalidArgumentError("malformed stat");
   }
-  return static_cast<double>(utime + stime) / ticks_per_second;
+  CpuSample sample;
+  sample.user_seconds = static_cast<double>(utime) / ticks_per_second;
+  sample.system_seconds = static_cast<double>(stime) / ticks_per_second;
+  return sample;
+}
+
+absl::StatusOr<uint64_t> ParseContextSwitches(absl::string_view status_file) {
+  uint64_t total = 0;
+  int found = 0;
+  for (absl::string_view line : absl::StrSplit(status_file, '\n')) {
+    if (!absl::ConsumePrefix(&line, "voluntary_ctxt_switches:") &&
+        !absl::ConsumePrefix(&line, "nonvoluntary_ctxt_switches:")) {
+      continue;
+    }
+    uint64_t n = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &n)) break;
+    total += n;
+    ++found;
+  }
+  if (found != 2) return absl::InvalidArgumentError("no ctxt_switches lines");
+  return total;
 }
 
 absl::StatusOr<int64_t> ReadResidentKb(pid_t pid) {
@@ -85,11 +106,22 @@ absl::StatusOr<int64_t> ReadResidentKb(pid_t pid) {
   return ParseVmRssKb(*file);
 }
 
-absl::StatusOr<double> ReadCpuSeconds(pid_t pid) {
+absl::StatusOr<CpuSample> ReadCpuSample(pid_t pid) {
   absl::StatusOr<std::string> file =
       ReadFile(absl::StrCat("/proc/", pid, "/stat"));
   if (!file.ok()) return file.status();
-  return ParseCpuSeconds(*file, sysconf(_SC_CLK_TCK));
+  absl::StatusOr<CpuSample> sample = ParseCpuTimes(*file, sysconf(_SC_CLK_TCK));
+  if (!sample.ok()) return sample.status();
+  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    absl::StatusOr<std::string> status =
+        ReadFile((task.path() / "status").string());
+    if (!status.ok()) continue;  // the thread just ended
+    absl::StatusOr<uint64_t> switches = ParseContextSwitches(*status);
+    if (switches.ok()) sample->context_switches += *switches;
+  }
+  return sample;
 }
 
 }  // namespace jetstream::loadgen

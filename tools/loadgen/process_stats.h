@@ -2,8 +2,9 @@
 //
 // Reads what the kernel reports about a process on the same machine, so a
 // benchmark can relate its figures to the server's resources: resident
-// memory (VmRSS of /proc/<pid>/status) and CPU time (utime + stime of
-// /proc/<pid>/stat). Linux only.
+// memory (VmRSS of /proc/<pid>/status), CPU time in user space and in the
+// kernel (utime, stime of /proc/<pid>/stat) and context switches (summed
+// over /proc/<pid>/task/*/status). Linux only.
 //
 // Example:
 //   absl::StatusOr<std::vector<NamedPid>> pids =
@@ -40,15 +41,25 @@ absl::StatusOr<std::vector<NamedPid>> ParsePidList(absl::string_view list);
 // VmRSS of `pid` in KiB; kNotFound if the process does not exist.
 absl::StatusOr<int64_t> ReadResidentKb(pid_t pid);
 
-// ReadCpuSeconds()
-//
-// User plus system CPU time `pid` has used so far, in seconds.
-absl::StatusOr<double> ReadCpuSeconds(pid_t pid);
+// What a process has used so far.
+struct CpuSample {
+  double user_seconds = 0;
+  double system_seconds = 0;
+  // Voluntary plus involuntary, of the threads alive now.
+  uint64_t context_switches = 0;
+};
 
-// Parsers of the two files' contents, for tests.
+// ReadCpuSample()
+//
+// kNotFound if the process does not exist.
+absl::StatusOr<CpuSample> ReadCpuSample(pid_t pid);
+
+// Parsers of the files' contents, for tests. ParseCpuTimes() fills the
+// seconds only; ParseContextSwitches() reads one status file.
 absl::StatusOr<int64_t> ParseVmRssKb(absl::string_view status_file);
-absl::StatusOr<double> ParseCpuSeconds(absl::string_view stat_file,
-                                       long ticks_per_second);
+absl::StatusOr<CpuSample> ParseCpuTimes(absl::string_view stat_file,
+                                        long ticks_per_second);
+absl::StatusOr<uint64_t> ParseContextSwitches(absl::string_view status_file);
 
 }  // namespace jetstream::loadgen
 

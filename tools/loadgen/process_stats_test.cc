@@ -31,19 +31,31 @@ TEST(ProcessStatsTest, ParsesVmRss) {
 
 TEST(ProcessStatsTest, ParsesCpuTimes) {
   // Field 2 holds a space and a parenthesis; utime = 250, stime = 50.
-  auto s = ParseCpuSeconds(
+  auto s = ParseCpuTimes(
       "42 (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1",
       100);
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_DOUBLE_EQ(*s, 3.0);
-  EXPECT_FALSE(ParseCpuSeconds("42 (x) S 1", 100).ok());
+  EXPECT_DOUBLE_EQ(s->user_seconds, 2.5);
+  EXPECT_DOUBLE_EQ(s->system_seconds, 0.5);
+  EXPECT_FALSE(ParseCpuTimes("42 (x) S 1", 100).ok());
+}
+
+TEST(ProcessStatsTest, ParsesContextSwitches) {
+  auto n = ParseContextSwitches(
+      "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:"
+      "\t3\n");
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 15u);
+  EXPECT_FALSE(ParseContextSwitches("Name:\tx\n").ok());
 }
 
 TEST(ProcessStatsTest, ReadsItself) {
   auto kb = ReadResidentKb(getpid());
   ASSERT_TRUE(kb.ok()) << kb.status();
   EXPECT_GT(*kb, 0);
-  EXPECT_TRUE(ReadCpuSeconds(getpid()).ok());
+  auto cpu = ReadCpuSample(getpid());
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  EXPECT_GT(cpu->context_switches, 0u);
   EXPECT_FALSE(ReadResidentKb(0x7ffffff0).ok());
 }
 

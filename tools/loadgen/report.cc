@@ -108,15 +108,21 @@ std::string ReportJson(const Report& r) {
   w.Key("setup");
   w.Uint64(static_cast<uint64_t>(r.failed));
   w.EndObject();
-  w.Key("cpu_percent");
-  w.StartObject();
-  w.Key("loadgen");
-  w.Number(Round3(r.loadgen_cpu_percent));
-  for (const ProcessFigures& p : r.processes) {
-    w.Key(p.name);
-    w.Number(Round3(p.cpu_percent));
-  }
-  w.EndObject();
+  // By process name: {"loadgen": x, "gateway": y, ...}.
+  auto by_name = [&](const char* key, double ProcessFigures::*field) {
+    w.Key(key);
+    w.StartObject();
+    w.Key("loadgen");
+    w.Number(Round3(r.loadgen.*field));
+    for (const ProcessFigures& p : r.processes) {
+      w.Key(p.name);
+      w.Number(Round3(p.*field));
+    }
+    w.EndObject();
+  };
+  by_name("cpu_percent", &ProcessFigures::cpu_percent);
+  by_name("cpu_system_percent", &ProcessFigures::cpu_system_percent);
+  by_name("context_switches_per_s", &ProcessFigures::context_switches_per_s);
   w.Key("processes");
   w.StartArray();
   for (const ProcessFigures& p : r.processes) {
@@ -125,8 +131,6 @@ std::string ReportJson(const Report& r) {
     w.String(p.name);
     w.Key("pid");
     w.Uint64(static_cast<uint64_t>(p.pid));
-    w.Key("cpu_percent");
-    w.Number(Round3(p.cpu_percent));
     w.Key("rss_before_kb");
     w.Number(static_cast<double>(p.rss_before_kb));
     w.Key("rss_after_kb");
@@ -172,13 +176,18 @@ std::string ReportTable(const Report& r) {
     absl::StrAppendFormat(&out, "%-14s %12.0f%s\n", "sessions/s",
                           r.sessions_per_s, LatencyLine(r.setup_latency));
   }
-  std::string cpu = absl::StrFormat("loadgen %.0f", r.loadgen_cpu_percent);
-  for (const ProcessFigures& p : r.processes) {
-    if (p.cpu_percent >= 0) {
-      absl::StrAppendFormat(&cpu, "  %s %.0f", p.name, p.cpu_percent);
-    }
-  }
-  absl::StrAppendFormat(&out, "%-14s %s\n", "cpu % of core", cpu);
+  std::string cpu, switches;
+  auto add_cpu = [&](const ProcessFigures& p) {
+    if (p.cpu_percent < 0) return;
+    absl::StrAppendFormat(&cpu, "  %s %.0f (kernel %.0f)", p.name,
+                          p.cpu_percent, p.cpu_system_percent);
+    absl::StrAppendFormat(&switches, "  %s %.0f", p.name,
+                          p.context_switches_per_s);
+  };
+  add_cpu(r.loadgen);
+  for (const ProcessFigures& p : r.processes) add_cpu(p);
+  absl::StrAppendFormat(&out, "%-14s%s\n", "cpu % of core", cpu);
+  absl::StrAppendFormat(&out, "%-14s%s\n", "switches/s", switches);
   for (const ProcessFigures& p : r.processes) {
     if (p.rss_before_kb < 0 || p.rss_after_kb < 0) continue;
     absl::StrAppendFormat(&out, "%-14s %s: %d KiB -> %d KiB\n", "resident",

@@ -26,11 +26,16 @@ struct LatencySummary {
 
 LatencySummary Summarize(const LatencyHistogram& histogram);
 
-// One server process named on the command line (--pids).
+// The load generator itself, or a server process named on the command line
+// (--pids).
 struct ProcessFigures {
   std::string name;
   pid_t pid = 0;
-  double cpu_percent = -1;  // of one core, over the window; -1 if unknown
+  // Over the window: CPU as a share of one core (all threads; -1 if
+  // unknown), the part of it spent in the kernel, and context switches.
+  double cpu_percent = -1;
+  double cpu_system_percent = -1;
+  double context_switches_per_s = -1;
   // Idle scenario: VmRSS before the sessions connected and once they all
   // had; -1 if unknown.
   int64_t rss_before_kb = -1;
@@ -65,8 +70,8 @@ struct Report {
   uint64_t protocol_errors = 0;
   uint64_t disconnects = 0;
 
-  double loadgen_cpu_percent = -1;
-  std::vector<ProcessFigures> processes;
+  ProcessFigures loadgen;
+  std::vector<ProcessFigures> processes;  // --pids
   // Idle: resident bytes per session of all --pids together; -1 if unknown.
   double bytes_per_session = -1;
 

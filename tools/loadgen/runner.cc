@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -286,16 +287,35 @@ void SleepUntil(int64_t t_us) {
     std::this_thread::sleep_for(std::chrono::microseconds(t_us - now));
 }
 
-// CPU seconds of this process and of each watched one (-1 if unreadable).
-std::vector<double> SampleCpu(const std::vector<NamedPid>& pids) {
-  std::vector<double> out;
-  absl::StatusOr<double> self = ReadCpuSeconds(getpid());
-  out.push_back(self.ok() ? *self : -1);
-  for (const NamedPid& p : pids) {
-    absl::StatusOr<double> s = ReadCpuSeconds(p.pid);
-    out.push_back(s.ok() ? *s : -1);
-  }
+// CPU use of this process and of each watched one (nullopt if unreadable).
+std::vector<std::optional<CpuSample>> SampleCpu(
+    const std::vector<NamedPid>& pids) {
+  std::vector<std::optional<CpuSample>> out;
+  auto add = [&out](pid_t pid) {
+    absl::StatusOr<CpuSample> s = ReadCpuSample(pid);
+    out.push_back(s.ok() ? std::optional<CpuSample>(*s) : std::nullopt);
+  };
+  add(getpid());
+  for (const NamedPid& p : pids) add(p.pid);
   return out;
+}
+
+// Fills the CPU figures of `f` from two samples `seconds` apart.
+void SetCpuFigures(const std::optional<CpuSample>& before,
+                   const std::optional<CpuSample>& after, double seconds,
+                   ProcessFigures& f) {
+  if (!before || !after || seconds <= 0) return;
+  double user = after->user_seconds - before->user_seconds;
+  double system = after->system_seconds - before->system_seconds;
+  f.cpu_percent = 100.0 * (user + system) / seconds;
+  f.cpu_system_percent = 100.0 * system / seconds;
+  // Threads that ended during the window can make the difference negative.
+  f.context_switches_per_s =
+      after->context_switches >= before->context_switches
+          ? static_cast<double>(after->context_switches -
+                                before->context_switches) /
+                seconds
+          : -1;
 }
 
 double Rate(uint64_t count, double seconds) {
@@ -368,9 +388,9 @@ absl::StatusOr<Report> RunScenario(const LoadOptions& o) {
   const int64_t end = start + absl::ToInt64Microseconds(o.duration);
   window.Open(start, end);
   SleepUntil(start);
-  std::vector<double> cpu_before = SampleCpu(o.pids);
+  std::vector<std::optional<CpuSample>> cpu_before = SampleCpu(o.pids);
   SleepUntil(end);
-  std::vector<double> cpu_after = SampleCpu(o.pids);
+  std::vector<std::optional<CpuSample>> cpu_after = SampleCpu(o.pids);
   report.window_seconds = (end - start) / 1e6;
   if (o.scenario == Scenario::kIdle) {
     for (ProcessFigures& f : report.processes) {
@@ -400,13 +420,12 @@ absl::StatusOr<Report> RunScenario(const LoadOptions& o) {
   report.protocol_errors = stats.protocol_errors;
   report.disconnects = stats.disconnects;
 
-  auto cpu_percent = [&](size_t i) {
-    if (cpu_before[i] < 0 || cpu_after[i] < 0) return -1.0;
-    return 100.0 * (cpu_after[i] - cpu_before[i]) / seconds;
-  };
-  report.loadgen_cpu_percent = cpu_percent(0);
+  report.loadgen.name = "loadgen";
+  report.loadgen.pid = getpid();
+  SetCpuFigures(cpu_before[0], cpu_after[0], seconds, report.loadgen);
   for (size_t i = 0; i < report.processes.size(); ++i) {
-    report.processes[i].cpu_percent = cpu_percent(i + 1);
+    SetCpuFigures(cpu_before[i + 1], cpu_after[i + 1], seconds,
+                  report.processes[i]);
   }
   if (o.scenario == Scenario::kIdle && report.ready > 0 &&
       !report.processes.empty()) {
