@@ -1,9 +1,13 @@
 #include "syncservice/scope_host.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/fragment_json.h"
 #include "common/json.h"
+#include "common/logging.h"
 
 namespace jetstream {
 
@@ -13,10 +17,18 @@ ScopeHost::ScopeHost(std::string name, std::unique_ptr<Scope> scope,
       epoch_(options.epoch.empty() ? Uuid::Random().ToString()
                                    : std::move(options.epoch)),
       log_capacity_(options.log_capacity),
-      scope_(std::move(scope)) {}
+      validator_(options.validator),
+      persister_(options.persister),
+      on_failure_(std::move(options.on_failure)),
+      scope_(std::move(scope)) {
+  absl::MutexLock lock(&mu_);
+  released_version_ = scope_->version();
+}
+
+ScopeHost::~ScopeHost() = default;
 
 void ScopeHost::RegisterLocked(const std::shared_ptr<ScopeWatcher>& watcher) {
-  watchers_.try_emplace(watcher.get(), watcher);
+  if (watcher != nullptr) watchers_.try_emplace(watcher.get(), watcher);
 }
 
 const ScopeSnapshot& ScopeHost::SnapshotLocked() {
@@ -32,23 +44,55 @@ const ScopeSnapshot& ScopeHost::SnapshotLocked() {
   return *snapshot_;
 }
 
-void ScopeHost::Fetch(
-    const std::shared_ptr<ScopeWatcher>& watcher,
-    absl::FunctionRef<void(const ScopeSnapshot&)> on_snapshot) {
+// ---------------------------------------------------------------- fetching
+
+bool ScopeHost::Fetch(std::shared_ptr<ScopeWatcher> watcher,
+                      SnapshotCallback on_snapshot) {
   absl::MutexLock lock(&mu_);
-  RegisterLocked(watcher);
-  on_snapshot(SnapshotLocked());
+  if (failed_) return false;
+  Release r;
+  r.kind = Release::Kind::kSnapshot;
+  r.watcher = std::move(watcher);
+  r.snapshot = SnapshotLocked();
+  r.on_snapshot = std::move(on_snapshot);
+  releases_.push_back(std::move(r));
+  ReleaseLocked();
+  return true;
 }
 
 ScopeSnapshot ScopeHost::Fetch(const std::shared_ptr<ScopeWatcher>& watcher) {
+  absl::Notification released;
   ScopeSnapshot out;
-  Fetch(watcher, [&out](const ScopeSnapshot& s) { out = s; });
+  if (!Fetch(watcher, [&](const ScopeSnapshot& s) {
+        out = s;
+        released.Notify();
+      })) {
+    return out;
+  }
+  released.WaitForNotification();
   return out;
 }
 
-ScopeSnapshot ScopeHost::Snapshot() {
-  absl::MutexLock lock(&mu_);
-  return SnapshotLocked();
+ScopeSnapshot ScopeHost::Snapshot() { return Fetch(nullptr); }
+
+// ---------------------------------------------------------------- applying
+
+void ScopeHost::Apply(Changeset changeset, ChangesetContext context,
+                      ResultCallback done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (failed_) {
+      if (done) {
+        done(scope_->RejectAll(changeset.fragments.size(),
+                               "the scope is unavailable"));
+      }
+      return;
+    }
+    jobs_.push_back(Job{std::move(changeset), std::move(context), std::move(done)});
+    if (pumping_) return;  // the running pump will get to it
+    pumping_ = true;
+  }
+  Pump();
 }
 
 ChangesetResult ScopeHost::Apply(Changeset changeset,
@@ -60,91 +104,387 @@ ChangesetResult ScopeHost::Apply(Changeset changeset,
 ChangesetResult ScopeHost::Apply(
     Changeset changeset, const std::string& origin_session_id,
     absl::FunctionRef<void(const ChangesetResult&)> on_result) {
-  absl::MutexLock lock(&mu_);
-  return ApplyLocked(std::move(changeset), origin_session_id, on_result);
+  absl::Notification released;
+  ChangesetResult out;
+  ChangesetContext context;
+  context.origin_session_id = origin_session_id;
+  Apply(std::move(changeset), std::move(context),
+        [&](const ChangesetResult& r) {
+          on_result(r);
+          out = r;
+          released.Notify();
+        });
+  released.WaitForNotification();
+  return out;
 }
 
-// The commit pipeline of a scope. Every step runs in the scope's order:
-//
-//   1. (next) Downstream hooks: validators and procedures may reject the
-//      changeset (Scope::RejectAll) or modify it (D3). They will be
-//      asynchronous, so this step is where Apply becomes a queue per scope
-//      whose head waits for its hooks while other scopes proceed.
-//   2. Scope::Apply: schema and graph validation, apply in place (atomic when
-//      asked), version bump.
-//   3. (next) Persistence: the reply waits for durability.
-//   4. Publish: encode once, log, tell the watchers.
-ChangesetResult ScopeHost::ApplyLocked(
-    Changeset changeset, const std::string& origin_session_id,
-    absl::FunctionRef<void(const ChangesetResult&)> on_result) {
-  ChangesetResult result = scope_->Apply(std::move(changeset));
-  on_result(result);
-  if (result.changed()) PublishLocked(result, origin_session_id);
+void ScopeHost::Pump() {
+  for (;;) {
+    std::shared_ptr<Job> job;
+    std::vector<ObjectSnapshot> current;
+    {
+      absl::MutexLock lock(&mu_);
+      if (jobs_.empty() || failed_) {
+        pumping_ = false;
+        return;
+      }
+      Job next = std::move(jobs_.front());
+      jobs_.pop_front();
+      if (validator_ == nullptr ||
+          !validator_->Applies(name_, next.changeset, next.context)) {
+        CommitLocked(std::move(next), ValidationOutcome{});
+        continue;
+      }
+      current = CurrentObjectsLocked(next.changeset);
+      job = std::make_shared<Job>(std::move(next));
+    }
+
+    // Validation runs without the lock: fetches, and other scopes, go on.
+    // If it completes inline the loop continues here; otherwise its
+    // completion commits and resumes pumping.
+    struct Handoff {
+      absl::Mutex mu;
+      bool returned ABSL_GUARDED_BY(mu) = false;
+      std::optional<ValidationOutcome> inline_outcome ABSL_GUARDED_BY(mu);
+    };
+    auto handoff = std::make_shared<Handoff>();
+    std::weak_ptr<ScopeHost> weak = weak_from_this();
+    validator_->Validate(
+        name_, job->changeset, job->context, std::move(current),
+        [weak, job, handoff](ValidationOutcome outcome) {
+          {
+            absl::MutexLock l(&handoff->mu);
+            if (!handoff->returned) {
+              handoff->inline_outcome = std::move(outcome);
+              return;
+            }
+          }
+          std::shared_ptr<ScopeHost> self = weak.lock();
+          if (self == nullptr) return;
+          {
+            absl::MutexLock lock(&self->mu_);
+            if (!self->failed_) {
+              self->CommitLocked(std::move(*job), std::move(outcome));
+            }
+          }
+          self->Pump();
+        });
+    std::optional<ValidationOutcome> outcome;
+    {
+      absl::MutexLock l(&handoff->mu);
+      handoff->returned = true;
+      if (!handoff->inline_outcome.has_value()) return;
+      outcome = std::move(handoff->inline_outcome);
+    }
+    absl::MutexLock lock(&mu_);
+    if (!failed_) CommitLocked(std::move(*job), *std::move(outcome));
+  }
+}
+
+std::vector<ObjectSnapshot> ScopeHost::CurrentObjectsLocked(
+    const Changeset& changeset) const {
+  std::vector<ObjectSnapshot> out;
+  for (const SyncFragment& f : changeset.fragments) {
+    const ModelObject* object = scope_->Find(f.uuid);
+    if (object == nullptr) continue;
+    bool seen = false;
+    for (const ObjectSnapshot& o : out) seen = seen || o.uuid == f.uuid;
+    if (seen) continue;
+    ObjectSnapshot snapshot{f.uuid, object->type().name(), {}};
+    for (const Property& p : object->type().properties()) {
+      snapshot.properties.emplace_back(p.name, object->values()[p.index]);
+    }
+    out.push_back(std::move(snapshot));
+  }
+  return out;
+}
+
+ChangesetResult ScopeHost::ApplyOutcomeLocked(Changeset changeset,
+                                              const ValidationOutcome& outcome,
+                                              std::string* request_json) {
+  const size_t n = changeset.fragments.size();
+  if (outcome.reject_all) {
+    ChangesetResult result;
+    result.replies.assign(n, FragmentReply{*outcome.reject_all, {}});
+    result.version = scope_->version();
+    return result;
+  }
+  // Validator modifications replace or add values (D3).
+  std::vector<PropertyList> modified(n);
+  for (const auto& [index, properties] : outcome.modifications) {
+    if (index >= n) continue;
+    PropertyList& target = changeset.fragments[index].properties;
+    for (const auto& [key, value] : properties) {
+      auto it = std::find_if(target.begin(), target.end(),
+                             [&](const auto& kv) { return kv.first == key; });
+      if (it != target.end()) {
+        it->second = value;
+      } else {
+        target.emplace_back(key, value);
+      }
+      modified[index].emplace_back(key, value);
+    }
+  }
+  std::vector<std::optional<WireError>> refused(n);
+  size_t first_refused = n;
+  for (const auto& [index, error] : outcome.rejections) {
+    if (index >= n) continue;
+    refused[index] = error;
+    first_refused = std::min(first_refused, index);
+  }
+  ChangesetResult result;
+  result.replies.resize(n);
+  if (first_refused < n && changeset.atomic) {
+    // All or nothing (D1): nothing is applied.
+    for (size_t i = 0; i < n; ++i) {
+      result.replies[i].error =
+          refused[i] ? *refused[i]
+                     : WireError{absl::StrCat("Atomic changeset rejected: fragment ",
+                                              first_refused, " failed: ",
+                                              refused[first_refused]->message),
+                                 "atomic-changeset-rejected"};
+    }
+    result.version = scope_->version();
+    return result;
+  }
+  Changeset kept;
+  kept.atomic = changeset.atomic;
+  std::vector<size_t> positions;
+  for (size_t i = 0; i < n; ++i) {
+    if (refused[i]) {
+      result.replies[i].error = *refused[i];
+    } else {
+      positions.push_back(i);
+      kept.fragments.push_back(std::move(changeset.fragments[i]));
+    }
+  }
+  if (request_json != nullptr) *request_json = EncodeFragments(kept.fragments);
+  ChangesetResult applied = scope_->Apply(std::move(kept));
+  for (size_t k = 0; k < positions.size(); ++k) {
+    FragmentReply& reply = result.replies[positions[k]];
+    reply = std::move(applied.replies[k]);
+    if (reply.ok()) reply.modifications = std::move(modified[positions[k]]);
+  }
+  result.applied = std::move(applied.applied);
+  result.version = applied.version;
   return result;
 }
 
-void ScopeHost::PublishLocked(const ChangesetResult& result,
-                              const std::string& origin_session_id) {
-  snapshot_.reset();
-  auto commit = std::make_shared<CommitRecord>();
-  commit->scope = name_;
-  commit->epoch = epoch_;
-  commit->version = result.version;
-  commit->origin_session_id = origin_session_id;
-  commit->fragments_json =
-      std::make_shared<const std::string>(EncodeFragments(result.applied));
-  CommitPtr shared = std::move(commit);
-  if (log_capacity_ > 0) {
-    if (log_.size() == log_capacity_) log_.pop_front();
-    log_.push_back(shared);
+void ScopeHost::CommitLocked(Job job, ValidationOutcome outcome) {
+  // What replays this commit on recovery: the changeset as applied.
+  std::string request_json;
+  const bool atomic = job.changeset.atomic;
+  ChangesetResult result =
+      ApplyOutcomeLocked(std::move(job.changeset), outcome,
+                         persister_ != nullptr ? &request_json : nullptr);
+  const bool succeeded = result.all_ok();
+  QueueResultLocked(std::move(result), request_json, atomic,
+                    job.context.origin_session_id, std::move(job.done));
+  if (succeeded && !outcome.follow_up.empty()) {
+    // Procedure follow-ups: a server-side change, to every session.
+    std::string follow_json =
+        persister_ != nullptr ? EncodeFragments(outcome.follow_up) : "";
+    ChangesetResult follow =
+        scope_->Apply(Changeset{std::move(outcome.follow_up), false});
+    for (size_t i = 0; i < follow.replies.size(); ++i) {
+      if (!follow.replies[i].ok()) {
+        LOG(WARNING) << "scope " << name_ << ": procedure "
+                     << job.context.procedure << " follow-up fragment " << i
+                     << " refused: " << follow.replies[i].error->message;
+      }
+    }
+    QueueResultLocked(std::move(follow), follow_json, false, "", nullptr);
   }
-  for (const auto& [unused, watcher] : watchers_) watcher->OnCommit(shared, /*replayed=*/false);
+  ReleaseLocked();
+}
+
+void ScopeHost::QueueResultLocked(ChangesetResult result,
+                                  const std::string& request_json, bool atomic,
+                                  const std::string& origin,
+                                  ResultCallback done) {
+  Release r;
+  r.kind = Release::Kind::kResult;
+  r.done = std::move(done);
+  if (result.changed()) {
+    snapshot_.reset();
+    auto commit = std::make_shared<CommitRecord>();
+    commit->scope = name_;
+    commit->epoch = epoch_;
+    commit->version = result.version;
+    commit->origin_session_id = origin;
+    commit->fragments_json =
+        std::make_shared<const std::string>(EncodeFragments(result.applied));
+    r.commit = std::move(commit);
+  }
+  r.result = std::move(result);
+  if (r.commit == nullptr || persister_ == nullptr) {
+    releases_.push_back(std::move(r));
+    return;
+  }
+  r.ready = false;
+  PendingCommit pending;
+  pending.scope = name_;
+  pending.version = r.commit->version;
+  pending.request_json = request_json;
+  pending.atomic = atomic;
+  pending.applied_json = *r.commit->fragments_json;
+  pending.origin_session_id = origin;
+  releases_.push_back(std::move(r));
+  Release* entry = &releases_.back();
+  std::weak_ptr<ScopeHost> weak = weak_from_this();
+  // The persister never calls back inline (CommitPersister contract).
+  persister_->Persist(std::move(pending), [weak, entry](absl::Status status) {
+    if (std::shared_ptr<ScopeHost> self = weak.lock()) {
+      self->OnPersisted(entry, std::move(status));
+    }
+  });
+}
+
+void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  if (failed_) {
+    // Already answered by FailLocked; only the entry itself remains.
+    releases_.remove_if([entry](const Release& r) { return &r == entry; });
+    return;
+  }
+  if (!status.ok()) {
+    FailLocked(status);
+    releases_.remove_if([entry](const Release& r) { return &r == entry; });
+    return;
+  }
+  entry->ready = true;
+  ReleaseLocked();
+}
+
+bool ScopeHost::CanReplayLocked(absl::string_view epoch,
+                                uint64_t after_version, uint64_t up_to) const {
+  if (epoch != epoch_ || after_version > up_to) return false;
+  if (after_version == up_to) return true;
+  return !log_.empty() && log_.front()->version <= after_version + 1 &&
+         log_.back()->version >= up_to;
+}
+
+void ScopeHost::ReleaseLocked() {
+  while (!failed_ && !releases_.empty() && releases_.front().ready) {
+    Release r = std::move(releases_.front());
+    releases_.pop_front();
+    switch (r.kind) {
+      case Release::Kind::kResult:
+        if (r.done) r.done(r.result);
+        if (r.commit != nullptr) {
+          released_version_ = r.commit->version;
+          if (log_capacity_ > 0) {
+            if (log_.size() == log_capacity_) log_.pop_front();
+            log_.push_back(r.commit);
+          }
+          for (const auto& [unused, watcher] : watchers_) {
+            watcher->OnCommit(r.commit, /*replayed=*/false);
+          }
+        }
+        break;
+      case Release::Kind::kSnapshot:
+        RegisterLocked(r.watcher);
+        if (r.on_snapshot) r.on_snapshot(r.snapshot);
+        break;
+      case Release::Kind::kCatchUp: {
+        if (r.watcher == nullptr) break;  // unwatched while waiting
+        RegisterLocked(r.watcher);
+        const uint64_t up_to = r.snapshot.version;
+        if (!CanReplayLocked(r.epoch, r.after_version, up_to)) {
+          r.watcher->OnResync(r.snapshot);
+          break;
+        }
+        for (const CommitPtr& c : log_) {
+          if (c->version > r.after_version && c->version <= up_to) {
+            r.watcher->OnCommit(c, /*replayed=*/true);
+          }
+        }
+        break;
+      }
+    }
+  }
+}
+
+void ScopeHost::FailLocked(const absl::Status& status) {
+  if (failed_) return;
+  failed_ = true;
+  LOG(ERROR) << "scope " << name_ << " stops: its commits cannot be made durable: "
+             << status;
+  const std::string reason =
+      absl::StrCat("the scope's storage failed (", status.message(), ")");
+  for (Release& r : releases_) {
+    if (r.kind == Release::Kind::kResult && r.done) {
+      r.done(scope_->RejectAll(r.result.replies.size(), reason));
+      r.done = nullptr;
+    }
+  }
+  // Entries still waiting for the persister stay until it calls back.
+  releases_.remove_if([](const Release& r) { return r.ready; });
+  for (Job& job : jobs_) {
+    if (job.done) job.done(scope_->RejectAll(job.changeset.fragments.size(), reason));
+  }
+  jobs_.clear();
+  watchers_.clear();
+  if (on_failure_) on_failure_(name_, status);
 }
 
 ScopeHost::CatchUp ScopeHost::Watch(
     const std::shared_ptr<ScopeWatcher>& watcher, absl::string_view epoch,
     uint64_t after_version) {
   absl::MutexLock lock(&mu_);
-  RegisterLocked(watcher);
-  const uint64_t version = scope_->version();
-  // Replayable iff the stream knows this incarnation, is not ahead of it,
-  // and the log reaches back to the first commit it missed.
-  bool replayable = epoch == epoch_ && after_version <= version;
-  if (replayable && after_version < version) {
-    replayable = !log_.empty() && log_.front()->version <= after_version + 1;
+  Release r;
+  r.kind = Release::Kind::kCatchUp;
+  r.watcher = watcher;
+  r.snapshot = SnapshotLocked();
+  r.epoch = std::string(epoch);
+  r.after_version = after_version;
+  // What the release will decide, if the log keeps what it holds now plus
+  // the commits still waiting to be released.
+  const uint64_t up_to = r.snapshot.version;
+  bool replayable = epoch == epoch_ && after_version <= up_to;
+  if (replayable && after_version < up_to) {
+    uint64_t oldest = !log_.empty() ? log_.front()->version : released_version_ + 1;
+    replayable = log_capacity_ > 0 && oldest <= after_version + 1;
   }
-  if (!replayable) {
-    watcher->OnResync(SnapshotLocked());
-    return CatchUp::kResynced;
-  }
-  if (after_version < version) {
-    // Versions in the log are consecutive: skip straight to the first one.
-    size_t first =
-        static_cast<size_t>(after_version + 1 - log_.front()->version);
-    for (size_t i = first; i < log_.size(); ++i) watcher->OnCommit(log_[i], /*replayed=*/true);
-  }
-  return CatchUp::kReplayed;
+  releases_.push_back(std::move(r));
+  ReleaseLocked();
+  return replayable ? CatchUp::kReplayed : CatchUp::kResynced;
 }
 
 bool ScopeHost::Unwatch(const ScopeWatcher* watcher) {
-  std::shared_ptr<ScopeWatcher> released;  // destroyed outside the lock
+  std::vector<std::shared_ptr<ScopeWatcher>> released;  // freed unlocked
   absl::MutexLock lock(&mu_);
+  bool found = false;
   auto it = watchers_.find(watcher);
-  if (it == watchers_.end()) return false;
-  released = std::move(it->second);
-  watchers_.erase(it);
-  return true;
+  if (it != watchers_.end()) {
+    released.push_back(std::move(it->second));
+    watchers_.erase(it);
+    found = true;
+  }
+  for (Release& r : releases_) {
+    if (r.watcher.get() == watcher) {
+      released.push_back(std::move(r.watcher));
+      r.watcher = nullptr;
+      found = true;
+    }
+  }
+  return found;
 }
 
 ScopeHostInfo ScopeHost::Info() const {
   absl::MutexLock lock(&mu_);
-  return ScopeHostInfo{name_, scope_->root().type().name(), scope_->version(),
+  return ScopeHostInfo{name_, scope_->root().type().name(), released_version_,
                        scope_->size(), watchers_.size()};
 }
 
 uint64_t ScopeHost::version() const {
   absl::MutexLock lock(&mu_);
-  return scope_->version();
+  return released_version_;
+}
+
+bool ScopeHost::failed() const {
+  absl::MutexLock lock(&mu_);
+  return failed_;
 }
 
 uint64_t ScopeHost::OldestLoggedVersionForTest() const {

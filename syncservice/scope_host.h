@@ -1,24 +1,34 @@
 // File: syncservice/scope_host.h
 //
 // A ScopeHost is one live scope of the sync service: the engine Scope, the
-// epoch of this incarnation, the watchers that receive its commits, and a
+// epoch of this incarnation, the watchers that receive its commits, a
 // bounded log of recent commits from which a re-opened gateway stream
-// catches up (WatchRequest). Every operation on the scope runs under the
-// host's lock, so each scope has one total order of commits, and a snapshot
-// handed to a watcher is registered atomically with it: the watcher receives
-// exactly the commits after the snapshot's version, none missing, none twice.
+// catches up (WatchRequest), and the scope's commit pipeline:
+//
+//   queue -> validate (async, one changeset at a time) -> apply (engine)
+//         -> persist (async, overlapping) -> release in order
+//
+// Everything a client can observe leaves through one ordered release queue:
+// replies, commits, fetched snapshots and catch-ups. An entry is released
+// once it and every entry before it are ready (a commit is ready when it is
+// durable). So each scope has one total order; a snapshot handed to a watcher
+// is registered with it at its place in that order (the watcher receives
+// exactly the commits after the snapshot's version, none missing, none
+// twice); and nobody sees a change before it is durable.
 //
 // Committed fragments are encoded to JSON once per commit; every watcher and
 // the log share the same bytes (CommitRecord::fragments_json).
 //
 // Example:
-//   ScopeHost host("Canvas", std::move(scope));
-//   ScopeSnapshot s = host.Fetch(watcher);   // state at s.version; watcher
-//                                            // gets commits s.version+1, ...
-//   ChangesetResult r = host.Apply(Changeset{fragments}, "session-1");
+//   auto host = std::make_shared<ScopeHost>("Canvas", std::move(scope));
+//   host->Fetch(watcher, [](const ScopeSnapshot& s) { ... });
+//   host->Apply(Changeset{fragments}, context,
+//               [](const ChangesetResult& r) { ... });
 //
-// Thread-safety: all methods are thread-safe. Methods that take a watcher or
-// a callback invoke it with the host's lock held (see ScopeWatcher).
+// Thread-safety: all methods are thread-safe. Callbacks and watcher calls run
+// with the host's lock held (see ScopeWatcher), on whichever thread released
+// them: the caller's, or a validator's or persister's completion thread.
+// A ScopeHost must be owned by a std::shared_ptr.
 
 #ifndef JETSTREAM_SYNCSERVICE_SCOPE_HOST_H_
 #define JETSTREAM_SYNCSERVICE_SCOPE_HOST_H_
@@ -26,6 +36,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <list>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +47,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "common/uuid.h"
+#include "syncservice/commit_stages.h"
 #include "syncservice/engine/scope.h"
 
 namespace jetstream {
@@ -111,13 +124,21 @@ struct ScopeHostOptions {
   size_t log_capacity = 1024;
   // The epoch of this incarnation; empty means a fresh random one.
   std::string epoch;
+  // Pipeline stages; null skips the stage. Not owned; must outlive the host.
+  ChangesetValidator* validator = nullptr;
+  CommitPersister* persister = nullptr;
+  // Called once, from any thread, if persisting fails: the host's memory is
+  // then ahead of storage and it refuses all further work. The owner should
+  // drop it (and may load the scope afresh).
+  std::function<void(const std::string& scope, const absl::Status&)> on_failure;
 };
 
-class ScopeHost {
+class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
  public:
   // `scope` must not be null.
   ScopeHost(std::string name, std::unique_ptr<Scope> scope,
             ScopeHostOptions options = {});
+  ~ScopeHost();
 
   ScopeHost(const ScopeHost&) = delete;
   ScopeHost& operator=(const ScopeHost&) = delete;
@@ -126,38 +147,34 @@ class ScopeHost {
   const std::string& name() const { return name_; }
   const std::string& epoch() const { return epoch_; }
 
+  using SnapshotCallback = std::function<void(const ScopeSnapshot&)>;
+  using ResultCallback = std::function<void(const ChangesetResult&)>;
+
   // ScopeHost::Fetch()
   //
-  // Registers `watcher` (a no-op if it already watches) and calls
-  // `on_snapshot` with the current state, both under the scope's lock: no
-  // commit can slip between the snapshot and the registration, and whatever
-  // `on_snapshot` queues is ordered before the next commit the watcher sees.
-  // `on_snapshot` follows the ScopeWatcher contract (must not block, must not
-  // call into a ScopeHost) and is called exactly once, before Fetch returns.
-  void Fetch(const std::shared_ptr<ScopeWatcher>& watcher,
-             absl::FunctionRef<void(const ScopeSnapshot&)> on_snapshot);
-  // The same, returning the snapshot.
+  // The current state for a new watcher. `on_snapshot` is called exactly
+  // once, at the snapshot's place in the release order (at once unless
+  // commits are still being persisted), and `watcher` (if not null) is
+  // registered at that same moment: it receives exactly the commits after
+  // the snapshot. `on_snapshot` follows the ScopeWatcher contract. If the
+  // host has failed, `on_snapshot` is never called and false is returned.
+  bool Fetch(std::shared_ptr<ScopeWatcher> watcher,
+             SnapshotCallback on_snapshot);
+  // Blocking forms, for backends and tests: return once released.
   ScopeSnapshot Fetch(const std::shared_ptr<ScopeWatcher>& watcher);
-
-  // ScopeHost::Snapshot()
-  //
-  // The current state, without watching. Snapshots are cached per version:
-  // fetches between two commits share one encoding.
   ScopeSnapshot Snapshot();
 
   // ScopeHost::Apply()
   //
-  // Runs `changeset` through the commit pipeline (see ApplyLocked in
-  // scope_host.cc) and returns one reply per fragment. If anything was
-  // applied, the version grows by one and every watcher's OnCommit() is
-  // called with the commit, in order, before Apply returns.
-  // `origin_session_id` is the client session that sent it, or empty for
-  // server-originated changes.
-  //
-  // The overload with `on_result` calls it with the result under the scope's
-  // lock, before the watchers are told of the commit (same contract as
-  // `on_snapshot` above): a stream that queues its ApplyResult there sees it
-  // before its own Commit.
+  // Queues `changeset` into the pipeline. `done` is called exactly once with
+  // one reply per fragment, under the host's lock, right before the
+  // watchers are told of the commit (so a stream that queues its reply there
+  // sees it before its own Commit). If anything was applied the version grew
+  // by one. Follow-up fragments of a procedure commit right after as a
+  // server-side change.
+  void Apply(Changeset changeset, ChangesetContext context,
+             ResultCallback done);
+  // Blocking forms, for backends and tests.
   ChangesetResult Apply(Changeset changeset,
                         const std::string& origin_session_id);
   ChangesetResult Apply(
@@ -166,54 +183,107 @@ class ScopeHost {
 
   // ScopeHost::Watch()
   //
-  // Registers `watcher` (a no-op if it already watches) for a stream that
-  // has seen everything up to `after_version` of `epoch`, and catches it up
-  // under the lock: if `epoch` is this scope's epoch and the log still holds
-  // every commit after `after_version`, each of them goes to OnCommit() with
-  // `replayed` set (none if it is up to date); otherwise OnResync() gets the
-  // current state.
+  // Registers `watcher` for a stream that has seen everything up to
+  // `after_version` of `epoch`, and catches it up at its place in the release
+  // order: if `epoch` is this scope's epoch and the log still holds every
+  // commit after `after_version`, each goes to OnCommit() with `replayed`
+  // set; otherwise OnResync() gets the state. Returns which it will be.
   enum class CatchUp { kReplayed, kResynced };
   CatchUp Watch(const std::shared_ptr<ScopeWatcher>& watcher,
                 absl::string_view epoch, uint64_t after_version);
 
   // ScopeHost::Unwatch()
   //
-  // Stops calls to `watcher`. Returns false if it was not watching. Once it
-  // returns, no call to the watcher is running or will start.
+  // Stops calls to `watcher`, including registrations still waiting in the
+  // release queue. Returns false if it was neither watching nor waiting.
+  // Once it returns, no call to the watcher is running or will start.
   bool Unwatch(const ScopeWatcher* watcher);
 
   ScopeHostInfo Info() const;
+  // The version of the newest released commit.
   uint64_t version() const;
+  bool failed() const;
 
   // The log's oldest replayable version, or 0 if the log is empty. For tests.
   uint64_t OldestLoggedVersionForTest() const;
 
  private:
-  // The commit pipeline; see scope_host.cc.
-  ChangesetResult ApplyLocked(
-      Changeset changeset, const std::string& origin_session_id,
-      absl::FunctionRef<void(const ChangesetResult&)> on_result)
+  struct Job {
+    Changeset changeset;
+    ChangesetContext context;
+    ResultCallback done;
+  };
+  // One entry of the release queue.
+  struct Release {
+    enum class Kind { kResult, kSnapshot, kCatchUp };
+    Kind kind = Kind::kResult;
+    bool ready = true;
+    // kResult: the reply, and the commit if anything was applied.
+    ChangesetResult result;
+    ResultCallback done;
+    CommitPtr commit;
+    // kSnapshot / kCatchUp.
+    std::shared_ptr<ScopeWatcher> watcher;
+    ScopeSnapshot snapshot;
+    SnapshotCallback on_snapshot;
+    std::string epoch;          // kCatchUp: what the stream has seen
+    uint64_t after_version = 0;
+  };
+
+  // Runs queued jobs through validation and apply until the queue is empty
+  // or a validation is outstanding. Called without the lock.
+  void Pump();
+  std::vector<ObjectSnapshot> CurrentObjectsLocked(const Changeset& changeset)
+      const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies a validated job and queues its release entries.
+  void CommitLocked(Job job, ValidationOutcome outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PublishLocked(const ChangesetResult& result,
-                     const std::string& origin_session_id)
+  // `request_json`, if not null, receives the changeset as applied.
+  ChangesetResult ApplyOutcomeLocked(Changeset changeset,
+                                     const ValidationOutcome& outcome,
+                                     std::string* request_json)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues the release of one applied changeset, persisting it first.
+  void QueueResultLocked(ChangesetResult result,
+                         const std::string& request_json, bool atomic,
+                         const std::string& origin, ResultCallback done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnPersisted(Release* entry, absl::Status status);
+  void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const ScopeSnapshot& SnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RegisterLocked(const std::shared_ptr<ScopeWatcher>& watcher)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool CanReplayLocked(absl::string_view epoch, uint64_t after_version,
+                       uint64_t up_to) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const std::string epoch_;
   const size_t log_capacity_;
+  ChangesetValidator* const validator_;
+  CommitPersister* const persister_;
+  const std::function<void(const std::string&, const absl::Status&)>
+      on_failure_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Scope> scope_ ABSL_GUARDED_BY(mu_);
   // Keyed by address; the value keeps the watcher alive while registered.
   absl::flat_hash_map<const ScopeWatcher*, std::shared_ptr<ScopeWatcher>>
       watchers_ ABSL_GUARDED_BY(mu_);
-  // The most recent commits, oldest first, versions consecutive.
+  // The most recent released commits, oldest first, versions consecutive.
   std::deque<CommitPtr> log_ ABSL_GUARDED_BY(mu_);
-  // The state at the current version, once someone asked for it.
+  // The state at the scope's current (in-memory) version, once asked for.
   std::optional<ScopeSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  // Changesets waiting for the validate stage, and whether one is in it.
+  std::deque<Job> jobs_ ABSL_GUARDED_BY(mu_);
+  bool pumping_ ABSL_GUARDED_BY(mu_) = false;
+  // The release queue. std::list keeps entry addresses stable for the
+  // persister's completion.
+  std::list<Release> releases_ ABSL_GUARDED_BY(mu_);
+  // Version of the newest released commit.
+  uint64_t released_version_ ABSL_GUARDED_BY(mu_) = 0;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace jetstream

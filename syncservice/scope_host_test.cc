@@ -70,8 +70,8 @@ class RecordingWatcher : public ScopeWatcher {
 
 const Uuid kCanvas = TestUuid(1);
 
-std::unique_ptr<ScopeHost> NewCanvasHost(ScopeHostOptions options = {}) {
-  return std::make_unique<ScopeHost>(
+std::shared_ptr<ScopeHost> NewCanvasHost(ScopeHostOptions options = {}) {
+  return std::make_shared<ScopeHost>(
       "Canvas", Scope::Create(DemoSchema(), "Canvas", kCanvas).value(),
       std::move(options));
 }

@@ -17,6 +17,15 @@
 #include "syncservice/scope_host.h"
 
 namespace jetstream {
+
+namespace {
+Principal PrincipalFromProto(const sync::v1::Principal& p) {
+  Principal out;
+  out.identity = p.identity();
+  for (const auto& [k, v] : p.claims()) out.claims[k] = v;
+  return out;
+}
+}  // namespace
 namespace {
 
 using sync::v1::GatewayFrame;
@@ -362,9 +371,11 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
       outbox_->Push(std::move(event));
       return;
     }
-    // Queued under the scope's lock: ordered before the next commit.
-    (*host)->Fetch(outbox_, [&](const ScopeSnapshot& snapshot) {
-      outbox_->Push(SnapshotEvent{/*resync=*/false, id, snapshot});
+    // Released under the scope's lock, at the snapshot's place in the
+    // scope's order: ordered before the next commit.
+    std::shared_ptr<Outbox> outbox = outbox_;
+    (*host)->Fetch(outbox_, [outbox, id](const ScopeSnapshot& snapshot) {
+      outbox->Push(SnapshotEvent{/*resync=*/false, id, snapshot});
     });
     watched_.try_emplace(fetch.scope(), *std::move(host));
   }
@@ -396,15 +407,23 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
       return refuse(ProcedureError(apply.procedure()), (*host)->version());
     }
     // The result is queued under the scope's lock, before its own Commit.
+    ChangesetContext context;
+    context.origin_session_id = apply.session_id();
+    context.procedure = apply.procedure();
+    context.principal = PrincipalFromProto(apply.principal());
+    std::shared_ptr<Outbox> outbox = outbox_;
     (*host)->Apply(Changeset{*std::move(fragments), apply.atomic()},
-                   apply.session_id(), [&](const ChangesetResult& r) {
+                   std::move(context), [outbox, id](const ChangesetResult& r) {
+                     ServiceEvent event;
+                     sync::v1::ApplyResult* result = event.mutable_apply_result();
+                     result->set_request_id(id);
                      result->mutable_replies()->Reserve(
                          static_cast<int>(r.replies.size()));
                      for (const FragmentReply& reply : r.replies) {
                        ToProto(reply, result->add_replies());
                      }
                      result->set_version(r.version);
-                     outbox_->Push(std::move(event));
+                     outbox->Push(std::move(event));
                    });
   }
 
@@ -489,8 +508,13 @@ grpc::ServerUnaryReactor* SyncServiceImpl::GetScope(
     reactor->Finish(ToGrpcStatus(host.status()));
     return reactor;
   }
-  SnapshotToProto((*host)->Snapshot(), response->mutable_snapshot());
-  reactor->Finish(grpc::Status::OK);
+  if (!(*host)->Fetch(nullptr, [reactor, response](const ScopeSnapshot& s) {
+        SnapshotToProto(s, response->mutable_snapshot());
+        reactor->Finish(grpc::Status::OK);
+      })) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "the scope is unavailable"));
+  }
   return reactor;
 }
 
@@ -530,15 +554,18 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ApplyChangeset(
     return reactor;
   }
   // Server-originated: no origin session, so every session receives it.
-  ChangesetResult result = (*host)->Apply(
-      Changeset{*std::move(fragments), request->atomic()}, std::string());
-  for (const FragmentReply& reply : result.replies) {
-    ToProto(reply, response->add_replies());
-  }
-  response->set_version(result.version);
-  VLOG(1) << "backend apply scope=" << request->scope()
-          << " version=" << result.version;
-  reactor->Finish(grpc::Status::OK);
+  std::string scope = request->scope();
+  (*host)->Apply(Changeset{*std::move(fragments), request->atomic()},
+                 ChangesetContext{},
+                 [reactor, response, scope](const ChangesetResult& result) {
+                   for (const FragmentReply& reply : result.replies) {
+                     ToProto(reply, response->add_replies());
+                   }
+                   response->set_version(result.version);
+                   VLOG(1) << "backend apply scope=" << scope
+                           << " version=" << result.version;
+                   reactor->Finish(grpc::Status::OK);
+                 });
   return reactor;
 }
 

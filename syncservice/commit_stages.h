@@ -1,0 +1,123 @@
+// File: syncservice/commit_stages.h
+//
+// The pluggable stages of a scope's commit pipeline (see scope_host.h):
+//
+//   validate (ChangesetValidator)  ->  apply (engine)  ->  persist
+//   (CommitPersister)  ->  publish (reply, broadcast)
+//
+// A stage is asynchronous: it is handed a callback and may complete on any
+// thread. Only one changeset of a scope is in the validate stage at a time,
+// so validators see the scope exactly as the changeset will find it; other
+// scopes go on meanwhile. Persisting overlaps: a scope may apply its next
+// changeset while the previous one is being written, but replies and
+// broadcasts leave strictly in commit order, each once it is durable.
+
+#ifndef JETSTREAM_SYNCSERVICE_COMMIT_STAGES_H_
+#define JETSTREAM_SYNCSERVICE_COMMIT_STAGES_H_
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/sync_fragment.h"
+#include "syncservice/engine/scope.h"
+
+namespace jetstream {
+
+// Who is behind a session, as the session authorizer decided.
+struct Principal {
+  std::string identity;
+  std::map<std::string, std::string> claims;
+};
+
+// Where a changeset comes from.
+struct ChangesetContext {
+  // The client session that sent it; empty for server-side writes, which are
+  // broadcast to every session (spec 9.5).
+  std::string origin_session_id;
+  Principal principal;
+  // "Model.procedure" (spec 10), or empty.
+  std::string procedure;
+};
+
+// The state of an existing object before the changeset: every declared
+// property.
+struct ObjectSnapshot {
+  Uuid uuid;
+  std::string cls_name;
+  PropertyList properties;
+};
+
+// What the validate stage decided.
+struct ValidationOutcome {
+  // Refuse the whole changeset: every reply carries this error and nothing
+  // is applied.
+  std::optional<WireError> reject_all;
+  // Refuse single fragments (by position): they are not applied and reply
+  // with the error. For an atomic changeset any refusal refuses all (D1).
+  std::vector<std::pair<size_t, WireError>> rejections;
+  // Values changed by a validator, by fragment position (D3): applied,
+  // broadcast, and returned to the originator as `modifications`.
+  std::vector<std::pair<size_t, PropertyList>> modifications;
+  // Follow-up fragments of a procedure: applied after the changeset as a
+  // server-side change, broadcast to every session.
+  std::vector<SyncFragment> follow_up;
+};
+
+// ChangesetValidator
+//
+// Downstream validation, procedures and anything else that must see a
+// changeset before it is applied.
+class ChangesetValidator {
+ public:
+  virtual ~ChangesetValidator() = default;
+
+  // True if Validate() must run for this changeset of `scope`. Cheap and
+  // synchronous; false lets the changeset skip the stage.
+  virtual bool Applies(const std::string& scope, const Changeset& changeset,
+                       const ChangesetContext& context) const = 0;
+
+  // Decides about `changeset`. `current` holds the existing objects its
+  // fragments name. `done` must be called exactly once, from any thread,
+  // possibly before Validate returns.
+  virtual void Validate(const std::string& scope, const Changeset& changeset,
+                        const ChangesetContext& context,
+                        std::vector<ObjectSnapshot> current,
+                        std::function<void(ValidationOutcome)> done) = 0;
+};
+
+// A committed changeset on its way to storage.
+struct PendingCommit {
+  std::string scope;
+  uint64_t version = 0;
+  // The changeset as applied (after validator modifications, rejected
+  // fragments removed): replaying it through Scope::Apply on the previous
+  // state reproduces this version exactly.
+  std::string request_json;
+  bool atomic = false;
+  // The applied fragments (what watchers received), a JSON array.
+  std::string applied_json;
+  std::string origin_session_id;
+};
+
+// CommitPersister
+//
+// Makes commits durable. Persist() is called in commit order per scope.
+// `done` must be called exactly once, from any thread, when the commit is
+// durable (OK) or can never be (an error: the scope's in-memory state is
+// then ahead of storage and the host stops serving it).
+class CommitPersister {
+ public:
+  virtual ~CommitPersister() = default;
+  virtual void Persist(PendingCommit commit,
+                       std::function<void(absl::Status)> done) = 0;
+};
+
+}  // namespace jetstream
+
+#endif  // JETSTREAM_SYNCSERVICE_COMMIT_STAGES_H_
