@@ -1,0 +1,24 @@
+#include "common/status_util.h"
+
+#include "gtest/gtest.h"
+
+namespace jetstream {
+namespace {
+
+TEST(StatusUtilTest, OkMapsToOk) {
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+  EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK).ok());
+}
+
+TEST(StatusUtilTest, CodeAndMessageSurviveTheRoundTrip) {
+  grpc::Status g = ToGrpcStatus(absl::NotFoundError("No such scope"));
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(g.error_message(), "No such scope");
+  absl::Status back = FromGrpcStatus(g);
+  EXPECT_EQ(back, absl::NotFoundError("No such scope"));
+  EXPECT_EQ(FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down")),
+            absl::UnavailableError("down"));
+}
+
+}  // namespace
+}  // namespace jetstream
