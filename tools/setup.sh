@@ -17,6 +17,8 @@ PACKAGES=(
   libsqlite3-dev libpq-dev postgresql
   # Browser test of the demo pages (clients/js/browser-test, tools/js_test.sh).
   chromium
+  # System benchmark (tools/bench_system.sh): its plot and its JSON reading.
+  gnuplot-nox jq
 )
 
 # The JS client and its tests run on Node; Debian's only when none is there.

@@ -184,6 +184,10 @@ using storage_internal::ScopeHead;
 using storage_internal::SnapshotAction;
 using storage_internal::WriteOp;
 
+// scopes rows are small and hot (the head moves with every batch); the
+// snapshot, which may be megabytes, has its own table so moving the head
+// never rewrites it. commits keeps its rowid (rows are appended in rowid
+// order, and are too large to live well in a WITHOUT ROWID b-tree).
 constexpr const char* kCreateTables = R"sql(
 CREATE TABLE jetstream_meta (
   key   TEXT PRIMARY KEY NOT NULL,
@@ -193,9 +197,12 @@ CREATE TABLE scopes (
   name             TEXT PRIMARY KEY NOT NULL,
   root_model       TEXT NOT NULL,
   snapshot_version INTEGER NOT NULL,
-  snapshot_json    TEXT NOT NULL,
   head_version     INTEGER NOT NULL,
   head_writer      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE snapshots (
+  scope          TEXT PRIMARY KEY NOT NULL,
+  fragments_json TEXT NOT NULL
 );
 CREATE TABLE commits (
   scope        TEXT NOT NULL,
@@ -205,7 +212,7 @@ CREATE TABLE commits (
   applied_json TEXT NOT NULL,
   origin       TEXT NOT NULL,
   PRIMARY KEY (scope, version)
-) WITHOUT ROWID;
+);
 )sql";
 
 constexpr const char* kSelectSchemaVersion =
@@ -217,21 +224,25 @@ constexpr const char* kSelectHead =
     "SELECT snapshot_version, head_version, head_writer FROM scopes "
     "WHERE name = ?1";
 constexpr const char* kInsertScope =
-    "INSERT INTO scopes (name, root_model, snapshot_version, snapshot_json, "
-    "head_version, head_writer) VALUES (?1, ?2, ?3, ?4, ?3, ?5)";
+    "INSERT INTO scopes (name, root_model, snapshot_version, head_version, "
+    "head_writer) VALUES (?1, ?2, ?3, ?3, ?4)";
+constexpr const char* kInsertSnapshot =
+    "INSERT INTO snapshots (scope, fragments_json) VALUES (?1, ?2)";
 constexpr const char* kInsertCommit =
     "INSERT INTO commits (scope, version, request_json, atomic, applied_json, "
     "origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr const char* kUpdateHead =
     "UPDATE scopes SET head_version = ?2, head_writer = ?3 WHERE name = ?1";
+constexpr const char* kUpdateSnapshotVersion =
+    "UPDATE scopes SET root_model = ?2, snapshot_version = ?3 WHERE name = ?1";
 constexpr const char* kUpdateSnapshot =
-    "UPDATE scopes SET root_model = ?2, snapshot_version = ?3, "
-    "snapshot_json = ?4 WHERE name = ?1";
+    "UPDATE snapshots SET fragments_json = ?2 WHERE scope = ?1";
 constexpr const char* kDeleteCommitsUpTo =
     "DELETE FROM commits WHERE scope = ?1 AND version <= ?2";
 constexpr const char* kSelectSnapshot =
-    "SELECT root_model, snapshot_version, snapshot_json FROM scopes "
-    "WHERE name = ?1";
+    "SELECT s.root_model, s.snapshot_version, p.fragments_json "
+    "FROM scopes AS s JOIN snapshots AS p ON p.scope = s.name "
+    "WHERE s.name = ?1";
 constexpr const char* kSelectLog =
     "SELECT version, request_json, atomic, applied_json, origin FROM commits "
     "WHERE scope = ?1 AND version > ?2 ORDER BY version";
@@ -375,6 +386,8 @@ absl::Status Configure(Connection& c, const SqliteScopeStoreOptions& options) {
         absl::StrCat(c.path(), ": cannot switch to WAL mode (journal_mode is ",
                      mode.value_or("?"), ")"));
   }
+  // 32 MiB of page cache: a batch touches many index and table pages.
+  STORAGE_RETURN_IF_ERROR(c.Exec("PRAGMA cache_size = -32768"));
   return c.Exec(options.store.synchronous ? "PRAGMA synchronous = FULL"
                                           : "PRAGMA synchronous = NORMAL");
 }
@@ -529,17 +542,29 @@ ScopeStoreStats SqliteScopeStore::Stats() const { return queue_->Stats(); }
 absl::Status SqliteScopeStore::WriteBatch(std::vector<WriteOp>& batch) {
   Connection& c = *writer_;
   STORAGE_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
+  BatchHeads heads;
+  absl::Status status;
   for (WriteOp& op : batch) {
-    absl::Status status = WriteOne(op);
-    if (!status.ok()) {
-      c.Exec("ROLLBACK").IgnoreError();
-      return status;
-    }
+    status = WriteOne(op, heads);
+    if (!status.ok()) break;
   }
-  absl::Status commit = c.Exec("COMMIT");
-  if (!commit.ok()) {
+  // Each scope's head is written once per batch, however many commits it
+  // got.
+  for (auto it = heads.begin(); status.ok() && it != heads.end(); ++it) {
+    const BatchHead& head = it->second;
+    if (!head.dirty) continue;
+    absl::StatusOr<Statement> update = c.Prepare(kUpdateHead);
+    status = update.status();
+    if (!status.ok()) break;
+    update->Bind(1, it->first);
+    update->Bind(2, head.head->head_version);
+    update->Bind(3, head.head->head_writer);
+    status = update->Run();
+  }
+  if (status.ok()) status = c.Exec("COMMIT");
+  if (!status.ok()) {
     c.Exec("ROLLBACK").IgnoreError();
-    return commit;
+    return status;
   }
   for (const WriteOp& op : batch) {
     if (op.status.ok() && op.kind != WriteOp::Kind::kSnapshot) {
@@ -551,9 +576,15 @@ absl::Status SqliteScopeStore::WriteBatch(std::vector<WriteOp>& batch) {
 
 // Sets op.status to the write's outcome; returns an error only if the
 // transaction itself failed.
-absl::Status SqliteScopeStore::WriteOne(WriteOp& op) {
+absl::Status SqliteScopeStore::WriteOne(WriteOp& op, BatchHeads& heads) {
   Connection& c = *writer_;
-  STORAGE_ASSIGN_OR_RETURN(std::optional<ScopeHead> head, ReadHead(c, op.scope));
+  auto cached = heads.find(op.scope);
+  if (cached == heads.end()) {
+    STORAGE_ASSIGN_OR_RETURN(std::optional<ScopeHead> stored,
+                             ReadHead(c, op.scope));
+    cached = heads.emplace(op.scope, BatchHead{std::move(stored), false}).first;
+  }
+  std::optional<ScopeHead>& head = cached->second.head;
   switch (op.kind) {
     case WriteOp::Kind::kCreate: {
       if (head.has_value()) {
@@ -561,42 +592,47 @@ absl::Status SqliteScopeStore::WriteOne(WriteOp& op) {
             absl::StrCat("scope ", op.scope, " exists already"));
         return absl::OkStatus();
       }
-      STORAGE_ASSIGN_OR_RETURN(Statement insert, c.Prepare(kInsertScope));
+      {
+        STORAGE_ASSIGN_OR_RETURN(Statement insert, c.Prepare(kInsertScope));
+        insert.Bind(1, op.scope);
+        insert.Bind(2, op.snapshot.root_model);
+        insert.Bind(3, op.snapshot.version);
+        insert.Bind(4, fence_.writer_id());
+        STORAGE_RETURN_IF_ERROR(insert.Run());
+      }
+      STORAGE_ASSIGN_OR_RETURN(Statement insert, c.Prepare(kInsertSnapshot));
       insert.Bind(1, op.scope);
-      insert.Bind(2, op.snapshot.root_model);
-      insert.Bind(3, op.snapshot.version);
-      insert.Bind(4, op.snapshot.fragments_json);
-      insert.Bind(5, fence_.writer_id());
-      return insert.Run();
+      insert.Bind(2, op.snapshot.fragments_json);
+      STORAGE_RETURN_IF_ERROR(insert.Run());
+      head = ScopeHead{op.snapshot.version, op.snapshot.version,
+                       fence_.writer_id()};
+      return absl::OkStatus();
     }
     case WriteOp::Kind::kAppend: {
       op.status = CheckAppend(op.scope, head, op.commit.version,
                               fence_.writer_id(), fence_.Known(op.scope));
       if (!op.status.ok()) return absl::OkStatus();
-      {
-        STORAGE_ASSIGN_OR_RETURN(Statement insert, c.Prepare(kInsertCommit));
-        insert.Bind(1, op.scope);
-        insert.Bind(2, op.commit.version);
-        insert.Bind(3, op.commit.request_json);
-        insert.Bind(4, int64_t{op.commit.atomic ? 1 : 0});
-        insert.Bind(5, op.commit.applied_json);
-        insert.Bind(6, op.commit.origin);
-        absl::Status inserted = insert.Run();
-        if ((insert.last_error() & 0xff) == SQLITE_CONSTRAINT) {
-          // The primary key fence; the head check above makes this
-          // unreachable unless the file was edited by hand. SQLite undid
-          // the statement only, the transaction goes on.
-          op.status = absl::AbortedError(
-              absl::StrCat("version conflict: ", inserted.message()));
-          return absl::OkStatus();
-        }
-        STORAGE_RETURN_IF_ERROR(inserted);
+      STORAGE_ASSIGN_OR_RETURN(Statement insert, c.Prepare(kInsertCommit));
+      insert.Bind(1, op.scope);
+      insert.Bind(2, op.commit.version);
+      insert.Bind(3, op.commit.request_json);
+      insert.Bind(4, int64_t{op.commit.atomic ? 1 : 0});
+      insert.Bind(5, op.commit.applied_json);
+      insert.Bind(6, op.commit.origin);
+      absl::Status inserted = insert.Run();
+      if ((insert.last_error() & 0xff) == SQLITE_CONSTRAINT) {
+        // The primary key fence; the head check above makes this
+        // unreachable unless the file was edited by hand. SQLite undid the
+        // statement only, the transaction goes on.
+        op.status = absl::AbortedError(
+            absl::StrCat("version conflict: ", inserted.message()));
+        return absl::OkStatus();
       }
-      STORAGE_ASSIGN_OR_RETURN(Statement update, c.Prepare(kUpdateHead));
-      update.Bind(1, op.scope);
-      update.Bind(2, op.commit.version);
-      update.Bind(3, fence_.writer_id());
-      return update.Run();
+      STORAGE_RETURN_IF_ERROR(inserted);
+      head->head_version = op.commit.version;
+      head->head_writer = fence_.writer_id();
+      cached->second.dirty = true;
+      return absl::OkStatus();
     }
     case WriteOp::Kind::kSnapshot: {
       SnapshotAction action;
@@ -607,13 +643,20 @@ absl::Status SqliteScopeStore::WriteOne(WriteOp& op) {
         return absl::OkStatus();
       }
       {
-        STORAGE_ASSIGN_OR_RETURN(Statement update, c.Prepare(kUpdateSnapshot));
+        STORAGE_ASSIGN_OR_RETURN(Statement update,
+                                 c.Prepare(kUpdateSnapshotVersion));
         update.Bind(1, op.scope);
         update.Bind(2, op.snapshot.root_model);
         update.Bind(3, op.snapshot.version);
-        update.Bind(4, op.snapshot.fragments_json);
         STORAGE_RETURN_IF_ERROR(update.Run());
       }
+      {
+        STORAGE_ASSIGN_OR_RETURN(Statement update, c.Prepare(kUpdateSnapshot));
+        update.Bind(1, op.scope);
+        update.Bind(2, op.snapshot.fragments_json);
+        STORAGE_RETURN_IF_ERROR(update.Run());
+      }
+      head->snapshot_version = op.snapshot.version;
       STORAGE_ASSIGN_OR_RETURN(Statement compact, c.Prepare(kDeleteCommitsUpTo));
       compact.Bind(1, op.scope);
       compact.Bind(2, op.snapshot.version);

@@ -16,8 +16,9 @@
 //
 // Tables (schema version 1):
 //   jetstream_meta(key PRIMARY KEY, value)        -- 'schema_version' = '1'
-//   scopes(name PRIMARY KEY, root_model, snapshot_version, snapshot_json,
-//          head_version, head_writer)
+//   scopes(name PRIMARY KEY, root_model, snapshot_version, head_version,
+//          head_writer)                            -- small, hot
+//   snapshots(scope PRIMARY KEY, fragments_json)   -- large, cold
 //   commits(scope, version, request_json, atomic, applied_json, origin,
 //           PRIMARY KEY(scope, version))
 //
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -100,9 +102,17 @@ class SqliteScopeStore : public ScopeStore {
       std::unique_ptr<sqlite_store_internal::Connection> writer,
       std::unique_ptr<sqlite_store_internal::Connection> reader);
 
+  // A scope's head as the batch being written sees it; `dirty` if the
+  // batch moved it (written back once, before COMMIT).
+  struct BatchHead {
+    std::optional<storage_internal::ScopeHead> head;
+    bool dirty = false;
+  };
+  using BatchHeads = absl::flat_hash_map<std::string, BatchHead>;
+
   // Writer thread only.
   absl::Status WriteBatch(std::vector<storage_internal::WriteOp>& batch);
-  absl::Status WriteOne(storage_internal::WriteOp& op);
+  absl::Status WriteOne(storage_internal::WriteOp& op, BatchHeads& heads);
   void Checkpoint();
 
   const std::string path_;

@@ -61,6 +61,8 @@ absl::StatusOr<std::unique_ptr<WsTestClient>> WsTestClient::Connect(
   if (ec) {
     return absl::UnavailableError(absl::StrCat("handshake: ", ec.message()));
   }
+  // The connect deadline must not outlive the connect: reads have their own.
+  layer.expires_never();
   return client;
 }
 
@@ -184,12 +186,6 @@ absl::StatusOr<std::string> WsTestClient::NextMessage(absl::Duration timeout) {
   std::string m = std::move(inbox_.front());
   inbox_.pop_front();
   return m;
-}
-
-void WsTestClient::SetReceiveBufferSize(int bytes) {
-  beast::error_code ec;
-  beast::get_lowest_layer(ws_).socket().set_option(
-      net::socket_base::receive_buffer_size(bytes), ec);
 }
 
 absl::StatusOr<std::string> WsTestClient::WaitFor(absl::string_view type,

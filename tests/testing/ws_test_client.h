@@ -99,10 +99,6 @@ class WsTestClient {
   absl::StatusOr<std::string> NextMessage(
       absl::Duration timeout = absl::Seconds(10));
 
-  // Limits the socket's receive buffer (SO_RCVBUF), e.g. so that a client
-  // that stops reading backs up the server sooner.
-  void SetReceiveBufferSize(int bytes);
-
  private:
   WsTestClient();
   absl::Status ReadIntoInbox(absl::Duration timeout);
