@@ -1,0 +1,168 @@
+// A client that stops reading must not stall anybody else: once its
+// connection's write queue passes --max_write_queue_bytes its session ends
+// with close code 4097 and reason type "write-queue-overflow", while the
+// other clients of the scope keep receiving everything. Real binaries over
+// loopback.
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/e2e_helpers.h"
+#include "tests/e2e/system_fixture.h"
+
+namespace jetstream::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+constexpr size_t kWriteQueueBytes = 65536;
+constexpr char kSessions[] = "jetstream_gateway_sessions";
+
+// The largest send buffer TCP autotuning may give the gateway's socket
+// (the third value of tcp_wmem).
+size_t MaxTcpSendBuffer() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_wmem");
+  size_t min = 0, def = 0, max = 0;
+  if (in >> min >> def >> max) return max;
+  return 4 << 20;  // the Linux default
+}
+
+class SlowClientTest : public SystemFixture {
+ protected:
+  std::vector<std::string> GatewayFlags() override {
+    return {"--ping_interval=1h",
+            absl::StrCat("--max_write_queue_bytes=", kWriteQueueBytes)};
+  }
+
+  struct Client {
+    std::unique_ptr<WsTestClient> ws;
+    std::string token;
+    Fetched fetched;
+  };
+
+  Client NewClient() {
+    Client c;
+    c.ws = Connect();
+    if (c.ws == nullptr) return c;
+    absl::StatusOr<std::string> token = c.ws->CreateSession();
+    EXPECT_TRUE(token.ok()) << token.status();
+    c.token = token.value_or("");
+    absl::StatusOr<Fetched> f = FetchState(*c.ws, "Canvas");
+    EXPECT_TRUE(f.ok()) << f.status();
+    if (f.ok()) c.fetched = *std::move(f);
+    return c;
+  }
+
+  // The writer renames the canvas to a `bytes`-long name; the reader, which
+  // keeps up, receives exactly that as its next message.
+  void WriteAndCheck(Client& writer, Client& reader, int i, size_t bytes,
+                     uint64_t* reader_index) {
+    std::string name(bytes, static_cast<char>('a' + i % 26));
+    absl::StrAppend(&name, i);
+    const std::string fragments = FragmentList({ChangeFragment(
+        writer.fetched.root_uuid, "Canvas", absl::StrCat(R"({"name":")", name, R"("})"))});
+    absl::StatusOr<uint64_t> sync =
+        writer.ws->SendScopeSync(writer.fetched.scope_index, fragments);
+    ASSERT_TRUE(sync.ok());
+    absl::StatusOr<UntilReply> r = ReadUntilReply(*writer.ws, *sync);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
+    absl::StatusOr<std::string> m = reader.ws->NextMessage();
+    ASSERT_TRUE(m.ok()) << m.status() << " at change " << i;
+    ASSERT_EQ(MessageType(*m), "ScopeSync");
+    ASSERT_EQ(UintField(*m, "index"), static_cast<int64_t>(++*reader_index));
+    ASSERT_EQ(Field(*m, "fragments"), fragments);
+  }
+};
+
+TEST_F(SlowClientTest, ClientThatStopsReadingIsClosedAndOthersKeepReceiving) {
+  Client writer = NewClient();
+  Client normal = NewClient();
+  Client slow = NewClient();
+  ASSERT_NE(writer.ws, nullptr);
+  ASSERT_NE(normal.ws, nullptr);
+  ASSERT_NE(slow.ws, nullptr);
+  ASSERT_TRUE(WaitForGauge(gateway_->port(), kSessions, 3));
+  // From now on the slow client reads nothing. (Its receive buffer stays
+  // small: TCP grows it only for a reader. Shrinking it further would make
+  // Linux keep the window shut even after reading resumes, as it is below
+  // one loopback MSS.)
+
+  // Enough to fill the gateway's socket buffer (the client's stays around
+  // tcp_rmem's default) and the write queue, twice over.
+  const size_t kFrame = 30000;
+  const size_t needed = 2 * (MaxTcpSendBuffer() + kWriteQueueBytes) + (1 << 20);
+  const int changes = static_cast<int>(needed / kFrame) + 1;
+  uint64_t normal_index = 2;
+  for (int i = 0; i < changes; ++i) {
+    WriteAndCheck(writer, normal, i, kFrame, &normal_index);
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  // The slow session has ended on its own, while it was not reading.
+  ASSERT_TRUE(WaitForGauge(gateway_->port(), kSessions, 2));
+
+  // What reached the slow client is an in-order prefix, then the close.
+  uint64_t slow_index = 2;
+  int received = 0;
+  for (;;) {
+    absl::StatusOr<std::string> frame = slow.ws->ReceiveFrame(absl::Seconds(20));
+      if (!frame.ok()) {
+      ASSERT_TRUE(absl::IsUnavailable(frame.status())) << frame.status();
+      break;
+    }
+    for (const std::string& m : FrameMessages(*frame)) {
+      ASSERT_EQ(MessageType(m), "ScopeSync");
+      ASSERT_EQ(UintField(m, "index"), static_cast<int64_t>(++slow_index));
+      ++received;
+    }
+  }
+  EXPECT_LT(received, changes);
+  EXPECT_EQ(slow.ws->close_info().code, 4097);
+  EXPECT_EQ(CloseReasonType(slow.ws->close_info()), "write-queue-overflow")
+      << slow.ws->close_info().reason;
+
+  // Its session is gone: the token is refused.
+  auto again = Connect("/", {{"X-Jetstream-SessionToken", slow.token}});
+  ASSERT_NE(again, nullptr);
+  absl::StatusOr<CloseInfo> close = again->WaitForClose();
+  ASSERT_TRUE(close.ok()) << close.status();
+  EXPECT_EQ(close->code, 4096);
+
+  // The others carry on, and the normal client's view is the scope's state.
+  WriteAndCheck(writer, normal, changes, 10, &normal_index);
+  ASSERT_FALSE(HasFatalFailure());
+  absl::StatusOr<Fetched> fresh = FetchState(*normal.ws, "Canvas");
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_THAT(Field(fresh->state, "fragments"),
+              HasSubstr(absl::StrCat(std::string(10, 'a' + changes % 26), changes)));
+}
+
+TEST_F(SlowClientTest, ClientThatCatchesUpInTimeLosesNothing) {
+  Client writer = NewClient();
+  Client normal = NewClient();
+  Client lagging = NewClient();
+  ASSERT_NE(lagging.ws, nullptr);
+  // Well within the kernel buffers: the gateway's queue never fills.
+  const int kChanges = 40;
+  uint64_t normal_index = 2;
+  for (int i = 0; i < kChanges; ++i) {
+    WriteAndCheck(writer, normal, i, 1000, &normal_index);
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  absl::StatusOr<std::vector<std::string>> before =
+      Barrier(*lagging.ws, lagging.fetched.scope_index);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_THAT(*before, SizeIs(kChanges));
+  for (int i = 0; i < kChanges; ++i) {
+    EXPECT_EQ(UintField((*before)[i], "index"), 3 + i);
+  }
+  EXPECT_EQ(GatewayGauge(gateway_->port(), kSessions).value_or(-1), 3);
+}
+
+}  // namespace
+}  // namespace jetstream::testing
