@@ -203,8 +203,11 @@ constexpr const char* kLockSchema =
 
 constexpr const char* kSelectTables =
     "SELECT to_regclass('jetstream_meta') IS NOT NULL, "
-    "to_regclass('scopes') IS NOT NULL, to_regclass('commits') IS NOT NULL";
+    "to_regclass('scopes') IS NOT NULL, to_regclass('snapshots') IS NOT NULL, "
+    "to_regclass('commits') IS NOT NULL";
 
+// scopes rows are small and hot (every append moves the head); the
+// snapshot, which may be megabytes, has its own table.
 constexpr const char* kCreateTables = R"sql(
 CREATE TABLE jetstream_meta (
   key   TEXT PRIMARY KEY,
@@ -214,9 +217,12 @@ CREATE TABLE scopes (
   name             TEXT PRIMARY KEY,
   root_model       TEXT NOT NULL,
   snapshot_version BIGINT NOT NULL,
-  snapshot_json    TEXT NOT NULL,
   head_version     BIGINT NOT NULL,
   head_writer      TEXT NOT NULL
+);
+CREATE TABLE snapshots (
+  scope          TEXT PRIMARY KEY,
+  fragments_json TEXT NOT NULL
 );
 CREATE TABLE commits (
   scope        TEXT NOT NULL,
@@ -233,11 +239,20 @@ constexpr const char* kSelectSchemaVersion =
     "SELECT value FROM jetstream_meta WHERE key = 'schema_version'";
 
 // $1 name, $2 root_model, $3 version, $4 snapshot_json, $5 writer.
+// One row iff the scope was created.
 constexpr const char* kCreateName = "jetstream_create";
-constexpr const char* kCreateSql =
-    "INSERT INTO scopes (name, root_model, snapshot_version, snapshot_json, "
-    "head_version, head_writer) VALUES ($1, $2, $3, $4, $3, $5) "
-    "ON CONFLICT (name) DO NOTHING RETURNING 1";
+constexpr const char* kCreateSql = R"sql(
+WITH c AS (
+  INSERT INTO scopes (name, root_model, snapshot_version, head_version,
+                      head_writer)
+  VALUES ($1, $2, $3, $3, $5)
+  ON CONFLICT (name) DO NOTHING
+  RETURNING name
+), p AS (
+  INSERT INTO snapshots (scope, fragments_json) SELECT name, $4 FROM c
+)
+SELECT 1 FROM c
+)sql";
 
 // $1 scope, $2 version, $3 request_json, $4 atomic, $5 applied_json,
 // $6 origin, $7 writer, $8 known version (-1: none).
@@ -275,12 +290,14 @@ WITH s AS (
   SELECT snapshot_version, head_version, head_writer FROM scopes
   WHERE name = $1 FOR UPDATE
 ), u AS (
-  UPDATE scopes SET root_model = $3, snapshot_version = $2,
-                    snapshot_json = $4
+  UPDATE scopes SET root_model = $3, snapshot_version = $2
   FROM s
   WHERE scopes.name = $1 AND $2 > s.snapshot_version
     AND $2 <= s.head_version AND (s.head_writer = $5 OR $2 <= $6)
   RETURNING 1
+), p AS (
+  UPDATE snapshots SET fragments_json = $4
+  WHERE scope = $1 AND EXISTS (SELECT 1 FROM u)
 ), d AS (
   DELETE FROM commits
   WHERE scope = $1 AND version <= $2 AND EXISTS (SELECT 1 FROM u)
@@ -291,8 +308,9 @@ FROM (SELECT 1) AS one LEFT JOIN s ON true
 )sql";
 
 constexpr const char* kSelectSnapshot =
-    "SELECT root_model, snapshot_version, snapshot_json FROM scopes "
-    "WHERE name = $1";
+    "SELECT s.root_model, s.snapshot_version, p.fragments_json "
+    "FROM scopes AS s JOIN snapshots AS p ON p.scope = s.name "
+    "WHERE s.name = $1";
 constexpr const char* kSelectLog =
     "SELECT version, request_json, atomic, applied_json, origin FROM commits "
     "WHERE scope = $1 AND version > $2 ORDER BY version";
@@ -311,11 +329,13 @@ absl::Status CreateOrCheckSchema(Connection& c) {
     STORAGE_ASSIGN_OR_RETURN(Result tables, c.Query(kSelectTables));
     bool has_meta = tables.Bool(0, 0);
     bool has_scopes = tables.Bool(0, 1);
-    bool has_commits = tables.Bool(0, 2);
+    bool has_snapshots = tables.Bool(0, 2);
+    bool has_commits = tables.Bool(0, 3);
     if (!has_meta) {
-      if (has_scopes || has_commits) {
+      if (has_scopes || has_snapshots || has_commits) {
         return absl::FailedPreconditionError(
-            "postgres: the database has tables named scopes/commits that are "
+            "postgres: the database has tables named scopes/snapshots/commits "
+            "that are "
             "not a Jetstream scope store (no jetstream_meta table); use "
             "another database or schema (search_path)");
       }
@@ -340,10 +360,10 @@ absl::Status CreateOrCheckSchema(Connection& c) {
           PostgresScopeStore::kSchemaVersion,
           "); was it written by a newer Jetstream?"));
     }
-    if (!has_scopes || !has_commits) {
+    if (!has_scopes || !has_snapshots || !has_commits) {
       return absl::FailedPreconditionError(
-          "postgres: jetstream_meta exists but the scopes or commits table "
-          "is missing");
+          "postgres: jetstream_meta exists but the scopes, snapshots or "
+          "commits table is missing");
     }
     return absl::OkStatus();
   }();

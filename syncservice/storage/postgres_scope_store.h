@@ -20,8 +20,9 @@
 // search_path, which a dedicated schema can isolate, e.g.
 // "options=-csearch_path=jetstream"):
 //   jetstream_meta(key PRIMARY KEY, value)        -- 'schema_version' = '1'
-//   scopes(name PRIMARY KEY, root_model, snapshot_version, snapshot_json,
-//          head_version, head_writer)
+//   scopes(name PRIMARY KEY, root_model, snapshot_version, head_version,
+//          head_writer)                            -- small, hot
+//   snapshots(scope PRIMARY KEY, fragments_json)   -- large, cold
 //   commits(scope, version, request_json, atomic, applied_json, origin,
 //           PRIMARY KEY (scope, version))
 // Open() refuses a database whose tables are not ours or are of another
