@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/sync_fragment.h"
 #include "syncservice/engine/scope.h"
 
@@ -43,6 +44,9 @@ struct ChangesetContext {
   Principal principal;
   // "Model.procedure" (spec 10), or empty.
   std::string procedure;
+  // The deadline of the call that brought the changeset (a backend's
+  // ApplyChangeset); downstream hook calls never outlive it.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 // The state of an existing object before the changeset: every declared

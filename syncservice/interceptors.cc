@@ -1,0 +1,170 @@
+#include "syncservice/interceptors.h"
+
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/logging.h"
+
+namespace jetstream {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+using grpc::experimental::InterceptorBatchMethods;
+
+class ServerMetricsInterceptor : public grpc::experimental::Interceptor {
+ public:
+  ServerMetricsInterceptor(CallMetrics* metrics, std::string method,
+                           grpc::ServerContextBase* context)
+      : metrics_(metrics), method_(std::move(method)), context_(context) {}
+
+  void Intercept(InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      start_ = absl::Now();
+      // Deadline propagation: what the caller gave us bounds what we spend
+      // downstream (ApplyChangeset passes it to the hooks).
+      VLOG(2) << "call " << method_ << " from " << context_->peer()
+              << " deadline_in="
+              << absl::FormatDuration(
+                     absl::FromChrono(context_->deadline()) - absl::Now());
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      const absl::Duration latency = absl::Now() - start_;
+      metrics_->Record(method_, status.error_code(), latency);
+      VLOG(1) << "rpc method=" << method_ << " peer=" << context_->peer()
+              << " code=" << status.error_code()
+              << " latency=" << absl::FormatDuration(latency);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  CallMetrics* const metrics_;
+  const std::string method_;
+  grpc::ServerContextBase* const context_;
+  absl::Time start_ = absl::Now();
+};
+
+class ClientMetricsInterceptor : public grpc::experimental::Interceptor {
+ public:
+  ClientMetricsInterceptor(CallMetrics* metrics, std::string method,
+                           const std::string& hook)
+      : metrics_(metrics), method_(std::move(method)), hook_(hook) {}
+
+  void Intercept(InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      start_ = absl::Now();
+      // Tells the hook who calls (for its own logs).
+      methods->GetSendInitialMetadata()->emplace("x-jetstream-hook", hook_);
+    }
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_STATUS)) {
+      const grpc::Status* status = methods->GetRecvStatus();
+      const absl::Duration latency = absl::Now() - start_;
+      metrics_->Record(method_, status->error_code(), latency);
+      VLOG(1) << "hook call hook=" << hook_ << " method=" << method_
+              << " code=" << status->error_code()
+              << " latency=" << absl::FormatDuration(latency);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  CallMetrics* const metrics_;
+  const std::string method_;
+  const std::string hook_;
+  absl::Time start_ = absl::Now();
+};
+
+}  // namespace
+
+void CallMetrics::Record(const std::string& method, grpc::StatusCode code,
+                         absl::Duration latency) {
+  absl::MutexLock lock(&mu_);
+  Method& m = methods_[method];
+  ++m.calls;
+  if (code != grpc::StatusCode::OK) ++m.failures;
+  m.total_latency += latency;
+  m.max_latency = std::max(m.max_latency, latency);
+}
+
+std::map<std::string, CallMetrics::Method> CallMetrics::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return methods_;
+}
+
+grpc::experimental::Interceptor*
+MetricsServerInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) {
+  return new ServerMetricsInterceptor(metrics_, info->method(),
+                                      info->server_context());
+}
+
+grpc::experimental::Interceptor*
+MetricsClientInterceptorFactory::CreateClientInterceptor(
+    grpc::experimental::ClientRpcInfo* info) {
+  return new ClientMetricsInterceptor(metrics_, info->method(), hook_);
+}
+
+absl::StatusOr<std::set<std::string>> LoadTokensFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("tokens file '", path, "' cannot be read"));
+  }
+  std::set<std::string> tokens;
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view token = absl::StripAsciiWhitespace(line);
+    if (token.empty() || absl::StartsWith(token, "#")) continue;
+    tokens.emplace(token);
+  }
+  if (tokens.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokens file '", path, "' holds no token"));
+  }
+  return tokens;
+}
+
+absl::Status CallAuthenticator::Check(
+    const grpc::ServerContextBase& context) const {
+  if (options_.tokens.empty()) return absl::OkStatus();
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  absl::Status refused;
+  if (it == metadata.end()) {
+    refused = absl::UnauthenticatedError("missing bearer token");
+  } else {
+    absl::string_view value(it->second.data(), it->second.size());
+    constexpr absl::string_view kBearer = "Bearer ";
+    if (!absl::StartsWithIgnoreCase(value, kBearer)) {
+      refused = absl::UnauthenticatedError("authorization is not a bearer token");
+    } else if (options_.tokens.count(
+                   std::string(value.substr(kBearer.size()))) == 0) {
+      refused = absl::UnauthenticatedError("unknown bearer token");
+    } else {
+      return absl::OkStatus();
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    ++refused_;
+  }
+  LOG(WARNING) << "refused call from " << context.peer() << ": "
+               << refused.message();
+  return refused;
+}
+
+uint64_t CallAuthenticator::refused() const {
+  absl::MutexLock lock(&mu_);
+  return refused_;
+}
+
+}  // namespace jetstream
