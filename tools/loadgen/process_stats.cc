@@ -106,6 +106,18 @@ absl::StatusOr<int64_t> ReadResidentKb(pid_t pid) {
   return ParseVmRssKb(*file);
 }
 
+absl::StatusOr<double> ReadLoadAverage() {
+  absl::StatusOr<std::string> file = ReadFile("/proc/loadavg");
+  if (!file.ok()) return file.status();
+  double load = 0;
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(*file, ' ', absl::SkipWhitespace());
+  if (fields.empty() || !absl::SimpleAtod(fields[0], &load)) {
+    return absl::InvalidArgumentError("malformed /proc/loadavg");
+  }
+  return load;
+}
+
 absl::StatusOr<CpuSample> ReadCpuSample(pid_t pid) {
   absl::StatusOr<std::string> file =
       ReadFile(absl::StrCat("/proc/", pid, "/stat"));

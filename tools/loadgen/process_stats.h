@@ -54,6 +54,13 @@ struct CpuSample {
 // kNotFound if the process does not exist.
 absl::StatusOr<CpuSample> ReadCpuSample(pid_t pid);
 
+// ReadLoadAverage()
+//
+// The machine's one-minute load average (the first field of /proc/loadavg):
+// how many tasks wanted a CPU, on average. Above the number of cores, the
+// processes under test were competing with other work.
+absl::StatusOr<double> ReadLoadAverage();
+
 // Parsers of the files' contents, for tests. ParseCpuTimes() fills the
 // seconds only; ParseContextSwitches() reads one status file.
 absl::StatusOr<int64_t> ParseVmRssKb(absl::string_view status_file);

@@ -57,6 +57,9 @@ TEST(ProcessStatsTest, ReadsItself) {
   ASSERT_TRUE(cpu.ok()) << cpu.status();
   EXPECT_GT(cpu->context_switches, 0u);
   EXPECT_FALSE(ReadResidentKb(0x7ffffff0).ok());
+  auto load = ReadLoadAverage();
+  ASSERT_TRUE(load.ok()) << load.status();
+  EXPECT_GE(*load, 0);
 }
 
 }  // namespace

@@ -89,6 +89,13 @@ std::string ReportJson(const Report& r) {
   w.Number(Round3(r.setup_seconds));
   w.Key("window_s");
   w.Number(Round3(r.window_seconds));
+  w.Key("load_average");
+  w.StartObject();
+  w.Key("start");
+  w.Number(r.load_start);
+  w.Key("end");
+  w.Number(r.load_end);
+  w.EndObject();
   w.Key("reply_unit");
   w.String(r.reply_unit);
   WriteRate(w, "replies", r.replies, Round3(r.replies_per_s));
@@ -188,6 +195,10 @@ std::string ReportTable(const Report& r) {
   for (const ProcessFigures& p : r.processes) add_cpu(p);
   absl::StrAppendFormat(&out, "%-14s%s\n", "cpu % of core", cpu);
   absl::StrAppendFormat(&out, "%-14s%s\n", "switches/s", switches);
+  if (r.load_start >= 0 && r.load_end >= 0) {
+    absl::StrAppendFormat(&out, "%-14s %.2f -> %.2f (1-minute load average)\n",
+                          "machine load", r.load_start, r.load_end);
+  }
   for (const ProcessFigures& p : r.processes) {
     if (p.rss_before_kb < 0 || p.rss_after_kb < 0) continue;
     absl::StrAppendFormat(&out, "%-14s %s: %d KiB -> %d KiB\n", "resident",

@@ -55,6 +55,10 @@ struct Report {
   int failed = 0;             // connections that never did
   double setup_seconds = 0;   // until every connection was running
   double window_seconds = 0;  // the measurement window
+  // The machine's one-minute load average as the window opened and closed
+  // (ReadLoadAverage()); -1 if unknown.
+  double load_start = -1;
+  double load_end = -1;
 
   uint64_t replies = 0;
   double replies_per_s = 0;

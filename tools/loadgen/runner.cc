@@ -389,8 +389,12 @@ absl::StatusOr<Report> RunScenario(const LoadOptions& o) {
   window.Open(start, end);
   SleepUntil(start);
   std::vector<std::optional<CpuSample>> cpu_before = SampleCpu(o.pids);
+  absl::StatusOr<double> load = ReadLoadAverage();
+  if (load.ok()) report.load_start = *load;
   SleepUntil(end);
   std::vector<std::optional<CpuSample>> cpu_after = SampleCpu(o.pids);
+  load = ReadLoadAverage();
+  if (load.ok()) report.load_end = *load;
   report.window_seconds = (end - start) / 1e6;
   if (o.scenario == Scenario::kIdle) {
     for (ProcessFigures& f : report.processes) {
