@@ -20,6 +20,16 @@ ABSL_FLAG(std::string, schema, "syncservice/config/demo_schema.json",
           "the schema file (models and enumerations)");
 ABSL_FLAG(std::string, scopes, "syncservice/config/demo_scopes.json",
           "the scopes file (static scopes and templates)");
+ABSL_FLAG(std::string, hooks, "",
+          "the hooks file (downstream validators, authorizers, procedures); "
+          "empty: no hooks, everything accepted");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "file of bearer tokens (one per line) that callers of the "
+          "SyncService API must present; empty: no token required");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for TLS");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA that client certificates must be signed by (mTLS)");
 ABSL_FLAG(int, v, 0, "verbosity of VLOG logging (1: every request)");
 
 int main(int argc, char** argv) {
@@ -32,6 +42,11 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.schema_path = absl::GetFlag(FLAGS_schema);
   options.scopes_path = absl::GetFlag(FLAGS_scopes);
+  options.hooks_path = absl::GetFlag(FLAGS_hooks);
+  options.auth_tokens_path = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
   return jetstream::RunSyncServer(argv[0], absl::GetFlag(FLAGS_v),
                                   std::move(options));
 }

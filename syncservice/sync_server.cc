@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +25,42 @@ std::string HostOf(const std::string& listen) {
   return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
+absl::StatusOr<std::string> ReadPem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Plaintext, TLS, or mTLS, as configured.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const SyncServerOptions& options) {
+  if (options.tls_cert_path.empty() && options.tls_key_path.empty()) {
+    if (!options.tls_client_ca_path.empty()) {
+      return absl::InvalidArgumentError(
+          "a client CA needs a server certificate and key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_path);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(options.tls_key_path);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!options.tls_client_ca_path.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(options.tls_client_ca_path);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
@@ -33,21 +71,55 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   absl::StatusOr<ScopeConfig> config = LoadScopeConfigFile(options.scopes_path);
   if (!config.ok()) return config.status();
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      Credentials(options);
+  if (!credentials.ok()) return credentials.status();
+
   std::unique_ptr<SyncServer> server(new SyncServer());
   server->shutdown_grace_ = options.shutdown_grace;
+  server->schema_ = *schema;
+  AuthOptions auth;
+  if (!options.auth_tokens_path.empty()) {
+    absl::StatusOr<std::set<std::string>> tokens =
+        LoadTokensFile(options.auth_tokens_path);
+    if (!tokens.ok()) return tokens.status();
+    auth.tokens = *std::move(tokens);
+  }
+  server->authenticator_ = std::make_unique<CallAuthenticator>(std::move(auth));
+  // Hooks are always there: without a file they accept everything and know
+  // no procedure.
+  absl::StatusOr<std::unique_ptr<hooks::Hooks>> hooks = hooks::Hooks::Create(
+      options.hooks_path, server->schema_.get(), &server->metrics_);
+  if (!hooks.ok()) return hooks.status();
+  server->hooks_ = *std::move(hooks);
+  ScopeRegistryOptions registry_options = options.registry;
+  if (registry_options.host.validator == nullptr) {
+    registry_options.host.validator = server->hooks_->validator();
+  }
   absl::StatusOr<std::unique_ptr<ScopeRegistry>> registry =
       ScopeRegistry::Create(*std::move(schema), *std::move(config),
-                            options.registry);
+                            std::move(registry_options));
   if (!registry.ok()) return registry.status();
   server->registry_ = *std::move(registry);
+  SyncServiceOptions service_options = options.service;
+  if (service_options.access == nullptr) {
+    service_options.access = server->hooks_->access();
+    service_options.procedures_enabled = true;
+  }
+  service_options.authenticator = server->authenticator_.get();
   server->service_ = std::make_unique<SyncServiceImpl>(server->registry_.get(),
-                                                       options.service);
+                                                       service_options);
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(options.listen, *credentials, &port);
   builder.RegisterService(server->service_.get());
+  std::vector<std::unique_ptr<
+      grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(
+      std::make_unique<MetricsServerInterceptorFactory>(&server->metrics_));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
     return absl::UnavailableError(
@@ -92,7 +164,13 @@ int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {
   for (const TemplateSpec& t : config.templates) templates.push_back(t.pattern);
   LOG(INFO) << "syncservice listening address=" << (*server)->address()
             << " schema=" << options.schema_path
-            << " scopes_file=" << options.scopes_path << " scopes=["
+            << " scopes_file=" << options.scopes_path
+            << " hooks_file=" << (options.hooks_path.empty() ? "-" : options.hooks_path)
+            << " auth=" << (options.auth_tokens_path.empty() ? "none" : "bearer")
+            << (options.tls_client_ca_path.empty()
+                    ? (options.tls_cert_path.empty() ? "" : "+tls")
+                    : "+mtls")
+            << " scopes=["
             << absl::StrJoin(scopes, ",") << "] templates=["
             << absl::StrJoin(templates, ",") << "]";
   std::printf("LISTENING %s\n", (*server)->address().c_str());

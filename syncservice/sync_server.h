@@ -28,6 +28,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "syncservice/engine/schema.h"
+#include "syncservice/hooks/hooks.h"
+#include "syncservice/interceptors.h"
 #include "syncservice/scope_registry.h"
 #include "syncservice/sync_service_impl.h"
 
@@ -42,6 +45,18 @@ struct SyncServerOptions {
   std::string listen = "127.0.0.1:50051";
   std::string schema_path = "syncservice/config/demo_schema.json";
   std::string scopes_path = "syncservice/config/demo_scopes.json";
+  // The hooks file (syncservice/hooks/hook_config.h); empty: no hooks,
+  // everything accepted.
+  std::string hooks_path;
+  // A file of accepted bearer tokens, one per line; empty: callers are not
+  // asked for one.
+  std::string auth_tokens_path;
+  // TLS for the gRPC port: certificate chain and private key (PEM files).
+  // With `tls_client_ca` as well, callers must present a client certificate
+  // signed by it (mTLS). All empty: plaintext.
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  std::string tls_client_ca_path;
   ScopeRegistryOptions registry;
   SyncServiceOptions service;
   // How long a shutdown lets open calls finish before cancelling them.
@@ -74,6 +89,8 @@ class SyncServer {
 
   ScopeRegistry& registry() { return *registry_; }
   SyncServiceImpl& service() { return *service_; }
+  // Calls into the SyncService and out to hooks, per method.
+  const CallMetrics& metrics() const { return metrics_; }
 
   // SyncServer::Shutdown()
   //
@@ -89,7 +106,11 @@ class SyncServer {
   int port_ = 0;
   absl::Duration shutdown_grace_;
   // Destroyed in reverse order: the server before the service before the
-  // registry its calls use.
+  // registry its calls use, before the hooks and metrics the scopes use.
+  CallMetrics metrics_;
+  std::shared_ptr<const Schema> schema_;
+  std::unique_ptr<CallAuthenticator> authenticator_;
+  std::unique_ptr<hooks::Hooks> hooks_;
   std::unique_ptr<ScopeRegistry> registry_;
   std::unique_ptr<SyncServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;

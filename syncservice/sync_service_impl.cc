@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/fragment_proto.h"
@@ -19,14 +20,22 @@
 namespace jetstream {
 
 namespace {
+
 Principal PrincipalFromProto(const sync::v1::Principal& p) {
   Principal out;
   out.identity = p.identity();
   for (const auto& [k, v] : p.claims()) out.claims[k] = v;
   return out;
 }
-}  // namespace
-namespace {
+
+void PrincipalToProto(const Principal& p, sync::v1::Principal* out) {
+  out->set_identity(p.identity);
+  for (const auto& [k, v] : p.claims) (*out->mutable_claims())[k] = v;
+}
+
+// The per-fragment error of a changeset sent for a read-only scope.
+const WireError kScopeReadOnly{"Scope is read-only for this session",
+                               "scope-read-only"};
 
 using sync::v1::GatewayFrame;
 using sync::v1::GatewayRequest;
@@ -97,6 +106,7 @@ struct SnapshotEvent {
   bool resync = false;
   uint64_t request_id = 0;
   ScopeSnapshot snapshot;
+  bool read_only = false;  // FetchResult.read_only
 };
 
 // An event waiting in a stream's queue. Commits and snapshots keep their
@@ -134,6 +144,7 @@ void AppendTo(OutEvent& event, ServiceFrame* frame) {
     } else {
       sync::v1::FetchResult* result = out->mutable_fetch_result();
       result->set_request_id(s->request_id);
+      result->set_read_only(s->read_only);
       SnapshotToProto(s->snapshot, result->mutable_snapshot());
     }
   } else {
@@ -294,7 +305,67 @@ class Outbox final : public ScopeWatcher {
   ServiceFrame frame_;
 };
 
+// StreamState
+//
+// What a Connect stream remembers across requests: the scopes it watches
+// and which (session, scope) pairs are read-only. Shared with asynchronous
+// authorization callbacks, which may finish after the reactor is gone: once
+// `closed` is set nothing is added any more.
+//
+// Lock order: mu, then a scope's lock, then the Outbox's.
+struct StreamState {
+  absl::Mutex mu;
+  bool closed ABSL_GUARDED_BY(mu) = false;
+  absl::flat_hash_map<std::string, std::shared_ptr<ScopeHost>> watched
+      ABSL_GUARDED_BY(mu);
+  // session_id + '\n' + scope.
+  absl::flat_hash_set<std::string> read_only ABSL_GUARDED_BY(mu);
+
+  static std::string Key(const std::string& session, const std::string& scope) {
+    return absl::StrCat(session, "\n", scope);
+  }
+};
+
+// Answers a FetchRequest whose scope access is decided: snapshot, watch.
+void FetchAuthorized(const std::shared_ptr<StreamState>& state,
+                     const std::shared_ptr<Outbox>& outbox,
+                     ScopeRegistry* registry, uint64_t id,
+                     const std::string& scope, const std::string& session,
+                     bool read_only) {
+  absl::MutexLock lock(&state->mu);
+  if (state->closed) return;
+  absl::StatusOr<std::shared_ptr<ScopeHost>> host = registry->Fetch(scope);
+  if (!host.ok()) {
+    ServiceEvent event;
+    sync::v1::FetchResult* result = event.mutable_fetch_result();
+    result->set_request_id(id);
+    result->mutable_error()->set_message(std::string(host.status().message()));
+    outbox->Push(std::move(event));
+    return;
+  }
+  if (read_only) {
+    state->read_only.insert(StreamState::Key(session, scope));
+  } else {
+    state->read_only.erase(StreamState::Key(session, scope));
+  }
+  // Released under the scope's lock, at the snapshot's place in the
+  // scope's order: ordered before the next commit.
+  (*host)->Fetch(outbox, [outbox, id, read_only](const ScopeSnapshot& snapshot) {
+    outbox->Push(SnapshotEvent{/*resync=*/false, id, snapshot, read_only});
+  });
+  state->watched.try_emplace(scope, *std::move(host));
+}
+
 }  // namespace
+
+// RefusedStream
+//
+// A Connect stream whose caller failed authentication: finishes at once.
+class SyncServiceImpl::RefusedStream final : public Reactor {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
 
 // ConnectReactor
 //
@@ -307,7 +378,8 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
       : service_(service),
         peer_(std::move(peer)),
         outbox_(
-            std::make_shared<Outbox>(this, service->options_.max_frame_bytes)) {
+            std::make_shared<Outbox>(this, service->options_.max_frame_bytes)),
+        state_(std::make_shared<StreamState>()) {
     service_->StreamOpened();
     LOG(INFO) << "stream opened peer=" << peer_;
     StartRead(&request_);
@@ -330,9 +402,16 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
 
   void OnDone() override {
     outbox_->Detach();
-    for (const auto& [name, host] : watched_) host->Unwatch(outbox_.get());
+    absl::flat_hash_map<std::string, std::shared_ptr<ScopeHost>> watched;
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->closed = true;
+      watched = std::move(state_->watched);
+      state_->watched.clear();
+    }
+    for (const auto& [name, host] : watched) host->Unwatch(outbox_.get());
     LOG(INFO) << "stream closed peer=" << peer_
-              << " scopes=" << watched_.size();
+              << " scopes=" << watched.size();
     SyncServiceImpl* service = service_;
     delete this;
     service->StreamClosed();
@@ -350,6 +429,8 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
         return DoWatch(request.watch());
       case GatewayRequest::kUnwatch:
         return DoUnwatch(request.unwatch());
+      case GatewayRequest::kAuthorizeSession:
+        return DoAuthorizeSession(id, request.authorize_session());
       case GatewayRequest::KIND_NOT_SET:
         break;
     }
@@ -357,27 +438,66 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
                  << ": empty request ignored";
   }
 
+  void DoAuthorizeSession(uint64_t id,
+                          const sync::v1::AuthorizeSessionRequest& request) {
+    VLOG(1) << "authorize session peer=" << peer_ << " request_id=" << id
+            << " session=" << request.session_id();
+    std::shared_ptr<Outbox> outbox = outbox_;
+    auto answer = [outbox, id](SessionDecision decision) {
+      ServiceEvent event;
+      sync::v1::SessionAuthorization* out =
+          event.mutable_session_authorization();
+      out->set_request_id(id);
+      out->set_allow(decision.allow);
+      if (decision.allow) {
+        PrincipalToProto(decision.principal, out->mutable_principal());
+      } else {
+        out->mutable_error()->set_message(decision.error.message);
+        out->mutable_error()->set_type(decision.error.type);
+      }
+      outbox->Push(std::move(event));
+    };
+    AccessPolicy* access = service_->options_.access;
+    if (access == nullptr) return answer(SessionDecision{});
+    SessionRequest session;
+    session.session_id = request.session_id();
+    session.params_json = request.params_json();
+    for (const auto& [k, v] : request.connection_params()) {
+      session.connection_params[k] = v;
+    }
+    session.client_version = request.client_version();
+    access->AuthorizeSession(std::move(session), std::move(answer));
+  }
+
   void DoFetch(uint64_t id, const sync::v1::FetchRequest& fetch) {
     VLOG(1) << "fetch peer=" << peer_ << " request_id=" << id
             << " scope=" << fetch.scope() << " session=" << fetch.session_id();
-    absl::StatusOr<std::shared_ptr<ScopeHost>> host =
-        service_->registry_->Fetch(fetch.scope());
-    if (!host.ok()) {
-      ServiceEvent event;
-      sync::v1::FetchResult* result = event.mutable_fetch_result();
-      result->set_request_id(id);
-      result->mutable_error()->set_message(
-          std::string(host.status().message()));
-      outbox_->Push(std::move(event));
+    ScopeRegistry* registry = service_->registry_;
+    AccessPolicy* access = service_->options_.access;
+    if (access == nullptr) {
+      FetchAuthorized(state_, outbox_, registry, id, fetch.scope(),
+                      fetch.session_id(), /*read_only=*/false);
       return;
     }
-    // Released under the scope's lock, at the snapshot's place in the
-    // scope's order: ordered before the next commit.
-    std::shared_ptr<Outbox> outbox = outbox_;
-    (*host)->Fetch(outbox_, [outbox, id](const ScopeSnapshot& snapshot) {
-      outbox->Push(SnapshotEvent{/*resync=*/false, id, snapshot});
-    });
-    watched_.try_emplace(fetch.scope(), *std::move(host));
+    // The decision may come later, on another thread: the state and the
+    // outbox outlive this reactor if need be.
+    access->AuthorizeScope(
+        PrincipalFromProto(fetch.principal()), fetch.scope(),
+        fetch.params_json(),
+        [state = state_, outbox = outbox_, registry, id, scope = fetch.scope(),
+         session = fetch.session_id()](ScopeDecision decision) {
+          if (decision.access == ScopeAccess::kDeny) {
+            ServiceEvent event;
+            sync::v1::FetchResult* result = event.mutable_fetch_result();
+            result->set_request_id(id);
+            result->mutable_error()->set_message(decision.error.message);
+            result->mutable_error()->set_type(decision.error.type);
+            outbox->Push(std::move(event));
+            return;
+          }
+          FetchAuthorized(state, outbox, registry, id, scope, session,
+                          decision.access == ScopeAccess::kReadOnly);
+        });
   }
 
   void DoApply(uint64_t id, const sync::v1::ApplyRequest& apply) {
@@ -403,8 +523,25 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
                    << ": bad apply: " << fragments.status().message();
       return refuse(fragments.status().message(), (*host)->version());
     }
-    if (!apply.procedure().empty()) {
+    if (!apply.procedure().empty() && !service_->options_.procedures_enabled) {
       return refuse(ProcedureError(apply.procedure()), (*host)->version());
+    }
+    bool read_only = false;
+    {
+      absl::MutexLock lock(&state_->mu);
+      read_only = state_->read_only.contains(
+          StreamState::Key(apply.session_id(), apply.scope()));
+    }
+    if (read_only) {
+      // The gateway refuses these itself; this is the second line.
+      for (int i = 0; i < apply.fragments_size(); ++i) {
+        sync::v1::Error* error = result->add_replies()->mutable_error();
+        error->set_message(kScopeReadOnly.message);
+        error->set_type(kScopeReadOnly.type);
+      }
+      result->set_version((*host)->version());
+      outbox_->Push(std::move(event));
+      return;
     }
     // The result is queued under the scope's lock, before its own Commit.
     ChangesetContext context;
@@ -444,24 +581,24 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
     VLOG(1) << "watch peer=" << peer_ << " scope=" << watch.scope()
             << " after=" << watch.after_version()
             << (how == ScopeHost::CatchUp::kReplayed ? " replayed" : " resync");
-    watched_.try_emplace(watch.scope(), *std::move(host));
+    absl::MutexLock lock(&state_->mu);
+    state_->watched.try_emplace(watch.scope(), *std::move(host));
   }
 
   void DoUnwatch(const sync::v1::UnwatchRequest& unwatch) {
-    auto it = watched_.find(unwatch.scope());
-    if (it == watched_.end()) return;
+    absl::MutexLock lock(&state_->mu);
+    auto it = state_->watched.find(unwatch.scope());
+    if (it == state_->watched.end()) return;
     it->second->Unwatch(outbox_.get());
-    watched_.erase(it);
+    state_->watched.erase(it);
   }
 
   SyncServiceImpl* const service_;
   const std::string peer_;
   const std::shared_ptr<Outbox> outbox_;
+  const std::shared_ptr<StreamState> state_;
   // The frame being read; reused.
   GatewayFrame request_;
-  // Scopes this stream watches. Only touched by OnReadDone (one at a time)
-  // and OnDone (after every other reaction).
-  absl::flat_hash_map<std::string, std::shared_ptr<ScopeHost>> watched_;
 };
 
 SyncServiceImpl::SyncServiceImpl(ScopeRegistry* registry,
@@ -493,7 +630,16 @@ bool SyncServiceImpl::WaitForNoStreamsForTest(absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
 }
 
+absl::Status SyncServiceImpl::Authenticate(
+    const grpc::CallbackServerContext& context) const {
+  if (options_.authenticator == nullptr) return absl::OkStatus();
+  return options_.authenticator->Check(context);
+}
+
 Reactor* SyncServiceImpl::Connect(grpc::CallbackServerContext* context) {
+  if (absl::Status s = Authenticate(*context); !s.ok()) {
+    return new RefusedStream(ToGrpcStatus(s));
+  }
   return new ConnectReactor(this, context->peer());
 }
 
@@ -502,6 +648,10 @@ grpc::ServerUnaryReactor* SyncServiceImpl::GetScope(
     const sync::v1::GetScopeRequest* request,
     sync::v1::GetScopeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = Authenticate(*context); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   absl::StatusOr<std::shared_ptr<ScopeHost>> host =
       registry_->Fetch(request->scope());
   if (!host.ok()) {
@@ -522,6 +672,11 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ListScopes(
     grpc::CallbackServerContext* context,
     const sync::v1::ListScopesRequest* /*request*/,
     sync::v1::ListScopesResponse* response) {
+  if (absl::Status s = Authenticate(*context); !s.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   for (const std::shared_ptr<ScopeHost>& host : registry_->List()) {
     ScopeHostInfo info = host->Info();
     sync::v1::ScopeInfo* out = response->add_scopes();
@@ -541,6 +696,10 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ApplyChangeset(
     const sync::v1::ApplyChangesetRequest* request,
     sync::v1::ApplyChangesetResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = Authenticate(*context); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
   absl::StatusOr<std::shared_ptr<ScopeHost>> host =
       registry_->Fetch(request->scope());
   if (!host.ok()) {
@@ -554,9 +713,12 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ApplyChangeset(
     return reactor;
   }
   // Server-originated: no origin session, so every session receives it.
+  // Downstream validators get no more time than the caller gave us.
   std::string scope = request->scope();
+  ChangesetContext changeset_context;
+  changeset_context.deadline = absl::FromChrono(context->deadline());
   (*host)->Apply(Changeset{*std::move(fragments), request->atomic()},
-                 ChangesetContext{},
+                 std::move(changeset_context),
                  [reactor, response, scope](const ChangesetResult& result) {
                    for (const FragmentReply& reply : result.replies) {
                      ToProto(reply, response->add_replies());

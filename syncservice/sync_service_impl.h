@@ -16,6 +16,13 @@
 // When the gateway half-closes, queued events are flushed and the stream
 // finishes with OK; on cancellation or a failed write it finishes at once.
 //
+// Authorization: an AuthorizeSessionRequest is answered with a
+// SessionAuthorization from the AccessPolicy; a FetchRequest asks the policy
+// for the scope first (a denial is a FetchResult error, read-only access sets
+// FetchResult.read_only and the stream then refuses that session's
+// changesets for the scope). Every method first checks the caller's
+// credentials (CallAuthenticator) and fails with UNAUTHENTICATED.
+//
 // Example:
 //   SyncServiceImpl service(registry.get());
 //   grpc::ServerBuilder builder;
@@ -37,6 +44,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
+#include "syncservice/access_policy.h"
+#include "syncservice/interceptors.h"
 #include "syncservice/scope_registry.h"
 
 namespace jetstream {
@@ -46,6 +55,16 @@ struct SyncServiceOptions {
   // estimate passes it (one oversized event still goes alone). Gateways
   // must accept messages of at least this size plus the largest snapshot.
   size_t max_frame_bytes = 1 << 20;
+  // Decides session creation and scope access (AuthorizeSessionRequest,
+  // FetchRequest). Null: every session accepted, every scope read-write.
+  // Not owned; must outlive the service.
+  AccessPolicy* access = nullptr;
+  // Checks every call's credentials (bearer token). Null: no check. Not
+  // owned; must outlive the service.
+  const CallAuthenticator* authenticator = nullptr;
+  // True when the scope hosts' validator runs procedures (spec 10); false
+  // refuses every changeset naming one as an unknown procedure.
+  bool procedures_enabled = false;
 };
 
 class SyncServiceImpl final : public sync::v1::SyncService::CallbackService {
@@ -78,7 +97,10 @@ class SyncServiceImpl final : public sync::v1::SyncService::CallbackService {
 
  private:
   class ConnectReactor;
+  class RefusedStream;
 
+  // OK, or kUnauthenticated if the caller's credentials are refused.
+  absl::Status Authenticate(const grpc::CallbackServerContext& context) const;
   void StreamOpened();
   void StreamClosed();
 
