@@ -69,6 +69,10 @@ absl::Status PgError(PGconn* conn, const PGresult* result,
   if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "23505") {
     return absl::AbortedError(text);
   }
+  if (absl::StartsWith(sqlstate, "22") || absl::StartsWith(sqlstate, "54")) {
+    // Data exception, program limit: this statement's data is refused.
+    return absl::InvalidArgumentError(text);
+  }
   if (absl::StartsWith(sqlstate, "53")) {
     return absl::ResourceExhaustedError(text);
   }
@@ -536,6 +540,23 @@ absl::Status PostgresScopeStore::SaveSnapshot(const std::string& scope,
 ScopeStoreStats PostgresScopeStore::Stats() const { return queue_->Stats(); }
 
 absl::Status PostgresScopeStore::WriteBatch(std::vector<WriteOp>& batch) {
+  absl::Status status = WriteWithRetries(batch);
+  if (status.ok() || !absl::IsInvalidArgument(status) || batch.size() < 2) {
+    return status;
+  }
+  // The server refused one write's data (bad encoding, too large): that
+  // write alone must fail, not the whole batch. Write each on its own.
+  for (WriteOp& op : batch) {
+    std::vector<WriteOp> single;
+    single.push_back(std::move(op));
+    absl::Status alone = WriteWithRetries(single);
+    op = std::move(single.front());
+    if (!alone.ok()) op.status = alone;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresScopeStore::WriteWithRetries(std::vector<WriteOp>& batch) {
   absl::Status status;
   for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
     for (WriteOp& op : batch) op.status = absl::OkStatus();

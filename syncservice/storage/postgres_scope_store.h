@@ -106,6 +106,7 @@ class PostgresScopeStore : public ScopeStore {
 
   // Writer thread only.
   absl::Status WriteBatch(std::vector<storage_internal::WriteOp>& batch);
+  absl::Status WriteWithRetries(std::vector<storage_internal::WriteOp>& batch);
   // One attempt; `*retryable` tells whether a failure deserves another.
   absl::Status TryWriteBatch(std::vector<storage_internal::WriteOp>& batch,
                              bool* retryable);

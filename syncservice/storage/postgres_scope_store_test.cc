@@ -172,6 +172,44 @@ TEST_F(PostgresScopeStoreTest, ConcurrentFirstOpensCreateTheSchemaOnce) {
   for (const absl::Status& status : results) EXPECT_TRUE(status.ok()) << status;
 }
 
+// A write the server refuses (text that is not UTF-8) fails alone, not
+// the other writes of its batch.
+TEST_F(PostgresScopeStoreTest, ARefusedWriteFailsAloneInItsBatch) {
+  auto store = OpenStore(NewDatabase(*g_server));
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (const char* scope : {"a", "b", "c"}) {
+    ASSERT_TRUE((*store)->Create(scope, {0, "Canvas", "[]"}).ok());
+  }
+  absl::Status a1, b1, a2;
+  absl::BlockingCounter pending(3);
+  // Writes queued from a callback all wait for the same next batch.
+  (*store)->Append("c", {1, "[]", false, "[]", "o"}, [&](absl::Status) {
+    (*store)->Append("a", {1, "[]", false, "[]", "o"}, [&](absl::Status s) {
+      a1 = s;
+      pending.DecrementCount();
+    });
+    (*store)->Append("b", {1, "[\"\xff\xfe\"]", false, "[]", "o"},
+                     [&](absl::Status s) {
+                       b1 = s;
+                       pending.DecrementCount();
+                     });
+    (*store)->Append("a", {2, "[]", false, "[]", "o"}, [&](absl::Status s) {
+      a2 = s;
+      pending.DecrementCount();
+    });
+  });
+  pending.Wait();
+  EXPECT_TRUE(a1.ok()) << a1;
+  EXPECT_EQ(b1.code(), absl::StatusCode::kInvalidArgument) << b1;
+  EXPECT_TRUE(a2.ok()) << a2;
+  EXPECT_GE((*store)->Stats().max_batch, 3u);  // they did share a batch
+  auto a = (*store)->Load("a");
+  auto b = (*store)->Load("b");
+  ASSERT_TRUE(a.ok() && a->has_value() && b.ok() && b->has_value());
+  EXPECT_EQ((*a)->head_version(), 2u);
+  EXPECT_EQ((*b)->head_version(), 0u);
+}
+
 // The remaining tests restart or kill a server: each gets its own.
 class PostgresServerRestartTest : public ::testing::Test {
  protected:

@@ -187,6 +187,9 @@ class ScopeStore {
   //     fenced out). Nothing was written.
   //   * kFailedPrecondition: the version leaves a gap (previous missing).
   //   * kNotFound: the scope was never created.
+  //   * kInvalidArgument: the database refused this commit's data (e.g.
+  //     PostgreSQL, text that is not UTF-8); the rest of its batch is
+  //     written regardless.
   //   * kUnavailable / kInternal / kDataLoss: the transaction failed (every
   //     write of the batch fails with it). After kUnavailable on a lost
   //     connection the outcome may be unknown: Load() to find out.
