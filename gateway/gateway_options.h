@@ -20,6 +20,15 @@ struct GatewayOptions {
   uint16_t port = 3000;
   // The sync service's gRPC address.
   std::string sync_service_target = "127.0.0.1:50051";
+  // Sent as `authorization: Bearer <token>` to the sync service; empty
+  // sends none.
+  std::string sync_service_token;
+  // TLS to the sync service (PEM files): the CA that signed its
+  // certificate, and for mTLS this gateway's certificate chain and key.
+  // All empty: plaintext.
+  std::string sync_service_tls_ca;
+  std::string sync_service_tls_cert;
+  std::string sync_service_tls_key;
   // Threads running the event loop.
   int threads = 1;
   // Folder of the demo web pages served over HTTP; empty serves none.

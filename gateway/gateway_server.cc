@@ -42,6 +42,29 @@ http::response<http::string_body> Text(unsigned version, http::status status,
   return res;
 }
 
+// A PEM file of the TLS options; a missing one is a startup error.
+std::string ReadPemOrDie(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  CHECK(in) << "cannot read '" << path << "'";
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> SyncServiceCredentials(
+    const GatewayOptions& options) {
+  if (options.sync_service_tls_ca.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadPemOrDie(options.sync_service_tls_ca);
+  if (!options.sync_service_tls_cert.empty()) {
+    ssl.pem_cert_chain = ReadPemOrDie(options.sync_service_tls_cert);
+    ssl.pem_private_key = ReadPemOrDie(options.sync_service_tls_key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
 }  // namespace
 
 GatewayServer::GatewayServer(GatewayOptions options)
@@ -57,9 +80,10 @@ GatewayServer::GatewayServer(GatewayOptions options)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   auto channel = grpc::CreateCustomChannel(
-      options_.sync_service_target, grpc::InsecureChannelCredentials(), args);
+      options_.sync_service_target, SyncServiceCredentials(options_), args);
   sync_ = std::make_unique<GrpcSyncClient>(hub_, std::move(channel),
-                                           options_.sync_request_timeout);
+                                           options_.sync_request_timeout,
+                                           options_.sync_service_token);
   manager_ = std::make_unique<SessionManager>(hub_, options_, *sync_);
   http_handler_ = [this](const http::request<http::string_body>& req) {
     return HandleHttp(req);

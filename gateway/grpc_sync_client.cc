@@ -27,6 +27,10 @@ class GrpcSyncClient::Stream
   void Begin(std::shared_ptr<Stream> self) {
     self_ = std::move(self);
     ++client_->live_streams_;
+    if (!client_->bearer_token_.empty()) {
+      context_.AddMetadata("authorization",
+                           "Bearer " + client_->bearer_token_);
+    }
     client_->stub_->async()->Connect(&context_, this);
     StartRead(&incoming_);
     StartCall();
@@ -103,11 +107,13 @@ class GrpcSyncClient::Stream
 
 GrpcSyncClient::GrpcSyncClient(HubExecutor hub,
                                std::shared_ptr<grpc::Channel> channel,
-                               absl::Duration request_timeout)
+                               absl::Duration request_timeout,
+                               std::string bearer_token)
     : hub_(hub),
       channel_(std::move(channel)),
       stub_(sync::v1::SyncService::NewStub(channel_)),
       request_timeout_(request_timeout),
+      bearer_token_(std::move(bearer_token)),
       reconnect_timer_(hub),
       sweep_timer_(hub),
       backoff_(kMinBackoff) {}
@@ -204,6 +210,23 @@ void GrpcSyncClient::Apply(sync::v1::ApplyRequest request, ApplyCallback done) {
   Send(std::move(r));
 }
 
+void GrpcSyncClient::AuthorizeSession(sync::v1::AuthorizeSessionRequest request,
+                                      AuthorizeCallback done) {
+  Pending pending;
+  pending.authorize = std::move(done);
+  pending.deadline = absl::Now() + request_timeout_;
+  if (stream_ == nullptr) {
+    Fail(pending, absl::UnavailableError("Sync service unavailable"));
+    return;
+  }
+  uint64_t id = next_request_id_++;
+  pending_.emplace(id, std::move(pending));
+  sync::v1::GatewayRequest r;
+  r.set_request_id(id);
+  *r.mutable_authorize_session() = std::move(request);
+  Send(std::move(r));
+}
+
 void GrpcSyncClient::Watch(sync::v1::WatchRequest request) {
   sync::v1::GatewayRequest r;
   r.set_request_id(next_request_id_++);
@@ -239,6 +262,14 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
         done(std::move(*event.mutable_apply_result()));
         break;
       }
+      case sync::v1::ServiceEvent::kSessionAuthorization: {
+        auto it = pending_.find(event.session_authorization().request_id());
+        if (it == pending_.end() || !it->second.authorize) break;
+        AuthorizeCallback done = std::move(it->second.authorize);
+        pending_.erase(it);
+        done(std::move(*event.mutable_session_authorization()));
+        break;
+      }
       case sync::v1::ServiceEvent::kCommit:
         if (listener_ != nullptr) listener_->OnCommit(event.commit());
         break;
@@ -258,6 +289,10 @@ void GrpcSyncClient::Fail(Pending& pending, const absl::Status& status) {
   }
   if (pending.apply) {
     net::post(hub_, [done = std::move(pending.apply), status] { done(status); });
+  }
+  if (pending.authorize) {
+    net::post(hub_,
+              [done = std::move(pending.authorize), status] { done(status); });
   }
 }
 

@@ -30,8 +30,10 @@ namespace jetstream::gateway {
 
 class GrpcSyncClient : public SyncClient {
  public:
+  // `bearer_token`, if not empty, is sent as `authorization: Bearer <token>`
+  // on the stream (the sync service's --auth_tokens_file).
   GrpcSyncClient(HubExecutor hub, std::shared_ptr<grpc::Channel> channel,
-                 absl::Duration request_timeout);
+                 absl::Duration request_timeout, std::string bearer_token = "");
   // Blocks until the stream's gRPC callbacks are finished. Destroy before the
   // hub's io_context, after it stopped running.
   ~GrpcSyncClient() override;
@@ -45,6 +47,8 @@ class GrpcSyncClient : public SyncClient {
   void SetListener(Listener* listener) override { listener_ = listener; }
   void Fetch(sync::v1::FetchRequest request, FetchCallback done) override;
   void Apply(sync::v1::ApplyRequest request, ApplyCallback done) override;
+  void AuthorizeSession(sync::v1::AuthorizeSessionRequest request,
+                        AuthorizeCallback done) override;
   void Watch(sync::v1::WatchRequest request) override;
   void Unwatch(const std::string& scope) override;
   bool connected() const override { return connected_.load(); }
@@ -54,6 +58,7 @@ class GrpcSyncClient : public SyncClient {
   struct Pending {
     FetchCallback fetch;
     ApplyCallback apply;
+    AuthorizeCallback authorize;
     absl::Time deadline;
   };
 
@@ -71,6 +76,7 @@ class GrpcSyncClient : public SyncClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<sync::v1::SyncService::Stub> stub_;
   const absl::Duration request_timeout_;
+  const std::string bearer_token_;
   Listener* listener_ = nullptr;
 
   // Hub-executor state.

@@ -17,6 +17,15 @@ ABSL_FLAG(std::string, listen_address, "127.0.0.1",
 ABSL_FLAG(uint16_t, port, 3000, "Port for WebSocket and HTTP; 0 picks one.");
 ABSL_FLAG(std::string, sync_service, "127.0.0.1:50051",
           "gRPC address of the sync service.");
+ABSL_FLAG(std::string, sync_service_token, "",
+          "Bearer token presented to the sync service (its "
+          "--auth_tokens_file); empty sends none.");
+ABSL_FLAG(std::string, sync_service_tls_ca, "",
+          "PEM CA of the sync service's certificate; empty: plaintext.");
+ABSL_FLAG(std::string, sync_service_tls_cert, "",
+          "PEM client certificate chain for mTLS to the sync service.");
+ABSL_FLAG(std::string, sync_service_tls_key, "",
+          "PEM client private key for mTLS to the sync service.");
 ABSL_FLAG(int, threads, 1, "Event loop threads.");
 ABSL_FLAG(std::string, static_dir, "",
           "Folder of web pages served over HTTP (the demo); empty for none.");
@@ -52,6 +61,10 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen_address);
   options.port = absl::GetFlag(FLAGS_port);
   options.sync_service_target = absl::GetFlag(FLAGS_sync_service);
+  options.sync_service_token = absl::GetFlag(FLAGS_sync_service_token);
+  options.sync_service_tls_ca = absl::GetFlag(FLAGS_sync_service_tls_ca);
+  options.sync_service_tls_cert = absl::GetFlag(FLAGS_sync_service_tls_cert);
+  options.sync_service_tls_key = absl::GetFlag(FLAGS_sync_service_tls_key);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.static_dir = absl::GetFlag(FLAGS_static_dir);
   options.max_frame_bytes = absl::GetFlag(FLAGS_max_frame_bytes);

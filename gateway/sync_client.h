@@ -34,6 +34,10 @@ class SyncClient {
   using FetchCallback =
       std::function<void(absl::StatusOr<sync::v1::FetchResult>)>;
   using ApplyCallback = std::function<void(absl::StatusOr<sync::v1::ApplyResult>)>;
+  // The service's decision on a new session, or kUnavailable /
+  // kDeadlineExceeded.
+  using AuthorizeCallback =
+      std::function<void(absl::StatusOr<sync::v1::SessionAuthorization>)>;
 
   virtual ~SyncClient() = default;
 
@@ -47,6 +51,12 @@ class SyncClient {
   // the scope: every later commit arrives through Listener::OnCommit.
   virtual void Fetch(sync::v1::FetchRequest request, FetchCallback done) = 0;
   virtual void Apply(sync::v1::ApplyRequest request, ApplyCallback done) = 0;
+  // SyncClient::AuthorizeSession()
+  //
+  // Asks whether a new client session may be created (the sync service's
+  // session authorizer hook). Same callback contract as Fetch().
+  virtual void AuthorizeSession(sync::v1::AuthorizeSessionRequest request,
+                                AuthorizeCallback done) = 0;
 
   // Re-watch after OnStreamStarted; stop watching. Call on the hub executor.
   virtual void Watch(sync::v1::WatchRequest request) = 0;

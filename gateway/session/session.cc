@@ -19,6 +19,10 @@ std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
   return absl::ToChronoNanoseconds(d);
 }
 
+// The per-fragment error of a changeset for a read-only scope.
+const WireError kScopeReadOnly{"Scope is read-only for this session",
+                               "scope-read-only"};
+
 // Every fragment fails with the same error.
 std::vector<FragmentReply> AllFail(size_t n, const WireError& error) {
   return std::vector<FragmentReply>(n, FragmentReply{error, {}});
@@ -28,13 +32,15 @@ std::vector<FragmentReply> AllFail(size_t n, const WireError& error) {
 
 Session::Session(SessionManager& manager, HubExecutor hub,
                  const GatewayOptions& options, std::string id,
-                 std::string token, std::string params_json)
+                 std::string token, std::string params_json,
+                 sync::v1::Principal principal)
     : manager_(manager),
       hub_(hub),
       options_(options),
       id_(std::move(id)),
       token_(std::move(token)),
       params_json_(std::move(params_json)),
+      principal_(std::move(principal)),
       ping_timer_(hub),
       expiry_timer_(hub),
       last_activity_(absl::Now()) {}
@@ -89,6 +95,7 @@ void Session::End(uint16_t code, std::string reason) {
   unacked_.clear();
   outbox_.clear();
   scopes_.clear();
+  read_only_.clear();
   manager_.Forget(*this);
 }
 
@@ -183,7 +190,11 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
         for (size_t i = 0; i < self->scopes_.size(); ++i) {
           if (self->scopes_[i] == name) scope_index = i;
         }
-        if (scope_index == self->scopes_.size()) self->scopes_.push_back(name);
+        if (scope_index == self->scopes_.size()) {
+          self->scopes_.push_back(name);
+          self->read_only_.push_back(false);
+        }
+        self->read_only_[scope_index] = result->read_only();
         self->manager_.Subscribe(*self, name, scope_index);
         uint64_t index = self->NextIndex();
         self->Enqueue(index, EncodeScopeFetchReply(index, reply_to, scope_index));
@@ -209,6 +220,11 @@ void Session::HandleScopeSync(ClientMessage message) {
                                "scope-index-not-found"}));
     return;
   }
+  if (read_only_[message.scope_index]) {
+    // Nothing reaches the sync service (the scope authorizer's decision).
+    reply(AllFail(n, kScopeReadOnly));
+    return;
+  }
   if (n > options_.max_fragments_per_changeset) {
     reply(AllFail(n, WireError{absl::StrCat(
                                    "Changeset has ", n,
@@ -222,6 +238,7 @@ void Session::HandleScopeSync(ClientMessage message) {
   request.set_session_id(id_);
   request.set_atomic(message.atomic.value_or(false));
   request.set_procedure(message.procedure);
+  *request.mutable_principal() = principal_;
   request.mutable_fragments()->Reserve(static_cast<int>(n));
   for (const SyncFragment& f : message.fragments) {
     ToProto(f, request.add_fragments());

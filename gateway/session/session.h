@@ -37,13 +37,16 @@ class SessionManager;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
+  // `principal` is who the sync service's session authorizer said is
+  // behind the session; it goes with every fetch and changeset.
   Session(SessionManager& manager, HubExecutor hub,
           const GatewayOptions& options, std::string id, std::string token,
-          std::string params_json);
+          std::string params_json, sync::v1::Principal principal = {});
   ~Session();
 
   const std::string& id() const { return id_; }
   const std::string& token() const { return token_; }
+  const sync::v1::Principal& principal() const { return principal_; }
   bool ended() const { return ended_; }
   bool attached() const { return connection_ != nullptr; }
   size_t unacked_count() const { return unacked_.size(); }
@@ -104,6 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::string id_;
   const std::string token_;
   const std::string params_json_;
+  const sync::v1::Principal principal_;
 
   ConnectionPtr connection_;
   bool ended_ = false;
@@ -123,6 +127,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Fetched scopes; scopeIndex is the position (spec 5.4, D11).
   std::vector<std::string> scopes_;
+  // By scopeIndex: the scope authorizer allowed reading only, so
+  // changesets are refused here with per-fragment errors.
+  std::vector<bool> read_only_;
 
   boost::asio::steady_timer ping_timer_;
   boost::asio::steady_timer expiry_timer_;

@@ -29,6 +29,8 @@ const WireError kTokenUnrecognized{"Session token unrecognized",
 const WireError kEstablishTimedOut{
     "Session took long to establish and timed out",
     "session-establish-timedout"};
+// What a denied client receives, whatever the reason (spec 5.2).
+const WireError kSessionDenied{"Session creation denied", ""};
 
 const std::string* FindParam(const ConnectionParams& params,
                              absl::string_view name) {
@@ -111,6 +113,10 @@ void SessionManager::Shutdown() {
       handshake.connection->Close(1001, "Server shutting down");
     }
     handshakes_.clear();
+    for (auto& [id, connection] : authorizing_) {
+      connection->Close(1001, "Server shutting down");
+    }
+    authorizing_.clear();
   });
 }
 
@@ -133,6 +139,7 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
   // A new session: the first frame must be SessionCreate (spec 5.1).
   Handshake handshake;
   handshake.connection = connection;
+  handshake.params = std::move(params);
   handshake.timer = std::make_unique<net::steady_timer>(hub_);
   handshake.timer->expires_after(
       absl::ToChronoNanoseconds(options_.handshake_timeout));
@@ -178,6 +185,7 @@ void SessionManager::HandleHandshakeFrame(
   handshake.consumed = true;
   handshake.timer->cancel();
   ConnectionPtr connection = handshake.connection;
+  ConnectionParams params = std::move(handshake.params);
   handshakes_.erase(connection->id());
   if (!messages.ok()) {
     LOG(INFO) << "connection " << connection->peer()
@@ -191,20 +199,57 @@ void SessionManager::HandleHandshakeFrame(
     Deny(connection, kUnrecognizedHandshake);
     return;
   }
-  CreateSession(connection, messages->front());
+  AuthorizeSession(connection, messages->front(), std::move(params));
+}
+
+void SessionManager::AuthorizeSession(const ConnectionPtr& connection,
+                                      const ClientMessage& create,
+                                      ConnectionParams params) {
+  std::string id = Uuid::Random().ToString();
+  sync::v1::AuthorizeSessionRequest request;
+  request.set_session_id(id);
+  request.set_params_json(create.params_json);
+  for (auto& [key, value] : params) {
+    (*request.mutable_connection_params())[key] = std::move(value);
+  }
+  request.set_client_version(create.version);
+  authorizing_.emplace(connection->id(), connection);
+  sync_.AuthorizeSession(
+      std::move(request),
+      [this, connection, create, id](
+          absl::StatusOr<sync::v1::SessionAuthorization> decision) mutable {
+        if (authorizing_.erase(connection->id()) == 0) return;  // closed
+        if (!decision.ok() || !decision->allow()) {
+          LOG(INFO) << "connection " << connection->peer()
+                    << ": session denied: "
+                    << (decision.ok() ? decision->error().message()
+                                      : decision.status().message());
+          // The socket stays open; nothing more is processed for it.
+          std::string reply = EncodeSessionCreateReplyError(kSessionDenied);
+          connection->Send(
+              std::make_shared<const std::string>(EncodeFrame({&reply})));
+          return;
+        }
+        CreateSession(connection, create, std::move(id),
+                      std::move(*decision->mutable_principal()));
+      });
 }
 
 void SessionManager::CreateSession(const ConnectionPtr& connection,
-                                   const ClientMessage& create) {
-  auto session = std::make_shared<Session>(*this, hub_, options_,
-                                           Uuid::Random().ToString(),
-                                           NewSessionToken(), create.params_json);
+                                   const ClientMessage& create, std::string id,
+                                   sync::v1::Principal principal) {
+  auto session = std::make_shared<Session>(
+      *this, hub_, options_, std::move(id), NewSessionToken(),
+      create.params_json, std::move(principal));
   by_token_[session->token()] = session;
   by_id_[session->id()] = session.get();
   by_connection_[connection->id()] = session;
   ++session_count_;
   LOG(INFO) << "session " << session->id() << " created for "
             << connection->peer() << " (client version " << create.version
+            << (session->principal().identity().empty()
+                    ? ""
+                    : ", principal " + session->principal().identity())
             << ")";
   session->Start(connection);
 }
@@ -221,6 +266,7 @@ void SessionManager::ClosedOnHub(const ConnectionPtr& connection) {
     handshakes_.erase(it);
     return;
   }
+  if (authorizing_.erase(connection->id()) > 0) return;
   auto it = by_connection_.find(connection->id());
   if (it == by_connection_.end()) return;
   std::shared_ptr<Session> session = it->second;
@@ -235,6 +281,7 @@ void SessionManager::Fetch(
   request.set_scope(scope);
   request.set_params_json(std::move(params_json));
   request.set_session_id(session.id());
+  *request.mutable_principal() = session.principal();
   ++scopes_[scope].fetches_in_flight;
   sync_.Fetch(std::move(request),
               [this, scope, done = std::move(done)](

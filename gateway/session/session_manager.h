@@ -74,6 +74,7 @@ class SessionManager : public SyncClient::Listener {
  private:
   struct Handshake {
     ConnectionPtr connection;
+    ConnectionParams params;  // x-jetstream-* (D16)
     std::unique_ptr<boost::asio::steady_timer> timer;
     bool consumed = false;  // the first frame has arrived
   };
@@ -94,8 +95,12 @@ class SessionManager : public SyncClient::Listener {
   void HandleHandshakeFrame(Handshake& handshake,
                             absl::StatusOr<std::vector<ClientMessage>> messages);
   void Deny(const ConnectionPtr& connection, const WireError& error);
+  // Asks the sync service to authorize the session; creates it or denies.
+  void AuthorizeSession(const ConnectionPtr& connection,
+                        const ClientMessage& create, ConnectionParams params);
   void CreateSession(const ConnectionPtr& connection,
-                     const ClientMessage& create);
+                     const ClientMessage& create, std::string id,
+                     sync::v1::Principal principal);
   void MaybeUnwatch(const std::string& scope);
   // Records the newest version seen on the stream for a watched scope.
   void NoteVersion(const std::string& scope, const std::string& epoch,
@@ -106,6 +111,9 @@ class SessionManager : public SyncClient::Listener {
   SyncClient& sync_;
 
   absl::flat_hash_map<uint64_t, Handshake> handshakes_;  // by connection id
+  // Connections whose SessionCreate awaits the sync service's decision;
+  // their frames meanwhile are lost (spec 5.1).
+  absl::flat_hash_map<uint64_t, ConnectionPtr> authorizing_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> by_connection_;
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> by_token_;
   absl::flat_hash_map<std::string, Session*> by_id_;
