@@ -8,39 +8,52 @@ cd "$(dirname "$0")/.."
 bash tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)
-bazel test //... --test_tag_filters=-manual 2>&1 | tee "$log"
+bazel test //... --test_tag_filters=-manual --test_summary=short 2>&1 | tee "$log"
 bazel_rc=${PIPESTATUS[0]}
 
 passed=0
 failed=0
 testlogs=$(bazel info bazel-testlogs 2>/dev/null)
-# Count the test cases of every target that ran in this invocation.
+# Count the test cases of every test target, from its GoogleTest XML report.
+# A target without a report (it did not build, or crashed before writing
+# one) counts as one failure.
 while read -r target; do
+  [[ -n "$target" ]] || continue
+  if grep -qE "^$target +(FAILED TO BUILD|NO STATUS)" "$log"; then
+    echo "$target did not run"
+    failed=$((failed + 1))
+    continue
+  fi
   xml="$testlogs/${target#//}"
   xml="${xml/://}/test.xml"
-  if [[ -f "$xml" ]]; then
-    header=$(grep -m1 -o '<testsuites[^>]*>' "$xml")
-    tests=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$header")
-    failures=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$header")
-    errors=$(sed -n 's/.* errors="\([0-9]*\)".*/\1/p' <<<"$header")
-    disabled=$(sed -n 's/.* disabled="\([0-9]*\)".*/\1/p' <<<"$header")
-    if [[ -z "$tests" ]]; then
-      # Not a GoogleTest report (e.g. a crashed binary): judge the target.
-      if grep -q "$target .*PASSED" "$log"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-      continue
-    fi
-    bad=$(( ${failures:-0} + ${errors:-0} ))
-    ok=$(( tests - bad - ${disabled:-0} ))
-    passed=$((passed + ok))
-    failed=$((failed + bad))
-    # A binary that crashed after some cases still fails its target.
-    if (( bad == 0 )) && grep -qE "^$target +(FAILED|TIMEOUT)" "$log"; then
+  if [[ ! -f "$xml" ]]; then
+    echo "no test report for $target"
+    failed=$((failed + 1))
+    continue
+  fi
+  header=$(grep -m1 -o '<testsuites[^>]*>' "$xml")
+  tests=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$header")
+  failures=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$header")
+  errors=$(sed -n 's/.* errors="\([0-9]*\)".*/\1/p' <<<"$header")
+  disabled=$(sed -n 's/.* disabled="\([0-9]*\)".*/\1/p' <<<"$header")
+  if [[ -z "$tests" ]]; then
+    # Not a GoogleTest report (a shell test, or a generated one): judge the
+    # target by its status.
+    if grep -q '<failure' "$xml" || grep -qE "^$target .*(FAILED|TIMEOUT)" "$log"; then
       failed=$((failed + 1))
+    else
+      passed=$((passed + 1))
     fi
-  else
+    continue
+  fi
+  bad=$(( ${failures:-0} + ${errors:-0} ))
+  passed=$((passed + tests - bad - ${disabled:-0}))
+  failed=$((failed + bad))
+  # A binary that crashed after some cases still fails its target.
+  if (( bad == 0 )) && grep -qE "^$target +(FAILED|TIMEOUT)" "$log"; then
     failed=$((failed + 1))
   fi
-done < <(grep -oE '^//[^ ]+ +(\(cached\) )?(PASSED|FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD|FLAKY)' "$log" | awk '{print $1}' | sort -u)
+done < <(bazel query 'tests(//...) except attr(tags, manual, //...)' 2>/dev/null)
 
 # Build failures that stop Bazel before any summary line.
 if (( bazel_rc != 0 && passed + failed == 0 )); then failed=1; fi
