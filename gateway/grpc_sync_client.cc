@@ -163,6 +163,10 @@ void GrpcSyncClient::OnStreamDone(uint64_t generation, grpc::Status status) {
   connected_ = false;
   stream_.reset();
   FailAll(absl::UnavailableError("Sync service unavailable"));
+  // Late results cannot arrive on a new stream; commits the gateway missed
+  // are replayed to every session (Commit.replayed) or resynced.
+  timed_out_applies_.clear();
+  unanswered_commits_.clear();
   if (shutdown_) return;
   LOG(WARNING) << "sync service stream ended (" << status.error_code() << ": "
                << status.error_message() << "); reconnecting in "
@@ -198,6 +202,7 @@ void GrpcSyncClient::Apply(sync::v1::ApplyRequest request, ApplyCallback done) {
   Pending pending;
   pending.apply = std::move(done);
   pending.deadline = absl::Now() + request_timeout_;
+  pending.scope = request.scope();
   if (stream_ == nullptr) {
     Fail(pending, absl::UnavailableError("Sync service unavailable"));
     return;
@@ -255,7 +260,19 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
         break;
       }
       case sync::v1::ServiceEvent::kApplyResult: {
-        auto it = pending_.find(event.apply_result().request_id());
+        const sync::v1::ApplyResult& result = event.apply_result();
+        if (auto late = timed_out_applies_.find(result.request_id());
+            late != timed_out_applies_.end()) {
+          bool applied = false;
+          for (const auto& reply : result.replies()) {
+            applied = applied || !reply.has_error();
+          }
+          // Its Commit follows (an ApplyResult precedes its own Commit).
+          if (applied) unanswered_commits_.insert({late->second, result.version()});
+          timed_out_applies_.erase(late);
+          break;
+        }
+        auto it = pending_.find(result.request_id());
         if (it == pending_.end() || !it->second.apply) break;
         ApplyCallback done = std::move(it->second.apply);
         pending_.erase(it);
@@ -270,9 +287,15 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
         done(std::move(*event.mutable_session_authorization()));
         break;
       }
-      case sync::v1::ServiceEvent::kCommit:
-        if (listener_ != nullptr) listener_->OnCommit(event.commit());
+      case sync::v1::ServiceEvent::kCommit: {
+        sync::v1::Commit* commit = event.mutable_commit();
+        if (!unanswered_commits_.empty() &&
+            unanswered_commits_.erase({commit->scope(), commit->version()}) > 0) {
+          commit->clear_origin_session_id();
+        }
+        if (listener_ != nullptr) listener_->OnCommit(*commit);
         break;
+      }
       case sync::v1::ServiceEvent::kResync:
         if (listener_ != nullptr) listener_->OnResync(event.resync().snapshot());
         break;
@@ -309,6 +332,7 @@ void GrpcSyncClient::ArmSweep() {
     absl::Time now = absl::Now();
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.deadline <= now) {
+        if (it->second.apply) timed_out_applies_.emplace(it->first, it->second.scope);
         Fail(it->second, absl::DeadlineExceededError(
                              "Sync service did not answer in time"));
         pending_.erase(it++);

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
 #include "gateway/session/session.h"
@@ -60,6 +61,7 @@ class GrpcSyncClient : public SyncClient {
     ApplyCallback apply;
     AuthorizeCallback authorize;
     absl::Time deadline;
+    std::string scope;  // of an apply
   };
 
   void Send(sync::v1::GatewayRequest request);
@@ -84,6 +86,13 @@ class GrpcSyncClient : public SyncClient {
   uint64_t generation_ = 0;
   uint64_t next_request_id_ = 1;
   absl::flat_hash_map<uint64_t, Pending> pending_;
+  // Applies answered with a timeout error: the service may still commit
+  // them. Request id -> scope, until their late ApplyResult arrives.
+  absl::flat_hash_map<uint64_t, std::string> timed_out_applies_;
+  // Commits (scope, version) of such late applies. Their senders were told
+  // they failed, so they go to every session, the sender included, as a
+  // server-originated change would.
+  absl::flat_hash_set<std::pair<std::string, uint64_t>> unanswered_commits_;
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer sweep_timer_;
   absl::Duration backoff_;

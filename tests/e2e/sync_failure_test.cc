@@ -234,5 +234,54 @@ TEST_F(SyncFailureTest, HungServiceFetchTimesOutWithAnErrorReply) {
   EXPECT_EQ(again->scope_index, 1u);
 }
 
+
+// A changeset whose reply timed out while the service hung may still be
+// applied once the service runs again. Its sender was told it failed; the
+// sender's view must still converge with everybody else's.
+TEST_F(SyncFailureTest, ChangesetTimedOutOnAHungServiceStillConverges) {
+  auto a = ConnectWithSession();
+  auto b = ConnectWithSession();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  absl::StatusOr<Fetched> fa = FetchState(*a, "Canvas");
+  absl::StatusOr<Fetched> fb = FetchState(*b, "Canvas");
+  ASSERT_TRUE(fa.ok() && fb.ok());
+  ScopeModel view_a, view_b;
+  ASSERT_TRUE(view_a.ApplyState(fa->state).ok());
+  ASSERT_TRUE(view_b.ApplyState(fb->state).ok());
+
+  ASSERT_EQ(::kill(sync_service_->pid(), SIGSTOP), 0);
+  const std::string change = FragmentList(
+      {ChangeFragment(fa->root_uuid, "Canvas", R"({"name":"while hung"})")});
+  absl::StatusOr<uint64_t> sync = a->SendScopeSync(fa->scope_index, change);
+  ASSERT_TRUE(sync.ok());
+  absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync, kRequestTimeout + absl::Seconds(5));
+  ASSERT_EQ(::kill(sync_service_->pid(), SIGCONT), 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // The gateway could not wait any longer: a, like a real client, reverts.
+  EXPECT_THAT(r->reply, HasSubstr("could-not-apply-sync-message"));
+
+  // Both views, after everything committed so far.
+  auto catch_up = [](WsTestClient& c, ScopeModel& view, uint64_t scope) {
+    absl::StatusOr<std::vector<std::string>> before = Barrier(c, scope);
+    ASSERT_TRUE(before.ok()) << before.status();
+    for (const std::string& m : *before) {
+      ASSERT_EQ(MessageType(m), "ScopeSync") << m;
+      ASSERT_TRUE(view.ApplyFragmentsJson(Field(m, "fragments")).ok());
+    }
+  };
+  catch_up(*a, view_a, fa->scope_index);
+  catch_up(*b, view_b, fb->scope_index);
+  auto c = ConnectWithSession();
+  ASSERT_NE(c, nullptr);
+  absl::StatusOr<Fetched> fc = FetchState(*c, "Canvas");
+  ASSERT_TRUE(fc.ok());
+  ScopeModel final_state;
+  ASSERT_TRUE(final_state.ApplyState(fc->state).ok());
+  EXPECT_EQ(view_b.Canonical(), final_state.Canonical());
+  EXPECT_EQ(view_a.Canonical(), final_state.Canonical())
+      << "the sender's view diverged; its reply was " << r->reply;
+}
+
 }  // namespace
 }  // namespace jetstream::testing
