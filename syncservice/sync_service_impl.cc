@@ -527,7 +527,7 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
       return refuse(ProcedureError(apply.procedure()), (*host)->version());
     }
     bool read_only = false;
-    {
+    if (apply.fragments_size() > 0) {
       absl::MutexLock lock(&state_->mu);
       read_only = state_->read_only.contains(
           StreamState::Key(apply.session_id(), apply.scope()));

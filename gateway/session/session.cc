@@ -220,8 +220,10 @@ void Session::HandleScopeSync(ClientMessage message) {
                                "scope-index-not-found"}));
     return;
   }
-  if (read_only_[message.scope_index]) {
+  if (read_only_[message.scope_index] && n > 0) {
     // Nothing reaches the sync service (the scope authorizer's decision).
+    // An empty changeset changes nothing and still goes through, so it
+    // keeps its place in the scope's order.
     reply(AllFail(n, kScopeReadOnly));
     return;
   }

@@ -1,0 +1,76 @@
+#include "tests/hooks/hook_system.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace jetstream::testing {
+namespace {
+
+std::string WriteTempFile(const std::string& name, const std::string& text) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  std::string path = absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  return path;
+}
+
+}  // namespace
+
+void HookSystemTest::TearDown() {
+  if (!release_.HasBeenNotified()) release_.Notify();
+  gateway_.reset();
+  sync_service_.reset();
+}
+
+void HookSystemTest::StartSystem(const std::string& hooks_json) {
+  std::vector<std::string> flags = {
+      "--listen=127.0.0.1:0",
+      "--schema=" + Runfile("syncservice/config/demo_schema.json"),
+      "--scopes=" + Runfile("syncservice/config/demo_scopes.json"),
+      "--auth_tokens_file=" +
+          WriteTempFile("tokens.txt", absl::StrCat("# test\n", kTestToken, "\n")),
+      "--v=1"};
+  if (!hooks_json.empty()) {
+    flags.push_back("--hooks=" + WriteTempFile("hooks.json", hooks_json));
+  }
+  auto sync = ChildProcess::StartListening("syncservice/syncservice", flags);
+  ASSERT_TRUE(sync.ok()) << sync.status();
+  sync_service_ = *std::move(sync);
+  auto gateway = ChildProcess::StartListening(
+      "gateway/gateway",
+      {"--port=0", "--sync_service=" + sync_service_->address(),
+       absl::StrCat("--sync_service_token=", kTestToken)});
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  gateway_ = *std::move(gateway);
+}
+
+std::unique_ptr<WsTestClient> HookSystemTest::Connect(
+    const std::map<std::string, std::string>& headers) {
+  auto client =
+      WsTestClient::Connect("127.0.0.1", gateway_->port(), "/", headers);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? *std::move(client) : nullptr;
+}
+
+std::unique_ptr<WsTestClient> HookSystemTest::ConnectWithSession(
+    const std::string& params) {
+  std::unique_ptr<WsTestClient> client = Connect();
+  if (client == nullptr) return nullptr;
+  auto token = client->CreateSession("0.2.0", params);
+  EXPECT_TRUE(token.ok()) << token.status();
+  return token.ok() ? std::move(client) : nullptr;
+}
+
+std::unique_ptr<sync::v1::SyncService::Stub> HookSystemTest::BackendStub() {
+  return sync::v1::SyncService::NewStub(grpc::CreateChannel(
+      sync_service_->address(), grpc::InsecureChannelCredentials()));
+}
+
+void HookSystemTest::Authorize(grpc::ClientContext* context,
+                               const std::string& token) {
+  if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
+}
+
+}  // namespace jetstream::testing
