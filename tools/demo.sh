@@ -3,11 +3,15 @@
 # the gateway accepting Jetstream clients on ws://127.0.0.1:3000 (any path)
 # and serving the demo pages on http://127.0.0.1:3000/. Ctrl-C stops both.
 #   PORT=3000 SYNC_PORT=50051 tools/demo.sh [extra gateway flags]
+# HOOKS=<hooks file> passes --hooks to the sync service (downstream hooks,
+# e.g. examples/demo_hooks.json with a demo validator running: see
+# examples/demo_with_validator.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT=${PORT:-3000}
 SYNC_PORT=${SYNC_PORT:-50051}
+HOOKS=${HOOKS:-}
 
 bash tools/setup.sh
 bazel build -c opt //syncservice //gateway
@@ -17,10 +21,13 @@ bin=bazel-out/k8-opt/bin
 static_flag=()
 if [[ -d web ]]; then static_flag=(--static_dir=web); fi
 
+hooks_flag=()
+if [[ -n "$HOOKS" ]]; then hooks_flag=(--hooks="$HOOKS"); fi
+
 ready=$(mktemp)
 "$bin/syncservice/syncservice" --listen="127.0.0.1:${SYNC_PORT}" \
   --schema=syncservice/config/demo_schema.json \
-  --scopes=syncservice/config/demo_scopes.json >"$ready" &
+  --scopes=syncservice/config/demo_scopes.json "${hooks_flag[@]}" >"$ready" &
 sync_pid=$!
 # Start the gateway once the sync service listens.
 for _ in $(seq 1 100); do
