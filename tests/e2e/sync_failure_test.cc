@@ -283,5 +283,43 @@ TEST_F(SyncFailureTest, ChangesetTimedOutOnAHungServiceStillConverges) {
       << "the sender's view diverged; its reply was " << r->reply;
 }
 
+
+// A client arriving during the outage is answered too: its SessionCreate
+// gets a reply (the sync service authorizes sessions, so a denial) within
+// the request timeout; once the service is back, new sessions work.
+TEST_F(SyncFailureTest, SessionCreateDuringOutageIsAnswered) {
+  const int port = sync_service_->port();
+  sync_service_->Kill(SIGKILL);
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  absl::Time start = absl::Now();
+  ASSERT_TRUE(c->SendText(R"({"type":"SessionCreate","index":0,"version":"0.2.0","params":{}})").ok());
+  absl::StatusOr<std::string> frame = c->ReceiveFrame(kRequestTimeout + absl::Seconds(3));
+  ASSERT_TRUE(frame.ok()) << frame.status();
+  EXPECT_LE(absl::Now() - start, kRequestTimeout + absl::Seconds(1));
+  std::vector<std::string> messages = FrameMessages(*frame);
+  ASSERT_THAT(messages, SizeIs(1)) << *frame;
+  EXPECT_EQ(MessageType(messages[0]), "SessionCreateReply");
+  EXPECT_EQ(UintField(messages[0], "index"), 0);
+
+  StartSyncService(port);
+  ASSERT_NE(sync_service_, nullptr);
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  bool created = false;
+  while (!created && absl::Now() < deadline) {
+    auto d = Connect();
+    ASSERT_NE(d, nullptr);
+    absl::StatusOr<std::string> token = d->CreateSession();
+    if (!token.ok()) {
+      // Refused while the gateway reconnects: a reply, never silence.
+      ASSERT_TRUE(absl::IsPermissionDenied(token.status())) << token.status();
+      continue;
+    }
+    created = true;
+    EXPECT_TRUE(FetchState(*d, "Canvas").ok());
+  }
+  EXPECT_TRUE(created);
+}
+
 }  // namespace
 }  // namespace jetstream::testing
