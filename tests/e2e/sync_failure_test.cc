@@ -3,6 +3,7 @@
 // gateway reconnects by itself, and sessions that had fetched scopes get
 // those scopes' states afresh from the new process (a new epoch: Resync).
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <string>
 #include <vector>
@@ -29,6 +30,18 @@ class SyncFailureTest : public SystemFixture {
     return {"--ping_interval=1h",
             absl::StrCat("--sync_request_timeout=",
                          absl::FormatDuration(kRequestTimeout))};
+  }
+
+  // Stops the sync service (it keeps its sockets, answers nothing) and
+  // returns once every one of its threads has stopped.
+  void StopSyncService() {
+    ASSERT_EQ(::kill(sync_service_->pid(), SIGSTOP), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(sync_service_->pid(), &status, WUNTRACED), sync_service_->pid());
+    ASSERT_TRUE(WIFSTOPPED(status));
+  }
+  void ContinueSyncService() {
+    ASSERT_EQ(::kill(sync_service_->pid(), SIGCONT), 0);
   }
 
   // Fetches `name` on `client` until it succeeds (the gateway has
@@ -215,13 +228,14 @@ TEST_F(SyncFailureTest, HungServiceFetchTimesOutWithAnErrorReply) {
   auto a = ConnectWithSession();
   ASSERT_NE(a, nullptr);
   ASSERT_TRUE(FetchState(*a, "Canvas").ok());
-  ASSERT_EQ(::kill(sync_service_->pid(), SIGSTOP), 0);
+  StopSyncService();
+  ASSERT_FALSE(HasFatalFailure());
   absl::Time start = absl::Now();
   absl::StatusOr<uint64_t> fetch = a->SendScopeFetch("ChatRoom");
   ASSERT_TRUE(fetch.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *fetch, kRequestTimeout + absl::Seconds(5));
   absl::Duration took = absl::Now() - start;
-  ASSERT_EQ(::kill(sync_service_->pid(), SIGCONT), 0);
+  ContinueSyncService();
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_GE(took, kRequestTimeout - absl::Milliseconds(100));
   EXPECT_LE(took, kRequestTimeout + absl::Seconds(1));
@@ -250,13 +264,14 @@ TEST_F(SyncFailureTest, ChangesetTimedOutOnAHungServiceStillConverges) {
   ASSERT_TRUE(view_a.ApplyState(fa->state).ok());
   ASSERT_TRUE(view_b.ApplyState(fb->state).ok());
 
-  ASSERT_EQ(::kill(sync_service_->pid(), SIGSTOP), 0);
+  StopSyncService();
+  ASSERT_FALSE(HasFatalFailure());
   const std::string change = FragmentList(
       {ChangeFragment(fa->root_uuid, "Canvas", R"({"name":"while hung"})")});
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(fa->scope_index, change);
   ASSERT_TRUE(sync.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync, kRequestTimeout + absl::Seconds(5));
-  ASSERT_EQ(::kill(sync_service_->pid(), SIGCONT), 0);
+  ContinueSyncService();
   ASSERT_TRUE(r.ok()) << r.status();
   // The gateway could not wait any longer: a, like a real client, reverts.
   EXPECT_THAT(r->reply, HasSubstr("could-not-apply-sync-message"));
