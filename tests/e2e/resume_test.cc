@@ -307,6 +307,47 @@ TEST_F(ResumeTest, DroppingTheOldConnectionAfterResumeDoesNotBreakTheNewOne) {
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
 }
 
+TEST_F(ResumeTest, CleanCloseKeepsTheSessionResumable) {
+  Client b = NewClient();
+  Client a = NewClient();
+  ASSERT_NE(a.ws, nullptr);
+  ASSERT_NE(b.ws, nullptr);
+  a.ws->Close();  // a WebSocket close, not the end of the session
+  ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 1));
+  std::vector<std::string> written = Write(b, 2, 20);
+  auto a2 = Connect("/", {{"X-Jetstream-SessionToken", a.token}});
+  ASSERT_NE(a2, nullptr);
+  Sequencer seq(2);
+  a2->SetNextIndex(2);
+  ReadThroughBarrier(*a2, a.fetched.scope_index, seq);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(SyncFragments(seq.accepted()), written);
+}
+
+TEST_F(ResumeTest, OnlyTheLatestOfTwoResumesStaysConnected) {
+  Client b = NewClient();
+  Client a = NewClient();
+  ASSERT_NE(a.ws, nullptr);
+  ASSERT_NE(b.ws, nullptr);
+  a.ws->Drop();
+  auto a2 = Connect("/", {{"X-Jetstream-SessionToken", a.token}});
+  ASSERT_NE(a2, nullptr);
+  auto a3 = Connect(absl::StrCat("/?x-jetstream-sessiontoken=", a.token));
+  ASSERT_NE(a3, nullptr);
+  // a2 is closed by the server (not denied, not the session's end).
+  absl::StatusOr<CloseInfo> close = a2->WaitForClose();
+  ASSERT_TRUE(close.ok()) << close.status();
+  EXPECT_NE(close->code, 4096);
+  EXPECT_NE(close->code, 4097);
+  std::vector<std::string> written = Write(b, 2, 21);
+  Sequencer seq(2);
+  a3->SetNextIndex(2);
+  ReadThroughBarrier(*a3, a.fetched.scope_index, seq);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(SyncFragments(seq.accepted()), written);
+  ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 2));
+}
+
 class ExpiryTest : public SystemFixture {
  protected:
   std::vector<std::string> GatewayFlags() override {
