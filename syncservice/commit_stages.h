@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -107,6 +108,11 @@ struct PendingCommit {
   // The applied fragments (what watchers received), a JSON array.
   std::string applied_json;
   std::string origin_session_id;
+  // Set on every ScopeHostOptions::snapshot_every-th version: the full
+  // scope at `version` (Scope::WriteSnapshotFragments), for the persister to
+  // save as the scope's snapshot (compaction) once the commit is queued.
+  std::string root_model;
+  std::shared_ptr<const std::string> snapshot_json;
 };
 
 // CommitPersister

@@ -6,6 +6,7 @@
 //
 //   bazel-bin/syncservice/syncservice --listen=127.0.0.1:0 --v=1
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -30,6 +31,17 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for TLS");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA that client certificates must be signed by (mTLS)");
+ABSL_FLAG(std::string, store, "sqlite:jetstream-data/jetstream.db",
+          "where scopes are kept: memory (nothing survives a restart), "
+          "sqlite:<path> (created with its folder if missing; relative to "
+          "the working directory) or postgres:<libpq conninfo>");
+ABSL_FLAG(bool, store_sync, true,
+          "acknowledge a commit only once it is fsync'd; false: once it is "
+          "committed (survives a crash of this process, a machine crash may "
+          "lose a short window)");
+ABSL_FLAG(uint64_t, snapshot_every, 1000,
+          "save a full snapshot of a scope (compacting its log) every this "
+          "many versions; 0: never");
 ABSL_FLAG(int, v, 0, "verbosity of VLOG logging (1: every request)");
 
 int main(int argc, char** argv) {
@@ -47,6 +59,9 @@ int main(int argc, char** argv) {
   options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
+  options.store = absl::GetFlag(FLAGS_store);
+  options.store_sync = absl::GetFlag(FLAGS_store_sync);
+  options.snapshot_every = absl::GetFlag(FLAGS_snapshot_every);
   return jetstream::RunSyncServer(argv[0], absl::GetFlag(FLAGS_v),
                                   std::move(options));
 }

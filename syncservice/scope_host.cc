@@ -19,6 +19,7 @@ ScopeHost::ScopeHost(std::string name, std::unique_ptr<Scope> scope,
       log_capacity_(options.log_capacity),
       validator_(options.validator),
       persister_(options.persister),
+      snapshot_every_(options.snapshot_every),
       on_failure_(std::move(options.on_failure)),
       scope_(std::move(scope)) {
   absl::MutexLock lock(&mu_);
@@ -329,6 +330,14 @@ void ScopeHost::QueueResultLocked(ChangesetResult result,
   pending.atomic = atomic;
   pending.applied_json = *r.commit->fragments_json;
   pending.origin_session_id = origin;
+  if (snapshot_every_ > 0 && pending.version % snapshot_every_ == 0) {
+    rapidjson::StringBuffer buffer;
+    JsonWriter writer(buffer);
+    scope_->WriteSnapshotFragments(writer);
+    pending.root_model = scope_->root().type().name();
+    pending.snapshot_json = std::make_shared<const std::string>(
+        buffer.GetString(), buffer.GetSize());
+  }
   releases_.push_back(std::move(r));
   Release* entry = &releases_.back();
   std::weak_ptr<ScopeHost> weak = weak_from_this();

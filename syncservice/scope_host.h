@@ -131,6 +131,10 @@ struct ScopeHostOptions {
   // then ahead of storage and it refuses all further work. The owner should
   // drop it (and may load the scope afresh).
   std::function<void(const std::string& scope, const absl::Status&)> on_failure;
+  // With a persister: every this many versions (version % snapshot_every ==
+  // 0) the commit carries the full scope (PendingCommit::snapshot_json),
+  // written under the lock right after the commit. 0: never.
+  uint64_t snapshot_every = 0;
 };
 
 class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
@@ -263,6 +267,7 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   const size_t log_capacity_;
   ChangesetValidator* const validator_;
   CommitPersister* const persister_;
+  const uint64_t snapshot_every_;
   const std::function<void(const std::string&, const absl::Status&)>
       on_failure_;
 

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "syncservice/store_persister.h"
 
 namespace jetstream {
 
@@ -27,15 +29,31 @@ absl::StatusOr<std::unique_ptr<ScopeRegistry>> ScopeRegistry::Create(
   }
   absl::MutexLock lock(&registry->mu_);
   for (const ScopeSpec& s : c.scopes) {
-    absl::StatusOr<std::unique_ptr<Scope>> scope =
-        BuildScope(registry->schema_, s.root,
-                   absl::StrCat(c.source, ": scope '", s.name, "'"));
+    absl::StatusOr<std::unique_ptr<Scope>> scope = registry->MakeScope(
+        s.name, s.root, absl::StrCat(c.source, ": scope '", s.name, "'"));
     if (!scope.ok()) return scope.status();
     registry->scopes_.emplace(
-        s.name, std::make_shared<ScopeHost>(s.name, *std::move(scope),
-                                            registry->options_.host));
+        s.name, registry->NewHostLocked(s.name, *std::move(scope)));
   }
   return registry;
+}
+
+absl::StatusOr<std::unique_ptr<Scope>> ScopeRegistry::MakeScope(
+    const std::string& name, const ObjectSpec& root, const std::string& what) {
+  auto build = [&] { return BuildScope(schema_, root, what); };
+  if (options_.store == nullptr) return build();
+  return LoadOrCreateScope(*options_.store, schema_, name, build);
+}
+
+std::shared_ptr<ScopeHost> ScopeRegistry::NewHostLocked(
+    const std::string& name, std::unique_ptr<Scope> scope) {
+  return std::make_shared<ScopeHost>(name, std::move(scope), options_.host);
+}
+
+bool ScopeRegistry::UsableLocked(const ScopeHost& host) const {
+  // A failed host is replaced only when the scope can be loaded afresh. (The
+  // registry takes a host's lock under its own, never the other way round.)
+  return options_.store == nullptr || !host.failed();
 }
 
 absl::StatusOr<std::shared_ptr<ScopeHost>> ScopeRegistry::Fetch(
@@ -46,29 +64,47 @@ absl::StatusOr<std::shared_ptr<ScopeHost>> ScopeRegistry::Fetch(
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = scopes_.find(name);
-    if (it != scopes_.end()) return it->second;
+    if (it != scopes_.end() && UsableLocked(*it->second)) return it->second;
   }
-  const TemplateSpec* spec = config_.FindTemplate(name);
-  if (spec == nullptr) return absl::NotFoundError(kNoSuchScope);
+  const ScopeSpec* static_spec = nullptr;
+  for (const ScopeSpec& s : config_.scopes) {
+    if (s.name == name) static_spec = &s;
+  }
+  const TemplateSpec* spec =
+      static_spec != nullptr ? nullptr : config_.FindTemplate(name);
+  if (spec == nullptr && static_spec == nullptr) {
+    return absl::NotFoundError(kNoSuchScope);
+  }
 
   absl::MutexLock lock(&mu_);
   // Another fetch may have created it meanwhile.
   auto it = scopes_.find(name);
-  if (it != scopes_.end()) return it->second;
+  if (it != scopes_.end()) {
+    if (UsableLocked(*it->second)) return it->second;
+    // Its persist failed (fenced out, or the store failed): load afresh.
+    LOG(WARNING) << "scope " << name
+                 << " failed; loading it again from the store";
+    scopes_.erase(it);
+  }
   if (scopes_.size() >= options_.max_scopes) {
     return absl::ResourceExhaustedError("Too many scopes");
   }
   // The template was built at startup, so this only fails on a bug; the
   // message stays generic for clients and detailed in the status.
-  absl::StatusOr<std::unique_ptr<Scope>> scope = BuildScope(
-      schema_, spec->root,
-      absl::StrCat(config_.source, ": template '", spec->pattern, "'"));
+  // (A static scope is only missing here after it was dropped, with a store.)
+  // With a store this loads under the registry's lock: first fetches of
+  // different scopes wait for each other.
+  absl::StatusOr<std::unique_ptr<Scope>> scope = MakeScope(
+      std::string(name), static_spec != nullptr ? static_spec->root : spec->root,
+      static_spec != nullptr
+          ? absl::StrCat(config_.source, ": scope '", static_spec->name, "'")
+          : absl::StrCat(config_.source, ": template '", spec->pattern, "'"));
   if (!scope.ok()) {
+    LOG(ERROR) << "scope " << name << ": " << scope.status();
     return absl::InternalError(
         absl::StrCat("Could not create scope: ", scope.status().message()));
   }
-  auto host = std::make_shared<ScopeHost>(std::string(name), *std::move(scope),
-                                          options_.host);
+  auto host = NewHostLocked(std::string(name), *std::move(scope));
   scopes_.emplace(std::string(name), host);
   return host;
 }

@@ -11,9 +11,20 @@
 //   absl::StatusOr<std::shared_ptr<ScopeHost>> host =
 //       registry->Fetch("Canvas");
 //
+// With a store (ScopeRegistryOptions::store, durable scopes): static scopes
+// are loaded at startup (a scope that does not rebuild fails the start with
+// an error naming it), template scopes on their first fetch; a scope the
+// store does not have yet is built from the configuration and stored as
+// version 0 (LoadOrCreateScope()). If a host's persist fails (kAborted:
+// another owner committed that version, or the store failed) the host stops;
+// the next Fetch() of the scope replaces it with one loaded afresh from the
+// store.
+// Gateways watching the dropped host are not told (their watchers are
+// cleared); see README "Durability".
+//
 // Thread-safety: all methods are thread-safe. Hosts are shared: a host stays
-// alive while anyone holds it, and the registry never drops one (scope
-// eviction is future work).
+// alive while anyone holds it; the registry drops one only when it failed
+// (scope eviction is future work).
 
 #ifndef JETSTREAM_SYNCSERVICE_SCOPE_REGISTRY_H_
 #define JETSTREAM_SYNCSERVICE_SCOPE_REGISTRY_H_
@@ -31,6 +42,7 @@
 #include "syncservice/engine/schema.h"
 #include "syncservice/scope_config.h"
 #include "syncservice/scope_host.h"
+#include "syncservice/storage/scope_store.h"
 
 namespace jetstream {
 
@@ -44,6 +56,10 @@ struct ScopeRegistryOptions {
   size_t max_scopes = 10000;
   // Longer names are refused with kInvalidArgument.
   size_t max_name_length = 256;
+  // Durable scopes: where scopes are loaded from and created in. Not owned;
+  // must outlive the registry. Null: scopes live in memory only. The hosts'
+  // persister (host.persister) should write to the same store.
+  ScopeStore* store = nullptr;
 };
 
 class ScopeRegistry {
@@ -79,6 +95,17 @@ class ScopeRegistry {
  private:
   ScopeRegistry(std::shared_ptr<const Schema> schema, ScopeConfig config,
                 ScopeRegistryOptions options);
+
+  // A host for `name` with `scope`, dropped from the registry if it fails.
+  std::shared_ptr<ScopeHost> NewHostLocked(const std::string& name,
+                                           std::unique_ptr<Scope> scope)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Builds `root` (loading or creating it in the store if there is one).
+  absl::StatusOr<std::unique_ptr<Scope>> MakeScope(const std::string& name,
+                                                   const ObjectSpec& root,
+                                                   const std::string& what);
+  bool UsableLocked(const ScopeHost& host) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<const Schema> schema_;
   const ScopeConfig config_;

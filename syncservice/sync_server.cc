@@ -5,16 +5,21 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "syncservice/engine/schema_loader.h"
 #include "syncservice/scope_config.h"
+#include "syncservice/storage/postgres_scope_store.h"
+#include "syncservice/storage/sqlite_scope_store.h"
+#include "syncservice/store_persister.h"
 
 namespace jetstream {
 namespace {
@@ -61,6 +66,43 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+// The store named by `spec` ("memory"/"": none).
+absl::StatusOr<std::unique_ptr<ScopeStore>> OpenStore(const std::string& spec,
+                                                      bool synchronous) {
+  if (spec.empty() || spec == "memory") return std::unique_ptr<ScopeStore>();
+  ScopeStoreOptions store_options;
+  store_options.synchronous = synchronous;
+  if (absl::StartsWith(spec, "sqlite:")) {
+    std::string path = spec.substr(7);
+    if (path.empty()) {
+      return absl::InvalidArgumentError("--store=sqlite:<path> needs a path");
+    }
+    std::error_code ec;
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create the folder of '", path, "': ", ec.message()));
+    }
+    SqliteScopeStoreOptions options;
+    options.store = store_options;
+    absl::StatusOr<std::unique_ptr<SqliteScopeStore>> store =
+        SqliteScopeStore::Open(path, options);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<ScopeStore>(*std::move(store));
+  }
+  if (absl::StartsWith(spec, "postgres:")) {
+    PostgresScopeStoreOptions options;
+    options.store = store_options;
+    absl::StatusOr<std::unique_ptr<PostgresScopeStore>> store =
+        PostgresScopeStore::Open(spec.substr(9), options);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<ScopeStore>(*std::move(store));
+  }
+  return absl::InvalidArgumentError(
+      "--store must be memory, sqlite:<path> or postgres:<conninfo>");
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
@@ -92,7 +134,17 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
       options.hooks_path, server->schema_.get(), &server->metrics_);
   if (!hooks.ok()) return hooks.status();
   server->hooks_ = *std::move(hooks);
+  absl::StatusOr<std::unique_ptr<ScopeStore>> store =
+      OpenStore(options.store, options.store_sync);
+  if (!store.ok()) return store.status();
+  server->store_ = *std::move(store);
   ScopeRegistryOptions registry_options = options.registry;
+  if (server->store_ != nullptr) {
+    server->persister_ = std::make_unique<StorePersister>(server->store_.get());
+    registry_options.store = server->store_.get();
+    registry_options.host.persister = server->persister_.get();
+    registry_options.host.snapshot_every = options.snapshot_every;
+  }
   if (registry_options.host.validator == nullptr) {
     registry_options.host.validator = server->hooks_->validator();
   }
@@ -170,6 +222,9 @@ int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {
             << (options.tls_client_ca_path.empty()
                     ? (options.tls_cert_path.empty() ? "" : "+tls")
                     : "+mtls")
+            << " store=" << (absl::StartsWith(options.store, "postgres:")
+                                 ? std::string("postgres")
+                                 : options.store)
             << " scopes=["
             << absl::StrJoin(scopes, ",") << "] templates=["
             << absl::StrJoin(templates, ",") << "]";

@@ -32,6 +32,7 @@
 #include "syncservice/hooks/hooks.h"
 #include "syncservice/interceptors.h"
 #include "syncservice/scope_registry.h"
+#include "syncservice/storage/scope_store.h"
 #include "syncservice/sync_service_impl.h"
 
 namespace grpc {
@@ -57,6 +58,18 @@ struct SyncServerOptions {
   std::string tls_cert_path;
   std::string tls_key_path;
   std::string tls_client_ca_path;
+  // Durable scopes (see README "Durability"): "memory" or empty (nothing
+  // stored; scopes start from configuration at every start),
+  // "sqlite:<path>" (the file and its folder are created if missing) or
+  // "postgres:<libpq conninfo>". A store that cannot be opened (a damaged
+  // or foreign SQLite file, say) fails Start() with its error, which names
+  // the file; the file is left untouched.
+  std::string store = "memory";
+  // false: relaxed durability (ScopeStoreOptions::synchronous).
+  bool store_sync = true;
+  // A full snapshot (compaction of the log) every this many versions of a
+  // scope; 0: never.
+  uint64_t snapshot_every = 1000;
   ScopeRegistryOptions registry;
   SyncServiceOptions service;
   // How long a shutdown lets open calls finish before cancelling them.
@@ -111,6 +124,10 @@ class SyncServer {
   std::shared_ptr<const Schema> schema_;
   std::unique_ptr<CallAuthenticator> authenticator_;
   std::unique_ptr<hooks::Hooks> hooks_;
+  // The store outlives the persister (whose snapshot thread uses it), which
+  // outlives the registry's hosts.
+  std::unique_ptr<ScopeStore> store_;
+  std::unique_ptr<CommitPersister> persister_;
   std::unique_ptr<ScopeRegistry> registry_;
   std::unique_ptr<SyncServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;

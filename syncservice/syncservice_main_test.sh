@@ -30,6 +30,8 @@ wait "$pid" || rc=$?
 exec 3<&-
 (( rc == 0 )) || fail "exit code $rc after SIGTERM"
 grep -q "syncservice stopped" "$tmp/err" || fail "no clean stop: $(cat "$tmp/err")"
+# With no configuration, scopes are kept in ./jetstream-data/jetstream.db.
+[[ -s jetstream-data/jetstream.db ]] || fail "no default store in $PWD/jetstream-data"
 
 # 2. A bad scopes file: non-zero exit and a message naming file and scope.
 cat >"$tmp/bad_scopes.json" <<'JSON'
@@ -47,5 +49,22 @@ rc=0
 "$bin" --listen=127.0.0.1:0 --schema="$tmp/none.json" >/dev/null 2>"$tmp/err3" || rc=$?
 (( rc != 0 )) || fail "missing schema accepted"
 grep -q "none.json: cannot open the schema file" "$tmp/err3" || fail "unclear error: $(cat "$tmp/err3")"
+
+# 4. A damaged store file: non-zero exit, a message naming the file, and the
+# file left byte for byte as it was.
+head -c 8192 /dev/urandom >"$tmp/damaged.db"
+cp "$tmp/damaged.db" "$tmp/damaged.copy"
+rc=0
+"$bin" --listen=127.0.0.1:0 --store="sqlite:$tmp/damaged.db" >"$tmp/out4" 2>"$tmp/err4" || rc=$?
+(( rc == 1 )) || fail "damaged store: exit code $rc"
+grep -q "syncservice: .*damaged.db" "$tmp/err4" || fail "unclear error: $(cat "$tmp/err4")"
+cmp -s "$tmp/damaged.db" "$tmp/damaged.copy" || fail "damaged store file modified"
+! grep -q LISTENING "$tmp/out4" || fail "listened despite a damaged store"
+
+# 5. A bad --store value.
+rc=0
+"$bin" --listen=127.0.0.1:0 --store=nowhere >/dev/null 2>"$tmp/err5" || rc=$?
+(( rc == 1 )) || fail "bad --store: exit code $rc"
+grep -q "store must be memory" "$tmp/err5" || fail "unclear error: $(cat "$tmp/err5")"
 
 echo PASS

@@ -1,6 +1,8 @@
 #include "syncservice/engine/scope.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -520,38 +522,65 @@ ScopeState Scope::State() const {
 }
 
 void Scope::WriteStateFragments(JsonWriter& writer) const {
+  WriteFragmentsImpl(writer, /*all_objects=*/false);
+}
+
+void Scope::WriteSnapshotFragments(JsonWriter& writer) const {
+  WriteFragmentsImpl(writer, /*all_objects=*/true);
+}
+
+void Scope::WriteFragmentsImpl(JsonWriter& writer, bool all_objects) const {
   // The fragments are appended straight to the writer's buffer inside the
   // writer's own array (see AppendJsonValue): same bytes, a fraction of the
   // time of going through the writer value by value.
   writer.StartArray();
   rapidjson::StringBuffer& out = WriterBuffer(writer);
   bool first = true;
+  absl::flat_hash_set<const ModelObject*> written;
+  auto write_object = [&](const ModelObject& object) {
+    AppendRaw(out, first ? "" : ",");
+    first = false;
+    AppendRaw(out, &object == root_ ? R"({"type":"change","uuid":")"
+                                    : R"({"type":"add","uuid":")");
+    object.uuid_.FormatTo(out.Push(kUuidTextLength));
+    AppendRaw(out, R"(","clsName":)");
+    AppendJsonString(out, object.type_->name());
+    AppendRaw(out, R"(,"properties":{)");
+    bool first_property = true;
+    for (const Property& p : object.type_->properties()) {
+      const Value& v = object.values_[p.index];
+      // A null single reference is omitted; null values are kept.
+      if (p.type.is_reference() && !p.type.collection && v.is_null()) {
+        continue;
+      }
+      AppendRaw(out, first_property ? "" : ",");
+      first_property = false;
+      AppendJsonString(out, p.name);
+      AppendRaw(out, ":");
+      AppendJsonValue(out, v);
+    }
+    AppendRaw(out, "}}");
+  };
   TraverseFromRoot(
       *root_, [this](const std::string& s) { return Resolve(s); },
       [&](const ModelObject& object) {
-        AppendRaw(out, first ? "" : ",");
-        first = false;
-        AppendRaw(out, &object == root_ ? R"({"type":"change","uuid":")"
-                                        : R"({"type":"add","uuid":")");
-        object.uuid_.FormatTo(out.Push(kUuidTextLength));
-        AppendRaw(out, R"(","clsName":)");
-        AppendJsonString(out, object.type_->name());
-        AppendRaw(out, R"(,"properties":{)");
-        bool first_property = true;
-        for (const Property& p : object.type_->properties()) {
-          const Value& v = object.values_[p.index];
-          // A null single reference is omitted; null values are kept.
-          if (p.type.is_reference() && !p.type.collection && v.is_null()) {
-            continue;
-          }
-          AppendRaw(out, first_property ? "" : ",");
-          first_property = false;
-          AppendJsonString(out, p.name);
-          AppendRaw(out, ":");
-          AppendJsonValue(out, v);
-        }
-        AppendRaw(out, "}}");
+        if (all_objects) written.insert(&object);
+        write_object(object);
       });
+  if (all_objects && written.size() < objects_.size()) {
+    // Objects kept alive only by a detached cycle: not part of the state
+    // clients see, but part of the scope, so a rebuilt scope replays the
+    // same. Sorted by uuid so the snapshot bytes are deterministic.
+    std::vector<const ModelObject*> rest;
+    for (const auto& [id, object] : objects_) {
+      if (!written.contains(object.get())) rest.push_back(object.get());
+    }
+    std::sort(rest.begin(), rest.end(),
+              [](const ModelObject* a, const ModelObject* b) {
+                return a->uuid_ < b->uuid_;
+              });
+    for (const ModelObject* object : rest) write_object(*object);
+  }
   writer.EndArray();
 }
 

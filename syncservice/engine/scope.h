@@ -149,6 +149,14 @@ class Scope {
   // Writes the state's fragments as a JSON array straight from the objects
   // (no intermediate copies); byte-identical to encoding State().fragments.
   void WriteStateFragments(JsonWriter& writer) const;
+  // Scope::WriteSnapshotFragments()
+  //
+  // Like WriteStateFragments(), for storage: the root first as `change`,
+  // then the reachable objects in state order, then every object that is
+  // not reachable (kept alive by a detached cycle) as an `add`, by uuid.
+  // FromState() on it rebuilds exactly this scope, so replaying commits on
+  // top of it reproduces their versions and replies.
+  void WriteSnapshotFragments(JsonWriter& writer) const;
 
   uint64_t version() const { return version_; }
   const ModelObject& root() const { return *root_; }
@@ -164,6 +172,8 @@ class Scope {
   absl::Status CheckInvariants() const;
 
  private:
+  void WriteFragmentsImpl(JsonWriter& writer, bool all_objects) const;
+
   struct UndoEntry {
     enum class Kind : uint8_t { kAssign, kInsert, kErase };
     Kind kind;

@@ -15,11 +15,13 @@ void SystemFixture::TearDown() {
 }
 
 void SystemFixture::StartSyncService(int port) {
-  auto process = ChildProcess::StartListening(
-      "syncservice/syncservice",
-      {absl::StrCat("--listen=127.0.0.1:", port),
-       "--schema=" + Runfile("syncservice/config/demo_schema.json"),
-       "--scopes=" + Runfile("syncservice/config/demo_scopes.json")});
+  std::vector<std::string> flags = {
+      absl::StrCat("--listen=127.0.0.1:", port),
+      "--schema=" + Runfile("syncservice/config/demo_schema.json"),
+      "--scopes=" + Runfile("syncservice/config/demo_scopes.json")};
+  for (const std::string& f : SyncServiceFlags()) flags.push_back(f);
+  auto process =
+      ChildProcess::StartListening("syncservice/syncservice", flags);
   ASSERT_TRUE(process.ok()) << process.status();
   sync_service_ = *std::move(process);
 }

@@ -22,6 +22,11 @@ class SystemFixture : public ::testing::Test {
  protected:
   // Extra gateway flags for a test (e.g. "--session_expiry=1s").
   virtual std::vector<std::string> GatewayFlags() { return {}; }
+  // Extra sync service flags. By default nothing is stored (each test starts
+  // from the demo configuration); a durability test passes a --store.
+  virtual std::vector<std::string> SyncServiceFlags() {
+    return {"--store=memory"};
+  }
 
   void SetUp() override;
   void TearDown() override;

@@ -31,7 +31,7 @@ void HookSystemTest::StartSystem(const std::string& hooks_json) {
       "--scopes=" + Runfile("syncservice/config/demo_scopes.json"),
       "--auth_tokens_file=" +
           WriteTempFile("tokens.txt", absl::StrCat("# test\n", kTestToken, "\n")),
-      "--v=1"};
+      "--store=memory", "--v=1"};
   if (!hooks_json.empty()) {
     flags.push_back("--hooks=" + WriteTempFile("hooks.json", hooks_json));
   }
