@@ -77,10 +77,15 @@ wait_listening() {
   return 1
 }
 
+store_count=0
 start_system() {
+  # Durability on: each start gets a fresh SQLite store (STORE=memory to
+  # measure without it).
+  local store=${STORE:-sqlite:$work/store-$((++store_count)).db}
   "$work/syncservice" --listen=127.0.0.1:0 \
     --schema=syncservice/config/demo_schema.json \
     --scopes=syncservice/config/demo_scopes.json \
+    --store="$store" \
     >"$work/sync.out" 2>"$work/sync.log" &
   sync_pid=$!
   sync_addr=$(wait_listening "$work/sync.out" "$sync_pid")

@@ -25,7 +25,8 @@ class RunnerTest : public ::testing::Test {
         "syncservice/syncservice",
         {"--listen=127.0.0.1:0",
          "--schema=" + Runfile("syncservice/config/demo_schema.json"),
-         "--scopes=" + Runfile("syncservice/config/demo_scopes.json")});
+         "--scopes=" + Runfile("syncservice/config/demo_scopes.json"),
+         "--store=memory"});
     ASSERT_TRUE(sync.ok()) << sync.status();
     sync_ = *std::move(sync);
     auto gateway = ChildProcess::StartListening(

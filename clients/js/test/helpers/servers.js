@@ -85,6 +85,8 @@ export async function startServers({gatewayArgs = [], syncArgs = []} = {}) {
     '--listen=127.0.0.1:0',
     `--schema=${DEMO_SCHEMA_PATH}`,
     `--scopes=${DEMO_SCOPES_PATH}`,
+    // In memory: every test starts from the demo configuration.
+    '--store=memory',
     ...syncArgs,
   ]);
   let gateway;
