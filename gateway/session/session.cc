@@ -285,12 +285,18 @@ void Session::Enqueue(uint64_t index, std::string message) {
   auto shared = std::make_shared<const std::string>(std::move(message));
   unacked_.push_back(Unacked{index, shared});
   if (unacked_.size() > options_.max_unacked_messages) {
+    if (ending_) return;
+    ending_ = true;
     LOG(WARNING) << "session " << id_ << ": more than "
                  << options_.max_unacked_messages
                  << " unacknowledged messages; ending it";
-    End(kCloseClosedConnection,
-        EncodeCloseReason(WireError{"Too many unacknowledged messages",
-                                    "too-many-unacknowledged-messages"}));
+    // Not from here: the caller may be the manager walking a scope's
+    // subscribers, which End() changes (it may even drop the scope).
+    net::post(hub_, [self = shared_from_this()] {
+      self->End(kCloseClosedConnection,
+                EncodeCloseReason(WireError{"Too many unacknowledged messages",
+                                            "too-many-unacknowledged-messages"}));
+    });
     return;
   }
   if (connection_ == nullptr) return;  // sent on resume (D7)

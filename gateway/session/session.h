@@ -111,6 +111,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   ConnectionPtr connection_;
   bool ended_ = false;
+  // Over the unacknowledged limit: End() is posted, nothing more is queued.
+  bool ending_ = false;
 
   // Next server index; SessionCreateReply takes 0 (spec 4.1).
   uint64_t next_index_ = 1;

@@ -172,5 +172,62 @@ TEST_F(SlowClientTest, ClientThatCatchesUpInTimeLosesNothing) {
   EXPECT_EQ(GatewayGauge(gateway_->port(), kSessions).value_or(-1), 3);
 }
 
+// A client that reads but never acknowledges: past --max_unacked_messages
+// its session ends (4097, "too-many-unacknowledged-messages"). Here the
+// changes come from a session on a second gateway, so the ending session is
+// its gateway's only subscriber of the scope when the commit arrives.
+class UnackingClientTest : public SystemFixture {
+ protected:
+  std::vector<std::string> GatewayFlags() override {
+    return {"--ping_interval=1h", "--max_unacked_messages=3"};
+  }
+};
+
+TEST_F(UnackingClientTest, SessionPastTheUnackedLimitEndsAndTheGatewayGoesOn) {
+  absl::StatusOr<std::unique_ptr<ChildProcess>> second = ChildProcess::StartListening(
+      "gateway/gateway",
+      {"--port=0", "--sync_service=" + sync_service_->address(), "--ping_interval=1h"});
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto writer = WsTestClient::Connect("127.0.0.1", (*second)->port());
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->CreateSession().ok());
+  absl::StatusOr<Fetched> fw = FetchState(**writer, "Canvas");
+  ASSERT_TRUE(fw.ok()) << fw.status();
+
+  auto quiet = ConnectWithSession();  // on the first gateway
+  ASSERT_NE(quiet, nullptr);
+  ASSERT_TRUE(FetchState(*quiet, "Canvas").ok());  // unacked: 1, 2
+
+  // Changes 3 and 4 reach the quiet session: the second is one too many.
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<uint64_t> sync = (*writer)->SendScopeSync(
+        fw->scope_index,
+        FragmentList({ChangeFragment(fw->root_uuid, "Canvas",
+                                     absl::StrCat(R"({"name":"n)", i, R"("})"))}));
+    ASSERT_TRUE(sync.ok());
+    ASSERT_TRUE(ReadUntilReply(**writer, *sync).ok());
+  }
+  absl::StatusOr<CloseInfo> close = quiet->WaitForClose();
+  ASSERT_TRUE(close.ok()) << close.status();
+  EXPECT_EQ(close->code, 4097);
+  EXPECT_EQ(CloseReasonType(*close), "too-many-unacknowledged-messages");
+
+  // The first gateway still serves the scope, live.
+  auto fresh = ConnectWithSession();
+  ASSERT_NE(fresh, nullptr);
+  absl::StatusOr<Fetched> ff = FetchState(*fresh, "Canvas");
+  ASSERT_TRUE(ff.ok()) << ff.status();
+  EXPECT_THAT(Field(ff->state, "fragments"), HasSubstr(R"("name":"n1")"));
+  absl::StatusOr<uint64_t> sync = (*writer)->SendScopeSync(
+      fw->scope_index,
+      FragmentList({ChangeFragment(fw->root_uuid, "Canvas", R"({"name":"later"})")}));
+  ASSERT_TRUE(sync.ok());
+  ASSERT_TRUE(ReadUntilReply(**writer, *sync).ok());
+  absl::StatusOr<std::string> m = fresh->NextMessage();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(MessageType(*m), "ScopeSync");
+  EXPECT_THAT(Field(*m, "fragments"), HasSubstr(R"("name":"later")"));
+}
+
 }  // namespace
 }  // namespace jetstream::testing
