@@ -182,9 +182,8 @@ void GrpcSyncClient::Send(sync::v1::GatewayRequest request) {
   if (stream_ != nullptr) stream_->Send(std::move(request));
 }
 
-void GrpcSyncClient::Fetch(sync::v1::FetchRequest request, FetchCallback done) {
-  Pending pending;
-  pending.fetch = std::move(done);
+template <typename Fill>
+void GrpcSyncClient::Track(Pending pending, Fill fill) {
   pending.deadline = absl::Now() + request_timeout_;
   if (stream_ == nullptr) {
     Fail(pending, absl::UnavailableError("Sync service unavailable"));
@@ -194,42 +193,34 @@ void GrpcSyncClient::Fetch(sync::v1::FetchRequest request, FetchCallback done) {
   pending_.emplace(id, std::move(pending));
   sync::v1::GatewayRequest r;
   r.set_request_id(id);
-  *r.mutable_fetch() = std::move(request);
+  fill(r);
   Send(std::move(r));
+}
+
+void GrpcSyncClient::Fetch(sync::v1::FetchRequest request, FetchCallback done) {
+  Pending pending;
+  pending.fetch = std::move(done);
+  Track(std::move(pending), [&](sync::v1::GatewayRequest& r) {
+    *r.mutable_fetch() = std::move(request);
+  });
 }
 
 void GrpcSyncClient::Apply(sync::v1::ApplyRequest request, ApplyCallback done) {
   Pending pending;
   pending.apply = std::move(done);
-  pending.deadline = absl::Now() + request_timeout_;
   pending.scope = request.scope();
-  if (stream_ == nullptr) {
-    Fail(pending, absl::UnavailableError("Sync service unavailable"));
-    return;
-  }
-  uint64_t id = next_request_id_++;
-  pending_.emplace(id, std::move(pending));
-  sync::v1::GatewayRequest r;
-  r.set_request_id(id);
-  *r.mutable_apply() = std::move(request);
-  Send(std::move(r));
+  Track(std::move(pending), [&](sync::v1::GatewayRequest& r) {
+    *r.mutable_apply() = std::move(request);
+  });
 }
 
 void GrpcSyncClient::AuthorizeSession(sync::v1::AuthorizeSessionRequest request,
                                       AuthorizeCallback done) {
   Pending pending;
   pending.authorize = std::move(done);
-  pending.deadline = absl::Now() + request_timeout_;
-  if (stream_ == nullptr) {
-    Fail(pending, absl::UnavailableError("Sync service unavailable"));
-    return;
-  }
-  uint64_t id = next_request_id_++;
-  pending_.emplace(id, std::move(pending));
-  sync::v1::GatewayRequest r;
-  r.set_request_id(id);
-  *r.mutable_authorize_session() = std::move(request);
-  Send(std::move(r));
+  Track(std::move(pending), [&](sync::v1::GatewayRequest& r) {
+    *r.mutable_authorize_session() = std::move(request);
+  });
 }
 
 void GrpcSyncClient::Watch(sync::v1::WatchRequest request) {

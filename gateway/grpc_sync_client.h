@@ -65,6 +65,10 @@ class GrpcSyncClient : public SyncClient {
   };
 
   void Send(sync::v1::GatewayRequest request);
+  // Registers `pending` under a new request id and sends the request that
+  // `fill` completes; with no stream open, fails it at once (never inline).
+  template <typename Fill>
+  void Track(Pending pending, Fill fill);
   void OpenStream();
   void OnStreamConnected(uint64_t generation);
   void OnFrame(uint64_t generation,
