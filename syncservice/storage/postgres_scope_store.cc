@@ -510,31 +510,18 @@ absl::StatusOr<std::vector<std::string>> PostgresScopeStore::List() {
 }
 
 absl::Status PostgresScopeStore::Create(const std::string& scope,
-                                        const StoredSnapshot& snapshot) {
-  WriteOp op;
-  op.kind = WriteOp::Kind::kCreate;
-  op.scope = scope;
-  op.snapshot = snapshot;
-  return queue_->RunAndWait(std::move(op));
+                                       const StoredSnapshot& snapshot) {
+  return queue_->Create(scope, snapshot);
 }
 
 void PostgresScopeStore::Append(const std::string& scope, StoredCommit commit,
-                                std::function<void(absl::Status)> done) {
-  WriteOp op;
-  op.kind = WriteOp::Kind::kAppend;
-  op.scope = scope;
-  op.commit = std::move(commit);
-  op.done = std::move(done);
-  queue_->Enqueue(std::move(op));
+                               std::function<void(absl::Status)> done) {
+  queue_->Append(scope, std::move(commit), std::move(done));
 }
 
 absl::Status PostgresScopeStore::SaveSnapshot(const std::string& scope,
-                                              const StoredSnapshot& snapshot) {
-  WriteOp op;
-  op.kind = WriteOp::Kind::kSnapshot;
-  op.scope = scope;
-  op.snapshot = snapshot;
-  return queue_->RunAndWait(std::move(op));
+                                             const StoredSnapshot& snapshot) {
+  return queue_->SaveSnapshot(scope, snapshot);
 }
 
 ScopeStoreStats PostgresScopeStore::Stats() const { return queue_->Stats(); }

@@ -53,6 +53,34 @@ void GroupCommitQueue::Enqueue(WriteOp op) {
   op.done(absl::FailedPreconditionError("scope store is shutting down"));
 }
 
+absl::Status GroupCommitQueue::Create(const std::string& scope,
+                                      const StoredSnapshot& snapshot) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kCreate;
+  op.scope = scope;
+  op.snapshot = snapshot;
+  return RunAndWait(std::move(op));
+}
+
+void GroupCommitQueue::Append(const std::string& scope, StoredCommit commit,
+                              std::function<void(absl::Status)> done) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kAppend;
+  op.scope = scope;
+  op.commit = std::move(commit);
+  op.done = std::move(done);
+  Enqueue(std::move(op));
+}
+
+absl::Status GroupCommitQueue::SaveSnapshot(const std::string& scope,
+                                            const StoredSnapshot& snapshot) {
+  WriteOp op;
+  op.kind = WriteOp::Kind::kSnapshot;
+  op.scope = scope;
+  op.snapshot = snapshot;
+  return RunAndWait(std::move(op));
+}
+
 absl::Status GroupCommitQueue::RunAndWait(WriteOp op) {
   if (OnWriterThread()) {
     return absl::FailedPreconditionError(

@@ -88,6 +88,14 @@ class GroupCommitQueue {
   // thread, which would deadlock.
   absl::Status RunAndWait(WriteOp op);
 
+  // The ScopeStore writes, as queued ops: Create and SaveSnapshot block
+  // (RunAndWait), Append queues with its callback (Enqueue).
+  absl::Status Create(const std::string& scope, const StoredSnapshot& snapshot);
+  void Append(const std::string& scope, StoredCommit commit,
+              std::function<void(absl::Status)> done);
+  absl::Status SaveSnapshot(const std::string& scope,
+                            const StoredSnapshot& snapshot);
+
   // True on the writer thread (inside `write_batch`, `sync` or a callback).
   bool OnWriterThread() const;
 
