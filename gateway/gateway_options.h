@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -18,8 +19,10 @@ struct GatewayOptions {
   // Where clients connect (WebSocket on any path, HTTP for the rest).
   std::string listen_address = "127.0.0.1";
   uint16_t port = 3000;
-  // The sync service's gRPC address.
-  std::string sync_service_target = "127.0.0.1:50051";
+  // The sync service replicas' gRPC addresses. Each scope is routed to one
+  // of them by rendezvous hashing of its name over these strings, so every
+  // gateway must list the same addresses, spelt the same way (in any order).
+  std::vector<std::string> sync_service_targets = {"127.0.0.1:50051"};
   // Sent as `authorization: Bearer <token>` to the sync service; empty
   // sends none.
   std::string sync_service_token;

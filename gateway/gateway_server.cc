@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
 #include "common/logging.h"
@@ -79,11 +80,17 @@ GatewayServer::GatewayServer(GatewayOptions options)
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 256 << 20);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto channel = grpc::CreateCustomChannel(
-      options_.sync_service_target, SyncServiceCredentials(options_), args);
-  sync_ = std::make_unique<GrpcSyncClient>(hub_, std::move(channel),
-                                           options_.sync_request_timeout,
-                                           options_.sync_service_token);
+  std::vector<RoutingSyncClient::Replica> replicas;
+  for (const std::string& target : options_.sync_service_targets) {
+    auto channel = grpc::CreateCustomChannel(
+        target, SyncServiceCredentials(options_), args);
+    auto client = std::make_unique<GrpcSyncClient>(
+        hub_, std::move(channel), options_.sync_request_timeout,
+        options_.sync_service_token);
+    replica_clients_.push_back(client.get());
+    replicas.push_back({target, std::move(client)});
+  }
+  sync_ = std::make_unique<RoutingSyncClient>(std::move(replicas));
   manager_ = std::make_unique<SessionManager>(hub_, options_, *sync_);
   http_handler_ = [this](const http::request<http::string_body>& req) {
     return HandleHttp(req);
@@ -115,13 +122,16 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
         ec.message()));
   }
   uint16_t port = acceptor_.local_endpoint().port();
-  net::post(hub_, [this] { sync_->Start(); });
+  net::post(hub_, [this] {
+    for (GrpcSyncClient* client : replica_clients_) client->Start();
+  });
   DoAccept();
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     threads_.emplace_back([this] { ioc_.run(); });
   }
   LOG(INFO) << "gateway listening on " << options_.listen_address << ":"
-            << port << ", sync service at " << options_.sync_service_target;
+            << port << ", sync service at "
+            << absl::StrJoin(options_.sync_service_targets, ",");
   return port;
 }
 
@@ -149,7 +159,7 @@ void GatewayServer::Stop() {
     beast::error_code ec;
     acceptor_.close(ec);
     manager_->Shutdown();
-    sync_->Shutdown();
+    for (GrpcSyncClient* client : replica_clients_) client->Shutdown();
     // Let the close frames go out, then stop.
     auto timer = std::make_shared<net::steady_timer>(ioc_);
     timer->expires_after(std::chrono::milliseconds(200));

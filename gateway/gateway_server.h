@@ -21,6 +21,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "gateway/gateway_options.h"
 #include "gateway/grpc_sync_client.h"
+#include "gateway/routing_sync_client.h"
 #include "gateway/net/http_session.h"
 #include "gateway/session/session_manager.h"
 
@@ -47,7 +48,9 @@ class GatewayServer {
   GatewayOptions options_;
   boost::asio::io_context ioc_;
   HubExecutor hub_;
-  std::unique_ptr<GrpcSyncClient> sync_;
+  // Owns one GrpcSyncClient per sync service replica.
+  std::unique_ptr<RoutingSyncClient> sync_;
+  std::vector<GrpcSyncClient*> replica_clients_;
   std::unique_ptr<SessionManager> manager_;
   boost::asio::ip::tcp::acceptor acceptor_;
   HttpHandler http_handler_;

@@ -143,11 +143,10 @@ void GrpcSyncClient::OpenStream() {
   if (shutdown_) return;
   ++generation_;
   stream_ = std::make_shared<Stream>(this, generation_);
-  stream_->Begin(stream_);
   // Optimistic: requests go out at once; if the service is down the stream
-  // ends quickly and they fail with kUnavailable.
-  connected_ = true;
-  if (listener_ != nullptr) listener_->OnStreamStarted();
+  // ends quickly and they fail with kUnavailable. connected() waits for the
+  // service's first word (its initial metadata).
+  stream_->Begin(stream_);
 }
 
 void GrpcSyncClient::OnStreamConnected(uint64_t generation) {
@@ -156,6 +155,8 @@ void GrpcSyncClient::OnStreamConnected(uint64_t generation) {
     LOG(INFO) << "sync service stream established";
   }
   backoff_ = kMinBackoff;
+  connected_ = true;
+  if (listener_ != nullptr) listener_->OnStreamStarted();
 }
 
 void GrpcSyncClient::OnStreamDone(uint64_t generation, grpc::Status status) {
@@ -167,6 +168,7 @@ void GrpcSyncClient::OnStreamDone(uint64_t generation, grpc::Status status) {
   // are replayed to every session (Commit.replayed) or resynced.
   timed_out_applies_.clear();
   unanswered_commits_.clear();
+  if (listener_ != nullptr) listener_->OnStreamEnded();
   if (shutdown_) return;
   LOG(WARNING) << "sync service stream ended (" << status.error_code() << ": "
                << status.error_message() << "); reconnecting in "
@@ -289,6 +291,11 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
       }
       case sync::v1::ServiceEvent::kResync:
         if (listener_ != nullptr) listener_->OnResync(event.resync().snapshot());
+        break;
+      case sync::v1::ServiceEvent::kScopeLost:
+        LOG(WARNING) << "sync service lost scope '" << event.scope_lost().scope()
+                     << "': " << event.scope_lost().error().message();
+        if (listener_ != nullptr) listener_->OnScopeLost(event.scope_lost().scope());
         break;
       case sync::v1::ServiceEvent::KIND_NOT_SET:
         break;

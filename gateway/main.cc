@@ -3,9 +3,12 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
@@ -16,8 +19,10 @@
 ABSL_FLAG(std::string, listen_address, "127.0.0.1",
           "Address for WebSocket and HTTP clients.");
 ABSL_FLAG(uint16_t, port, 3000, "Port for WebSocket and HTTP; 0 picks one.");
-ABSL_FLAG(std::string, sync_service, "127.0.0.1:50051",
-          "gRPC address of the sync service.");
+ABSL_FLAG(std::vector<std::string>, sync_service, {"127.0.0.1:50051"},
+          "gRPC addresses of the sync service replicas, comma-separated. "
+          "Each scope goes to one replica, by a hash of its name over these "
+          "strings: list the same addresses on every gateway.");
 ABSL_FLAG(std::string, sync_service_token, "",
           "Bearer token presented to the sync service (its "
           "--auth_tokens_file); empty sends none.");
@@ -64,7 +69,7 @@ int main(int argc, char** argv) {
   jetstream::gateway::GatewayOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen_address);
   options.port = absl::GetFlag(FLAGS_port);
-  options.sync_service_target = absl::GetFlag(FLAGS_sync_service);
+  options.sync_service_targets = absl::GetFlag(FLAGS_sync_service);
   options.sync_service_token = absl::GetFlag(FLAGS_sync_service_token);
   options.sync_service_tls_ca = absl::GetFlag(FLAGS_sync_service_tls_ca);
   options.sync_service_tls_cert = absl::GetFlag(FLAGS_sync_service_tls_cert);

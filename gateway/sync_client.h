@@ -24,8 +24,16 @@ class SyncClient {
     virtual ~Listener() = default;
     virtual void OnCommit(const sync::v1::Commit& commit) = 0;
     virtual void OnResync(const sync::v1::ScopeSnapshot& snapshot) = 0;
-    // A new stream to the service is open: watched scopes must be re-watched.
+    // A new stream to the service is established (the service answered):
+    // watched scopes must be re-watched.
     virtual void OnStreamStarted() = 0;
+    // The service stopped holding `scope` (another replica took it over, or
+    // its storage failed): nothing more comes for it until it is watched
+    // again, which routes anew and brings the current state as a Resync.
+    virtual void OnScopeLost(const std::string& scope) = 0;
+    // The stream broke: pending requests have failed; the client reconnects
+    // by itself and calls OnStreamStarted() again.
+    virtual void OnStreamEnded() {}
   };
 
   // The service's FetchResult (a snapshot, or an error for the client such

@@ -433,6 +433,15 @@ void ScopeHost::FailLocked(const absl::Status& status) {
     if (job.done) job.done(scope_->RejectAll(job.changeset.fragments.size(), reason));
   }
   jobs_.clear();
+  // Everyone watching, or waiting to, hears that the scope is gone here.
+  absl::flat_hash_set<ScopeWatcher*> told;
+  auto tell = [&](const std::shared_ptr<ScopeWatcher>& watcher) {
+    if (watcher != nullptr && told.insert(watcher.get()).second) {
+      watcher->OnLost(name_, status);
+    }
+  };
+  for (const auto& [unused, watcher] : watchers_) tell(watcher);
+  for (const Release& r : releases_) tell(r.watcher);
   watchers_.clear();
   if (on_failure_) on_failure_(name_, status);
 }

@@ -108,6 +108,15 @@ class ScopeWatcher {
   // missed cannot be replayed: this is the current state instead, and
   // commits after `snapshot.version` follow.
   virtual void OnResync(const ScopeSnapshot& snapshot) = 0;
+
+  // The host stopped (its commits could not be made durable: another
+  // replica committed the scope's next version first, or the store failed).
+  // The last call this watcher gets from the host; the scope must be
+  // watched again, on a host loaded afresh, to see later commits.
+  virtual void OnLost(const std::string& scope, const absl::Status& why) {
+    (void)scope;
+    (void)why;
+  }
 };
 
 // Counters for ListScopes.

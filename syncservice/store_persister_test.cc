@@ -21,6 +21,7 @@ namespace {
 using ::jetstream::testing::Change;
 using ::jetstream::testing::DemoSchema;
 using ::jetstream::testing::TestUuid;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr char kConfig[] = R"({
@@ -142,12 +143,34 @@ TEST(DurableScopesTest, SnapshotsCompactTheLog) {
   EXPECT_EQ(*host->Snapshot().fragments_json, state);
 }
 
+// Records what a scope host tells a stream watching it.
+class RecordingWatcher : public ScopeWatcher {
+ public:
+  void OnCommit(const CommitPtr& commit, bool) override {
+    events.push_back(absl::StrCat("commit ", commit->version));
+  }
+  void OnResync(const ScopeSnapshot& snapshot) override {
+    events.push_back(absl::StrCat("resync ", snapshot.version));
+    resynced = snapshot;
+  }
+  void OnLost(const std::string& scope, const absl::Status& why) override {
+    events.push_back(absl::StrCat("lost ", scope));
+    lost_because = std::string(why.message());
+  }
+  // Written under the host's lock, read after the blocking calls return.
+  std::vector<std::string> events;
+  ScopeSnapshot resynced;
+  std::string lost_because;
+};
+
 TEST(DurableScopesTest, AFencedOutHostIsReplacedByTheWinnersState) {
   const std::string path = TempPath("fenced.db");
   Service a(path);
   Service b(path);  // same file, second owner: both loaded Canvas at 1
   std::shared_ptr<ScopeHost> a_host = a.registry->Fetch("Canvas").value();
   std::shared_ptr<ScopeHost> b_host = b.registry->Fetch("Canvas").value();
+  auto watcher = std::make_shared<RecordingWatcher>();
+  const ScopeSnapshot watched = b_host->Fetch(watcher);
   Write(*a.registry, "Canvas", 1, 1);  // a wins version 2
   ScopeSnapshot b_before = b_host->Snapshot();
   ChangesetResult lost = b_host->Apply(
@@ -164,6 +187,18 @@ TEST(DurableScopesTest, AFencedOutHostIsReplacedByTheWinnersState) {
   EXPECT_EQ(fresh->version(), a_host->version());
   EXPECT_EQ(*fresh->Snapshot().fragments_json,
             *a_host->Snapshot().fragments_json);
+  // The loser's watchers were told the scope is gone there, and nothing
+  // else (the losing change was never committed).
+  EXPECT_THAT(watcher->events, ElementsAre("lost Canvas"));
+  EXPECT_THAT(watcher->lost_because, HasSubstr("version"));
+  // Watching again, from what they had seen, brings the winner's state.
+  EXPECT_EQ(fresh->Watch(watcher, watched.epoch, watched.version),
+            ScopeHost::CatchUp::kResynced);
+  fresh->Snapshot();  // the catch-up is released in order before this
+  EXPECT_THAT(watcher->events, ElementsAre("lost Canvas", "resync 2"));
+  EXPECT_EQ(*watcher->resynced.fragments_json,
+            *a_host->Snapshot().fragments_json);
+  fresh->Unwatch(watcher.get());
 }
 
 TEST(DurableScopesTest, BadStoredDataIsALoadErrorNamingTheScope) {

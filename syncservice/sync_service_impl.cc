@@ -180,6 +180,13 @@ class Outbox final : public ScopeWatcher {
   void OnResync(const ScopeSnapshot& snapshot) override {
     Push(SnapshotEvent{/*resync=*/true, 0, snapshot});
   }
+  void OnLost(const std::string& scope, const absl::Status& why) override {
+    ServiceEvent event;
+    sync::v1::ScopeLost* lost = event.mutable_scope_lost();
+    lost->set_scope(scope);
+    lost->mutable_error()->set_message(std::string(why.message()));
+    Push(std::move(event));
+  }
 
   // Queues `event` and starts a write if none is in flight. Never blocks
   // beyond mu_. Dropped once the stream is closing.
@@ -353,7 +360,8 @@ void FetchAuthorized(const std::shared_ptr<StreamState>& state,
   (*host)->Fetch(outbox, [outbox, id, read_only](const ScopeSnapshot& snapshot) {
     outbox->Push(SnapshotEvent{/*resync=*/false, id, snapshot, read_only});
   });
-  state->watched.try_emplace(scope, *std::move(host));
+  // A host loaded afresh (its predecessor lost the scope) replaces the old.
+  state->watched.insert_or_assign(scope, *std::move(host));
 }
 
 }  // namespace
@@ -382,6 +390,9 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
         state_(std::make_shared<StreamState>()) {
     service_->StreamOpened();
     LOG(INFO) << "stream opened peer=" << peer_;
+    // Tells the gateway at once that the stream is established (it routes
+    // scopes only to services it has heard from).
+    StartSendInitialMetadata();
     StartRead(&request_);
   }
 
@@ -582,7 +593,7 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
             << " after=" << watch.after_version()
             << (how == ScopeHost::CatchUp::kReplayed ? " replayed" : " resync");
     absl::MutexLock lock(&state_->mu);
-    state_->watched.try_emplace(watch.scope(), *std::move(host));
+    state_->watched.insert_or_assign(watch.scope(), *std::move(host));
   }
 
   void DoUnwatch(const sync::v1::UnwatchRequest& unwatch) {

@@ -340,9 +340,9 @@ void SessionManager::MaybeUnwatch(const std::string& scope) {
   if (!it->second.subscribers.empty() || it->second.fetches_in_flight > 0) {
     return;
   }
-  bool watched = !it->second.epoch.empty();
   scopes_.erase(it);
-  if (watched) sync_.Unwatch(scope);
+  // Also after a failed first fetch: the client forgets where it routed it.
+  sync_.Unwatch(scope);
 }
 
 void SessionManager::NoteVersion(const std::string& scope,
@@ -391,14 +391,23 @@ void SessionManager::OnResync(const sync::v1::ScopeSnapshot& snapshot) {
 }
 
 void SessionManager::OnStreamStarted() {
-  for (const auto& [scope, watch] : scopes_) {
-    if (watch.epoch.empty()) continue;
-    sync::v1::WatchRequest request;
-    request.set_scope(scope);
-    request.set_epoch(watch.epoch);
-    request.set_after_version(watch.version);
-    sync_.Watch(std::move(request));
-  }
+  for (const auto& [scope, watch] : scopes_) Rewatch(scope, watch);
+}
+
+void SessionManager::OnScopeLost(const std::string& scope) {
+  // The service that held it (or its successor, wherever routing now points)
+  // answers with a Resync: the state including what other replicas committed.
+  auto it = scopes_.find(scope);
+  if (it != scopes_.end()) Rewatch(scope, it->second);
+}
+
+void SessionManager::Rewatch(const std::string& scope, const ScopeWatch& watch) {
+  if (watch.epoch.empty()) return;  // its first fetch is still in flight
+  sync::v1::WatchRequest request;
+  request.set_scope(scope);
+  request.set_epoch(watch.epoch);
+  request.set_after_version(watch.version);
+  sync_.Watch(std::move(request));
 }
 
 }  // namespace jetstream::gateway

@@ -59,6 +59,7 @@ class SessionManager : public SyncClient::Listener {
   void OnCommit(const sync::v1::Commit& commit) override;
   void OnResync(const sync::v1::ScopeSnapshot& snapshot) override;
   void OnStreamStarted() override;
+  void OnScopeLost(const std::string& scope) override;
 
   // Used by Session (hub executor).
   void Fetch(Session& session, std::string scope, std::string params_json,
@@ -105,6 +106,8 @@ class SessionManager : public SyncClient::Listener {
   // Records the newest version seen on the stream for a watched scope.
   void NoteVersion(const std::string& scope, const std::string& epoch,
                    uint64_t version);
+  // Asks the service to catch `scope` up from what this gateway has seen.
+  void Rewatch(const std::string& scope, const ScopeWatch& watch);
 
   HubExecutor hub_;
   const GatewayOptions& options_;
