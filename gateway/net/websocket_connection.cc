@@ -15,6 +15,23 @@ namespace net = boost::asio;
 
 namespace {
 std::atomic<uint64_t> next_connection_id{1};
+
+// A view of a buffer array as a ConstBufferSequence. Beast copies the
+// sequence into its write operation; copying this copies two words, where a
+// std::vector would be copied element by element into a new allocation.
+class BufferSpan {
+ public:
+  using value_type = net::const_buffer;
+  using const_iterator = const net::const_buffer*;
+  BufferSpan(const net::const_buffer* data, size_t size)
+      : data_(data), size_(size) {}
+  const_iterator begin() const { return data_; }
+  const_iterator end() const { return data_ + size_; }
+
+ private:
+  const net::const_buffer* data_;
+  size_t size_;
+};
 }  // namespace
 
 WebSocketConnection::WebSocketConnection(beast::tcp_stream&& stream,
@@ -91,11 +108,11 @@ void WebSocketConnection::OnRead(beast::error_code ec, size_t) {
   DoRead();
 }
 
-void WebSocketConnection::Send(std::shared_ptr<const std::string> frame) {
+void WebSocketConnection::Send(ServerFrame frame) {
   net::dispatch(ws_.get_executor(), [self = shared_from_this(),
                                      frame = std::move(frame)]() mutable {
     if (self->closing_ || self->finished_) return;
-    self->queued_bytes_ += frame->size();
+    self->queued_bytes_ += frame.size();
     self->queue_.push_back(std::move(frame));
     if (self->queued_bytes_ > self->options_.max_write_queue_bytes) {
       LOG(WARNING) << "connection " << self->peer_ << ": write queue over "
@@ -119,7 +136,13 @@ void WebSocketConnection::Send(std::shared_ptr<const std::string> frame) {
 void WebSocketConnection::DoWrite() {
   writing_ = true;
   ws_.text(true);
-  ws_.async_write(net::buffer(*queue_.front()),
+  // The frame stays at the front of queue_ until OnWrite: the buffers point
+  // into it (and into the bodies it shares) without copying.
+  write_buffers_.clear();
+  queue_.front().ForEachPiece([this](absl::string_view piece) {
+    write_buffers_.emplace_back(piece.data(), piece.size());
+  });
+  ws_.async_write(BufferSpan(write_buffers_.data(), write_buffers_.size()),
                   beast::bind_front_handler(&WebSocketConnection::OnWrite,
                                             shared_from_this()));
 }
@@ -131,7 +154,7 @@ void WebSocketConnection::OnWrite(beast::error_code ec, size_t) {
     queued_bytes_ = 0;
     return;
   }
-  queued_bytes_ -= queue_.front()->size();
+  queued_bytes_ -= queue_.front().size();
   queue_.pop_front();
   if (ec) {
     VLOG(1) << "connection " << peer_ << ": write failed: " << ec.message();

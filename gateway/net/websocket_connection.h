@@ -19,7 +19,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "boost/asio/buffer.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/websocket.hpp"
@@ -42,7 +44,7 @@ class WebSocketConnection
   void Run(boost::beast::http::request<boost::beast::http::string_body> request);
 
   // Connection
-  void Send(std::shared_ptr<const std::string> frame) override;
+  void Send(ServerFrame frame) override;
   void Close(uint16_t code, std::string reason) override;
   uint64_t id() const override { return id_; }
   const std::string& peer() const override { return peer_; }
@@ -65,7 +67,10 @@ class WebSocketConnection
   const uint64_t id_;
 
   // Strand state.
-  std::deque<std::shared_ptr<const std::string>> queue_;
+  std::deque<ServerFrame> queue_;
+  // The pieces of queue_.front() while it is written; reused, so a write
+  // allocates nothing here.
+  std::vector<boost::asio::const_buffer> write_buffers_;
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;

@@ -1,5 +1,8 @@
 #include "gateway/protocol/server_message.h"
 
+#include <charconv>
+#include <cstring>
+
 #include "common/fragment_json.h"
 #include "common/json.h"
 
@@ -97,6 +100,33 @@ std::string EncodeScopeSync(uint64_t index, uint64_t scope_index,
     w.Raw(fragments_json, rapidjson::kArrayType);
     w.EndObject();
   });
+}
+
+std::shared_ptr<const std::string> EncodeScopeSyncBody(
+    absl::string_view fragments_json) {
+  static constexpr absl::string_view kKey = R"(,"fragments":)";
+  auto body = std::make_shared<std::string>();
+  body->reserve(kKey.size() + fragments_json.size() + 1);
+  body->append(kKey.data(), kKey.size());
+  body->append(fragments_json.data(), fragments_json.size());
+  body->push_back('}');
+  return body;
+}
+
+ServerMessage EncodeScopeSyncMessage(uint64_t index, uint64_t scope_index,
+                                     std::shared_ptr<const std::string> body) {
+  static constexpr absl::string_view kType = R"({"type":"ScopeSync","index":)";
+  static constexpr absl::string_view kScopeIndex = R"(,"scopeIndex":)";
+  char head[ServerMessage::kMaxHead];
+  char* p = head;
+  std::memcpy(p, kType.data(), kType.size());
+  p += kType.size();
+  p = std::to_chars(p, head + sizeof(head), index).ptr;
+  std::memcpy(p, kScopeIndex.data(), kScopeIndex.size());
+  p += kScopeIndex.size();
+  p = std::to_chars(p, head + sizeof(head), scope_index).ptr;
+  return ServerMessage(absl::string_view(head, static_cast<size_t>(p - head)),
+                       std::move(body));
 }
 
 std::string EncodeScopeSyncReply(uint64_t index, uint64_t reply_to,

@@ -15,6 +15,7 @@
 
 #include "absl/strings/string_view.h"
 #include "common/sync_fragment.h"
+#include "gateway/protocol/server_frame.h"
 
 namespace jetstream::gateway {
 
@@ -34,6 +35,16 @@ std::string EncodeScopeState(uint64_t index, uint64_t scope_index,
 // `fragments_json` is a JSON array of fragments.
 std::string EncodeScopeSync(uint64_t index, uint64_t scope_index,
                             absl::string_view fragments_json);
+
+// The same ScopeSync in two pieces, for fan-out: the body is encoded once per
+// committed changeset and shared by every recipient; only the head carries
+// the recipient's indexes. EncodeScopeSyncMessage(i, s, EncodeScopeSyncBody(f))
+// has exactly the text of EncodeScopeSync(i, s, f).
+std::shared_ptr<const std::string> EncodeScopeSyncBody(
+    absl::string_view fragments_json);
+ServerMessage EncodeScopeSyncMessage(
+    uint64_t index, uint64_t scope_index,
+    std::shared_ptr<const std::string> body);
 
 std::string EncodeScopeSyncReply(uint64_t index, uint64_t reply_to,
                                  const std::vector<FragmentReply>& replies);

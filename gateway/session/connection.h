@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "gateway/protocol/server_frame.h"
+
 namespace jetstream::gateway {
 
 // Close codes (spec 5.6).
@@ -26,8 +28,9 @@ class Connection {
   //
   // Queues one text frame. Thread-safe, never blocks; frames leave in call
   // order. A connection whose queue overflows closes itself and reports it
-  // like any other close.
-  virtual void Send(std::shared_ptr<const std::string> frame) = 0;
+  // like any other close. The frame's shared bodies are written from where
+  // they are, never copied.
+  virtual void Send(ServerFrame frame) = 0;
 
   // Connection::Close()
   //

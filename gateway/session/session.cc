@@ -67,7 +67,7 @@ void Session::Attach(ConnectionPtr connection) {
   // client a gap in the indexes, which it treats as a broken connection
   // (spec 4.5). Clients ignore indexes they already have.
   outbox_.clear();
-  for (const Unacked& u : unacked_) outbox_.push_back(u.message);
+  for (const Unacked& u : unacked_) outbox_.Add(u.message);
   ScheduleFlush();
   ArmPingTimer();
 }
@@ -145,9 +145,9 @@ void Session::HandlePing(const ClientMessage& message) {
   if (!message.resend_missing) return;
   // Reply Ping first, then everything still unacknowledged, in one frame.
   outbox_.clear();
-  outbox_.push_back(std::make_shared<const std::string>(
+  outbox_.Add(ServerMessage(
       EncodePing(last_client_index_, /*resend_missing=*/true)));
-  for (const Unacked& u : unacked_) outbox_.push_back(u.message);
+  for (const Unacked& u : unacked_) outbox_.Add(u.message);
   Flush();
 }
 
@@ -267,10 +267,10 @@ void Session::HandleScopeSync(ClientMessage message) {
 }
 
 void Session::SendScopeSync(uint64_t scope_index,
-                            const std::string& fragments_json) {
+                            const std::shared_ptr<const std::string>& body) {
   if (ended_) return;
   uint64_t index = NextIndex();
-  Enqueue(index, EncodeScopeSync(index, scope_index, fragments_json));
+  Enqueue(index, EncodeScopeSyncMessage(index, scope_index, body));
 }
 
 void Session::SendScopeState(uint64_t scope_index,
@@ -281,9 +281,8 @@ void Session::SendScopeState(uint64_t scope_index,
                                   snapshot.fragments_json()));
 }
 
-void Session::Enqueue(uint64_t index, std::string message) {
-  auto shared = std::make_shared<const std::string>(std::move(message));
-  unacked_.push_back(Unacked{index, shared});
+void Session::Enqueue(uint64_t index, ServerMessage message) {
+  unacked_.push_back(Unacked{index, message});
   if (unacked_.size() > options_.max_unacked_messages) {
     if (ending_) return;
     ending_ = true;
@@ -300,33 +299,29 @@ void Session::Enqueue(uint64_t index, std::string message) {
     return;
   }
   if (connection_ == nullptr) return;  // sent on resume (D7)
-  outbox_.push_back(std::move(shared));
+  outbox_.Add(std::move(message));
   ScheduleFlush();
 }
 
 void Session::EnqueueEphemeral(std::string message) {
   if (connection_ == nullptr) return;
-  outbox_.push_back(std::make_shared<const std::string>(std::move(message)));
+  outbox_.Add(ServerMessage(std::move(message)));
   ScheduleFlush();
 }
 
 void Session::ScheduleFlush() {
   // Messages queued during one turn of the hub go out as one frame
   // (R-FRAME-1).
+  // The manager flushes every such session in one later hub turn.
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
-  net::post(hub_, [self = shared_from_this()] {
-    self->flush_scheduled_ = false;
-    self->Flush();
-  });
+  manager_.ScheduleFlush(shared_from_this());
 }
 
 void Session::Flush() {
+  flush_scheduled_ = false;
   if (connection_ == nullptr || outbox_.empty()) return;
-  std::vector<const std::string*> messages;
-  messages.reserve(outbox_.size());
-  for (const auto& m : outbox_) messages.push_back(m.get());
-  connection_->Send(std::make_shared<const std::string>(EncodeFrame(messages)));
+  connection_->Send(std::move(outbox_));
   outbox_.clear();
 }
 

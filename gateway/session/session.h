@@ -26,6 +26,7 @@
 #include "common/sync_fragment.h"
 #include "gateway/gateway_options.h"
 #include "gateway/protocol/client_message.h"
+#include "gateway/protocol/server_frame.h"
 #include "gateway/session/connection.h"
 #include "proto/sync/v1/sync_service.pb.h"
 
@@ -80,8 +81,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // `code`. The manager forgets the session.
   void End(uint16_t code, std::string reason);
 
-  // Called by the manager on the scopes this session fetched.
-  void SendScopeSync(uint64_t scope_index, const std::string& fragments_json);
+  // Called by the manager on the scopes this session fetched. `body` is the
+  // commit's shared ScopeSync body (EncodeScopeSyncBody), never copied.
+  void SendScopeSync(uint64_t scope_index,
+                     const std::shared_ptr<const std::string>& body);
   void SendScopeState(uint64_t scope_index,
                       const sync::v1::ScopeSnapshot& snapshot);
 
@@ -91,11 +94,22 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandlePing(const ClientMessage& message);
 
   // Queues a sequenced message (index already assigned).
-  void Enqueue(uint64_t index, std::string message);
+  void Enqueue(uint64_t index, std::string message) {
+    Enqueue(index, ServerMessage(std::move(message)));
+  }
+  void Enqueue(uint64_t index, ServerMessage message);
   // Queues an unsequenced message (a Ping), never resent.
   void EnqueueEphemeral(std::string message);
   void ScheduleFlush();
+
+ public:
+  // Session::Flush()
+  //
+  // Writes the queued messages as one frame. The manager calls it once per
+  // hub turn for every session that queued something (ScheduleFlush).
   void Flush();
+
+ private:
   uint64_t NextIndex() { return next_index_++; }
 
   void ArmPingTimer();
@@ -120,11 +134,11 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t last_client_index_ = 0;
   struct Unacked {
     uint64_t index;
-    std::shared_ptr<const std::string> message;
+    ServerMessage message;
   };
   std::deque<Unacked> unacked_;
   // Messages for the next frame: sequenced ones (also in unacked_) and pings.
-  std::vector<std::shared_ptr<const std::string>> outbox_;
+  ServerFrame outbox_;
   bool flush_scheduled_ = false;
 
   // Fetched scopes; scopeIndex is the position (spec 5.4, D11).

@@ -225,9 +225,8 @@ void SessionManager::AuthorizeSession(const ConnectionPtr& connection,
                     << (decision.ok() ? decision->error().message()
                                       : decision.status().message());
           // The socket stays open; nothing more is processed for it.
-          std::string reply = EncodeSessionCreateReplyError(kSessionDenied);
-          connection->Send(
-              std::make_shared<const std::string>(EncodeFrame({&reply})));
+          connection->Send(ServerFrame(
+              ServerMessage(EncodeSessionCreateReplyError(kSessionDenied))));
           return;
         }
         CreateSession(connection, create, std::move(id),
@@ -334,6 +333,22 @@ void SessionManager::Forget(Session& session) {
   LOG(INFO) << "session " << session.id() << " ended";
 }
 
+void SessionManager::ScheduleFlush(std::shared_ptr<Session> session) {
+  to_flush_.push_back(std::move(session));
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  net::post(hub_, [this] { FlushSessions(); });
+}
+
+void SessionManager::FlushSessions() {
+  flush_posted_ = false;
+  // Swapped out: a flush may schedule again (into the next turn). Both
+  // vectors keep their capacity, so a steady fan-out allocates nothing here.
+  flushing_.swap(to_flush_);
+  for (const std::shared_ptr<Session>& session : flushing_) session->Flush();
+  flushing_.clear();
+}
+
 void SessionManager::MaybeUnwatch(const std::string& scope) {
   auto it = scopes_.find(scope);
   if (it == scopes_.end()) return;
@@ -371,9 +386,12 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
       origin = o->second;
     }
   }
+  // Encoded once; every session shares the body (only its indexes differ).
+  std::shared_ptr<const std::string> body;
   for (const auto& [session, scope_index] : watch.subscribers) {
     if (session == origin) continue;
-    session->SendScopeSync(scope_index, commit.fragments_json());
+    if (body == nullptr) body = EncodeScopeSyncBody(commit.fragments_json());
+    session->SendScopeSync(scope_index, body);
   }
 }
 

@@ -71,6 +71,10 @@ class SessionManager : public SyncClient::Listener {
                  uint64_t scope_index);
   // The session ended: forget it and its subscriptions.
   void Forget(Session& session);
+  // Flushes `session` (Session::Flush) in a later hub turn, together with
+  // every other session scheduled before that turn: one posted handler per
+  // turn, not one per session.
+  void ScheduleFlush(std::shared_ptr<Session> session);
 
  private:
   struct Handshake {
@@ -109,9 +113,18 @@ class SessionManager : public SyncClient::Listener {
   // Asks the service to catch `scope` up from what this gateway has seen.
   void Rewatch(const std::string& scope, const ScopeWatch& watch);
 
+  // Runs the flushes ScheduleFlush() collected.
+  void FlushSessions();
+
   HubExecutor hub_;
   const GatewayOptions& options_;
   SyncClient& sync_;
+
+  // Sessions to flush in the posted FlushSessions(); a session may appear
+  // twice (then the second flush finds nothing to send).
+  std::vector<std::shared_ptr<Session>> to_flush_;
+  std::vector<std::shared_ptr<Session>> flushing_;
+  bool flush_posted_ = false;
 
   absl::flat_hash_map<uint64_t, Handshake> handshakes_;  // by connection id
   // Connections whose SessionCreate awaits the sync service's decision;
