@@ -68,7 +68,7 @@ class ClientMetricsInterceptor : public grpc::experimental::Interceptor {
             InterceptionHookPoints::POST_RECV_STATUS)) {
       const grpc::Status* status = methods->GetRecvStatus();
       const absl::Duration latency = absl::Now() - start_;
-      metrics_->Record(method_, status->error_code(), latency);
+      metrics_->Record(method_, status->error_code(), latency, hook_);
       VLOG(1) << "hook call hook=" << hook_ << " method=" << method_
               << " code=" << status->error_code()
               << " latency=" << absl::FormatDuration(latency);
@@ -86,16 +86,16 @@ class ClientMetricsInterceptor : public grpc::experimental::Interceptor {
 }  // namespace
 
 void CallMetrics::Record(const std::string& method, grpc::StatusCode code,
-                         absl::Duration latency) {
+                         absl::Duration latency, const std::string& hook) {
   absl::MutexLock lock(&mu_);
-  Method& m = methods_[method];
+  Method& m = methods_[Key(hook, method)];
   ++m.calls;
   if (code != grpc::StatusCode::OK) ++m.failures;
   m.total_latency += latency;
   m.max_latency = std::max(m.max_latency, latency);
 }
 
-std::map<std::string, CallMetrics::Method> CallMetrics::Snapshot() const {
+std::map<CallMetrics::Key, CallMetrics::Method> CallMetrics::Snapshot() const {
   absl::MutexLock lock(&mu_);
   return methods_;
 }
@@ -133,10 +133,9 @@ absl::StatusOr<std::set<std::string>> LoadTokensFile(const std::string& path) {
   return tokens;
 }
 
-absl::Status CallAuthenticator::Check(
-    const grpc::ServerContextBase& context) const {
+absl::Status CallAuthenticator::Check(const InputMetadata& metadata,
+                                      absl::string_view peer) {
   if (options_.tokens.empty()) return absl::OkStatus();
-  const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   absl::Status refused;
   if (it == metadata.end()) {
@@ -157,9 +156,33 @@ absl::Status CallAuthenticator::Check(
     absl::MutexLock lock(&mu_);
     ++refused_;
   }
-  LOG(WARNING) << "refused call from " << context.peer() << ": "
-               << refused.message();
+  LOG(WARNING) << "refused call from " << peer << ": " << refused.message();
   return refused;
+}
+
+grpc::Status CallAuthenticator::Process(
+    const InputMetadata& auth_metadata, grpc::AuthContext* context,
+    OutputMetadata* consumed_auth_metadata,
+    OutputMetadata* /*response_metadata*/) {
+  // The TLS peer's certificate name when it presented one (mTLS).
+  std::string peer = "a TLS client without certificate";
+  if (context != nullptr) {
+    for (const grpc::string_ref& name :
+         context->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME)) {
+      peer = absl::StrCat("CN=", absl::string_view(name.data(), name.size()));
+    }
+  }
+  absl::Status status = Check(auth_metadata, peer);
+  if (!status.ok()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        std::string(status.message()));
+  }
+  auto it = auth_metadata.find("authorization");
+  if (it != auth_metadata.end()) {
+    consumed_auth_metadata->emplace(
+        "authorization", std::string(it->second.data(), it->second.size()));
+  }
+  return grpc::Status::OK;
 }
 
 uint64_t CallAuthenticator::refused() const {

@@ -9,14 +9,38 @@
 //   logged at VLOG(1) with its method, status code and latency.
 // * MetricsServerInterceptorFactory / MetricsClientInterceptorFactory: the
 //   gRPC interceptors that feed CallMetrics.
-// * CallAuthenticator: who may call the SyncService API. Callers present
-//   `authorization: Bearer <token>` with a token from the tokens file
-//   (--auth_tokens_file), and/or a client certificate the server verifies
-//   against --tls_client_ca (mTLS; the TLS handshake itself refuses clients
-//   without one). gRPC C++ server interceptors cannot end a call with a
-//   status of their own, so the check runs at the entry of every SyncService
-//   method (Connect, GetScope, ListScopes, ApplyChangeset) and a refused
-//   call finishes with UNAUTHENTICATED before touching any scope.
+// * CallAuthenticator: who may call the SyncService API, as a gRPC
+//   AuthMetadataProcessor installed on the server's TLS credentials.
+//   Callers present `authorization: Bearer <token>` with a token from the
+//   tokens file (--auth_tokens_file), and/or a client certificate the
+//   server verifies against --tls_client_ca (mTLS: the TLS handshake
+//   itself refuses clients without one, or with one from another CA).
+//
+// Why an AuthMetadataProcessor and not a server interceptor. gRPC runs the
+// processor in the server's auth filter for every call on a secure port,
+// before the call is matched to a method: a refused call ends with
+// UNAUTHENTICATED and the message the processor returns, and no handler of
+// any method (Connect, GetScope, ListScopes, ApplyChangeset, or one added
+// later) ever runs for it. A gRPC 1.51 server interceptor cannot do that;
+// interceptors_test.cc (ServerInterceptorRefusal*) records what it can do:
+//   - server_context()->TryCancel() at POST_RECV_INITIAL_METADATA: the
+//     client gets CANCELLED ("Cancelled on the server side"), not
+//     UNAUTHENTICATED, and the method handler still runs afterwards
+//     (server.cc calls it once interception finishes; interceptors cannot
+//     fail the call's request status, which is all that stops it);
+//     ModifySendStatus at PRE_SEND_STATUS is never reached for it;
+//   - ModifySendStatus(UNAUTHENTICATED) at PRE_SEND_STATUS alone: the
+//     client gets UNAUTHENTICATED, but only after the handler has done its
+//     work (ApplyChangeset would have applied the write);
+//   - Hijack() is client-only.
+// So with an interceptor the refusal would still need a check inside every
+// handler. gRPC only runs a processor on secure credentials
+// (InsecureServerCredentials()->SetAuthMetadataProcessor asserts), which
+// is why bearer tokens require TLS (SyncServer::Start refuses
+// --auth_tokens_file without --tls_cert/--tls_key); tokens must not cross
+// the network in clear anyway, and gRPC's own call credentials refuse to.
+// The metrics interceptor below never sees a refused call (it is not
+// dispatched); CallAuthenticator::refused() counts them instead.
 //
 // Thread-safety: all classes are thread-safe; gRPC calls them from its own
 // threads.
@@ -25,6 +49,7 @@
 #define JETSTREAM_SYNCSERVICE_INTERCEPTORS_H_
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/auth_metadata_processor.h>
 #include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/server_interceptor.h>
 
@@ -33,10 +58,12 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -44,8 +71,11 @@ namespace jetstream {
 
 // CallMetrics
 //
-// Counters per fully-qualified method ("/jetstream.sync.v1.SyncService/
-// GetScope"). Record() is cheap (one mutex); Snapshot() copies.
+// Counters per (hook, fully-qualified method): hook is empty for calls into
+// the SyncService ("", "/jetstream.sync.v1.SyncService/GetScope") and the
+// hook's name for calls out to it ("shapes", "/jetstream.hooks.v1.
+// ChangesetValidator/ValidateChangeset"). Record() is cheap (one mutex);
+// Snapshot() copies. Exposed by syncservice/metrics_http_server.h.
 class CallMetrics {
  public:
   struct Method {
@@ -54,14 +84,15 @@ class CallMetrics {
     absl::Duration total_latency;
     absl::Duration max_latency;
   };
+  using Key = std::pair<std::string, std::string>;  // {hook, method}
 
   void Record(const std::string& method, grpc::StatusCode code,
-              absl::Duration latency);
-  std::map<std::string, Method> Snapshot() const;
+              absl::Duration latency, const std::string& hook = "");
+  std::map<Key, Method> Snapshot() const;
 
  private:
   mutable absl::Mutex mu_;
-  std::map<std::string, Method> methods_ ABSL_GUARDED_BY(mu_);
+  std::map<Key, Method> methods_ ABSL_GUARDED_BY(mu_);
 };
 
 // Server side: one interceptor per call; counts and logs it when its status
@@ -104,23 +135,36 @@ absl::StatusOr<std::set<std::string>> LoadTokensFile(const std::string& path);
 
 // CallAuthenticator
 //
-// Decides whether a SyncService call may proceed. With no tokens configured
-// every call is accepted (mTLS, if configured, has already verified the
-// peer during the handshake).
-class CallAuthenticator {
+// Decides whether a SyncService call may proceed, from its metadata. With
+// no tokens configured every call is accepted (mTLS, if configured, has
+// already verified the peer during the handshake). Installed with
+// ServerCredentials::SetAuthMetadataProcessor on TLS credentials; never
+// blocks (an in-memory lookup), so gRPC calls Process() inline on its
+// own thread.
+class CallAuthenticator final : public grpc::AuthMetadataProcessor {
  public:
   explicit CallAuthenticator(AuthOptions options)
       : options_(std::move(options)) {}
 
-  // OK, or kUnauthenticated naming what is missing. Also counts refusals.
-  absl::Status Check(const grpc::ServerContextBase& context) const;
+  // OK, or kUnauthenticated naming what is missing. Counts refusals.
+  absl::Status Check(const InputMetadata& metadata, absl::string_view peer);
 
+  // grpc::AuthMetadataProcessor
+  bool IsBlocking() const override { return false; }
+  // A refusal ends the call with UNAUTHENTICATED before any handler runs;
+  // an accepted token is consumed (handlers do not see it).
+  grpc::Status Process(const InputMetadata& auth_metadata,
+                       grpc::AuthContext* context,
+                       OutputMetadata* consumed_auth_metadata,
+                       OutputMetadata* response_metadata) override;
+
+  // Calls refused so far.
   uint64_t refused() const;
 
  private:
   const AuthOptions options_;
   mutable absl::Mutex mu_;
-  mutable uint64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace jetstream

@@ -31,6 +31,11 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for TLS");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA that client certificates must be signed by (mTLS)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
+          "ip:port serving Prometheus /metrics (and /healthz) over HTTP; "
+          "the default, a free loopback port, is printed as "
+          "\"METRICS ip:port\" and logged; give a fixed one "
+          "(0.0.0.0:9464) for a scraper; empty: none");
 ABSL_FLAG(std::string, store, "sqlite:jetstream-data/jetstream.db",
           "where scopes are kept: memory (nothing survives a restart), "
           "sqlite:<path> (created with its folder if missing; relative to "
@@ -59,6 +64,7 @@ int main(int argc, char** argv) {
   options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.store = absl::GetFlag(FLAGS_store);
   options.store_sync = absl::GetFlag(FLAGS_store_sync);
   options.snapshot_every = absl::GetFlag(FLAGS_snapshot_every);

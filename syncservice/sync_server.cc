@@ -127,7 +127,17 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
     if (!tokens.ok()) return tokens.status();
     auth.tokens = *std::move(tokens);
   }
-  server->authenticator_ = std::make_unique<CallAuthenticator>(std::move(auth));
+  if (!auth.tokens.empty() && options.tls_cert_path.empty()) {
+    // gRPC runs an AuthMetadataProcessor only on secure credentials, and
+    // a bearer token must not cross the network in clear.
+    return absl::InvalidArgumentError(
+        "--auth_tokens_file needs TLS (--tls_cert and --tls_key)");
+  }
+  server->authenticator_ = std::make_shared<CallAuthenticator>(std::move(auth));
+  if (!options.tls_cert_path.empty()) {
+    // Every call on the port, of every method, passes it before dispatch.
+    (*credentials)->SetAuthMetadataProcessor(server->authenticator_);
+  }
   // Hooks are always there: without a file they accept everything and know
   // no procedure.
   absl::StatusOr<std::unique_ptr<hooks::Hooks>> hooks = hooks::Hooks::Create(
@@ -158,7 +168,6 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
     service_options.access = server->hooks_->access();
     service_options.procedures_enabled = true;
   }
-  service_options.authenticator = server->authenticator_.get();
   server->service_ = std::make_unique<SyncServiceImpl>(server->registry_.get(),
                                                        service_options);
 
@@ -179,10 +188,34 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   }
   server->port_ = port;
   server->address_ = absl::StrCat(HostOf(options.listen), ":", port);
+  if (!options.metrics_listen.empty()) {
+    SyncServer* self = server.get();
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
+        MetricsHttpServer::Start(options.metrics_listen,
+                                 [self] { return self->MetricsText(); });
+    if (!http.ok()) return http.status();
+    server->metrics_http_ = *std::move(http);
+  }
   return server;
 }
 
-SyncServer::~SyncServer() { Shutdown(shutdown_grace_); }
+std::string SyncServer::metrics_address() const {
+  return metrics_http_ == nullptr ? std::string() : metrics_http_->address();
+}
+
+std::string SyncServer::MetricsText() const {
+  std::vector<ScopeHostInfo> scopes;
+  for (const std::shared_ptr<ScopeHost>& host : registry_->List()) {
+    scopes.push_back(host->Info());
+  }
+  return PrometheusText(metrics_.Snapshot(), authenticator_->refused(),
+                        scopes);
+}
+
+SyncServer::~SyncServer() {
+  metrics_http_.reset();
+  Shutdown(shutdown_grace_);
+}
 
 void SyncServer::Shutdown(absl::Duration grace) {
   if (server_ == nullptr) return;
@@ -231,6 +264,11 @@ int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {
             << " scopes=["
             << absl::StrJoin(scopes, ",") << "] templates=["
             << absl::StrJoin(templates, ",") << "]";
+  if (!(*server)->metrics_address().empty()) {
+    LOG(INFO) << "syncservice metrics address=http://"
+              << (*server)->metrics_address() << "/metrics";
+    std::printf("METRICS %s\n", (*server)->metrics_address().c_str());
+  }
   std::printf("LISTENING %s\n", (*server)->address().c_str());
   std::fflush(stdout);
 

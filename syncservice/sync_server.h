@@ -31,6 +31,7 @@
 #include "syncservice/engine/schema.h"
 #include "syncservice/hooks/hooks.h"
 #include "syncservice/interceptors.h"
+#include "syncservice/metrics_http_server.h"
 #include "syncservice/scope_registry.h"
 #include "syncservice/storage/scope_store.h"
 #include "syncservice/sync_service_impl.h"
@@ -50,7 +51,8 @@ struct SyncServerOptions {
   // everything accepted.
   std::string hooks_path;
   // A file of accepted bearer tokens, one per line; empty: callers are not
-  // asked for one.
+  // asked for one. Needs TLS (tls_cert_path, tls_key_path): Start() fails
+  // without it.
   std::string auth_tokens_path;
   // TLS for the gRPC port: certificate chain and private key (PEM files).
   // With `tls_client_ca` as well, callers must present a client certificate
@@ -58,6 +60,10 @@ struct SyncServerOptions {
   std::string tls_cert_path;
   std::string tls_key_path;
   std::string tls_client_ca_path;
+  // Where to serve /metrics (Prometheus text) and /healthz over HTTP,
+  // "ip:port"; port 0 picks a free one (see metrics_address()). Empty: no
+  // HTTP endpoint.
+  std::string metrics_listen;
   // Durable scopes (see README "Durability"): "memory" or empty (nothing
   // stored; scopes start from configuration at every start),
   // "sqlite:<path>" (the file and its folder are created if missing) or
@@ -100,6 +106,11 @@ class SyncServer {
   const std::string& address() const { return address_; }
   int port() const { return port_; }
 
+  // The metrics endpoint's "ip:port", or empty if there is none.
+  std::string metrics_address() const;
+  // The /metrics text: PrometheusText() of this server's counters.
+  std::string MetricsText() const;
+
   ScopeRegistry& registry() { return *registry_; }
   SyncServiceImpl& service() { return *service_; }
   // Calls into the SyncService and out to hooks, per method.
@@ -122,7 +133,8 @@ class SyncServer {
   // registry its calls use, before the hooks and metrics the scopes use.
   CallMetrics metrics_;
   std::shared_ptr<const Schema> schema_;
-  std::unique_ptr<CallAuthenticator> authenticator_;
+  // Shared with the server's credentials (its AuthMetadataProcessor).
+  std::shared_ptr<CallAuthenticator> authenticator_;
   std::unique_ptr<hooks::Hooks> hooks_;
   // The store outlives the persister (whose snapshot thread uses it), which
   // outlives the registry's hosts.
@@ -131,13 +143,16 @@ class SyncServer {
   std::unique_ptr<ScopeRegistry> registry_;
   std::unique_ptr<SyncServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  // Stopped first: its requests read the metrics and the registry.
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
 };
 
 // RunSyncServer()
 //
 // The whole program: initialises logging (stderr, VLOG level `verbosity`),
-// starts a SyncServer, logs one startup line, prints
-// "LISTENING <host>:<port>" on stdout (flushed) for scripts to parse, and
+// starts a SyncServer, logs one startup line, prints "METRICS <ip>:<port>"
+// (when serving metrics) and then "LISTENING <host>:<port>" on stdout
+// (flushed) for scripts to parse, and
 // serves until SIGINT or SIGTERM, then shuts down cleanly. Returns the exit
 // code: 0 after a clean shutdown, 1 (with a message on stderr) if the
 // configuration is bad or the address cannot be bound. Must be called from

@@ -366,15 +366,6 @@ void FetchAuthorized(const std::shared_ptr<StreamState>& state,
 
 }  // namespace
 
-// RefusedStream
-//
-// A Connect stream whose caller failed authentication: finishes at once.
-class SyncServiceImpl::RefusedStream final : public Reactor {
- public:
-  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
-
 // ConnectReactor
 //
 // One gateway stream. Reads frames one at a time and dispatches their
@@ -641,16 +632,7 @@ bool SyncServiceImpl::WaitForNoStreamsForTest(absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
 }
 
-absl::Status SyncServiceImpl::Authenticate(
-    const grpc::CallbackServerContext& context) const {
-  if (options_.authenticator == nullptr) return absl::OkStatus();
-  return options_.authenticator->Check(context);
-}
-
 Reactor* SyncServiceImpl::Connect(grpc::CallbackServerContext* context) {
-  if (absl::Status s = Authenticate(*context); !s.ok()) {
-    return new RefusedStream(ToGrpcStatus(s));
-  }
   return new ConnectReactor(this, context->peer());
 }
 
@@ -659,10 +641,6 @@ grpc::ServerUnaryReactor* SyncServiceImpl::GetScope(
     const sync::v1::GetScopeRequest* request,
     sync::v1::GetScopeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = Authenticate(*context); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
   absl::StatusOr<std::shared_ptr<ScopeHost>> host =
       registry_->Fetch(request->scope());
   if (!host.ok()) {
@@ -683,11 +661,6 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ListScopes(
     grpc::CallbackServerContext* context,
     const sync::v1::ListScopesRequest* /*request*/,
     sync::v1::ListScopesResponse* response) {
-  if (absl::Status s = Authenticate(*context); !s.ok()) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
   for (const std::shared_ptr<ScopeHost>& host : registry_->List()) {
     ScopeHostInfo info = host->Info();
     sync::v1::ScopeInfo* out = response->add_scopes();
@@ -707,10 +680,6 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ApplyChangeset(
     const sync::v1::ApplyChangesetRequest* request,
     sync::v1::ApplyChangesetResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = Authenticate(*context); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
   absl::StatusOr<std::shared_ptr<ScopeHost>> host =
       registry_->Fetch(request->scope());
   if (!host.ok()) {

@@ -59,9 +59,6 @@ struct SyncServiceOptions {
   // FetchRequest). Null: every session accepted, every scope read-write.
   // Not owned; must outlive the service.
   AccessPolicy* access = nullptr;
-  // Checks every call's credentials (bearer token). Null: no check. Not
-  // owned; must outlive the service.
-  const CallAuthenticator* authenticator = nullptr;
   // True when the scope hosts' validator runs procedures (spec 10); false
   // refuses every changeset naming one as an unknown procedure.
   bool procedures_enabled = false;
@@ -97,10 +94,7 @@ class SyncServiceImpl final : public sync::v1::SyncService::CallbackService {
 
  private:
   class ConnectReactor;
-  class RefusedStream;
 
-  // OK, or kUnauthenticated if the caller's credentials are refused.
-  absl::Status Authenticate(const grpc::CallbackServerContext& context) const;
   void StreamOpened();
   void StreamClosed();
 

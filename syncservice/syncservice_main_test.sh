@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The syncservice binary as scripts and end-to-end tests use it: binds port
-# 0 and announces "LISTENING host:port" on stdout, exits 0 on SIGTERM, and
+# 0 and announces "METRICS ip:port" (its /metrics endpoint) and then
+# "LISTENING host:port" on stdout, exits 0 on SIGTERM, and
 # exits non-zero with a message naming the file and scope on a bad config.
 set -euo pipefail
 
@@ -14,6 +15,15 @@ mkfifo "$tmp/out"
 "$bin" --listen=127.0.0.1:0 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 exec 3<"$tmp/out"
+# By default the metrics endpoint is on a free loopback port, announced
+# first as "METRICS ip:port".
+if ! read -r -t 60 line <&3; then
+  kill "$pid" 2>/dev/null || true
+  cat "$tmp/err" >&2
+  fail "no METRICS line"
+fi
+[[ "$line" =~ ^METRICS\ 127\.0\.0\.1:([0-9]+)$ ]] || fail "unexpected line: $line"
+metrics_port=${BASH_REMATCH[1]}
 if ! read -r -t 60 line <&3; then
   kill "$pid" 2>/dev/null || true
   cat "$tmp/err" >&2
@@ -22,6 +32,13 @@ fi
 [[ "$line" =~ ^LISTENING\ 127\.0\.0\.1:([0-9]+)$ ]] || fail "unexpected line: $line"
 port=${BASH_REMATCH[1]}
 (( port > 0 )) || fail "port $port"
+# /metrics answers in Prometheus text format.
+exec 4<>"/dev/tcp/127.0.0.1/$metrics_port"
+printf 'GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n' >&4
+metrics=$(cat <&4)
+exec 4<&-
+[[ "$metrics" == "HTTP/1.1 200 OK"* ]] || fail "metrics: $metrics"
+grep -q "^jetstream_sync_scopes_loaded 2" <<<"$metrics" || fail "metrics: $metrics"
 grep -q "scopes=\[Canvas,ChatRoom\] templates=\[canvas/\*,chat/\*\]" "$tmp/err" ||
   fail "no startup log line: $(cat "$tmp/err")"
 kill -TERM "$pid"
@@ -66,5 +83,14 @@ rc=0
 "$bin" --listen=127.0.0.1:0 --store=nowhere >/dev/null 2>"$tmp/err5" || rc=$?
 (( rc == 1 )) || fail "bad --store: exit code $rc"
 grep -q "store must be memory" "$tmp/err5" || fail "unclear error: $(cat "$tmp/err5")"
+
+# 6. Bearer tokens without TLS: refused at start (they would cross the
+# network in clear, and gRPC checks them only on a TLS port).
+echo "token-1" >"$tmp/tokens"
+rc=0
+"$bin" --listen=127.0.0.1:0 --store=memory --auth_tokens_file="$tmp/tokens" >"$tmp/out6" 2>"$tmp/err6" || rc=$?
+(( rc == 1 )) || fail "tokens without TLS: exit code $rc"
+grep -q "auth_tokens_file needs TLS" "$tmp/err6" || fail "unclear error: $(cat "$tmp/err6")"
+! grep -q LISTENING "$tmp/out6" || fail "listened with tokens in clear"
 
 echo PASS

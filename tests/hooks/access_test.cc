@@ -280,6 +280,13 @@ TEST_F(AccessTest, UnauthenticatedBackendCallIsRefused) {
                                &scopes)
                   .error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext get_context;
+    Authorize(&get_context, token);
+    sync::v1::GetScopeRequest get;
+    get.set_scope(TestScope());
+    sync::v1::GetScopeResponse state;
+    EXPECT_EQ(stub->GetScope(&get_context, get, &state).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
   }
   // Nothing changed.
   absl::StatusOr<std::vector<std::string>> seen = Barrier(*a, 0);
@@ -291,6 +298,46 @@ TEST_F(AccessTest, UnauthenticatedBackendCallIsRefused) {
   sync::v1::ServiceFrame frame;
   EXPECT_FALSE(stream->Read(&frame));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Deadline propagation: a backend's ApplyChangeset deadline bounds the
+// validator call it causes, although the hook's own deadline_ms is a
+// minute. Without a caller deadline (a WebSocket client's changeset) the
+// hook gets its own.
+TEST_F(AccessTest, BackendDeadlineBoundsTheValidatorCall) {
+  StartSystem(absl::Substitute(R"({"hooks": [
+      {"name": "shapes", "kind": "validator", "endpoint": "$0",
+       "models": ["Shape"], "deadline_ms": 60000}]})",
+                               hooks_.address()));
+  auto a = ConnectWithSession();
+  ASSERT_NE(a, nullptr);
+  absl::StatusOr<Fetched> fa = FetchState(*a, TestScope());
+  ASSERT_TRUE(fa.ok()) << fa.status();
+
+  auto stub = BackendStub();
+  grpc::ClientContext context;
+  Authorize(&context, kTestToken);
+  const absl::Time backend_deadline = absl::Now() + absl::Seconds(5);
+  context.set_deadline(absl::ToChronoTime(backend_deadline));
+  sync::v1::ApplyChangesetResponse response;
+  grpc::Status status = stub->ApplyChangeset(
+      &context, AddShapeRequest(fa->root_uuid, TestUuid(3, 7)), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  const std::string s2 = TestUuid(3, 8);
+  absl::StatusOr<uint64_t> sync = a->SendScopeSync(
+      fa->scope_index, FragmentList({AddShapeFragment(s2, 1, 2),
+                                     SetShapesFragment(fa->root_uuid, {s2})}));
+  ASSERT_TRUE(sync.ok());
+  ASSERT_TRUE(ReadUntilReply(*a, *sync).ok());
+
+  std::vector<absl::Time> deadlines = hooks_.validate_deadlines();
+  ASSERT_THAT(deadlines, SizeIs(2));
+  // gRPC sends a deadline as a timeout rounded up, hence the second of
+  // slack; without propagation it would be a minute away.
+  EXPECT_LE(deadlines[0], backend_deadline + absl::Seconds(1));
+  EXPECT_GT(deadlines[1], backend_deadline + absl::Seconds(30));
+  EXPECT_NE(deadlines[1], absl::InfiniteFuture());
 }
 
 }  // namespace

@@ -25,8 +25,13 @@ void HookSystemTest::TearDown() {
 }
 
 void HookSystemTest::StartSystem(const std::string& hooks_json) {
+  absl::StatusOr<TestPki> pki = MakeTestPki(TestTmpDir("pki"));
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  pki_ = *std::move(pki);
   std::vector<std::string> flags = {
       "--listen=127.0.0.1:0",
+      "--tls_cert=" + pki_.server_cert,
+      "--tls_key=" + pki_.server_key,
       "--schema=" + Runfile("syncservice/config/demo_schema.json"),
       "--scopes=" + Runfile("syncservice/config/demo_scopes.json"),
       "--auth_tokens_file=" +
@@ -41,6 +46,7 @@ void HookSystemTest::StartSystem(const std::string& hooks_json) {
   auto gateway = ChildProcess::StartListening(
       "gateway/gateway",
       {"--port=0", "--sync_service=" + sync_service_->address(),
+       "--sync_service_tls_ca=" + pki_.ca_cert,
        absl::StrCat("--sync_service_token=", kTestToken)});
   ASSERT_TRUE(gateway.ok()) << gateway.status();
   gateway_ = *std::move(gateway);
@@ -65,7 +71,7 @@ std::unique_ptr<WsTestClient> HookSystemTest::ConnectWithSession(
 
 std::unique_ptr<sync::v1::SyncService::Stub> HookSystemTest::BackendStub() {
   return sync::v1::SyncService::NewStub(grpc::CreateChannel(
-      sync_service_->address(), grpc::InsecureChannelCredentials()));
+      sync_service_->address(), TlsChannelCredentials(pki_)));
 }
 
 void HookSystemTest::Authorize(grpc::ClientContext* context,

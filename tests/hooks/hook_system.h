@@ -6,8 +6,10 @@
 // system, and drives WebSocket clients; backend calls go to the sync
 // service's gRPC port with (or without) the bearer token.
 //
-// The sync service requires the token kTestToken (--auth_tokens_file); the
-// gateway presents it (--sync_service_token).
+// The sync service serves TLS with a certificate from a PKI made at test
+// time (tests/security/test_pki.h) and requires the token kTestToken
+// (--auth_tokens_file); the gateway trusts the PKI's CA
+// (--sync_service_tls_ca) and presents the token (--sync_service_token).
 
 #ifndef JETSTREAM_TESTS_HOOKS_HOOK_SYSTEM_H_
 #define JETSTREAM_TESTS_HOOKS_HOOK_SYSTEM_H_
@@ -22,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
 #include "tests/hooks/test_hook_server.h"
+#include "tests/security/test_pki.h"
 #include "tests/testing/process.h"
 #include "tests/testing/ws_test_client.h"
 
@@ -42,12 +45,13 @@ class HookSystemTest : public ::testing::Test {
   std::unique_ptr<WsTestClient> ConnectWithSession(
       const std::string& params = "{}");
 
-  // A SyncService stub for backend calls; the context gets the bearer token
-  // if `token` is not empty.
+  // A SyncService stub for backend calls over TLS (no client certificate);
+  // Authorize() gives a context the bearer token if `token` is not empty.
   std::unique_ptr<sync::v1::SyncService::Stub> BackendStub();
   static void Authorize(grpc::ClientContext* context, const std::string& token);
 
   TestHookServer hooks_;
+  TestPki pki_;
   std::unique_ptr<ChildProcess> sync_service_;
   std::unique_ptr<ChildProcess> gateway_;
   // Released in TearDown, before the hook server stops: handlers that

@@ -42,12 +42,13 @@ class TestHookServer::Impl final : public v1::SessionAuthorizer::Service,
     return h(*request, response);
   }
   grpc::Status ValidateChangeset(
-      grpc::ServerContext*, const v1::ValidateChangesetRequest* request,
+      grpc::ServerContext* context, const v1::ValidateChangesetRequest* request,
       v1::ValidateChangesetResponse* response) override {
     ValidateHandler h;
     {
       absl::MutexLock lock(&mu_);
       validates_.push_back(*request);
+      validate_deadlines_.push_back(absl::FromChrono(context->deadline()));
       h = validate_;
     }
     return h(*request, response);
@@ -94,6 +95,7 @@ class TestHookServer::Impl final : public v1::SessionAuthorizer::Service,
   std::vector<v1::AuthorizeSessionRequest> sessions_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::AuthorizeScopeRequest> scopes_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ValidateChangesetRequest> validates_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Time> validate_deadlines_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::RunProcedureRequest> procedures_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -163,6 +165,11 @@ std::string UnusedAddress() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+}
+
+std::vector<absl::Time> TestHookServer::validate_deadlines() const {
+  absl::MutexLock lock(&impl_->mu_);
+  return impl_->validate_deadlines_;
 }
 
 }  // namespace jetstream::testing

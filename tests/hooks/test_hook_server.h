@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/hooks/v1/hooks.grpc.pb.h"
 
@@ -55,6 +56,9 @@ class TestHookServer {
   std::vector<hooks::v1::AuthorizeScopeRequest> scope_requests() const;
   std::vector<hooks::v1::ValidateChangesetRequest> validate_requests() const;
   std::vector<hooks::v1::RunProcedureRequest> procedure_requests() const;
+  // The deadline each ValidateChangeset call arrived with (InfiniteFuture
+  // for none), in arrival order.
+  std::vector<absl::Time> validate_deadlines() const;
 
  private:
   class Impl;

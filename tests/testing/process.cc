@@ -78,6 +78,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::StartListening(
       }
       return child;
     }
+    child->earlier_lines_.push_back(line);
     line.clear();
   }
 }

@@ -30,6 +30,10 @@ class ChildProcess {
   ~ChildProcess();
 
   const std::string& address() const { return address_; }  // "host:port"
+  // The stdout lines printed before the LISTENING line, in order.
+  const std::vector<std::string>& earlier_lines() const {
+    return earlier_lines_;
+  }
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
 
@@ -43,6 +47,7 @@ class ChildProcess {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   std::string address_;
+  std::vector<std::string> earlier_lines_;
   int port_ = 0;
   bool exited_ = false;
 };
