@@ -117,7 +117,20 @@ void RoutingSyncClient::Fetch(sync::v1::FetchRequest request,
   const size_t replica =
       it != placements_.end() ? it->second.replica : Route(request.scope());
   if (it == placements_.end()) Place(request.scope(), replica);
-  replicas_[replica].client->Fetch(std::move(request), std::move(done));
+  std::string scope = request.scope();
+  replicas_[replica].client->Fetch(
+      std::move(request),
+      [this, scope = std::move(scope), done = std::move(done)](
+          absl::StatusOr<sync::v1::FetchResult> result) {
+        done(std::move(result));
+        // Placed while its first-ranked replica was unreachable, and that
+        // one is back: have it watched again, which moves it there.
+        auto placed = placements_.find(scope);
+        if (listener_ != nullptr && placed != placements_.end() &&
+            Route(scope) != placed->second.replica) {
+          listener_->OnScopeLost(scope);
+        }
+      });
 }
 
 void RoutingSyncClient::Apply(sync::v1::ApplyRequest request,

@@ -14,7 +14,8 @@
 // first), the scope's watchers hear OnScopeLost() and watch it again, which
 // routes anew; the new owner loads the scope from the shared store and
 // answers with a Resync. When a replica comes back, its stream restart
-// re-watches every scope, and those that rank it first move back.
+// re-watches every scope, and those that rank it first move back (a scope
+// whose first fetch was in flight then moves when that fetch completes).
 //
 // Events of a scope are passed on only from the replica the scope is
 // currently placed on; stale events from a previous placement are dropped.

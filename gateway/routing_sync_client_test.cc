@@ -247,6 +247,25 @@ TEST(RoutingSyncClientTest, AReplicaComingBackTakesItsScopesBack) {
               ::testing::Not(::testing::Contains("watch " + other)));
 }
 
+TEST(RoutingSyncClientTest, AScopeFetchedWhileItsReplicaWasDownMovesBack) {
+  Cluster c(kThree);
+  std::string scope = ScopeRankingFirst(kThree, 0);
+  c.fakes[0]->up = false;
+  c.Fetch(scope);
+  size_t interim = c.router->PlacementForTest(scope);
+  ASSERT_NE(interim, 0u);
+  // The replica returns before the fetch is answered: the stream restart
+  // finds nothing to re-watch yet, so the fetch's completion asks for it.
+  c.fakes[0]->up = true;
+  c.fakes[0]->listener_->OnStreamStarted();
+  c.listener.events.clear();
+  c.fakes[interim]->fetches[0](sync::v1::FetchResult());
+  EXPECT_THAT(c.listener.events, ElementsAre("lost " + scope));
+  c.Watch(scope);
+  EXPECT_EQ(c.router->PlacementForTest(scope), 0);
+  EXPECT_THAT(c.fakes[interim]->calls, ::testing::Contains("unwatch " + scope));
+}
+
 TEST(RoutingSyncClientTest, AScopeLostByItsReplicaIsWatchedAgain) {
   Cluster c(kThree);
   std::string scope = ScopeRankingFirst(kThree, 2);
