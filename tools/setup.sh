@@ -10,8 +10,8 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # Core libraries.
   libabsl-dev libboost-dev rapidjson-dev libgoogle-glog-dev
-  # Tests and benchmarks.
-  libgtest-dev libgmock-dev libbenchmark-dev
+  # Tests and benchmarks; openssl makes the TLS/mTLS tests' certificates.
+  libgtest-dev libgmock-dev libbenchmark-dev openssl
   # Scope stores (syncservice/storage): SQLite, and PostgreSQL's client
   # library plus a server the storage tests start on their own.
   libsqlite3-dev libpq-dev postgresql
