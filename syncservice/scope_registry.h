@@ -19,8 +19,9 @@
 // another owner committed that version, or the store failed) the host stops;
 // the next Fetch() of the scope replaces it with one loaded afresh from the
 // store.
-// Gateways watching the dropped host are not told (their watchers are
-// cleared); see README "Durability".
+// Streams watching the dropped host hear ScopeWatcher::OnLost() (the
+// gateway watches the scope again and gets the reloaded state); see README
+// "Several sync service replicas".
 //
 // Thread-safety: all methods are thread-safe. Hosts are shared: a host stays
 // alive while anyone holds it; the registry drops one only when it failed
