@@ -85,7 +85,7 @@ start_system() {
   "$work/syncservice" --listen=127.0.0.1:0 \
     --schema=syncservice/config/demo_schema.json \
     --scopes=syncservice/config/demo_scopes.json \
-    --store="$store" \
+    --store="$store" ${SYNC_FLAGS:-} \
     >"$work/sync.out" 2>"$work/sync.log" &
   sync_pid=$!
   sync_addr=$(wait_listening "$work/sync.out" "$sync_pid")
@@ -154,6 +154,13 @@ run s2 --scenario=shared --clients="$WRITERS" --duration="$DURATION"
 run s3 --scenario=fanout --clients="$FANOUT_READERS" --rate="$FANOUT_RATE" --duration="$DURATION"
 run s4 --scenario=idle --sessions="$IDLE_SESSIONS" --duration=5s
 run s5 --scenario=storm --clients="$STORM_CLIENTS" --duration="$DURATION"
+
+# What durability costs: scenarios 1 and 2 again with the store relaxed
+# (committed, not yet fsynced, when acknowledged) and with no store at all.
+SYNC_FLAGS=--store_sync=false run s1-relaxed --scenario=writers --clients="$WRITERS" --duration="$DURATION"
+SYNC_FLAGS=--store_sync=false run s2-relaxed --scenario=shared --clients="$WRITERS" --duration="$DURATION"
+STORE=memory run s1-memory --scenario=writers --clients="$WRITERS" --duration="$DURATION"
+STORE=memory run s2-memory --scenario=shared --clients="$WRITERS" --duration="$DURATION"
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -335,6 +342,18 @@ cat <<EOF
 VmRSS counts user-space memory only; the kernel's socket buffers for the
 connections are not in it. ${idle_note}
 
+## What durability costs
+
+Scenarios 1 and 2 with the default store (SQLite, a reply waits for the
+fsync of its group commit), with \`--store_sync=false\` (a reply waits for
+the commit, not the fsync), and with \`--store=memory\` (nothing kept).
+
+| store | 1: changesets/s, p50 / p99 ms | 2: changesets/s, p50 / p99 ms |
+| --- | --- | --- |
+| SQLite, durable (default) | $(fmt "$s1"), $(j s1 '"\(.reply_latency_ms.p50) / \(.reply_latency_ms.p99)"') | $(fmt "$s2"), $(j s2 '"\(.reply_latency_ms.p50) / \(.reply_latency_ms.p99)"') |
+| SQLite, relaxed | $(fmt "$(j s1-relaxed .replies.per_s)"), $(j s1-relaxed '"\(.reply_latency_ms.p50) / \(.reply_latency_ms.p99)"') | $(fmt "$(j s2-relaxed .replies.per_s)"), $(j s2-relaxed '"\(.reply_latency_ms.p50) / \(.reply_latency_ms.p99)"') |
+| memory only | $(fmt "$(j s1-memory .replies.per_s)"), $(j s1-memory '"\(.reply_latency_ms.p50) / \(.reply_latency_ms.p99)"') | $(fmt "$(j s2-memory .replies.per_s)"), $(j s2-memory '"\(.reply_latency_ms.p50) / \(.reply_latency_ms.p99)"') |
+
 ## Latency against load
 
 ![reply latency against load](latency.png)
@@ -365,7 +384,8 @@ cat <<EOF
 Every run: \`$work/...\` copies of the \`bazel build -c opt\` binaries; the
 sync service started as \`syncservice --listen=127.0.0.1:0
 --schema=syncservice/config/demo_schema.json
---scopes=syncservice/config/demo_scopes.json\`, the gateway as \`gateway
+--scopes=syncservice/config/demo_scopes.json
+--store=sqlite:<a fresh file>\` (the durability rows as stated there), the gateway as \`gateway
 --port=0 --sync_service=<sync service> --threads=${GATEWAY_THREADS}\`, the
 echo server as \`echo_server --port=0 --threads=${GATEWAY_THREADS}\`. Then:
 
