@@ -96,15 +96,20 @@ void WebSocketConnection::OnRead(beast::error_code ec, size_t) {
     Finish();
     return;
   }
-  // Text and binary frames are both parsed as JSON text (spec 2.4).
-  std::string_view text(static_cast<const char*>(buffer_.data().data()),
-                        buffer_.size());
+  // Text and binary frames are both parsed as JSON text (spec 2.4), in
+  // place after a terminating NUL (outside the message, not committed).
+  // Beast has validated a text frame's UTF-8 (RFC 6455); a binary frame's
+  // is checked by the parser.
+  const size_t size = buffer_.size();
+  static_cast<char*>(buffer_.prepare(1).data())[0] = '\0';
+  char* text = static_cast<char*>(buffer_.data().data());
   ParseLimits limits;
   limits.max_messages_per_frame = options_.max_messages_per_frame;
   manager_.OnFrame(shared_from_this(),
-                   ParseClientFrame(absl::string_view(text.data(), text.size()),
-                                    limits));
-  buffer_.consume(buffer_.size());
+                   ParseClientFrameInsitu(text, size,
+                                          /*utf8_validated=*/ws_.got_text(),
+                                          limits));
+  buffer_.consume(size);
   DoRead();
 }
 

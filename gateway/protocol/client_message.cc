@@ -271,13 +271,11 @@ absl::StatusOr<ClientMessage> ParseClientMessage(const JsonValue& json) {
   return m;
 }
 
-absl::StatusOr<std::vector<ClientMessage>> ParseClientFrame(
-    absl::string_view frame, const ParseLimits& limits) {
-  if (frame.empty()) return Invalid("No message(s) to parse");
-  JsonDocument doc;
-  if (!ParseJson(frame, doc).ok()) {
-    return Invalid("Could not parse message input, input was not JSON");
-  }
+namespace {
+
+// The messages of a parsed frame.
+absl::StatusOr<std::vector<ClientMessage>> FrameMessages(
+    const JsonValue& doc, const ParseLimits& limits) {
   std::vector<ClientMessage> messages;
   if (doc.IsArray()) {
     if (doc.Size() > limits.max_messages_per_frame) {
@@ -304,6 +302,30 @@ absl::StatusOr<std::vector<ClientMessage>> ParseClientFrame(
   if (!m.ok()) return m.status();
   messages.push_back(*std::move(m));
   return messages;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ClientMessage>> ParseClientFrameInsitu(
+    char* frame, size_t size, bool utf8_validated, const ParseLimits& limits) {
+  if (size == 0) return Invalid("No message(s) to parse");
+  // One parser per thread: a frame is parsed and decoded in one go, and the
+  // parser's memory is reused by the next frame on this thread (no per-frame
+  // pool chunk, no per-connection buffers).
+  thread_local JsonParser parser;
+  absl::StatusOr<const JsonValue*> doc =
+      parser.ParseInsitu(frame, /*validate_utf8=*/!utf8_validated);
+  if (!doc.ok()) {
+    return Invalid("Could not parse message input, input was not JSON");
+  }
+  return FrameMessages(**doc, limits);
+}
+
+absl::StatusOr<std::vector<ClientMessage>> ParseClientFrame(
+    absl::string_view frame, const ParseLimits& limits) {
+  std::string copy(frame);  // NUL-terminated, modifiable
+  return ParseClientFrameInsitu(copy.data(), copy.size(),
+                                /*utf8_validated=*/false, limits);
 }
 
 }  // namespace jetstream::gateway

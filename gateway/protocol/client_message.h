@@ -71,6 +71,16 @@ struct ParseLimits {
 absl::StatusOr<std::vector<ClientMessage>> ParseClientFrame(
     absl::string_view frame, const ParseLimits& limits = {});
 
+// ParseClientFrameInsitu()
+//
+// The same, parsing in place: `frame[size]` must be '\0', and the frame's
+// bytes are modified (the caller discards them afterwards). With
+// `utf8_validated` (a WebSocket text frame, which Beast validated as RFC 6455
+// requires) UTF-8 is not checked again; binary frames must pass false.
+absl::StatusOr<std::vector<ClientMessage>> ParseClientFrameInsitu(
+    char* frame, size_t size, bool utf8_validated,
+    const ParseLimits& limits = {});
+
 // ParseClientMessage()
 //
 // Parses one message object of an already parsed frame.

@@ -53,6 +53,28 @@ class ServerMessage {
       : body_(std::move(body)) {
     set_head(head);
   }
+  // Copies only the head's bytes.
+  ServerMessage(const ServerMessage& other) : body_(other.body_) {
+    set_head(other.head());
+  }
+  ServerMessage(ServerMessage&& other) noexcept
+      : body_(std::move(other.body_)) {
+    set_head(other.head());
+  }
+  ServerMessage& operator=(const ServerMessage& other) {
+    if (this != &other) {
+      body_ = other.body_;
+      set_head(other.head());
+    }
+    return *this;
+  }
+  ServerMessage& operator=(ServerMessage&& other) noexcept {
+    if (this != &other) {
+      body_ = std::move(other.body_);
+      set_head(other.head());
+    }
+    return *this;
+  }
 
   absl::string_view head() const { return absl::string_view(head_, head_size_); }
   // Never null for a message built by the constructors above.

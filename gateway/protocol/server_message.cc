@@ -117,14 +117,15 @@ ServerMessage EncodeScopeSyncMessage(uint64_t index, uint64_t scope_index,
                                      std::shared_ptr<const std::string> body) {
   static constexpr absl::string_view kType = R"({"type":"ScopeSync","index":)";
   static constexpr absl::string_view kScopeIndex = R"(,"scopeIndex":)";
-  char head[ServerMessage::kMaxHead];
+  // At most 28 + 20 + 14 + 20 bytes, within ServerMessage::kMaxHead.
+  char head[128];
   char* p = head;
   std::memcpy(p, kType.data(), kType.size());
   p += kType.size();
-  p = std::to_chars(p, head + sizeof(head), index).ptr;
+  p = std::to_chars(p, p + 20, index).ptr;  // at most 20 digits
   std::memcpy(p, kScopeIndex.data(), kScopeIndex.size());
   p += kScopeIndex.size();
-  p = std::to_chars(p, head + sizeof(head), scope_index).ptr;
+  p = std::to_chars(p, p + 20, scope_index).ptr;
   return ServerMessage(absl::string_view(head, static_cast<size_t>(p - head)),
                        std::move(body));
 }
