@@ -32,7 +32,10 @@
 //   - ModifySendStatus(UNAUTHENTICATED) at PRE_SEND_STATUS alone: the
 //     client gets UNAUTHENTICATED, but only after the handler has done its
 //     work (ApplyChangeset would have applied the write);
-//   - Hijack() is client-only.
+//   - the C core's grpc_call_cancel_with_status(UNAUTHENTICATED) on
+//     server_context()->c_call() at POST_RECV_INITIAL_METADATA: the client
+//     gets UNAUTHENTICATED, and the handler still runs;
+//   - Hijack() is client-only (interceptor.h).
 // So with an interceptor the refusal would still need a check inside every
 // handler. gRPC only runs a processor on secure credentials
 // (InsecureServerCredentials()->SetAuthMetadataProcessor asserts), which

@@ -5,6 +5,7 @@
 
 #include "syncservice/interceptors.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/server_interceptor.h>
 
@@ -52,6 +53,9 @@ enum class Refusal {
   kTryCancel,         // TryCancel() at POST_RECV_INITIAL_METADATA, then
                       // ModifySendStatus(UNAUTHENTICATED) at PRE_SEND_STATUS
   kModifySendStatus,  // only ModifySendStatus(UNAUTHENTICATED)
+  kCoreCancel,        // the C core's grpc_call_cancel_with_status(
+                      // UNAUTHENTICATED) on server_context()->c_call() at
+                      // POST_RECV_INITIAL_METADATA
 };
 
 class RefusingInterceptor final : public grpc::experimental::Interceptor {
@@ -63,6 +67,13 @@ class RefusingInterceptor final : public grpc::experimental::Interceptor {
         methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       info_->server_context()->TryCancel();
+    }
+    if (how_ == Refusal::kCoreCancel &&
+        methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      grpc_call_cancel_with_status(info_->server_context()->c_call(),
+                                   GRPC_STATUS_UNAUTHENTICATED, "refused",
+                                   nullptr);
     }
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
@@ -155,6 +166,23 @@ TEST(ServerInterceptorRefusal, ModifySendStatusComesAfterTheHandler) {
       ListScopes(served.address, grpc::InsecureChannelCredentials());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(service.calls.load(), 1) << "the handler ran before the status";
+  served.server->Shutdown();
+}
+
+// Experiment 3: cancelling the call in the C core with a status of our
+// choosing. The client gets UNAUTHENTICATED, but the handler still runs
+// (and with it the method's work, e.g. an ApplyChangeset's write).
+TEST(ServerInterceptorRefusal, CoreCancelWithStatusStillRunsTheHandler) {
+  CountingService service;
+  Served served = Serve(
+      &service, grpc::InsecureServerCredentials(),
+      std::make_unique<RefusingInterceptorFactory>(Refusal::kCoreCancel));
+  grpc::Status status =
+      ListScopes(served.address, grpc::InsecureChannelCredentials());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << status.error_message();
+  EXPECT_TRUE(service.ran.WaitForNotificationWithTimeout(absl::Seconds(30)))
+      << "the handler did not run";
   served.server->Shutdown();
 }
 
