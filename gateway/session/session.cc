@@ -195,7 +195,7 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
           self->read_only_.push_back(false);
         }
         self->read_only_[scope_index] = result->read_only();
-        self->manager_.Subscribe(*self, name, scope_index);
+        self->manager_.Subscribe(*self, name, scope_index, result->snapshot());
         uint64_t index = self->NextIndex();
         self->Enqueue(index, EncodeScopeFetchReply(index, reply_to, scope_index));
         self->SendScopeState(scope_index, result->snapshot());

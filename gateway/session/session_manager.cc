@@ -303,8 +303,10 @@ void SessionManager::Apply(Session& session, sync::v1::ApplyRequest request,
 }
 
 void SessionManager::Subscribe(Session& session, const std::string& scope,
-                               uint64_t scope_index) {
-  scopes_[scope].subscribers[&session] = scope_index;
+                               uint64_t scope_index,
+                               const sync::v1::ScopeSnapshot& snapshot) {
+  scopes_[scope].subscribers[&session] =
+      Subscriber{scope_index, snapshot.epoch(), snapshot.version()};
 }
 
 void SessionManager::Forget(Session& session) {
@@ -388,10 +390,10 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   }
   // Encoded once; every session shares the body (only its indexes differ).
   std::shared_ptr<const std::string> body;
-  for (const auto& [session, scope_index] : watch.subscribers) {
+  for (const auto& [session, subscriber] : watch.subscribers) {
     if (session == origin) continue;
     if (body == nullptr) body = EncodeScopeSyncBody(commit.fragments_json());
-    session->SendScopeSync(scope_index, body);
+    session->SendScopeSync(subscriber.scope_index, body);
   }
 }
 
@@ -403,8 +405,12 @@ void SessionManager::OnResync(const sync::v1::ScopeSnapshot& snapshot) {
   LOG(INFO) << "scope '" << snapshot.scope() << "' resynchronised at version "
             << snapshot.version() << " for " << it->second.subscribers.size()
             << " sessions";
-  for (const auto& [session, scope_index] : it->second.subscribers) {
-    session->SendScopeState(scope_index, snapshot);
+  for (const auto& [session, subscriber] : it->second.subscribers) {
+    if (subscriber.fetched_epoch == snapshot.epoch() &&
+        subscriber.fetched_version >= snapshot.version()) {
+      continue;  // its own fetch already brought this state
+    }
+    session->SendScopeState(subscriber.scope_index, snapshot);
   }
 }
 

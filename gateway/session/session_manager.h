@@ -66,9 +66,10 @@ class SessionManager : public SyncClient::Listener {
              SyncClient::FetchCallback done);
   void Apply(Session& session, sync::v1::ApplyRequest request,
              SyncClient::ApplyCallback done);
-  // Starts delivering the scope's commits to the session at `scope_index`.
+  // Starts delivering the scope's commits to the session at `scope_index`;
+  // the session holds the scope's state at `snapshot` (its fetch result).
   void Subscribe(Session& session, const std::string& scope,
-                 uint64_t scope_index);
+                 uint64_t scope_index, const sync::v1::ScopeSnapshot& snapshot);
   // The session ended: forget it and its subscriptions.
   void Forget(Session& session);
   // Flushes `session` (Session::Flush) in a later hub turn, together with
@@ -83,9 +84,16 @@ class SessionManager : public SyncClient::Listener {
     std::unique_ptr<boost::asio::steady_timer> timer;
     bool consumed = false;  // the first frame has arrived
   };
+  struct Subscriber {
+    uint64_t scope_index = 0;
+    // The state the session fetched. A Resync at (or before) it is not sent
+    // to it again: a fetch can overtake a re-watch on a new stream.
+    std::string fetched_epoch;
+    uint64_t fetched_version = 0;
+  };
   struct ScopeWatch {
-    // Local sessions of the scope and their scopeIndex there.
-    absl::flat_hash_map<Session*, uint64_t> subscribers;
+    // Local sessions of the scope.
+    absl::flat_hash_map<Session*, Subscriber> subscribers;
     // Fetches sent and not answered: the scope must stay watched.
     int fetches_in_flight = 0;
     // What the stream last saw of the scope, to re-watch after a reconnect.
