@@ -80,7 +80,7 @@ HttpSession::HttpSession(net::ip::tcp::socket&& socket,
                          SessionManager& manager,
                          const GatewayOptions& options,
                          const HttpHandler& handler)
-    : stream_(std::move(socket)),
+    : stream_(MakeConnectionStream(std::move(socket))),
       manager_(manager),
       options_(options),
       handler_(handler) {

@@ -21,6 +21,7 @@
 #include "boost/beast/http.hpp"
 #include "gateway/gateway_options.h"
 #include "gateway/session/connection.h"
+#include "gateway/net/websocket_connection.h"
 #include "gateway/session/session_manager.h"
 
 namespace jetstream::gateway {
@@ -41,7 +42,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void OnWrite(bool close, boost::beast::error_code ec, size_t bytes);
 
-  boost::beast::tcp_stream stream_;
+  ConnectionStream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<
       boost::beast::http::request_parser<boost::beast::http::string_body>>

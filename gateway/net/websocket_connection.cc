@@ -34,7 +34,20 @@ class BufferSpan {
 };
 }  // namespace
 
-WebSocketConnection::WebSocketConnection(beast::tcp_stream&& stream,
+ConnectionStream MakeConnectionStream(net::ip::tcp::socket&& socket) {
+  net::io_context& ioc = static_cast<net::io_context&>(
+      net::query(socket.get_executor(), net::execution::context));
+  ConnectionStream stream(net::make_strand(ioc));
+  if (socket.is_open()) {
+    beast::error_code ec;
+    const net::ip::tcp protocol = socket.local_endpoint(ec).protocol();
+    stream.socket().assign(ec ? net::ip::tcp::v4() : protocol, socket.release(),
+                           ec);
+  }
+  return stream;
+}
+
+WebSocketConnection::WebSocketConnection(ConnectionStream&& stream,
                                          SessionManager& manager,
                                          const GatewayOptions& options,
                                          ConnectionParams params,

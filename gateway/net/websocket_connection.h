@@ -31,11 +31,24 @@
 
 namespace jetstream::gateway {
 
+// A connection's strand, as a concrete type: Beast's operations copy and
+// re-wrap the executor several times per read and write, which for the
+// type-erased any_io_executor (tcp_stream's) means a heap allocation each.
+using ConnectionStrand =
+    boost::asio::strand<boost::asio::io_context::executor_type>;
+using ConnectionStream =
+    boost::beast::basic_stream<boost::asio::ip::tcp, ConnectionStrand>;
+
+// Moves an accepted socket (bound to a strand of an io_context, as the
+// gateway's acceptor makes them) into a ConnectionStream on a strand of the
+// same io_context.
+ConnectionStream MakeConnectionStream(boost::asio::ip::tcp::socket&& socket);
+
 class WebSocketConnection
     : public Connection,
       public std::enable_shared_from_this<WebSocketConnection> {
  public:
-  WebSocketConnection(boost::beast::tcp_stream&& stream,
+  WebSocketConnection(ConnectionStream&& stream,
                       SessionManager& manager, const GatewayOptions& options,
                       ConnectionParams params, std::string peer);
   ~WebSocketConnection() override;
@@ -58,7 +71,7 @@ class WebSocketConnection
   void DoClose();
   void Finish();  // reports the close to the manager, once
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<ConnectionStream> ws_;
   boost::beast::flat_buffer buffer_;
   SessionManager& manager_;
   const GatewayOptions& options_;
