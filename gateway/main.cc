@@ -25,7 +25,8 @@ ABSL_FLAG(std::vector<std::string>, sync_service, {"127.0.0.1:50051"},
           "strings: list the same addresses on every gateway.");
 ABSL_FLAG(std::string, sync_service_token, "",
           "Bearer token presented to the sync service (its "
-          "--auth_tokens_file); empty sends none.");
+          "--auth_tokens_file); needs --sync_service_tls_ca; empty sends "
+          "none.");
 ABSL_FLAG(std::string, sync_service_tls_ca, "",
           "PEM CA of the sync service's certificate; empty: plaintext.");
 ABSL_FLAG(std::string, sync_service_tls_cert, "",
@@ -74,6 +75,24 @@ int main(int argc, char** argv) {
   options.sync_service_tls_ca = absl::GetFlag(FLAGS_sync_service_tls_ca);
   options.sync_service_tls_cert = absl::GetFlag(FLAGS_sync_service_tls_cert);
   options.sync_service_tls_key = absl::GetFlag(FLAGS_sync_service_tls_key);
+  // A bearer token only ever travels over TLS (the sync service accepts
+  // tokens only on a TLS port); a client certificate needs TLS and its key.
+  if (!options.sync_service_token.empty() &&
+      options.sync_service_tls_ca.empty()) {
+    std::fprintf(stderr,
+                 "gateway: --sync_service_token needs --sync_service_tls_ca "
+                 "(a bearer token is never sent in clear)\n");
+    return 1;
+  }
+  if (options.sync_service_tls_cert.empty() !=
+          options.sync_service_tls_key.empty() ||
+      (!options.sync_service_tls_cert.empty() &&
+       options.sync_service_tls_ca.empty())) {
+    std::fprintf(stderr,
+                 "gateway: --sync_service_tls_cert and --sync_service_tls_key "
+                 "go together, with --sync_service_tls_ca\n");
+    return 1;
+  }
   options.threads = absl::GetFlag(FLAGS_threads);
   options.static_dir = absl::GetFlag(FLAGS_static_dir);
   options.max_frame_bytes = absl::GetFlag(FLAGS_max_frame_bytes);

@@ -169,5 +169,14 @@ TEST_F(MtlsTest, GatewayWithForeignCertificateCannotReachTheService) {
               HasSubstr("Session creation denied"));
 }
 
+TEST_F(MtlsTest, GatewayNeverSendsATokenInClear) {
+  auto gateway = ChildProcess::StartListening(
+      "gateway/gateway", {"--port=0", "--sync_service=" + sync_->address(),
+                          "--sync_service_token=secret"});
+  ASSERT_FALSE(gateway.ok());
+  EXPECT_EQ(gateway.status().code(), absl::StatusCode::kUnavailable)
+      << gateway.status();  // exited before listening
+}
+
 }  // namespace
 }  // namespace jetstream::testing
