@@ -36,11 +36,15 @@ class GrpcSyncClient::Stream
     StartCall();
   }
 
-  void Send(sync::v1::GatewayRequest request) {
-    absl::MutexLock lock(&mu_);
-    if (done_) return;
-    *queue_.add_requests() = std::move(request);
-    if (!writing_) WriteQueuedLocked();
+  // Hub executor. Requests queued during one hub turn go out together: the
+  // write starts from a handler posted behind the turn's other work, so
+  // under load one GatewayFrame carries the requests of many connections.
+  // `self` is this stream, kept alive by that handler.
+  void Queue(sync::v1::GatewayRequest request, std::shared_ptr<Stream> self) {
+    *hub_batch_.add_requests() = std::move(request);
+    if (send_posted_) return;
+    send_posted_ = true;
+    net::post(client_->hub_, [self = std::move(self)] { self->SendBatch(); });
   }
 
   void Cancel() { context_.TryCancel(); }
@@ -52,14 +56,22 @@ class GrpcSyncClient::Stream
     });
   }
 
+  // gRPC thread. Frames wait in inbox_ for the hub; only the first of a
+  // run posts a handler (one wake-up of the hub for all frames that arrive
+  // while it is busy), which takes them all, in order.
   void OnReadDone(bool ok) override {
     if (!ok) return;
-    auto frame = std::make_shared<sync::v1::ServiceFrame>();
-    frame->Swap(&incoming_);
-    net::post(client_->hub_, [client = client_, g = generation_,
-                              frame = std::move(frame)]() mutable {
-      client->OnFrame(g, std::move(frame));
-    });
+    bool post = false;
+    {
+      absl::MutexLock lock(&inbox_mu_);
+      inbox_.emplace_back();
+      inbox_.back().Swap(&incoming_);
+      post = !drain_posted_;
+      drain_posted_ = true;
+    }
+    if (post) {
+      net::post(client_->hub_, [self = self_] { self->DrainInbox(); });
+    }
     StartRead(&incoming_);
   }
 
@@ -84,6 +96,38 @@ class GrpcSyncClient::Stream
   }
 
  private:
+  // Hub executor: hands the turn's requests to the write queue.
+  void SendBatch() {
+    send_posted_ = false;
+    absl::MutexLock lock(&mu_);
+    if (done_) {
+      hub_batch_.Clear();
+      return;
+    }
+    if (queue_.requests_size() == 0) {
+      queue_.Swap(&hub_batch_);
+    } else {
+      for (auto& r : *hub_batch_.mutable_requests()) {
+        *queue_.add_requests() = std::move(r);
+      }
+      hub_batch_.Clear();
+    }
+    if (!writing_) WriteQueuedLocked();
+  }
+
+  // Hub executor: delivers the frames read so far, in order.
+  void DrainInbox() {
+    {
+      absl::MutexLock lock(&inbox_mu_);
+      draining_.swap(inbox_);
+      drain_posted_ = false;
+    }
+    for (sync::v1::ServiceFrame& frame : draining_) {
+      client_->OnFrame(generation_, frame);
+    }
+    draining_.clear();  // keeps its capacity
+  }
+
   // Everything queued goes out as one frame: batching under load.
   void WriteQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     outgoing_.Clear();
@@ -97,6 +141,16 @@ class GrpcSyncClient::Stream
   std::shared_ptr<Stream> self_;
   grpc::ClientContext context_;
   sync::v1::ServiceFrame incoming_;
+
+  // Hub executor state.
+  sync::v1::GatewayFrame hub_batch_;
+  bool send_posted_ = false;
+  std::vector<sync::v1::ServiceFrame> draining_;
+
+  // Frames read and not yet delivered to the hub.
+  absl::Mutex inbox_mu_;
+  std::vector<sync::v1::ServiceFrame> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  bool drain_posted_ ABSL_GUARDED_BY(inbox_mu_) = false;
 
   absl::Mutex mu_;
   sync::v1::GatewayFrame queue_ ABSL_GUARDED_BY(mu_);
@@ -181,7 +235,7 @@ void GrpcSyncClient::OnStreamDone(uint64_t generation, grpc::Status status) {
 }
 
 void GrpcSyncClient::Send(sync::v1::GatewayRequest request) {
-  if (stream_ != nullptr) stream_->Send(std::move(request));
+  if (stream_ != nullptr) stream_->Queue(std::move(request), stream_);
 }
 
 template <typename Fill>
@@ -240,9 +294,9 @@ void GrpcSyncClient::Unwatch(const std::string& scope) {
 }
 
 void GrpcSyncClient::OnFrame(uint64_t generation,
-                             std::shared_ptr<sync::v1::ServiceFrame> frame) {
+                             sync::v1::ServiceFrame& frame) {
   if (generation != generation_) return;
-  for (sync::v1::ServiceEvent& event : *frame->mutable_events()) {
+  for (sync::v1::ServiceEvent& event : *frame.mutable_events()) {
     switch (event.kind_case()) {
       case sync::v1::ServiceEvent::kFetchResult: {
         auto it = pending_.find(event.fetch_result().request_id());

@@ -2,8 +2,9 @@
 //
 // SyncClient over one long-lived SyncService.Connect stream. Requests of all
 // sessions are queued and written in batches (one GatewayFrame per write,
-// one write in flight); incoming frames are handed to the hub executor in
-// order. When the stream breaks, every pending request fails with
+// one write in flight; the requests of one hub turn always share a frame);
+// incoming frames are handed to the hub executor in order, those that
+// arrive while the hub is busy in one hand-off. When the stream breaks, every pending request fails with
 // kUnavailable at once (clients get error replies, never hangs) and the
 // client reconnects by itself with backoff; the listener then re-watches.
 //
@@ -71,8 +72,7 @@ class GrpcSyncClient : public SyncClient {
   void Track(Pending pending, Fill fill);
   void OpenStream();
   void OnStreamConnected(uint64_t generation);
-  void OnFrame(uint64_t generation,
-               std::shared_ptr<sync::v1::ServiceFrame> frame);
+  void OnFrame(uint64_t generation, sync::v1::ServiceFrame& frame);
   void OnStreamDone(uint64_t generation, grpc::Status status);
   void FailAll(const absl::Status& status);
   void Fail(Pending& pending, const absl::Status& status);

@@ -196,7 +196,32 @@ class Outbox final : public ScopeWatcher {
       absl::MutexLock lock(&mu_);
       if (reactor_ == nullptr || closing_) return;
       queue_.push_back(std::move(event));
-      if (write_in_flight_) return;
+      if (write_in_flight_ || holds_ > 0) return;
+      write_in_flight_ = true;
+      TakeBatchLocked();
+      writer = reactor_;
+    }
+    Write(writer);
+  }
+
+  // Hold() / Release(): between them Push() only queues; Release() starts
+  // the write of everything queued meanwhile (unless one is in flight,
+  // which continues with it). The reactor holds the outbox while it
+  // dispatches one GatewayFrame, so the answers its requests produce on
+  // the spot leave together in one ServiceFrame.
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    ++holds_;
+  }
+  void Release() {
+    Reactor* writer = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      --holds_;
+      if (holds_ > 0 || write_in_flight_ || queue_.empty() ||
+          reactor_ == nullptr) {
+        return;
+      }
       write_in_flight_ = true;
       TakeBatchLocked();
       writer = reactor_;
@@ -303,6 +328,7 @@ class Outbox final : public ScopeWatcher {
   Reactor* reactor_ ABSL_GUARDED_BY(mu_);  // null once detached
   std::deque<OutEvent> queue_ ABSL_GUARDED_BY(mu_);
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  int holds_ ABSL_GUARDED_BY(mu_) = 0;  // Hold() calls not yet Release()d
   bool closing_ ABSL_GUARDED_BY(mu_) = false;   // accepts no more events
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called
   grpc::Status status_ ABSL_GUARDED_BY(mu_);    // what Finish() reports
@@ -393,7 +419,9 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
       outbox_->Close(/*flush=*/true);
       return;
     }
+    outbox_->Hold();
     for (const GatewayRequest& r : request_.requests()) Dispatch(r);
+    outbox_->Release();
     request_.Clear();
     StartRead(&request_);
   }
