@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the JS client's tests against freshly built gateway and sync service
 # binaries: the unit and integration tests (clients/js/test) and the browser
-# test of the demo pages in headless Chromium (clients/js/browser-test).
+# test of the demo pages in headless Chromium (clients/js/browser-test);
+# then the Node.js validator example's tests (examples/validator-node).
 # Ends with one line "N passed, M failed", counted from node's test runner.
 #   tools/js_test.sh              everything
 #   JS_TESTS="test/" tools/js_test.sh   only the Node tests (paths under clients/js)
@@ -22,16 +23,28 @@ export JETSTREAM_BIN_DIR
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # shellcheck disable=SC2086
-(cd clients/js && node --test --test-reporter=tap ${JS_TESTS:-test/ browser-test/}) 2>&1 | tee "$log"
-node_rc=${PIPESTATUS[0]}
-
-passed=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
-failed=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
-cancelled=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
-passed=${passed:-0}
-failed=$(( ${failed:-0} + ${cancelled:-0} ))
-# node failed without a summary (a crash, no test file found).
-if (( node_rc != 0 && failed == 0 )); then failed=1; fi
+passed=0 failed=0 all_rc=0
+# run_node DIR TEST-PATHS...: node's test runner in DIR; adds to the totals.
+run_node() {
+  local dir=$1; shift
+  # shellcheck disable=SC2068
+  (cd "$dir" && node --test --test-reporter=tap $@) 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]} p f c
+  p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
+  f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
+  c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$log" | tail -1)
+  f=$(( ${f:-0} + ${c:-0} ))
+  # node failed without a summary (a crash, no test file found).
+  if (( rc != 0 && f == 0 )); then f=1; fi
+  passed=$(( passed + ${p:-0} ))
+  failed=$(( failed + f ))
+  if (( rc != 0 )); then all_rc=$rc; fi
+}
+# shellcheck disable=SC2086
+run_node clients/js ${JS_TESTS:-test/ browser-test/}
+if [[ -z "${JS_TESTS:-}" ]]; then
+  run_node examples/validator-node test/
+fi
 
 echo "${passed} passed, ${failed} failed"
-(( failed == 0 && node_rc == 0 ))
+(( failed == 0 && all_rc == 0 ))

@@ -39,17 +39,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages of the JS client's tests (ws, playwright-core), from the
-# committed package-lock.json: installed when missing or out of date.
-js_dir="$(cd "$(dirname "$0")/.." && pwd)/clients/js"
-if [[ -f "$js_dir/package.json" ]]; then
+# npm packages of the JS client's tests (ws, playwright-core) and of the
+# Node.js validator example (@grpc/grpc-js), from their committed
+# package-lock.json files: installed when missing or out of date.
+root_dir="$(cd "$(dirname "$0")/.." && pwd)"
+for js_dir in "$root_dir/clients/js" "$root_dir/examples/validator-node"; do
+  [[ -f "$js_dir/package.json" ]] || continue
   stamp="$js_dir/node_modules/.package-lock.json"
   if [[ ! -f "$stamp" || "$js_dir/package-lock.json" -nt "$stamp" || "$js_dir/package.json" -nt "$stamp" ]]; then
-    echo "setup: installing npm packages in clients/js" >&2
+    echo "setup: installing npm packages in ${js_dir#"$root_dir"/}" >&2
     if [[ -f "$js_dir/package-lock.json" ]]; then
       (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error)
     else
       (cd "$js_dir" && npm install --no-audit --no-fund --loglevel=error)
     fi
   fi
-fi
+done
