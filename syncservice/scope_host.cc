@@ -48,7 +48,7 @@ const ScopeSnapshot& ScopeHost::SnapshotLocked() {
 // ---------------------------------------------------------------- fetching
 
 bool ScopeHost::Fetch(std::shared_ptr<ScopeWatcher> watcher,
-                      SnapshotCallback on_snapshot) {
+                      SnapshotCallback on_snapshot, LostCallback on_lost) {
   absl::MutexLock lock(&mu_);
   if (failed_) return false;
   Release r;
@@ -56,6 +56,7 @@ bool ScopeHost::Fetch(std::shared_ptr<ScopeWatcher> watcher,
   r.watcher = std::move(watcher);
   r.snapshot = SnapshotLocked();
   r.on_snapshot = std::move(on_snapshot);
+  r.on_lost = std::move(on_lost);
   releases_.push_back(std::move(r));
   ReleaseLocked();
   return true;
@@ -64,10 +65,13 @@ bool ScopeHost::Fetch(std::shared_ptr<ScopeWatcher> watcher,
 ScopeSnapshot ScopeHost::Fetch(const std::shared_ptr<ScopeWatcher>& watcher) {
   absl::Notification released;
   ScopeSnapshot out;
-  if (!Fetch(watcher, [&](const ScopeSnapshot& s) {
-        out = s;
-        released.Notify();
-      })) {
+  if (!Fetch(
+          watcher,
+          [&](const ScopeSnapshot& s) {
+            out = s;
+            released.Notify();
+          },
+          [&](const absl::Status&) { released.Notify(); })) {
     return out;
   }
   released.WaitForNotification();
@@ -427,12 +431,13 @@ void ScopeHost::FailLocked(const absl::Status& status) {
       r.done = nullptr;
     }
   }
-  // Entries still waiting for the persister stay until it calls back.
-  releases_.remove_if([](const Release& r) { return r.ready; });
-  for (Job& job : jobs_) {
-    if (job.done) job.done(scope_->RejectAll(job.changeset.fragments.size(), reason));
+  // Snapshots waiting behind the failed commits will never be released.
+  for (Release& r : releases_) {
+    if (r.ready && r.kind == Release::Kind::kSnapshot && r.on_lost) {
+      r.on_lost(status);
+      r.on_lost = nullptr;
+    }
   }
-  jobs_.clear();
   // Everyone watching, or waiting to, hears that the scope is gone here.
   absl::flat_hash_set<ScopeWatcher*> told;
   auto tell = [&](const std::shared_ptr<ScopeWatcher>& watcher) {
@@ -443,6 +448,12 @@ void ScopeHost::FailLocked(const absl::Status& status) {
   for (const auto& [unused, watcher] : watchers_) tell(watcher);
   for (const Release& r : releases_) tell(r.watcher);
   watchers_.clear();
+  // Entries still waiting for the persister stay until it calls back.
+  releases_.remove_if([](const Release& r) { return r.ready; });
+  for (Job& job : jobs_) {
+    if (job.done) job.done(scope_->RejectAll(job.changeset.fragments.size(), reason));
+  }
+  jobs_.clear();
   if (on_failure_) on_failure_(name_, status);
 }
 

@@ -171,9 +171,13 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   // registered at that same moment: it receives exactly the commits after
   // the snapshot. `on_snapshot` follows the ScopeWatcher contract. If the
   // host has failed, `on_snapshot` is never called and false is returned.
+  // If it fails while the snapshot waits in the release queue, `on_lost`
+  // (if set) is called instead, once, under the host's lock, with why.
+  using LostCallback = std::function<void(const absl::Status&)>;
   bool Fetch(std::shared_ptr<ScopeWatcher> watcher,
-             SnapshotCallback on_snapshot);
-  // Blocking forms, for backends and tests: return once released.
+             SnapshotCallback on_snapshot, LostCallback on_lost = nullptr);
+  // Blocking forms, for backends and tests: return once released. If the
+  // host fails first, the snapshot has no fragments_json (null).
   ScopeSnapshot Fetch(const std::shared_ptr<ScopeWatcher>& watcher);
   ScopeSnapshot Snapshot();
 
@@ -239,6 +243,7 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
     std::shared_ptr<ScopeWatcher> watcher;
     ScopeSnapshot snapshot;
     SnapshotCallback on_snapshot;
+    LostCallback on_lost;  // kSnapshot: the host failed before its release
     std::string epoch;          // kCatchUp: what the stream has seen
     uint64_t after_version = 0;
   };

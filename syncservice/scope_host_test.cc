@@ -42,6 +42,10 @@ class RecordingWatcher : public ScopeWatcher {
     commits_.clear();  // a resync restarts the stream of this scope
     events_.push_back(absl::StrCat("resync ", snapshot.version));
   }
+  void OnLost(const std::string& scope, const absl::Status& why) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(absl::StrCat("lost ", scope, ": ", why.message()));
+  }
   // Appends a marker to the event list (e.g. from an Apply callback).
   void Note(std::string what) {
     absl::MutexLock lock(&mu_);
@@ -400,6 +404,74 @@ TEST(ScopeHostTest, ConcurrentAppliersAndFetchersStayConsistent) {
     if (!commits.empty()) ++mid_run;
   }
   EXPECT_GE(mid_run, 3u) << "too few fetches raced with applies";
+}
+
+// Holds every commit until the test completes it.
+class HeldPersister : public CommitPersister {
+ public:
+  void Persist(PendingCommit commit,
+               std::function<void(absl::Status)> done) override {
+    absl::MutexLock lock(&mu_);
+    held_.push_back(std::move(done));
+  }
+  // Completes the oldest held commit with `status`.
+  void Complete(absl::Status status) {
+    std::function<void(absl::Status)> done;
+    {
+      absl::MutexLock lock(&mu_);
+      ASSERT_FALSE(held_.empty());
+      done = std::move(held_.front());
+      held_.erase(held_.begin());
+    }
+    done(status);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::function<void(absl::Status)>> held_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(ScopeHostTest, WhenPersistingFailsEveryoneWaitingIsAnswered) {
+  HeldPersister persister;
+  ScopeHostOptions options;
+  options.persister = &persister;
+  auto host = NewCanvasHost(options);
+  auto watcher = std::make_shared<RecordingWatcher>();
+  host->Fetch(watcher);  // registered before the failure
+
+  // A change waits for its persist; a fetch and a backend snapshot wait
+  // behind it in the release order.
+  std::vector<std::string> answers;
+  host->Apply(Rename("lost"), ChangesetContext{},
+              [&](const ChangesetResult& r) {
+                answers.push_back(r.replies[0].ok()
+                                      ? "applied"
+                                      : "refused: " + r.replies[0].error->message);
+              });
+  auto late = std::make_shared<RecordingWatcher>();
+  ASSERT_TRUE(host->Fetch(
+      late, [&](const ScopeSnapshot&) { answers.push_back("snapshot"); },
+      [&](const absl::Status& why) {
+        answers.push_back(absl::StrCat("lost: ", why.message()));
+      }));
+  ScopeSnapshot blocked;
+  std::thread backend([&] { blocked = host->Snapshot(); });
+  // (The backend's snapshot may queue before or after the failure; either
+  // way it returns.)
+  persister.Complete(absl::AbortedError("version 1 was taken"));
+  backend.join();
+
+  EXPECT_TRUE(host->failed());
+  ASSERT_THAT(answers, SizeIs(2));
+  EXPECT_THAT(answers[0], ::testing::HasSubstr("storage failed"));
+  EXPECT_EQ(answers[1], "lost: version 1 was taken");
+  EXPECT_EQ(blocked.fragments_json, nullptr);
+  // Watchers hear that the scope is gone here, and nothing of the change.
+  EXPECT_THAT(watcher->events(),
+              ElementsAre("lost Canvas: version 1 was taken"));
+  EXPECT_THAT(late->events(), ElementsAre("lost Canvas: version 1 was taken"));
+  // A failed host refuses new fetches at once.
+  EXPECT_FALSE(host->Fetch(nullptr, [](const ScopeSnapshot&) {}));
 }
 
 }  // namespace

@@ -383,9 +383,25 @@ void FetchAuthorized(const std::shared_ptr<StreamState>& state,
   }
   // Released under the scope's lock, at the snapshot's place in the
   // scope's order: ordered before the next commit.
-  (*host)->Fetch(outbox, [outbox, id, read_only](const ScopeSnapshot& snapshot) {
-    outbox->Push(SnapshotEvent{/*resync=*/false, id, snapshot, read_only});
-  });
+  auto unavailable = [outbox, id](absl::string_view why) {
+    ServiceEvent event;
+    sync::v1::FetchResult* result = event.mutable_fetch_result();
+    result->set_request_id(id);
+    result->mutable_error()->set_message(
+        absl::StrCat("Scope unavailable, fetch it again (", why, ")"));
+    outbox->Push(std::move(event));
+  };
+  const bool queued = (*host)->Fetch(
+      outbox,
+      [outbox, id, read_only](const ScopeSnapshot& snapshot) {
+        outbox->Push(SnapshotEvent{/*resync=*/false, id, snapshot, read_only});
+      },
+      // Its host lost the scope before the snapshot's turn came.
+      [unavailable](const absl::Status& why) { unavailable(why.message()); });
+  if (!queued) {
+    unavailable("its host stopped");
+    return;
+  }
   // A host loaded afresh (its predecessor lost the scope) replaces the old.
   state->watched.insert_or_assign(scope, *std::move(host));
 }
@@ -675,10 +691,17 @@ grpc::ServerUnaryReactor* SyncServiceImpl::GetScope(
     reactor->Finish(ToGrpcStatus(host.status()));
     return reactor;
   }
-  if (!(*host)->Fetch(nullptr, [reactor, response](const ScopeSnapshot& s) {
-        SnapshotToProto(s, response->mutable_snapshot());
-        reactor->Finish(grpc::Status::OK);
-      })) {
+  if (!(*host)->Fetch(
+          nullptr,
+          [reactor, response](const ScopeSnapshot& s) {
+            SnapshotToProto(s, response->mutable_snapshot());
+            reactor->Finish(grpc::Status::OK);
+          },
+          [reactor](const absl::Status& why) {
+            reactor->Finish(grpc::Status(
+                grpc::StatusCode::UNAVAILABLE,
+                absl::StrCat("the scope is unavailable: ", why.message())));
+          })) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "the scope is unavailable"));
   }
