@@ -64,8 +64,10 @@ class GrpcSyncClient::Stream
     bool post = false;
     {
       absl::MutexLock lock(&inbox_mu_);
-      inbox_.emplace_back();
-      inbox_.back().Swap(&incoming_);
+      if (inbox_size_ == inbox_.size()) inbox_.emplace_back();
+      // incoming_ takes the cleared spare in exchange: the next read parses
+      // into its already allocated events, strings and sub-messages.
+      inbox_[inbox_size_++].Swap(&incoming_);
       post = !drain_posted_;
       drain_posted_ = true;
     }
@@ -117,15 +119,18 @@ class GrpcSyncClient::Stream
 
   // Hub executor: delivers the frames read so far, in order.
   void DrainInbox() {
+    size_t count = 0;
     {
       absl::MutexLock lock(&inbox_mu_);
       draining_.swap(inbox_);
+      std::swap(count, inbox_size_);  // the inbox gets the cleared spares
       drain_posted_ = false;
     }
-    for (sync::v1::ServiceFrame& frame : draining_) {
-      client_->OnFrame(generation_, frame);
+    for (size_t i = 0; i < count; ++i) {
+      client_->OnFrame(generation_, draining_[i]);
+      // Clear() keeps the allocated elements for reuse (see OnReadDone).
+      draining_[i].Clear();
     }
-    draining_.clear();  // keeps its capacity
   }
 
   // Everything queued goes out as one frame: batching under load.
@@ -145,11 +150,15 @@ class GrpcSyncClient::Stream
   // Hub executor state.
   sync::v1::GatewayFrame hub_batch_;
   bool send_posted_ = false;
+  // Frames being delivered; beyond them, cleared spares.
   std::vector<sync::v1::ServiceFrame> draining_;
 
-  // Frames read and not yet delivered to the hub.
+  // Frames read and not yet delivered to the hub: inbox_[0, inbox_size_);
+  // the rest are cleared frames kept for their allocations. Frames and
+  // spares move between inbox_ and draining_ by swapping the vectors.
   absl::Mutex inbox_mu_;
   std::vector<sync::v1::ServiceFrame> inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  size_t inbox_size_ ABSL_GUARDED_BY(inbox_mu_) = 0;
   bool drain_posted_ ABSL_GUARDED_BY(inbox_mu_) = false;
 
   absl::Mutex mu_;
