@@ -20,6 +20,20 @@ namespace {
 
 constexpr absl::string_view kPrefix = "x-jetstream-";
 
+// The strand a new connection runs on. With one event-loop thread nothing
+// runs in parallel anyway, so connections share the hub's strand: the hub's
+// sends to a connection then run inline (net::dispatch) instead of being
+// posted once per frame. With more threads each connection has its own
+// strand, so parsing and socket work spread over the threads.
+ConnectionStrand ConnectionStrandFor(net::ip::tcp::socket& socket,
+                                     SessionManager& manager,
+                                     const GatewayOptions& options) {
+  if (options.threads <= 1) return manager.hub();
+  net::io_context& ioc = static_cast<net::io_context&>(
+      net::query(socket.get_executor(), net::execution::context));
+  return net::make_strand(ioc);
+}
+
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   c = absl::ascii_tolower(c);
@@ -80,7 +94,9 @@ HttpSession::HttpSession(net::ip::tcp::socket&& socket,
                          SessionManager& manager,
                          const GatewayOptions& options,
                          const HttpHandler& handler)
-    : stream_(MakeConnectionStream(std::move(socket))),
+    : stream_(MakeConnectionStream(std::move(socket),
+                                   ConnectionStrandFor(socket, manager,
+                                                       options))),
       manager_(manager),
       options_(options),
       handler_(handler) {

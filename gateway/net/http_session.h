@@ -7,7 +7,8 @@
 // a file of the demo web pages.
 //
 // Lifetime: shared_ptr, alive while an operation is pending. Runs on its own
-// strand.
+// strand, or with one event-loop thread (GatewayOptions::threads) on the
+// hub's, as does the WebSocketConnection it becomes.
 
 #ifndef JETSTREAM_GATEWAY_NET_HTTP_SESSION_H_
 #define JETSTREAM_GATEWAY_NET_HTTP_SESSION_H_

@@ -34,10 +34,9 @@ class BufferSpan {
 };
 }  // namespace
 
-ConnectionStream MakeConnectionStream(net::ip::tcp::socket&& socket) {
-  net::io_context& ioc = static_cast<net::io_context&>(
-      net::query(socket.get_executor(), net::execution::context));
-  ConnectionStream stream(net::make_strand(ioc));
+ConnectionStream MakeConnectionStream(net::ip::tcp::socket&& socket,
+                                      ConnectionStrand strand) {
+  ConnectionStream stream(std::move(strand));
   if (socket.is_open()) {
     beast::error_code ec;
     const net::ip::tcp protocol = socket.local_endpoint(ec).protocol();

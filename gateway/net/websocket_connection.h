@@ -2,7 +2,8 @@
 //
 // One client's WebSocket (Boost.Beast). Reads frames, parses them on the
 // connection's own strand (JSON parsing is the expensive part and runs in
-// parallel across connections), and hands the parsed messages to the
+// parallel across connections; with one event-loop thread every connection
+// shares the hub's strand), and hands the parsed messages to the
 // SessionManager. Writes go through a bounded queue with one async_write in
 // flight; a client that does not read fast enough overflows it and its
 // session is ended with close code 4097 and a clear reason, so it never
@@ -39,10 +40,9 @@ using ConnectionStrand =
 using ConnectionStream =
     boost::beast::basic_stream<boost::asio::ip::tcp, ConnectionStrand>;
 
-// Moves an accepted socket (bound to a strand of an io_context, as the
-// gateway's acceptor makes them) into a ConnectionStream on a strand of the
-// same io_context.
-ConnectionStream MakeConnectionStream(boost::asio::ip::tcp::socket&& socket);
+// Moves an accepted socket into a ConnectionStream running on `strand`.
+ConnectionStream MakeConnectionStream(boost::asio::ip::tcp::socket&& socket,
+                                      ConnectionStrand strand);
 
 class WebSocketConnection
     : public Connection,
