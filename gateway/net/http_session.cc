@@ -134,8 +134,9 @@ void HttpSession::OnRead(beast::error_code ec, size_t) {
   if (beast::websocket::is_upgrade(parser_->get())) {
     http::request<http::string_body> request = parser_->release();
     ConnectionParams params = ExtractConnectionParams(request);
-    std::make_shared<WebSocketConnection>(std::move(stream_), manager_,
-                                          options_, std::move(params), peer_)
+    std::make_shared<WebSocketConnection>(stream_.release_socket(),
+                                          manager_, options_,
+                                          std::move(params), peer_)
         ->Run(std::move(request));
     return;
   }

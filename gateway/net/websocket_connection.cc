@@ -46,12 +46,12 @@ ConnectionStream MakeConnectionStream(net::ip::tcp::socket&& socket,
   return stream;
 }
 
-WebSocketConnection::WebSocketConnection(ConnectionStream&& stream,
+WebSocketConnection::WebSocketConnection(ConnectionSocket&& socket,
                                          SessionManager& manager,
                                          const GatewayOptions& options,
                                          ConnectionParams params,
                                          std::string peer)
-    : ws_(std::move(stream)),
+    : ws_(std::move(socket)),
       manager_(manager),
       options_(options),
       params_(std::move(params)),
@@ -62,7 +62,6 @@ WebSocketConnection::~WebSocketConnection() = default;
 
 void WebSocketConnection::Run(
     beast::http::request<beast::http::string_body> request) {
-  beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout timeout =
       websocket::stream_base::timeout::suggested(beast::role_type::server);
   // Beast pings an idle client and drops one that stays silent; Jetstream
@@ -203,8 +202,12 @@ void WebSocketConnection::Close(uint16_t code, std::string reason) {
 
 void WebSocketConnection::DoClose() {
   websocket::close_reason cr = *close_reason_;
-  // Do not wait forever for a client that never answers the close.
-  beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(5));
+  // Do not wait forever for a client that never answers the close: the
+  // WebSocket layer bounds the closing handshake by its handshake timeout.
+  websocket::stream_base::timeout timeout;
+  ws_.get_option(timeout);
+  timeout.handshake_timeout = std::chrono::seconds(5);
+  ws_.set_option(timeout);
   ws_.async_close(cr, [self = shared_from_this()](beast::error_code ec) {
     if (ec) VLOG(1) << "connection " << self->peer_ << ": close: " << ec.message();
   });

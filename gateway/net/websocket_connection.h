@@ -37,8 +37,14 @@ namespace jetstream::gateway {
 // type-erased any_io_executor (tcp_stream's) means a heap allocation each.
 using ConnectionStrand =
     boost::asio::strand<boost::asio::io_context::executor_type>;
+// HTTP (HttpSession) reads through a stream with Beast's timeouts; the
+// WebSocket runs on the bare socket, with the WebSocket layer's own
+// timeouts (idle, close handshake), which spares every read and write the
+// stream's timer bookkeeping.
 using ConnectionStream =
     boost::beast::basic_stream<boost::asio::ip::tcp, ConnectionStrand>;
+using ConnectionSocket =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, ConnectionStrand>;
 
 // Moves an accepted socket into a ConnectionStream running on `strand`.
 ConnectionStream MakeConnectionStream(boost::asio::ip::tcp::socket&& socket,
@@ -48,7 +54,7 @@ class WebSocketConnection
     : public Connection,
       public std::enable_shared_from_this<WebSocketConnection> {
  public:
-  WebSocketConnection(ConnectionStream&& stream,
+  WebSocketConnection(ConnectionSocket&& socket,
                       SessionManager& manager, const GatewayOptions& options,
                       ConnectionParams params, std::string peer);
   ~WebSocketConnection() override;
@@ -71,7 +77,7 @@ class WebSocketConnection
   void DoClose();
   void Finish();  // reports the close to the manager, once
 
-  boost::beast::websocket::stream<ConnectionStream> ws_;
+  boost::beast::websocket::stream<ConnectionSocket> ws_;
   boost::beast::flat_buffer buffer_;
   SessionManager& manager_;
   const GatewayOptions& options_;
