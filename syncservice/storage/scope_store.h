@@ -205,10 +205,12 @@ class ScopeStore {
 
   // ScopeStore::SaveSnapshot()
   //
-  // Replaces the scope's snapshot by `snapshot` and deletes the commits with
-  // version <= snapshot.version (compaction), in one transaction, in order
-  // with this instance's queued writes: a snapshot at v may be saved right
-  // after Append(v) was called. Returns:
+  // Replaces the scope's snapshot by `snapshot`, in order with this
+  // instance's queued writes (a snapshot at v may be saved right after
+  // Append(v) was called), and compacts: the commits with version <=
+  // snapshot.version are deleted, in the same transaction or (SQLite) a few
+  // at a time over the next batches; Load() never returns them either way.
+  // Returns:
   //   * OK, without any change, if the stored snapshot is as new or newer
   //     (snapshots never move backwards);
   //   * kFailedPrecondition if `snapshot.version` was never committed;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -237,8 +238,20 @@ constexpr const char* kUpdateSnapshotVersion =
     "UPDATE scopes SET root_model = ?2, snapshot_version = ?3 WHERE name = ?1";
 constexpr const char* kUpdateSnapshot =
     "UPDATE snapshots SET fragments_json = ?2 WHERE scope = ?1";
-constexpr const char* kDeleteCommitsUpTo =
-    "DELETE FROM commits WHERE scope = ?1 AND version <= ?2";
+// One step of a compaction: the oldest ?3 commits, none above ?2.
+constexpr const char* kDeleteOldestCommits =
+    "DELETE FROM commits WHERE scope = ?1 AND version <= ?2 AND version < "
+    "(SELECT MIN(version) FROM commits WHERE scope = ?1) + ?3";
+// WAL size (pages) at which the checkpoint thread starts a checkpoint, and
+// at which the writer checkpoints inline because that thread fell behind
+// (it only copies what the thread has not, and lets the WAL restart).
+constexpr int kCheckpointPages = 1000;
+constexpr int kInlineCheckpointPages = 8 * kCheckpointPages;
+
+// Log rows a batch deletes, at most: this many, or twice the batch's own
+// writes if more, so compaction always outpaces the log's growth while no
+// batch pays for a whole snapshot interval at once.
+constexpr int64_t kCompactionChunk = 32;
 constexpr const char* kSelectSnapshot =
     "SELECT s.root_model, s.snapshot_version, p.fragments_json "
     "FROM scopes AS s JOIN snapshots AS p ON p.scope = s.name "
@@ -438,18 +451,31 @@ absl::StatusOr<std::unique_ptr<SqliteScopeStore>> SqliteScopeStore::Open(
   sqlite3_busy_timeout(reader->db(), static_cast<int>(absl::ToInt64Milliseconds(
                                          options.busy_timeout)));
   STORAGE_RETURN_IF_ERROR(reader->Exec("PRAGMA query_only = 1"));
+  STORAGE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> checkpointer,
+                      Connection::Open(path, SQLITE_OPEN_READWRITE));
+  // The same durability as the writer: FULL syncs the database file after
+  // copying pages into it.
+  STORAGE_RETURN_IF_ERROR(checkpointer->Exec(
+      options.store.synchronous ? "PRAGMA synchronous = FULL"
+                                : "PRAGMA synchronous = NORMAL"));
   return std::unique_ptr<SqliteScopeStore>(new SqliteScopeStore(
-      path, std::move(options), std::move(writer), std::move(reader)));
+      path, std::move(options), std::move(writer), std::move(reader),
+      std::move(checkpointer)));
 }
 
 SqliteScopeStore::SqliteScopeStore(std::string path,
                                    SqliteScopeStoreOptions options,
                                    std::unique_ptr<Connection> writer,
-                                   std::unique_ptr<Connection> reader)
+                                   std::unique_ptr<Connection> reader,
+                                   std::unique_ptr<Connection> checkpointer)
     : path_(std::move(path)),
       options_(std::move(options)),
       writer_(std::move(writer)),
-      reader_(std::move(reader)) {
+      reader_(std::move(reader)),
+      checkpointer_(std::move(checkpointer)) {
+  // Replaces SQLite's automatic checkpoint on the writer.
+  sqlite3_wal_hook(writer_->db(), &SqliteScopeStore::OnWalCommit, this);
+  checkpoint_thread_ = std::thread([this] { CheckpointLoop(); });
   GroupCommitQueue::Options queue_options;
   queue_options.max_batch_writes = options_.store.max_batch_writes;
   queue_options.max_batch_bytes = options_.store.max_batch_bytes;
@@ -462,7 +488,54 @@ SqliteScopeStore::SqliteScopeStore(std::string path,
       [this] { Checkpoint(); });
 }
 
-SqliteScopeStore::~SqliteScopeStore() { queue_->Shutdown(); }
+SqliteScopeStore::~SqliteScopeStore() {
+  queue_->Shutdown();  // no more commits, hence no more wanted checkpoints
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_thread_.join();
+}
+
+int SqliteScopeStore::OnWalCommit(void* arg, sqlite3* db, const char* name,
+                                  int wal_pages) {
+  auto* store = static_cast<SqliteScopeStore*>(arg);
+  // The WAL restarted (a checkpoint had copied all of it): count afresh.
+  if (wal_pages < store->next_checkpoint_at_ - kCheckpointPages) {
+    store->next_checkpoint_at_ = kCheckpointPages;
+  }
+  if (wal_pages >= kInlineCheckpointPages) {
+    // PASSIVE: gives up at once (SQLITE_BUSY) while the thread is at it.
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+  } else if (wal_pages >= store->next_checkpoint_at_) {
+    // One checkpoint per kCheckpointPages of new log, not one per commit.
+    store->next_checkpoint_at_ = wal_pages + kCheckpointPages;
+    absl::MutexLock lock(&store->checkpoint_mu_);
+    store->checkpoint_wanted_ = true;
+  }
+  return SQLITE_OK;
+}
+
+void SqliteScopeStore::CheckpointLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      checkpoint_mu_.Await(absl::Condition(
+          +[](SqliteScopeStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+               s->checkpoint_mu_) {
+            return s->checkpoint_wanted_ || s->checkpoint_stopping_;
+          },
+          this));
+      if (checkpoint_stopping_) return;
+      checkpoint_wanted_ = false;
+    }
+    // PASSIVE: copies what it can without waiting for the writer or
+    // readers; the writer restarts the WAL once all of it was copied.
+    sqlite3_wal_checkpoint_v2(checkpointer_->db(), nullptr,
+                              SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+}
 
 absl::StatusOr<std::optional<StoredScope>> SqliteScopeStore::Load(
     const std::string& scope) {
@@ -530,8 +603,12 @@ absl::Status SqliteScopeStore::WriteBatch(std::vector<WriteOp>& batch) {
   Connection& c = *writer_;
   STORAGE_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));
   BatchHeads heads;
-  absl::Status status;
+  std::string compacted;
+  absl::Status status = CompactSome(
+      std::max(kCompactionChunk, 2 * static_cast<int64_t>(batch.size())),
+      &compacted);
   for (WriteOp& op : batch) {
+    if (!status.ok()) break;
     status = WriteOne(op, heads);
     if (!status.ok()) break;
   }
@@ -558,6 +635,26 @@ absl::Status SqliteScopeStore::WriteBatch(std::vector<WriteOp>& batch) {
       fence_.Advance(op.scope, op.version());
     }
   }
+  if (!compacted.empty()) compactions_.erase(compacted);
+  for (const auto& [scope, head] : heads) {
+    if (head.compact_up_to == 0) continue;
+    uint64_t& up_to = compactions_[scope];
+    up_to = std::max(up_to, head.compact_up_to);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteScopeStore::CompactSome(int64_t limit,
+                                           std::string* finished) {
+  if (compactions_.empty()) return absl::OkStatus();
+  const auto& [scope, up_to] = *compactions_.begin();
+  Connection& c = *writer_;
+  STORAGE_ASSIGN_OR_RETURN(Statement compact, c.Prepare(kDeleteOldestCommits));
+  compact.Bind(1, scope);
+  compact.Bind(2, up_to);
+  compact.Bind(3, limit);
+  STORAGE_RETURN_IF_ERROR(compact.Run());
+  if (sqlite3_changes(c.db()) < limit) *finished = scope;
   return absl::OkStatus();
 }
 
@@ -644,10 +741,8 @@ absl::Status SqliteScopeStore::WriteOne(WriteOp& op, BatchHeads& heads) {
         STORAGE_RETURN_IF_ERROR(update.Run());
       }
       head->snapshot_version = op.snapshot.version;
-      STORAGE_ASSIGN_OR_RETURN(Statement compact, c.Prepare(kDeleteCommitsUpTo));
-      compact.Bind(1, op.scope);
-      compact.Bind(2, op.snapshot.version);
-      return compact.Run();
+      cached->second.compact_up_to = op.snapshot.version;
+      return absl::OkStatus();
     }
   }
   return absl::OkStatus();
