@@ -113,10 +113,12 @@ void RoutingSyncClient::Fetch(sync::v1::FetchRequest request,
                               FetchCallback done) {
   // A scope already placed stays where it is: one source of events per
   // scope. Moves happen only when the scope is watched again.
-  auto it = placements_.find(request.scope());
-  const size_t replica =
-      it != placements_.end() ? it->second.replica : Route(request.scope());
-  if (it == placements_.end()) Place(request.scope(), replica);
+  const size_t replica = PlacementOrRoute(request.scope());
+  if (!PlacedOn(request.scope(), replica)) Place(request.scope(), replica);
+  if (replicas_.size() == 1) {
+    replicas_[0].client->Fetch(std::move(request), std::move(done));
+    return;
+  }
   std::string scope = request.scope();
   replicas_[replica].client->Fetch(
       std::move(request),
@@ -135,10 +137,13 @@ void RoutingSyncClient::Fetch(sync::v1::FetchRequest request,
 
 void RoutingSyncClient::Apply(sync::v1::ApplyRequest request,
                               ApplyCallback done) {
-  auto it = placements_.find(request.scope());
-  const size_t replica =
-      it != placements_.end() ? it->second.replica : Route(request.scope());
-  replicas_[replica].client->Apply(std::move(request), std::move(done));
+  replicas_[PlacementOrRoute(request.scope())].client->Apply(std::move(request),
+                                                             std::move(done));
+}
+
+size_t RoutingSyncClient::PlacementOrRoute(const std::string& scope) const {
+  auto it = placements_.find(scope);
+  return it != placements_.end() ? it->second.replica : Route(scope);
 }
 
 void RoutingSyncClient::AuthorizeSession(

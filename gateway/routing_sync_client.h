@@ -85,6 +85,8 @@ class RoutingSyncClient : public SyncClient {
   void Place(const std::string& scope, size_t replica);
   // True if `scope` is placed on `replica` (its events count).
   bool PlacedOn(const std::string& scope, size_t replica) const;
+  // Where `scope` is placed, or where it would be routed now.
+  size_t PlacementOrRoute(const std::string& scope) const;
 
   // Listener calls from replica `i`.
   void OnCommit(size_t i, const sync::v1::Commit& commit);

@@ -431,14 +431,8 @@ void ScopeHost::FailLocked(const absl::Status& status) {
       r.done = nullptr;
     }
   }
-  // Snapshots waiting behind the failed commits will never be released.
-  for (Release& r : releases_) {
-    if (r.ready && r.kind == Release::Kind::kSnapshot && r.on_lost) {
-      r.on_lost(status);
-      r.on_lost = nullptr;
-    }
-  }
-  // Everyone watching, or waiting to, hears that the scope is gone here.
+  // Everyone watching, or waiting to, hears that the scope is gone here;
+  // snapshots waiting behind the failed commits will never be released.
   absl::flat_hash_set<ScopeWatcher*> told;
   auto tell = [&](const std::shared_ptr<ScopeWatcher>& watcher) {
     if (watcher != nullptr && told.insert(watcher.get()).second) {
@@ -446,7 +440,13 @@ void ScopeHost::FailLocked(const absl::Status& status) {
     }
   };
   for (const auto& [unused, watcher] : watchers_) tell(watcher);
-  for (const Release& r : releases_) tell(r.watcher);
+  for (Release& r : releases_) {
+    if (r.ready && r.kind == Release::Kind::kSnapshot && r.on_lost) {
+      r.on_lost(status);
+      r.on_lost = nullptr;
+    }
+    tell(r.watcher);
+  }
   watchers_.clear();
   // Entries still waiting for the persister stay until it calls back.
   releases_.remove_if([](const Release& r) { return r.ready; });

@@ -196,12 +196,9 @@ class Outbox final : public ScopeWatcher {
       absl::MutexLock lock(&mu_);
       if (reactor_ == nullptr || closing_) return;
       queue_.push_back(std::move(event));
-      if (write_in_flight_ || holds_ > 0) return;
-      write_in_flight_ = true;
-      TakeBatchLocked();
-      writer = reactor_;
+      writer = StartWriteLocked();
     }
-    Write(writer);
+    if (writer != nullptr) Write(writer);
   }
 
   // Hold() / Release(): between them Push() only queues; Release() starts
@@ -218,15 +215,21 @@ class Outbox final : public ScopeWatcher {
     {
       absl::MutexLock lock(&mu_);
       --holds_;
-      if (holds_ > 0 || write_in_flight_ || queue_.empty() ||
-          reactor_ == nullptr) {
-        return;
-      }
-      write_in_flight_ = true;
-      TakeBatchLocked();
-      writer = reactor_;
+      writer = StartWriteLocked();
     }
-    Write(writer);
+    if (writer != nullptr) Write(writer);
+  }
+
+  // If something is queued and no write is in flight or held off, takes
+  // the batch and returns the reactor to Write() it to (outside mu_).
+  Reactor* StartWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (write_in_flight_ || holds_ > 0 || queue_.empty() ||
+        reactor_ == nullptr) {
+      return nullptr;
+    }
+    write_in_flight_ = true;
+    TakeBatchLocked();
+    return reactor_;
   }
 
   // OnWriteDone: continue with everything queued meanwhile, or finish.
@@ -359,6 +362,17 @@ struct StreamState {
   }
 };
 
+// Answers FetchRequest `id` with an error for the client.
+void PushFetchError(Outbox& outbox, uint64_t id, std::string message,
+                    std::string type = "") {
+  ServiceEvent event;
+  sync::v1::FetchResult* result = event.mutable_fetch_result();
+  result->set_request_id(id);
+  result->mutable_error()->set_message(std::move(message));
+  if (!type.empty()) result->mutable_error()->set_type(std::move(type));
+  outbox.Push(std::move(event));
+}
+
 // Answers a FetchRequest whose scope access is decided: snapshot, watch.
 void FetchAuthorized(const std::shared_ptr<StreamState>& state,
                      const std::shared_ptr<Outbox>& outbox,
@@ -369,11 +383,7 @@ void FetchAuthorized(const std::shared_ptr<StreamState>& state,
   if (state->closed) return;
   absl::StatusOr<std::shared_ptr<ScopeHost>> host = registry->Fetch(scope);
   if (!host.ok()) {
-    ServiceEvent event;
-    sync::v1::FetchResult* result = event.mutable_fetch_result();
-    result->set_request_id(id);
-    result->mutable_error()->set_message(std::string(host.status().message()));
-    outbox->Push(std::move(event));
+    PushFetchError(*outbox, id, std::string(host.status().message()));
     return;
   }
   if (read_only) {
@@ -384,12 +394,8 @@ void FetchAuthorized(const std::shared_ptr<StreamState>& state,
   // Released under the scope's lock, at the snapshot's place in the
   // scope's order: ordered before the next commit.
   auto unavailable = [outbox, id](absl::string_view why) {
-    ServiceEvent event;
-    sync::v1::FetchResult* result = event.mutable_fetch_result();
-    result->set_request_id(id);
-    result->mutable_error()->set_message(
-        absl::StrCat("Scope unavailable, fetch it again (", why, ")"));
-    outbox->Push(std::move(event));
+    PushFetchError(*outbox, id,
+                   absl::StrCat("Scope unavailable, fetch it again (", why, ")"));
   };
   const bool queued = (*host)->Fetch(
       outbox,
@@ -533,12 +539,8 @@ class SyncServiceImpl::ConnectReactor final : public Reactor {
         [state = state_, outbox = outbox_, registry, id, scope = fetch.scope(),
          session = fetch.session_id()](ScopeDecision decision) {
           if (decision.access == ScopeAccess::kDeny) {
-            ServiceEvent event;
-            sync::v1::FetchResult* result = event.mutable_fetch_result();
-            result->set_request_id(id);
-            result->mutable_error()->set_message(decision.error.message);
-            result->mutable_error()->set_type(decision.error.type);
-            outbox->Push(std::move(event));
+            PushFetchError(*outbox, id, decision.error.message,
+                           decision.error.type);
             return;
           }
           FetchAuthorized(state, outbox, registry, id, scope, session,
