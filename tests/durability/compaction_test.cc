@@ -91,16 +91,7 @@ TEST_F(CompactionTest, TheLogStaysBoundedAndRecoveryIsExact) {
     ASSERT_NE(setup, nullptr);
     absl::StatusOr<Fetched> f = FetchState(*setup, kCompactionScope);
     ASSERT_TRUE(f.ok()) << f.status();
-    std::vector<std::string> fragments;
-    for (int k = 0; k < kCompactionWriters; ++k) {
-      fragments.push_back(AddShapeFragment(shapes[k], 0, k));
-    }
-    fragments.push_back(SetShapesFragment(f->root_uuid, shapes));
-    absl::StatusOr<uint64_t> sync =
-        setup->SendScopeSync(f->scope_index, FragmentList(fragments));
-    ASSERT_TRUE(sync.ok());
-    absl::StatusOr<UntilReply> r = ReadUntilReply(*setup, *sync);
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_TRUE(AddShapes(*setup, *f, shapes).ok());
   }
 
   // Writers move their shapes x = 1..kMovesPerWriter, one at a time. The

@@ -110,18 +110,8 @@ inline void CrashTestBase::RunKillUnderLoad() {
     absl::StatusOr<Fetched> f = FetchState(*setup, kScope);
     ASSERT_TRUE(f.ok()) << f.status();
     root = f->root_uuid;
-    std::vector<std::string> fragments;
-    for (int k = 0; k < kWriters; ++k) {
-      fragments.push_back(AddShapeFragment(shapes[k], 0, k));
-    }
-    fragments.push_back(SetShapesFragment(root, shapes));
-    absl::StatusOr<uint64_t> sync =
-        setup->SendScopeSync(f->scope_index, FragmentList(fragments));
-    ASSERT_TRUE(sync.ok());
-    absl::StatusOr<UntilReply> r = ReadUntilReply(*setup, *sync);
-    ASSERT_TRUE(r.ok()) << r.status();
-    ASSERT_THAT(Field(r->reply, "fragmentReplies"),
-                ::testing::Not(::testing::HasSubstr("error")));
+    absl::Status added = AddShapes(*setup, *f, shapes);
+    ASSERT_TRUE(added.ok()) << added;
   }
   for (int k = 0; k < kWriters; ++k) {
     writers[k].client = ConnectWithSession();

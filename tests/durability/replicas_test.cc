@@ -87,21 +87,9 @@ class ReplicasTest : public ::testing::Test {
     absl::StatusOr<Fetched> f = FetchState(*client, kReplicaScope);
     EXPECT_TRUE(f.ok()) << f.status();
     if (!f.ok()) return shapes;
-    std::vector<std::string> fragments;
-    for (int k = 0; k < n; ++k) {
-      shapes.push_back(TestUuid(0xe0, k + 1));
-      fragments.push_back(AddShapeFragment(shapes.back(), 0, k));
-    }
-    fragments.push_back(SetShapesFragment(f->root_uuid, shapes));
-    absl::StatusOr<uint64_t> sync =
-        client->SendScopeSync(f->scope_index, FragmentList(fragments));
-    EXPECT_TRUE(sync.ok());
-    absl::StatusOr<UntilReply> r = ReadUntilReply(*client, *sync);
-    EXPECT_TRUE(r.ok()) << r.status();
-    if (r.ok()) {
-      EXPECT_THAT(Field(r->reply, "fragmentReplies"),
-                  ::testing::Not(::testing::HasSubstr("error")));
-    }
+    for (int k = 0; k < n; ++k) shapes.push_back(TestUuid(0xe0, k + 1));
+    absl::Status added = AddShapes(*client, *f, shapes);
+    EXPECT_TRUE(added.ok()) << added;
     return shapes;
   }
 

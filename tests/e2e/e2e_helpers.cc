@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -182,6 +183,24 @@ std::string ChangeFragment(const std::string& uuid, const std::string& cls,
 
 std::string FragmentList(const std::vector<std::string>& fragments) {
   return absl::StrCat("[", absl::StrJoin(fragments, ","), "]");
+}
+
+absl::Status AddShapes(WsTestClient& client, const Fetched& fetched,
+                       const std::vector<std::string>& shapes) {
+  std::vector<std::string> fragments;
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    fragments.push_back(AddShapeFragment(shapes[k], 0, static_cast<double>(k)));
+  }
+  fragments.push_back(SetShapesFragment(fetched.root_uuid, shapes));
+  absl::StatusOr<uint64_t> sync =
+      client.SendScopeSync(fetched.scope_index, FragmentList(fragments));
+  if (!sync.ok()) return sync.status();
+  absl::StatusOr<UntilReply> r = ReadUntilReply(client, *sync);
+  if (!r.ok()) return r.status();
+  if (absl::StrContains(Field(r->reply, "fragmentReplies"), "error")) {
+    return absl::InternalError(absl::StrCat("shapes refused: ", r->reply));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ScopeModel::ApplyState(absl::string_view scope_state_json) {

@@ -93,6 +93,14 @@ std::string ChangeFragment(const std::string& uuid, const std::string& cls,
 // "[f1,f2,...]".
 std::string FragmentList(const std::vector<std::string>& fragments);
 
+// AddShapes()
+//
+// In one changeset on the Canvas `fetched`: a Shape per UUID (x 0, y its
+// position in `shapes`), and those shapes as the canvas's list. Fails
+// (with the reply) unless every fragment was accepted.
+absl::Status AddShapes(WsTestClient& client, const Fetched& fetched,
+                       const std::vector<std::string>& shapes);
+
 // ScopeModel
 //
 // What a client knows of a scope: objects by UUID with their class and
