@@ -289,7 +289,14 @@ void SessionManager::Fetch(
                 --watch.fetches_in_flight;
                 if (result.ok() && !result->has_error()) {
                   const sync::v1::ScopeSnapshot& s = result->snapshot();
-                  NoteVersion(scope, s.epoch(), s.version());
+                  if (!watch.epoch.empty() && watch.epoch != s.epoch()) {
+                    // The service's scope is a new incarnation (restarted
+                    // or reloaded) and this fetch saw it first: the
+                    // sessions already here get its state, as on a Resync.
+                    OnResync(s);
+                  } else {
+                    NoteVersion(scope, s.epoch(), s.version());
+                  }
                 }
                 done(std::move(result));
                 MaybeUnwatch(scope);
@@ -405,12 +412,14 @@ void SessionManager::OnResync(const sync::v1::ScopeSnapshot& snapshot) {
   LOG(INFO) << "scope '" << snapshot.scope() << "' resynchronised at version "
             << snapshot.version() << " for " << it->second.subscribers.size()
             << " sessions";
-  for (const auto& [session, subscriber] : it->second.subscribers) {
-    if (subscriber.fetched_epoch == snapshot.epoch() &&
-        subscriber.fetched_version >= snapshot.version()) {
-      continue;  // its own fetch already brought this state
+  for (auto& [session, subscriber] : it->second.subscribers) {
+    if (subscriber.state_epoch == snapshot.epoch() &&
+        subscriber.state_version >= snapshot.version()) {
+      continue;  // it already has this state
     }
     session->SendScopeState(subscriber.scope_index, snapshot);
+    subscriber.state_epoch = snapshot.epoch();
+    subscriber.state_version = snapshot.version();
   }
 }
 

@@ -86,10 +86,11 @@ class SessionManager : public SyncClient::Listener {
   };
   struct Subscriber {
     uint64_t scope_index = 0;
-    // The state the session fetched. A Resync at (or before) it is not sent
-    // to it again: a fetch can overtake a re-watch on a new stream.
-    std::string fetched_epoch;
-    uint64_t fetched_version = 0;
+    // The last full state the session got (its fetch, or a ScopeState
+    // since). A state at or before it is not sent to it again: on a new
+    // stream a fetch and a re-watch can arrive in either order.
+    std::string state_epoch;
+    uint64_t state_version = 0;
   };
   struct ScopeWatch {
     // Local sessions of the scope.
