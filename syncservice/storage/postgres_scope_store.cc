@@ -12,183 +12,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "common/logging.h"
+#include "syncservice/storage/internal/pg_connection.h"
 #include "syncservice/storage/internal/status_macros.h"
 
 namespace jetstream {
-namespace postgres_store_internal {
 
-// Result
-//
-// Owns one PGresult.
-class Result {
- public:
-  explicit Result(PGresult* result) : result_(result) {}
-  Result(Result&& other) : result_(std::exchange(other.result_, nullptr)) {}
-  Result& operator=(Result&& other) {
-    if (this != &other) {
-      PQclear(result_);
-      result_ = std::exchange(other.result_, nullptr);
-    }
-    return *this;
-  }
-  ~Result() { PQclear(result_); }
-
-  PGresult* get() const { return result_; }
-  int rows() const { return PQntuples(result_); }
-  bool IsNull(int row, int column) const {
-    return PQgetisnull(result_, row, column) != 0;
-  }
-  std::string Text(int row, int column) const {
-    return std::string(PQgetvalue(result_, row, column),
-                       static_cast<size_t>(PQgetlength(result_, row, column)));
-  }
-  int64_t Int(int row, int column) const {
-    int64_t value = 0;
-    absl::SimpleAtoi(PQgetvalue(result_, row, column), &value);
-    return value;
-  }
-  bool Bool(int row, int column) const {
-    return PQgetvalue(result_, row, column)[0] == 't';
-  }
-
- private:
-  PGresult* result_;
-};
-
-// The status for a failed statement (or, with a null result, connection).
-absl::Status PgError(PGconn* conn, const PGresult* result,
-                     absl::string_view what) {
-  std::string message = std::string(absl::StripTrailingAsciiWhitespace(
-      result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn)));
-  if (message.empty()) message = PQerrorMessage(conn);
-  std::string text = absl::StrCat("postgres: ", what, ": ", message);
-  if (PQstatus(conn) == CONNECTION_BAD) return absl::UnavailableError(text);
-  const char* state =
-      result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-  absl::string_view sqlstate = state != nullptr ? state : "";
-  if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "23505") {
-    return absl::AbortedError(text);
-  }
-  if (absl::StartsWith(sqlstate, "22") || absl::StartsWith(sqlstate, "54")) {
-    // Data exception, program limit: this statement's data is refused.
-    return absl::InvalidArgumentError(text);
-  }
-  if (absl::StartsWith(sqlstate, "53")) {
-    return absl::ResourceExhaustedError(text);
-  }
-  if (absl::StartsWith(sqlstate, "08") || absl::StartsWith(sqlstate, "57P")) {
-    return absl::UnavailableError(text);
-  }
-  if (absl::StartsWith(sqlstate, "42")) {
-    return absl::FailedPreconditionError(text);
-  }
-  return absl::InternalError(text);
-}
-
-bool IsRetryable(const PGresult* result) {
-  const char* state =
-      result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-  if (state == nullptr) return false;
-  absl::string_view s = state;
-  return s == "40001" || s == "40P01";
-}
-
-// Connection
-//
-// One PGconn. `setup` runs after every (re)connect. Not thread-safe.
-class Connection {
- public:
-  using Setup = std::function<absl::Status(Connection&)>;
-
-  static absl::StatusOr<std::unique_ptr<Connection>> Open(
-      const std::string& conninfo, absl::Duration connect_timeout,
-      Setup setup) {
-    // Our defaults come first: the connection string overrides them.
-    std::string timeout =
-        std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(connect_timeout)));
-    const char* keys[] = {"connect_timeout", "fallback_application_name",
-                          "dbname", nullptr};
-    const char* values[] = {timeout.c_str(), "jetstream-syncservice",
-                            conninfo.c_str(), nullptr};
-    PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
-    if (conn == nullptr) {
-      return absl::ResourceExhaustedError("postgres: out of memory");
-    }
-    auto connection = std::unique_ptr<Connection>(
-        new Connection(conn, std::move(setup)));
-    if (PQstatus(conn) != CONNECTION_OK) {
-      return absl::UnavailableError(absl::StrCat(
-          "postgres: cannot connect: ",
-          absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn))));
-    }
-    STORAGE_RETURN_IF_ERROR(connection->setup_(*connection));
-    return connection;
-  }
-
-  ~Connection() { PQfinish(conn_); }
-
-  PGconn* get() { return conn_; }
-  bool ok() const { return PQstatus(conn_) == CONNECTION_OK; }
-
-  // Reconnects (same parameters) and runs the setup again.
-  absl::Status Reset() {
-    PQreset(conn_);
-    if (!ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "postgres: cannot reconnect: ",
-          absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn_))));
-    }
-    return setup_(*this);
-  }
-
-  // Runs `sql` with text parameters (null pointers are SQL NULL) and
-  // returns its result; an error unless it succeeded.
-  absl::StatusOr<Result> Query(const char* sql,
-                               std::vector<const char*> params = {}) {
-    Result result(PQexecParams(conn_, sql, static_cast<int>(params.size()),
-                               nullptr, params.data(), nullptr, nullptr, 0));
-    ExecStatusType status = PQresultStatus(result.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      return PgError(conn_, result.get(), sql);
-    }
-    return result;
-  }
-
-  // Runs `sql`, which may hold several statements (simple protocol).
-  absl::Status Exec(const char* sql) {
-    Result result(PQexec(conn_, sql));
-    ExecStatusType status = PQresultStatus(result.get());
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      return PgError(conn_, result.get(), sql);
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Prepare(const char* name, const char* sql,
-                       std::vector<Oid> types) {
-    Result result(PQprepare(conn_, name, sql, static_cast<int>(types.size()),
-                            types.data()));
-    if (PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
-      return PgError(conn_, result.get(), name);
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  Connection(PGconn* conn, Setup setup) : conn_(conn), setup_(std::move(setup)) {}
-
-  PGconn* const conn_;
-  const Setup setup_;
-};
-
-}  // namespace postgres_store_internal
 
 namespace {
 
-using postgres_store_internal::Connection;
-using postgres_store_internal::IsRetryable;
-using postgres_store_internal::PgError;
-using postgres_store_internal::Result;
+using pg_internal::Connection;
+using pg_internal::IsRetryable;
+using pg_internal::PgError;
+using pg_internal::Result;
 using storage_internal::CheckAppend;
 using storage_internal::CheckSnapshot;
 using storage_internal::GroupCommitQueue;
@@ -196,12 +32,12 @@ using storage_internal::ScopeHead;
 using storage_internal::SnapshotAction;
 using storage_internal::WriteOp;
 
-// Type OIDs of the prepared statements' parameters (pg_type.h).
-constexpr Oid kBoolOid = 16;
-constexpr Oid kInt8Oid = 20;
-constexpr Oid kTextOid = 25;
+using pg_internal::kBoolOid;
+using pg_internal::kInt8Oid;
+using pg_internal::kTextOid;
 
-// Serialises schema creation between processes opening one database.
+// Serialises schema creation and upgrades between processes opening one
+// database.
 constexpr const char* kLockSchema =
     "SELECT pg_advisory_xact_lock(4923857203948572)";
 
@@ -210,9 +46,9 @@ constexpr const char* kSelectTables =
     "to_regclass('scopes') IS NOT NULL, to_regclass('snapshots') IS NOT NULL, "
     "to_regclass('commits') IS NOT NULL";
 
-// scopes rows are small and hot (every append moves the head); the
-// snapshot, which may be megabytes, has its own table.
-constexpr const char* kCreateTables = R"sql(
+// Schema version 1: scopes rows are small and hot (every append moves the
+// head); the snapshot, which may be megabytes, has its own table.
+constexpr const char* kCreateTablesV1 = R"sql(
 CREATE TABLE jetstream_meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -239,6 +75,35 @@ CREATE TABLE commits (
 );
 )sql";
 
+// Version 1 -> 2: replicas (syncservice/cluster/postgres_cluster.h). Each
+// commit records the store instance and lease epoch that wrote it; members
+// heartbeat; a scope is served by the holder of its lease; every batch
+// transaction bumps its writer's sequence number, so after a connection
+// lost during COMMIT the writer can tell whether the batch committed.
+constexpr const char* kUpgradeToV2 = R"sql(
+ALTER TABLE commits
+  ADD COLUMN writer TEXT NOT NULL DEFAULT '',
+  ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE jetstream_members (
+  member_id    TEXT PRIMARY KEY,
+  incarnation  TEXT NOT NULL,
+  address      TEXT NOT NULL,
+  heartbeat_at TIMESTAMPTZ NOT NULL,
+  draining     BOOLEAN NOT NULL DEFAULT false
+);
+CREATE TABLE jetstream_leases (
+  scope      TEXT PRIMARY KEY,
+  owner      TEXT NOT NULL,
+  epoch      BIGINT NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE jetstream_batches (
+  writer TEXT PRIMARY KEY,
+  seq    BIGINT NOT NULL
+);
+UPDATE jetstream_meta SET value = '2' WHERE key = 'schema_version';
+)sql";
+
 constexpr const char* kSelectSchemaVersion =
     "SELECT value FROM jetstream_meta WHERE key = 'schema_version'";
 
@@ -259,30 +124,51 @@ SELECT 1 FROM c
 )sql";
 
 // $1 scope, $2 version, $3 request_json, $4 atomic, $5 applied_json,
-// $6 origin, $7 writer, $8 known version (-1: none).
-// Moves the head from $2-1 to $2 iff this writer may extend it, and inserts
-// the commit iff the head moved. Returns whether it did, and the head as it
-// was before the statement (NULLs: no such scope) for the diagnosis.
+// $6 origin, $7 writer, $8 known version (-1: none), $9 lease epoch (0: not
+// leased).
+// Moves the head from $2-1 to $2 iff this writer may extend it and (when
+// leased) still holds the scope's lease at that epoch, unexpired; inserts
+// the commit iff the head moved. The lease row is locked FOR KEY SHARE, so
+// a replica taking the lease over (SELECT ... FOR UPDATE) waits for this
+// transaction to end and then loads everything it committed. Returns
+// whether the head moved, the head as it was before the statement (NULLs:
+// no such scope) and whether the lease held, for the diagnosis.
 constexpr const char* kAppendName = "jetstream_append";
 constexpr const char* kAppendSql = R"sql(
-WITH s AS (
+WITH l AS (
+  SELECT 1 FROM jetstream_leases
+  WHERE scope = $1 AND owner = $7 AND epoch = $9
+    AND expires_at > clock_timestamp()
+  FOR KEY SHARE
+), s AS (
   SELECT snapshot_version, head_version, head_writer FROM scopes
   WHERE name = $1
 ), h AS (
   UPDATE scopes SET head_version = $2, head_writer = $7
   WHERE name = $1 AND head_version = $2 - 1
     AND (head_writer = $7 OR head_version <= $8)
+    AND ($9 = 0 OR EXISTS (SELECT 1 FROM l))
   RETURNING 1
 ), i AS (
   INSERT INTO commits (scope, version, request_json, atomic, applied_json,
-                       origin)
-  SELECT $1, $2, $3, $4, $5, $6 FROM h
+                       origin, writer, lease_epoch)
+  SELECT $1, $2, $3, $4, $5, $6, $7, $9 FROM h
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM i), s.snapshot_version, s.head_version,
-       s.head_writer
+       s.head_writer, ($9 = 0 OR EXISTS (SELECT 1 FROM l))
 FROM (SELECT 1) AS one LEFT JOIN s ON true
 )sql";
+
+// $1 writer, $2 sequence number of this batch transaction.
+constexpr const char* kBatchMarkName = "jetstream_batch_mark";
+constexpr const char* kBatchMarkSql = R"sql(
+INSERT INTO jetstream_batches (writer, seq) VALUES ($1, $2)
+ON CONFLICT (writer) DO UPDATE SET seq = EXCLUDED.seq
+)sql";
+
+constexpr const char* kSelectBatchMark =
+    "SELECT seq FROM jetstream_batches WHERE writer = $1";
 
 // $1 scope, $2 version, $3 root_model, $4 snapshot_json, $5 writer,
 // $6 known version (-1: none).
@@ -343,12 +229,11 @@ absl::Status CreateOrCheckSchema(Connection& c) {
             "not a Jetstream scope store (no jetstream_meta table); use "
             "another database or schema (search_path)");
       }
-      STORAGE_RETURN_IF_ERROR(c.Exec(kCreateTables));
-      std::string version = std::to_string(PostgresScopeStore::kSchemaVersion);
-      return c.Query("INSERT INTO jetstream_meta (key, value) "
-                     "VALUES ('schema_version', $1)",
-                     {version.c_str()})
-          .status();
+      STORAGE_RETURN_IF_ERROR(c.Exec(kCreateTablesV1));
+      STORAGE_RETURN_IF_ERROR(
+          c.Exec("INSERT INTO jetstream_meta (key, value) "
+                 "VALUES ('schema_version', '1')"));
+      return c.Exec(kUpgradeToV2);
     }
     STORAGE_ASSIGN_OR_RETURN(Result version, c.Query(kSelectSchemaVersion));
     if (version.rows() != 1) {
@@ -356,11 +241,12 @@ absl::Status CreateOrCheckSchema(Connection& c) {
           "postgres: jetstream_meta has no schema_version: not a Jetstream "
           "scope store");
     }
-    if (version.Text(0, 0) !=
-        std::to_string(PostgresScopeStore::kSchemaVersion)) {
+    const std::string found = version.Text(0, 0);
+    if (found != "1" &&
+        found != std::to_string(PostgresScopeStore::kSchemaVersion)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "postgres: scope store schema version ", version.Text(0, 0),
-          " is not supported by this build (it reads version ",
+          "postgres: scope store schema version ", found,
+          " is not supported by this build (it reads versions 1 and ",
           PostgresScopeStore::kSchemaVersion,
           "); was it written by a newer Jetstream?"));
     }
@@ -369,6 +255,8 @@ absl::Status CreateOrCheckSchema(Connection& c) {
           "postgres: jetstream_meta exists but the scopes, snapshots or "
           "commits table is missing");
     }
+    // Stores of version 1 are upgraded in place, under the lock.
+    if (found == "1") return c.Exec(kUpgradeToV2);
     return absl::OkStatus();
   }();
   if (!status.ok()) {
@@ -389,37 +277,92 @@ std::optional<ScopeHead> HeadFromRow(const Result& r) {
 
 // One statement of a batch on the wire.
 struct Sent {
-  enum class What { kBegin, kCommit, kOp } what;
+  enum class What { kBegin, kMark, kCommit, kOp } what;
   size_t op = 0;  // kOp: index into the batch
 };
+
+// True for an error that ends the session (severity FATAL or PANIC, e.g.
+// the backend was terminated): what the statement did is then unknown.
+bool EndsTheSession(const PGresult* result) {
+  const char* severity =
+      PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (severity == nullptr) return true;
+  absl::string_view s = severity;
+  return s == "FATAL" || s == "PANIC";
+}
+
+// After a batch that committed lost its results: the status of `op`, read
+// from the database (a commit row of this writer at that version; a scope
+// row this writer created). Snapshots report OK either way: nothing depends
+// on them beyond compaction.
+absl::Status LookUpCommitted(Connection& c, const WriteOp& op,
+                             const std::string& writer_id) {
+  std::string version = std::to_string(op.version());
+  switch (op.kind) {
+    case WriteOp::Kind::kAppend: {
+      absl::StatusOr<Result> r = c.Query(
+          "SELECT 1 FROM commits WHERE scope = $1 AND version = $2 AND "
+          "writer = $3",
+          {op.scope.c_str(), version.c_str(), writer_id.c_str()});
+      if (!r.ok()) return r.status();
+      if (r->rows() == 1) return absl::OkStatus();
+      return absl::AbortedError(absl::StrCat(
+          "version conflict: scope ", op.scope, " version ", op.version(),
+          " was not written by this replica"));
+    }
+    case WriteOp::Kind::kCreate: {
+      absl::StatusOr<Result> r = c.Query(
+          "SELECT head_writer FROM scopes WHERE name = $1", {op.scope.c_str()});
+      if (!r.ok()) return r.status();
+      if (r->rows() == 1 && r->Text(0, 0) == writer_id) return absl::OkStatus();
+      return absl::AlreadyExistsError(
+          absl::StrCat("scope ", op.scope, " exists already"));
+    }
+    case WriteOp::Kind::kSnapshot:
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PostgresScopeStore>> PostgresScopeStore::Open(
     const std::string& conninfo, PostgresScopeStoreOptions options) {
   const bool synchronous = options.store.synchronous;
+  const int64_t idle_ms =
+      absl::ToInt64Milliseconds(options.idle_in_transaction_timeout);
+  pg_internal::ConnectOptions connect;
+  connect.connect_timeout = options.connect_timeout;
   STORAGE_ASSIGN_OR_RETURN(
       std::unique_ptr<Connection> writer,
-      Connection::Open(conninfo, options.connect_timeout,
-                       [synchronous](Connection& c) -> absl::Status {
-                         STORAGE_RETURN_IF_ERROR(c.Exec(
-                             synchronous ? "SET synchronous_commit = on"
-                                         : "SET synchronous_commit = off"));
-                         STORAGE_RETURN_IF_ERROR(CreateOrCheckSchema(c));
-                         STORAGE_RETURN_IF_ERROR(c.Prepare(
-                             kCreateName, kCreateSql,
-                             {kTextOid, kTextOid, kInt8Oid, kTextOid, kTextOid}));
-                         STORAGE_RETURN_IF_ERROR(c.Prepare(
-                             kAppendName, kAppendSql,
-                             {kTextOid, kInt8Oid, kTextOid, kBoolOid, kTextOid,
-                              kTextOid, kTextOid, kInt8Oid}));
-                         return c.Prepare(kSnapshotName, kSnapshotSql,
-                                          {kTextOid, kInt8Oid, kTextOid,
-                                           kTextOid, kTextOid, kInt8Oid});
-                       }));
+      Connection::Open(
+          conninfo, connect,
+          [synchronous, idle_ms](Connection& c) -> absl::Status {
+            STORAGE_RETURN_IF_ERROR(c.Exec(synchronous
+                                               ? "SET synchronous_commit = on"
+                                               : "SET synchronous_commit = off"));
+            if (idle_ms > 0) {
+              std::string set = absl::StrCat(
+                  "SET idle_in_transaction_session_timeout = ", idle_ms);
+              STORAGE_RETURN_IF_ERROR(c.Exec(set.c_str()));
+            }
+            STORAGE_RETURN_IF_ERROR(CreateOrCheckSchema(c));
+            STORAGE_RETURN_IF_ERROR(c.Prepare(
+                kCreateName, kCreateSql,
+                {kTextOid, kTextOid, kInt8Oid, kTextOid, kTextOid}));
+            STORAGE_RETURN_IF_ERROR(c.Prepare(
+                kAppendName, kAppendSql,
+                {kTextOid, kInt8Oid, kTextOid, kBoolOid, kTextOid, kTextOid,
+                 kTextOid, kInt8Oid, kInt8Oid}));
+            STORAGE_RETURN_IF_ERROR(c.Prepare(kBatchMarkName, kBatchMarkSql,
+                                              {kTextOid, kInt8Oid}));
+            return c.Prepare(kSnapshotName, kSnapshotSql,
+                             {kTextOid, kInt8Oid, kTextOid, kTextOid, kTextOid,
+                              kInt8Oid});
+          }));
   STORAGE_ASSIGN_OR_RETURN(
       std::unique_ptr<Connection> reader,
-      Connection::Open(conninfo, options.connect_timeout,
+      Connection::Open(conninfo, connect,
                        [](Connection&) { return absl::OkStatus(); }));
   return std::unique_ptr<PostgresScopeStore>(new PostgresScopeStore(
       std::move(options), std::move(writer), std::move(reader)));
@@ -429,6 +372,7 @@ PostgresScopeStore::PostgresScopeStore(PostgresScopeStoreOptions options,
                                        std::unique_ptr<Connection> writer,
                                        std::unique_ptr<Connection> reader)
     : options_(std::move(options)),
+      fence_(options_.writer_id),
       writer_(std::move(writer)),
       reader_(std::move(reader)) {
   GroupCommitQueue::Options queue_options;
@@ -571,10 +515,16 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
     return batch[a].scope < batch[b].scope;
   });
   std::vector<Sent> statements;
-  statements.reserve(batch.size() + 2);
+  statements.reserve(batch.size() + 3);
   statements.push_back({Sent::What::kBegin});
+  statements.push_back({Sent::What::kMark});
   for (size_t i : order) statements.push_back({Sent::What::kOp, i});
   statements.push_back({Sent::What::kCommit});
+  // Which ops' results were read (after a lost connection, the others are
+  // looked up).
+  std::vector<bool> interpreted(batch.size(), false);
+  const uint64_t seq = ++batch_seq_;
+  const std::string seq_text = std::to_string(seq);
 
   // Parameters are kept alive until their statement was sent.
   const std::string& writer_id = fence_.writer_id();
@@ -582,6 +532,11 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
     if (s.what == Sent::What::kBegin) {
       return PQsendQueryParams(conn, "BEGIN", 0, nullptr, nullptr, nullptr,
                                nullptr, 0) == 1;
+    }
+    if (s.what == Sent::What::kMark) {
+      const char* params[] = {writer_id.c_str(), seq_text.c_str()};
+      return PQsendQueryPrepared(conn, kBatchMarkName, 2, params, nullptr,
+                                 nullptr, 0) == 1;
     }
     if (s.what == Sent::What::kCommit) {
       return PQsendQueryParams(conn, "COMMIT", 0, nullptr, nullptr, nullptr,
@@ -600,6 +555,7 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
                                    nullptr, 0) == 1;
       }
       case WriteOp::Kind::kAppend: {
+        std::string epoch = std::to_string(op.commit.lease_epoch);
         const char* params[] = {op.scope.c_str(),
                                 version.c_str(),
                                 op.commit.request_json.c_str(),
@@ -607,8 +563,9 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
                                 op.commit.applied_json.c_str(),
                                 op.commit.origin.c_str(),
                                 writer_id.c_str(),
-                                known.c_str()};
-        return PQsendQueryPrepared(conn, kAppendName, 8, params, nullptr,
+                                known.c_str(),
+                                epoch.c_str()};
+        return PQsendQueryPrepared(conn, kAppendName, 9, params, nullptr,
                                    nullptr, 0) == 1;
       }
       case WriteOp::Kind::kSnapshot: {
@@ -629,6 +586,7 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
   auto interpret = [&](const Sent& s, const Result& r) {
     if (s.what != Sent::What::kOp) return;
     WriteOp& op = batch[s.op];
+    interpreted[s.op] = true;
     switch (op.kind) {
       case WriteOp::Kind::kCreate:
         if (r.rows() == 0) {
@@ -638,6 +596,13 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
         return;
       case WriteOp::Kind::kAppend: {
         if (r.Int(0, 0) == 1) return;
+        if (!r.Bool(0, 4)) {
+          op.status = absl::AbortedError(absl::StrCat(
+              "lease lost: scope ", op.scope,
+              " is no longer leased to this replica at epoch ",
+              op.commit.lease_epoch));
+          return;
+        }
         op.status = CheckAppend(op.scope, HeadFromRow(r), op.version(),
                                 writer_id, fence_.Known(op.scope));
         if (op.status.ok()) {
@@ -666,8 +631,11 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
   if (PQenterPipelineMode(conn) != 1) {
     return PgError(conn, nullptr, "cannot enter pipeline mode");
   }
+  // What became of the COMMIT: only a result read for it tells; a session
+  // that ended around it (lost connection, FATAL) leaves it unknown.
+  enum class Commit { kNotSent, kUnknown, kCommitted, kRolledBack };
+  Commit commit = Commit::kNotSent;
   absl::Status failure;
-  bool commit_sent = false;
   for (size_t begin = 0; begin < statements.size() && failure.ok();
        begin += kPipelineChunk) {
     size_t end = std::min(statements.size(), begin + kPipelineChunk);
@@ -676,7 +644,7 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
         failure = PgError(conn, nullptr, "cannot send");
         break;
       }
-      commit_sent |= statements[k].what == Sent::What::kCommit;
+      if (statements[k].what == Sent::What::kCommit) commit = Commit::kUnknown;
     }
     if (!failure.ok() || PQpipelineSync(conn) != 1) {
       if (failure.ok()) failure = PgError(conn, nullptr, "cannot sync");
@@ -691,6 +659,14 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
         break;
       }
       ExecStatusType st = PQresultStatus(r.get());
+      if (statements[k].what == Sent::What::kCommit) {
+        if (st == PGRES_COMMAND_OK) {
+          commit = Commit::kCommitted;
+        } else if (st == PGRES_PIPELINE_ABORTED ||
+                   (st == PGRES_FATAL_ERROR && !EndsTheSession(r.get()))) {
+          commit = Commit::kRolledBack;
+        }
+      }
       if (st == PGRES_FATAL_ERROR) {
         if (failure.ok()) {
           failure = PgError(conn, r.get(), "batch transaction");
@@ -711,23 +687,53 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
       break;
     }
   }
-  if (PQstatus(conn) == CONNECTION_BAD) {
-    *retryable = !commit_sent;
-    if (commit_sent) {
+  // Leaves pipeline mode, or drops a session that cannot (results still
+  // pending after a failure; the server rolls back what is open).
+  const bool session_usable =
+      PQstatus(conn) != CONNECTION_BAD && PQexitPipelineMode(conn) == 1;
+  auto advance_fences = [&] {
+    for (const WriteOp& op : batch) {
+      if (op.status.ok() && op.kind != WriteOp::Kind::kSnapshot) {
+        fence_.Advance(op.scope, op.version());
+      }
+    }
+  };
+  if (commit == Commit::kCommitted) {
+    // Every statement before it was read too: the ops' statuses are final.
+    if (!session_usable) c.Reset().IgnoreError();
+    advance_fences();
+    return absl::OkStatus();
+  }
+  if (commit == Commit::kUnknown) {
+    // The COMMIT may or may not have taken effect: ask the server.
+    absl::StatusOr<bool> committed = BatchCommitted(seq);
+    if (!committed.ok()) {
       return absl::UnavailableError(absl::StrCat(
           "postgres: connection lost while committing; the outcome of the "
           "batch is unknown (",
-          failure.message(), ")"));
+          failure.message(), "; ", committed.status().message(), ")"));
     }
-    return failure.ok() ? PgError(conn, nullptr, "lost the connection")
-                        : failure;
+    if (!*committed) {
+      *retryable = true;  // nothing of it was written
+      return absl::UnavailableError(absl::StrCat(
+          "postgres: the batch did not commit (", failure.message(), ")"));
+    }
+    // Committed: the ops whose results were lost are looked up.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!interpreted[i]) {
+        batch[i].status = LookUpCommitted(*writer_, batch[i], writer_id);
+      }
+    }
+    advance_fences();
+    LOG(WARNING) << "postgres: the session ended while committing batch "
+                 << seq << "; read back after reconnecting: it committed";
+    return absl::OkStatus();
   }
-  if (PQexitPipelineMode(conn) != 1) {
-    // Results still pending after a failure: start over on a new session,
-    // which also drops the open transaction.
+  // Not committed.
+  if (!session_usable) {
     c.Reset().IgnoreError();
-    *retryable = !commit_sent;
-    return failure.ok() ? PgError(conn, nullptr, "cannot leave pipeline mode")
+    *retryable = true;  // nothing of it was written
+    return failure.ok() ? PgError(conn, nullptr, "lost the connection")
                         : failure;
   }
   if (!failure.ok()) {
@@ -736,12 +742,37 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
     }
     return failure;
   }
-  for (const WriteOp& op : batch) {
-    if (op.status.ok() && op.kind != WriteOp::Kind::kSnapshot) {
-      fence_.Advance(op.scope, op.version());
+  // Only reached if the loop ended without reading the COMMIT's result on a
+  // usable session, which the protocol does not allow.
+  return absl::InternalError("postgres: the batch's COMMIT was not answered");
+}
+
+absl::StatusOr<bool> PostgresScopeStore::BatchCommitted(uint64_t seq) {
+  const absl::Time deadline = absl::Now() + options_.unknown_outcome_timeout;
+  const std::string& writer_id = fence_.writer_id();
+  absl::Duration backoff = absl::Milliseconds(20);
+  absl::Status last;
+  for (;;) {
+    last = writer_->Reset();
+    if (last.ok()) {
+      absl::StatusOr<Result> r =
+          writer_->Query(kSelectBatchMark, {writer_id.c_str()});
+      if (r.ok()) {
+        // Sequence numbers only grow: the row holds this batch's number iff
+        // it committed (a missing row: no batch of this writer ever did).
+        return r->rows() == 1 && static_cast<uint64_t>(r->Int(0, 0)) == seq;
+      }
+      last = r.status();
     }
+    if (absl::Now() + backoff > deadline) break;
+    // The server is restarting (or unreachable): try again shortly.
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Milliseconds(500));
   }
-  return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(
+      "could not reach the database for ",
+      absl::FormatDuration(options_.unknown_outcome_timeout), ": ",
+      last.message()));
 }
 
 }  // namespace jetstream

@@ -16,16 +16,34 @@
 // primary key. A batch touches scope rows in name order, so two writers
 // never deadlock on each other.
 //
-// Tables (schema version 1; created on first Open in the connection's
+// Leases. A commit with a lease epoch (StoredCommit::lease_epoch) is
+// written only while this instance (its writer id) holds the scope's lease
+// at that epoch, unexpired, checked in the commit's own statement; the
+// lease row is locked so that a replica taking the lease over waits for the
+// transaction and then sees it (syncservice/cluster/postgres_cluster.h).
+//
+// A connection lost while the COMMIT was on its way leaves the outcome
+// unknown. Every batch transaction also writes its writer's sequence
+// number (jetstream_batches), so the writer reconnects and reads it back:
+// committed, the batch succeeds; not committed, it is written again. Only
+// if the server stays unreachable for `unknown_outcome_timeout` do the
+// batch's writes fail with kUnavailable "outcome unknown".
+//
+// Tables (schema version 2; created on first Open in the connection's
 // search_path, which a dedicated schema can isolate, e.g.
-// "options=-csearch_path=jetstream"):
-//   jetstream_meta(key PRIMARY KEY, value)        -- 'schema_version' = '1'
+// "options=-csearch_path=jetstream"; a version 1 store is upgraded in
+// place):
+//   jetstream_meta(key PRIMARY KEY, value)        -- 'schema_version' = '2'
 //   scopes(name PRIMARY KEY, root_model, snapshot_version, head_version,
 //          head_writer)                            -- small, hot
 //   snapshots(scope PRIMARY KEY, fragments_json)   -- large, cold
 //   commits(scope, version, request_json, atomic, applied_json, origin,
-//           PRIMARY KEY (scope, version))
-// Open() refuses a database whose tables are not ours or are of another
+//           writer, lease_epoch, PRIMARY KEY (scope, version))
+//   jetstream_members(member_id PRIMARY KEY, incarnation, address,
+//                     heartbeat_at, draining)      -- the cluster's
+//   jetstream_leases(scope PRIMARY KEY, owner, epoch, expires_at)
+//   jetstream_batches(writer PRIMARY KEY, seq)
+// Open() refuses a database whose tables are not ours or are of a newer
 // schema version.
 //
 // Example:
@@ -53,25 +71,36 @@
 
 namespace jetstream {
 
-namespace postgres_store_internal {
+namespace pg_internal {
 class Connection;
-}  // namespace postgres_store_internal
+}  // namespace pg_internal
 
 struct PostgresScopeStoreOptions {
   // `relaxed_sync_interval` does not apply: the server's WAL writer bounds
   // the window (see ScopeStoreOptions::synchronous).
   ScopeStoreOptions store;
+  // This store instance's id (HistoryFence, the commits' writer, the lease
+  // owner); empty: a fresh random one. A replica passes its incarnation id
+  // (the same as its cluster's).
+  std::string writer_id;
   // Default connect_timeout, unless the connection string sets one.
   absl::Duration connect_timeout = absl::Seconds(10);
   // How often a batch that hit a deadlock or serialization failure is
   // retried before its writes fail with kAborted.
   int max_retries = 3;
+  // How long the writer keeps trying to learn the outcome of a batch whose
+  // connection broke during COMMIT.
+  absl::Duration unknown_outcome_timeout = absl::Seconds(10);
+  // The writer's transactions are ended by the server if its client stops
+  // (a paused process) for this long mid-transaction, so their locks never
+  // hold up a replica taking a lease over; zero: the server's default.
+  absl::Duration idle_in_transaction_timeout = absl::Seconds(2);
 };
 
 class PostgresScopeStore : public ScopeStore {
  public:
   // The schema version this build reads and writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // PostgresScopeStore::Open()
   //
@@ -98,11 +127,14 @@ class PostgresScopeStore : public ScopeStore {
   absl::StatusOr<std::vector<std::string>> List() override;
   ScopeStoreStats Stats() const override;
 
+  // The id commits are written (and leases held) under.
+  const std::string& writer_id() const { return fence_.writer_id(); }
+
  private:
   PostgresScopeStore(
       PostgresScopeStoreOptions options,
-      std::unique_ptr<postgres_store_internal::Connection> writer,
-      std::unique_ptr<postgres_store_internal::Connection> reader);
+      std::unique_ptr<pg_internal::Connection> writer,
+      std::unique_ptr<pg_internal::Connection> reader);
 
   // Writer thread only.
   absl::Status WriteBatch(std::vector<storage_internal::WriteOp>& batch);
@@ -110,6 +142,9 @@ class PostgresScopeStore : public ScopeStore {
   // One attempt; `*retryable` tells whether a failure deserves another.
   absl::Status TryWriteBatch(std::vector<storage_internal::WriteOp>& batch,
                              bool* retryable);
+  // After the connection broke during the COMMIT of batch `seq`: whether
+  // it committed (true), did not (false), or cannot be told in time.
+  absl::StatusOr<bool> BatchCommitted(uint64_t seq);
 
   absl::StatusOr<std::optional<StoredScope>> LoadOnce(const std::string& scope)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
@@ -117,9 +152,11 @@ class PostgresScopeStore : public ScopeStore {
   const PostgresScopeStoreOptions options_;
   storage_internal::HistoryFence fence_;
   // Used by the writer thread only (and the destructor, after it ended).
-  const std::unique_ptr<postgres_store_internal::Connection> writer_;
+  const std::unique_ptr<pg_internal::Connection> writer_;
+  // Sequence number of the writer's latest batch transaction (writer thread).
+  uint64_t batch_seq_ = 0;
   absl::Mutex reader_mu_;
-  const std::unique_ptr<postgres_store_internal::Connection> reader_
+  const std::unique_ptr<pg_internal::Connection> reader_
       ABSL_PT_GUARDED_BY(reader_mu_);
   // Last member: its thread uses the ones above.
   std::unique_ptr<storage_internal::GroupCommitQueue> queue_;

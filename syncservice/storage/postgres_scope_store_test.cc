@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
@@ -153,12 +154,43 @@ TEST_F(PostgresScopeStoreTest, OpenRefusesANewerSchemaVersion) {
   std::string conninfo = NewDatabase(*g_server);
   ASSERT_TRUE(OpenStore(conninfo).ok());
   RunSql(conninfo,
-         "UPDATE jetstream_meta SET value = '2' WHERE key = 'schema_version'");
+         "UPDATE jetstream_meta SET value = '3' WHERE key = 'schema_version'");
   auto store = OpenStore(conninfo);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(store.status().message(),
-              HasSubstr("schema version 2 is not supported"));
+              HasSubstr("schema version 3 is not supported"));
+}
+
+// A store written by a build of schema version 1 (before replicas had
+// leases) is upgraded in place on open, and keeps its scopes.
+TEST_F(PostgresScopeStoreTest, OpenUpgradesAVersion1Store) {
+  std::string conninfo = NewDatabase(*g_server);
+  RunSql(conninfo, R"sql(
+    CREATE TABLE jetstream_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE scopes (name TEXT PRIMARY KEY, root_model TEXT NOT NULL,
+      snapshot_version BIGINT NOT NULL, head_version BIGINT NOT NULL,
+      head_writer TEXT NOT NULL);
+    CREATE TABLE snapshots (scope TEXT PRIMARY KEY,
+      fragments_json TEXT NOT NULL);
+    CREATE TABLE commits (scope TEXT NOT NULL, version BIGINT NOT NULL,
+      request_json TEXT NOT NULL, atomic BOOLEAN NOT NULL,
+      applied_json TEXT NOT NULL, origin TEXT NOT NULL,
+      PRIMARY KEY (scope, version));
+    INSERT INTO jetstream_meta VALUES ('schema_version', '1');
+    INSERT INTO scopes VALUES ('Canvas', 'Canvas', 0, 1, 'old');
+    INSERT INTO snapshots VALUES ('Canvas', '[]');
+    INSERT INTO commits VALUES ('Canvas', 1, '[]', false, '[]', 'o');
+  )sql");
+  auto store = OpenStore(conninfo);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto loaded = (*store)->Load("Canvas");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ((*loaded)->head_version(), 1u);
+  EXPECT_TRUE(AppendAndWait(**store, "Canvas", 2).ok());
+  // Opening again finds version 2 and changes nothing.
+  EXPECT_TRUE(OpenStore(conninfo).ok());
 }
 
 TEST_F(PostgresScopeStoreTest, ConcurrentFirstOpensCreateTheSchemaOnce) {
@@ -245,6 +277,54 @@ TEST_F(PostgresServerRestartTest, StoreReconnectsAfterAServerRestart) {
   ASSERT_TRUE(loaded->has_value());
   EXPECT_EQ((*loaded)->head_version(), 2u);
   EXPECT_EQ((*loaded)->log.size(), 2u);
+}
+
+// Connections killed under the writer, over and over (some during COMMIT):
+// every append reports what really happened. An append reported failed is
+// not stored (so the same version can be appended again); one reported OK
+// is. Before the writer read its batch back after a lost COMMIT, some
+// committed appends were reported failed.
+TEST_F(PostgresServerRestartTest, AppendsReportTheirTrueOutcomeWhenConnectionsDie) {
+  auto store = OpenStore(conninfo_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    while (!stop.load()) {
+      auto killed = QuerySql(
+          conninfo_,
+          "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+          "WHERE application_name = 'jetstream-syncservice' AND "
+          "pid <> pg_backend_pid()");
+      if (killed.ok() && !killed->empty()) kills += std::stoi((*killed)[0][0]);
+      absl::SleepFor(absl::Milliseconds(3));  // pacing of the fault, not a sync
+    }
+  });
+  int failures = 0;
+  constexpr uint64_t kVersions = 200;
+  for (uint64_t v = 1; v <= kVersions; ++v) {
+    absl::Status status = AppendAndWait(**store, "s", v);
+    for (int attempt = 0; !status.ok() && attempt < 50; ++attempt) {
+      ++failures;
+      // A failure must mean "not written": the same version goes through.
+      ASSERT_FALSE(absl::StrContains(status.message(), "version conflict"))
+          << "version " << v << " was reported failed but is stored: " << status;
+      ASSERT_FALSE(absl::StrContains(status.message(), "outcome"))
+          << "the server was reachable, so the outcome is known: " << status;
+      status = AppendAndWait(**store, "s", v);
+    }
+    ASSERT_TRUE(status.ok()) << "version " << v << ": " << status;
+  }
+  stop = true;
+  killer.join();
+  std::printf("connections killed: %d, append attempts that failed: %d\n",
+              kills.load(), failures);
+  EXPECT_GT(kills.load(), 0);
+  auto rows = QuerySql(conninfo_, "SELECT count(*), max(version) FROM commits");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ((*rows)[0][0], std::to_string(kVersions));
+  EXPECT_EQ((*rows)[0][1], std::to_string(kVersions));
 }
 
 TEST_F(PostgresServerRestartTest, KilledServerKeepsEveryAcknowledgedCommit) {

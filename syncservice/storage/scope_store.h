@@ -57,12 +57,18 @@ namespace jetstream {
 // state. `applied_json` is the applied fragments JSON array (what watchers
 // received), kept so a catch-up can be served without replaying. `origin` is
 // the client session that sent it, empty for server-originated changes.
+// `lease_epoch`, when not 0, is the epoch of the scope's lease under which
+// the commit is made: a store that knows leases (PostgreSQL) commits it only
+// while this store instance holds that lease, unexpired, in the same
+// transaction (syncservice/cluster/cluster.h); 0 commits without a lease
+// (one replica, SQLite).
 struct StoredCommit {
   uint64_t version = 0;
   std::string request_json;
   bool atomic = false;
   std::string applied_json;
   std::string origin;
+  uint64_t lease_epoch = 0;
 };
 
 // StoredSnapshot
@@ -184,15 +190,21 @@ class ScopeStore {
   // mode: committed), with OK; or with the failure:
   //   * kAborted "version conflict": `commit.version` is taken already, or
   //     the previous version is not one this instance wrote or loaded (it was
-  //     fenced out). Nothing was written.
+  //     fenced out); or "lease lost": `commit.lease_epoch` is not a lease
+  //     this instance holds any more. Nothing was written.
   //   * kFailedPrecondition: the version leaves a gap (previous missing).
   //   * kNotFound: the scope was never created.
   //   * kInvalidArgument: the database refused this commit's data (e.g.
   //     PostgreSQL, text that is not UTF-8); the rest of its batch is
   //     written regardless.
   //   * kUnavailable / kInternal / kDataLoss: the transaction failed (every
-  //     write of the batch fails with it). After kUnavailable on a lost
-  //     connection the outcome may be unknown: Load() to find out.
+  //     write of the batch fails with it), and nothing of it was written.
+  //     A store whose connection broke during COMMIT first finds out
+  //     whether the transaction committed (PostgreSQL reads it back once the
+  //     server is reachable) and reports that outcome; only if it cannot
+  //     tell within its bound does it report kUnavailable with "outcome
+  //     unknown" in the message, and then the commit may or may not be
+  //     stored: Load() tells.
   // Callbacks of one batch run in append order. A callback must be quick: it
   // holds up the next batch. It may call Append() and Load(), not Create()
   // or SaveSnapshot().

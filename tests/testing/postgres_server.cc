@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -285,6 +286,64 @@ absl::Status PostgresServer::Restart() {
 
 std::string PostgresServer::LogTail() const {
   return ReadTail(dir_ + "/postgres.log", 4000);
+}
+
+absl::StatusOr<std::string> PostgresServer::NewSchema() {
+  static std::atomic<int> counter{0};
+  std::string schema = absl::StrCat("test_schema_", counter++);
+  absl::Status created =
+      ExecSql(ConnectionString("postgres"), absl::StrCat("CREATE SCHEMA ", schema));
+  if (!created.ok()) return created;
+  return absl::StrCat(ConnectionString("postgres"),
+                      " options=-csearch_path=", schema);
+}
+
+absl::Status ExecSql(const std::string& conninfo, const std::string& sql) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  absl::Status status;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    status = absl::UnavailableError(
+        absl::StrCat("cannot connect: ", PQerrorMessage(conn)));
+  } else {
+    PGresult* result = PQexec(conn, sql.c_str());
+    ExecStatusType st = PQresultStatus(result);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      status = absl::InternalError(
+          absl::StrCat(sql, ": ", PQresultErrorMessage(result)));
+    }
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return status;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> QuerySql(
+    const std::string& conninfo, const std::string& sql) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    absl::Status status = absl::UnavailableError(
+        absl::StrCat("cannot connect: ", PQerrorMessage(conn)));
+    PQfinish(conn);
+    return status;
+  }
+  PGresult* result = PQexec(conn, sql.c_str());
+  if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+    absl::Status status = absl::InternalError(
+        absl::StrCat(sql, ": ", PQresultErrorMessage(result)));
+    PQclear(result);
+    PQfinish(conn);
+    return status;
+  }
+  std::vector<std::vector<std::string>> rows(PQntuples(result));
+  for (int r = 0; r < PQntuples(result); ++r) {
+    for (int c = 0; c < PQnfields(result); ++c) {
+      rows[r].emplace_back(PQgetvalue(result, r, c),
+                           static_cast<size_t>(PQgetlength(result, r, c)));
+    }
+  }
+  PQclear(result);
+  PQfinish(conn);
+  return rows;
 }
 
 }  // namespace jetstream::testing

@@ -7,7 +7,9 @@
 
 namespace jetstream::storage_internal {
 
-HistoryFence::HistoryFence() : writer_id_(Uuid::Random().ToString()) {}
+HistoryFence::HistoryFence(std::string writer_id)
+    : writer_id_(writer_id.empty() ? Uuid::Random().ToString()
+                                   : std::move(writer_id)) {}
 
 int64_t HistoryFence::Known(const std::string& scope) const {
   absl::MutexLock lock(&mu_);

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -41,8 +42,8 @@ struct ScopeHead {
 // loaded or wrote. Thread-safe.
 class HistoryFence {
  public:
-  // A fresh random writer id.
-  HistoryFence();
+  // `writer_id` identifies this store instance; empty: a fresh random one.
+  explicit HistoryFence(std::string writer_id = "");
 
   const std::string& writer_id() const { return writer_id_; }
 
