@@ -87,7 +87,8 @@ absl::StatusOr<SyncFragment> DecodeFragment(const JsonValue& json) {
   fragment.cls_name.assign(cls->value.GetString(),
                            cls->value.GetStringLength());
 
-  // A falsy `properties` (absent, null, false, 0, "") means none (D12).
+  // A falsy `properties` (absent, null, false, 0, "") means none
+  // (docs/protocol.md#d12-no-properties).
   auto props = json.FindMember("properties");
   if (props != json.MemberEnd()) {
     const JsonValue& p = props->value;

@@ -5,8 +5,9 @@
 // escaping). Built on RapidJSON: its SAX writer appends straight into one
 // buffer, and its in-situ DOM parser is among the fastest that Debian ships.
 //
-// Decoding applies the parse-time rules of spec 8.2: a fragment that breaks
-// them is an error for the whole message. Apply-time rules (8.3) belong to
+// Decoding applies the parse-time rules of docs/protocol.md#fragment-parse: a fragment that breaks
+// them is an error for the whole message. Apply-time rules
+// (docs/protocol.md#apply-errors) belong to
 // the sync engine.
 
 #ifndef JETSTREAM_COMMON_FRAGMENT_JSON_H_

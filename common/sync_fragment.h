@@ -1,7 +1,7 @@
 // File: common/sync_fragment.h
 //
-// The unit of change of the Jetstream protocol (spec section 8) and the
-// per-fragment reply a server sends back (section 3.7). These are plain,
+// The unit of change of the Jetstream protocol (docs/protocol.md#fragments) and the
+// per-fragment reply a server sends back (docs/protocol.md#msg-scope-sync-reply). These are plain,
 // schema-free data types shared by the gateway and the sync service.
 
 #ifndef JETSTREAM_COMMON_SYNC_FRAGMENT_H_
@@ -43,7 +43,7 @@ struct SyncFragment {
 };
 
 // An error on the wire: {"message": ..., "type"?: ...}. `type` is the slug
-// of the server's typed errors (spec 9.6) and empty for untyped ones.
+// of the server's typed errors (docs/protocol.md#typed-errors) and empty for untyped ones.
 struct WireError {
   std::string message;
   std::string type;
@@ -57,7 +57,7 @@ struct WireError {
 //
 // One entry of ScopeSyncReply.fragmentReplies: success is `{}`, failure
 // carries `error`; `modifications` holds values a downstream validator
-// changed (decision D3) and is applied by the client to the fragment's
+// changed (docs/protocol.md#d3-modifications) and is applied by the client to the fragment's
 // object.
 struct FragmentReply {
   std::optional<WireError> error;

@@ -3,7 +3,7 @@
 // Uuid is the 16-byte identity of a model object. On the wire a UUID is the
 // canonical 8-4-4-4-12 hexadecimal form, always lower case when the server
 // emits it; parsing accepts either case (clients may send upper case and the
-// server lower-cases, spec section 7.3).
+// server lower-cases, docs/protocol.md#uuids).
 //
 // Example:
 //   std::optional<Uuid> id = Uuid::Parse("0F3C2A8E-5B1D-4C7E-9A11-3D2F6B7C8E90");

@@ -1,7 +1,7 @@
 // File: gateway/gateway_options.h
 //
-// Everything configurable about the gateway, with the defaults of the spec
-// (section 4.6) and sane limits. Filled from flags in gateway/main.cc only.
+// Everything configurable about the gateway, with the defaults of
+// docs/protocol.md#timers and sane limits. Filled from flags in gateway/main.cc only.
 
 #ifndef JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
 #define JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
@@ -45,7 +45,7 @@ struct GatewayOptions {
   size_t max_write_queue_bytes = 16 << 20;   // per connection
   size_t max_unacked_messages = 100000;      // per session
 
-  // Timers (spec 4.6).
+  // Timers (docs/protocol.md#timers).
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration ping_interval = absl::Seconds(10);  // +/- ping_jitter
   absl::Duration ping_jitter = absl::Seconds(1);

@@ -22,7 +22,7 @@
 
 namespace jetstream {
 
-// A new client session asks to be created (spec 5.2, D16).
+// A new client session asks to be created (docs/protocol.md#d16-session-params).
 struct SessionRequest {
   std::string session_id;
   std::string params_json;  // SessionCreate.params

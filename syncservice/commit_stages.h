@@ -40,10 +40,10 @@ struct Principal {
 // Where a changeset comes from.
 struct ChangesetContext {
   // The client session that sent it; empty for server-side writes, which are
-  // broadcast to every session (spec 9.5).
+  // broadcast to every session (docs/protocol.md#broadcast).
   std::string origin_session_id;
   Principal principal;
-  // "Model.procedure" (spec 10), or empty.
+  // "Model.procedure" (docs/protocol.md#procedures), or empty.
   std::string procedure;
   // The deadline of the call that brought the changeset (a backend's
   // ApplyChangeset); downstream hook calls never outlive it.
@@ -64,9 +64,11 @@ struct ValidationOutcome {
   // is applied.
   std::optional<WireError> reject_all;
   // Refuse single fragments (by position): they are not applied and reply
-  // with the error. For an atomic changeset any refusal refuses all (D1).
+  // with the error. For an atomic changeset any refusal refuses all
+  // (docs/protocol.md#d1-atomic).
   std::vector<std::pair<size_t, WireError>> rejections;
-  // Values changed by a validator, by fragment position (D3): applied,
+  // Values changed by a validator, by fragment position
+  // (docs/protocol.md#d3-modifications): applied,
   // broadcast, and returned to the originator as `modifications`.
   std::vector<std::pair<size_t, PropertyList>> modifications;
   // Follow-up fragments of a procedure: applied after the changeset as a

@@ -214,7 +214,7 @@ ChangesetResult ScopeHost::ApplyOutcomeLocked(Changeset changeset,
     result.version = scope_->version();
     return result;
   }
-  // Validator modifications replace or add values (D3).
+  // Validator modifications replace or add values (docs/protocol.md#d3-modifications).
   std::vector<PropertyList> modified(n);
   for (const auto& [index, properties] : outcome.modifications) {
     if (index >= n) continue;
@@ -240,7 +240,7 @@ ChangesetResult ScopeHost::ApplyOutcomeLocked(Changeset changeset,
   ChangesetResult result;
   result.replies.resize(n);
   if (first_refused < n && changeset.atomic) {
-    // All or nothing (D1): nothing is applied.
+    // All or nothing (docs/protocol.md#d1-atomic): nothing is applied.
     for (size_t i = 0; i < n; ++i) {
       result.replies[i].error =
           refused[i] ? *refused[i]

@@ -56,7 +56,7 @@ namespace jetstream {
 //
 // The full state of a scope at `version` of `epoch`: the ScopeState
 // fragments as a JSON array (root first as `change`, then every reachable
-// object as `add`, spec 7.6). `fragments_json` is immutable and may be
+// object as `add`, docs/protocol.md#scope-state). `fragments_json` is immutable and may be
 // shared by any number of readers.
 struct ScopeSnapshot {
   std::string scope;

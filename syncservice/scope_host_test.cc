@@ -183,7 +183,8 @@ TEST(ScopeHostTest, NothingAppliedMeansNoCommit) {
       host->Apply(Changeset{{Change(kCanvas, "Canvas", R"({"nope":1})")}}, "s");
   EXPECT_FALSE(r.all_ok());
   EXPECT_EQ(r.version, 0u);
-  r = host->Apply(Changeset{}, "s");  // empty: never broadcast (D4)
+  // empty: never broadcast (docs/protocol.md#d4-no-empty-broadcasts)
+  r = host->Apply(Changeset{}, "s");
   EXPECT_EQ(r.version, 0u);
   EXPECT_THAT(watcher->commits(), SizeIs(0));
   EXPECT_EQ(host->OldestLoggedVersionForTest(), 0u);

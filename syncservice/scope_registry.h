@@ -2,8 +2,8 @@
 //
 // The scopes this sync service holds, by name. Static scopes from the scopes
 // file are created at startup; a name that matches a template becomes a
-// scope on its first fetch; anything else is "No such scope" (spec 11: the
-// demo's fetch handler answers exactly that, and the message reaches clients
+// scope on its first fetch; anything else is "No such scope" (docs/protocol.md#scope-fetch; the
+// original demo's fetch handler answers exactly that, and the message reaches clients
 // verbatim as ScopeFetchReply.error).
 //
 // Example:

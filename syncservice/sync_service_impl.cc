@@ -44,7 +44,7 @@ using sync::v1::ServiceFrame;
 
 using Reactor = grpc::ServerBidiReactor<GatewayFrame, ServiceFrame>;
 
-// The typed error of a changeset refused as a whole (spec 9.2, 9.6).
+// The typed error of a changeset refused as a whole (docs/protocol.md#typed-errors).
 constexpr absl::string_view kCouldNotApply = "could-not-apply-sync-message";
 
 void SnapshotToProto(const ScopeSnapshot& s, sync::v1::ScopeSnapshot* out) {
@@ -84,8 +84,9 @@ absl::StatusOr<std::vector<SyncFragment>> ConvertFragments(
   return out;
 }
 
-// Procedures are not implemented yet: every named one is unknown (spec 9.2
-// step 2 messages), and the changeset is refused as a whole.
+// Procedures are not implemented yet: every named one is unknown
+// (the messages of docs/protocol.md#procedures), and the changeset is
+// refused as a whole.
 std::string ProcedureError(absl::string_view procedure) {
   std::vector<absl::string_view> parts = absl::StrSplit(procedure, '.');
   if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {

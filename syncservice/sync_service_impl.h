@@ -59,7 +59,7 @@ struct SyncServiceOptions {
   // FetchRequest). Null: every session accepted, every scope read-write.
   // Not owned; must outlive the service.
   AccessPolicy* access = nullptr;
-  // True when the scope hosts' validator runs procedures (spec 10); false
+  // True when the scope hosts' validator runs procedures (docs/protocol.md#procedures); false
   // refuses every changeset naming one as an unknown procedure.
   bool procedures_enabled = false;
 };

@@ -1,7 +1,7 @@
 // File: gateway/net/http_session.h
 //
 // One accepted TCP connection speaking HTTP. A WebSocket upgrade (on any
-// path, spec 5.1) becomes a WebSocketConnection carrying the request's
+// path, docs/protocol.md#connecting) becomes a WebSocketConnection carrying the request's
 // `x-jetstream-*` headers and query parameters. Other requests get the
 // health endpoints (/healthz, /readyz), the metrics endpoint (/metrics), or
 // a file of the demo web pages.
@@ -55,7 +55,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string peer_;
 };
 
-// The `x-jetstream-*` params of an upgrade request (spec 5.1, D6).
+// The `x-jetstream-*` params of an upgrade request (docs/protocol.md#connection-params).
 ConnectionParams ExtractConnectionParams(
     const boost::beast::http::request<boost::beast::http::string_body>&
         request);

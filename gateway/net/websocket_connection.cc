@@ -107,7 +107,7 @@ void WebSocketConnection::OnRead(beast::error_code ec, size_t) {
     Finish();
     return;
   }
-  // Text and binary frames are both parsed as JSON text (spec 2.4), in
+  // Text and binary frames are both parsed as JSON text (docs/protocol.md#websocket), in
   // place after a terminating NUL (outside the message, not committed).
   // Beast has validated a text frame's UTF-8 (RFC 6455); a binary frame's
   // is checked by the parser.

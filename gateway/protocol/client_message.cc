@@ -17,7 +17,7 @@ absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(message);
 }
 
-// A JSON number that is a non-negative integer (spec 2.4).
+// A JSON number that is a non-negative integer (docs/protocol.md#parsing).
 std::optional<uint64_t> AsUint(const JsonValue& v) {
   if (v.IsUint64()) return v.GetUint64();
   if (v.IsDouble()) {
@@ -247,7 +247,7 @@ absl::StatusOr<ClientMessage> ParseClientMessage(const JsonValue& json) {
         if (!procedure->IsString()) return Invalid("Invalid procedure");
         m.procedure.assign(procedure->GetString(),
                            procedure->GetStringLength());
-        // Only the presence of the key is required (bug 19 kept: clients
+        // Only the presence of the key is required (docs/protocol.md#kept-quirks: clients
         // rely on it and it is harmless).
         if (atomic == nullptr) return Invalid("Procedure requires to be atomic");
         std::vector<absl::string_view> parts = absl::StrSplit(m.procedure, '.');

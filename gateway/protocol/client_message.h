@@ -1,8 +1,8 @@
 // File: gateway/protocol/client_message.h
 //
-// Parsing of what clients send (spec sections 2 and 3). A frame holds one
+// Parsing of what clients send (docs/protocol.md#framing). A frame holds one
 // message object or an array of them; arrays are stably sorted by index; if
-// any element fails to parse the whole frame is rejected (R-FRAME-2). The
+// any element fails to parse the whole frame is rejected (docs/protocol.md#r-frame-2). The
 // parser is pure: no I/O, no session state, so it can run on a connection's
 // own strand before the protocol logic sees the result.
 

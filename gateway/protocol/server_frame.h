@@ -14,7 +14,7 @@
 // text in the body and an empty head.
 //
 // A ServerFrame is one WebSocket text frame: the JSON array of its messages
-// (R-FRAME-1), '[' m1 ',' m2 ... ']'. It owns everything it refers to, so it
+// (docs/protocol.md#r-frame-1), '[' m1 ',' m2 ... ']'. It owns everything it refers to, so it
 // can be handed to another thread and written as a buffer sequence.
 //
 // Thread-safety: values; a body is immutable once shared, so copies on

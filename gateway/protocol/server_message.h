@@ -1,8 +1,8 @@
 // File: gateway/protocol/server_message.h
 //
-// Encoding of what the server sends (spec section 3). Every function returns
+// Encoding of what the server sends (docs/protocol.md#messages). Every function returns
 // one message object as JSON text; a frame is always a JSON array of them
-// (R-FRAME-1), built by EncodeFrame(). Key order matches the original server.
+// (docs/protocol.md#r-frame-1), built by EncodeFrame(). Key order matches the original server.
 // Fragment lists arrive already encoded (the sync service encodes each
 // committed changeset once) and are spliced in verbatim.
 

@@ -16,7 +16,7 @@
 
 namespace jetstream::gateway {
 
-// Close codes (spec 5.6).
+// Close codes (docs/protocol.md#close-codes).
 inline constexpr uint16_t kCloseDeniedConnection = 4096;
 inline constexpr uint16_t kCloseClosedConnection = 4097;
 
@@ -46,7 +46,7 @@ class Connection {
 
 using ConnectionPtr = std::shared_ptr<Connection>;
 
-// The `x-jetstream-*` parameters of a connection (spec 5.1): from headers
+// The `x-jetstream-*` parameters of a connection (docs/protocol.md#connection-params): from headers
 // (names lower-cased) and from the query string (case kept after the
 // prefix), keyed by the rest of the name.
 using ConnectionParams = std::map<std::string, std::string>;

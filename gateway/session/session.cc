@@ -49,7 +49,7 @@ Session::~Session() = default;
 
 void Session::Start(ConnectionPtr connection) {
   connection_ = std::move(connection);
-  // SessionCreateReply is index 0: unsequenced, never resent (spec 4.1).
+  // SessionCreateReply is index 0: unsequenced, never resent (docs/protocol.md#indexes).
   EnqueueEphemeral(EncodeSessionCreateReply(token_));
   ArmPingTimer();
   ArmExpiryTimer();
@@ -61,11 +61,12 @@ void Session::Attach(ConnectionPtr connection) {
   }
   connection_ = std::move(connection);
   LOG(INFO) << "session " << id_ << " resumed from " << connection_->peer();
-  // Everything the client has not acknowledged goes out now (D7), not only
+  // Everything the client has not acknowledged goes out now
+  // (docs/protocol.md#d7-flush-on-resume), not only
   // what was never sent: messages written to the old connection may have
   // been lost with it, and sending only the later ones would show the
   // client a gap in the indexes, which it treats as a broken connection
-  // (spec 4.5). Clients ignore indexes they already have.
+  // (docs/protocol.md#client-receive). Clients ignore indexes they already have.
   outbox_.clear();
   for (const Unacked& u : unacked_) outbox_.Add(u.message);
   ScheduleFlush();
@@ -109,7 +110,8 @@ void Session::OnMessages(std::vector<ClientMessage> messages) {
         continue;
       }
       if (m.index != last_client_index_ + 1) {
-        // Accepted as the original does (D15); the skipped indexes will be
+        // Accepted as the original does (docs/protocol.md#d15-index-gaps);
+        // the skipped indexes will be
         // treated as duplicates.
         VLOG(1) << "session " << id_ << ": index gap " << last_client_index_
                 << " -> " << m.index;
@@ -130,7 +132,7 @@ void Session::OnMessages(std::vector<ClientMessage> messages) {
         HandleScopeSync(std::move(m));
         break;
       default:
-        // Parsed but not acted on by a server (spec 2.4).
+        // Parsed but not acted on by a server (docs/protocol.md#msg-ignored).
         break;
     }
     if (ended_) return;
@@ -138,7 +140,7 @@ void Session::OnMessages(std::vector<ClientMessage> messages) {
 }
 
 void Session::HandlePing(const ClientMessage& message) {
-  // Cumulative acknowledgement (spec 4.4).
+  // Cumulative acknowledgement (docs/protocol.md#acks).
   while (!unacked_.empty() && unacked_.front().index <= message.ack) {
     unacked_.pop_front();
   }
@@ -185,7 +187,7 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
           self->Enqueue(index, EncodeScopeFetchReplyError(index, reply_to, error));
           return;
         }
-        // The same scope fetched again keeps its scopeIndex (D11).
+        // The same scope fetched again keeps its scopeIndex (docs/protocol.md#d11-fetch-twice).
         uint64_t scope_index = self->scopes_.size();
         for (size_t i = 0; i < self->scopes_.size(); ++i) {
           if (self->scopes_[i] == name) scope_index = i;
@@ -298,7 +300,7 @@ void Session::Enqueue(uint64_t index, ServerMessage message) {
     });
     return;
   }
-  if (connection_ == nullptr) return;  // sent on resume (D7)
+  if (connection_ == nullptr) return;  // sent on resume (docs/protocol.md#d7-flush-on-resume)
   outbox_.Add(std::move(message));
   ScheduleFlush();
 }
@@ -311,7 +313,7 @@ void Session::EnqueueEphemeral(std::string message) {
 
 void Session::ScheduleFlush() {
   // Messages queued during one turn of the hub go out as one frame
-  // (R-FRAME-1).
+  // (docs/protocol.md#r-frame-1).
   // The manager flushes every such session in one later hub turn.
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
@@ -326,7 +328,7 @@ void Session::Flush() {
 }
 
 void Session::ArmPingTimer() {
-  // Uniform in [interval - jitter, interval + jitter) (spec 4.6).
+  // Uniform in [interval - jitter, interval + jitter) (docs/protocol.md#timers).
   thread_local absl::BitGen gen;
   absl::Duration delay =
       options_.ping_interval +

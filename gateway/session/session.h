@@ -1,6 +1,6 @@
 // File: gateway/session/session.h
 //
-// One Jetstream protocol session (spec sections 4 and 5): its token, the
+// One Jetstream protocol session (docs/protocol.md#sessions): its token, the
 // per-direction message indexes, the list of messages the client has not
 // acknowledged, the keep-alive ping and inactivity expiry timers, and the
 // scopes the client fetched (scopeIndex -> scope name). A session outlives
@@ -59,19 +59,21 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Session::Attach()
   //
-  // Resumes on a new connection (spec 5.5). Every unacknowledged message
-  // is sent at once (D7), so the client sees no gap. A previous connection, if still open, is closed.
+  // Resumes on a new connection (docs/protocol.md#resume). Every unacknowledged message
+  // is sent at once (docs/protocol.md#d7-flush-on-resume), so the client
+  // sees no gap. A previous connection, if still open, is closed.
   void Attach(ConnectionPtr connection);
 
   // Session::Detach()
   //
   // The connection closed. Ignored unless it is the current one, so a late
-  // close of an old connection never affects a resumed session (D7).
+  // close of an old connection never affects a resumed session
+  // (docs/protocol.md#d7-flush-on-resume).
   void Detach(const Connection* connection);
 
   // Session::OnMessages()
   //
-  // Handles one parsed frame (spec 4.2): duplicates dropped by index, pings
+  // Handles one parsed frame (docs/protocol.md#server-receive): duplicates dropped by index, pings
   // acknowledged, fetches and changesets forwarded to the sync service.
   void OnMessages(std::vector<ClientMessage> messages);
 
@@ -128,9 +130,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Over the unacknowledged limit: End() is posted, nothing more is queued.
   bool ending_ = false;
 
-  // Next server index; SessionCreateReply takes 0 (spec 4.1).
+  // Next server index; SessionCreateReply takes 0 (docs/protocol.md#indexes).
   uint64_t next_index_ = 1;
-  // Highest client index seen (spec 4.2).
+  // Highest client index seen (docs/protocol.md#server-receive).
   uint64_t last_client_index_ = 0;
   struct Unacked {
     uint64_t index;
@@ -141,7 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerFrame outbox_;
   bool flush_scheduled_ = false;
 
-  // Fetched scopes; scopeIndex is the position (spec 5.4, D11).
+  // Fetched scopes; scopeIndex is the position (docs/protocol.md#d11-fetch-twice).
   std::vector<std::string> scopes_;
   // By scopeIndex: the scope authorizer allowed reading only, so
   // changesets are refused here with per-fragment errors.

@@ -17,7 +17,7 @@ namespace net = boost::asio;
 
 namespace {
 
-// Typed denial errors (spec 5.6). The unrecognized-handshake text is the
+// Typed denial errors (docs/protocol.md#close-codes). The unrecognized-handshake text is the
 // original's minus the word "message": RFC 6455 caps a close reason at 123
 // bytes and the original's did not fit.
 const WireError kUnrecognizedHandshake{
@@ -29,7 +29,7 @@ const WireError kTokenUnrecognized{"Session token unrecognized",
 const WireError kEstablishTimedOut{
     "Session took long to establish and timed out",
     "session-establish-timedout"};
-// What a denied client receives, whatever the reason (spec 5.2).
+// What a denied client receives, whatever the reason (docs/protocol.md#authorization).
 const WireError kSessionDenied{"Session creation denied", ""};
 
 const std::string* FindParam(const ConnectionParams& params,
@@ -136,7 +136,7 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
     session->Attach(std::move(connection));
     return;
   }
-  // A new session: the first frame must be SessionCreate (spec 5.1).
+  // A new session: the first frame must be SessionCreate (docs/protocol.md#handshake).
   Handshake handshake;
   handshake.connection = connection;
   handshake.params = std::move(params);
@@ -162,7 +162,7 @@ void SessionManager::FrameOnHub(
   if (auto it = by_connection_.find(connection->id());
       it != by_connection_.end()) {
     if (!messages.ok()) {
-      // The whole frame is dropped, as the original does (R-FRAME-2).
+      // The whole frame is dropped, as the original does (docs/protocol.md#r-frame-2).
       LOG(INFO) << "session " << it->second->id()
                 << ": frame dropped: " << messages.status().message();
       return;
@@ -193,7 +193,7 @@ void SessionManager::HandleHandshakeFrame(
     Deny(connection, WireError{std::string(messages.status().message()), ""});
     return;
   }
-  // One SessionCreate, alone or in a one-element array (D5).
+  // One SessionCreate, alone or in a one-element array (docs/protocol.md#d5-handshake-array).
   if (messages->size() != 1 ||
       messages->front().type != ClientMessageType::kSessionCreate) {
     Deny(connection, kUnrecognizedHandshake);
@@ -388,7 +388,7 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   watch.epoch = commit.epoch();
   watch.version = commit.version();
   // The originator already has its changes and gets its reply instead
-  // (spec 9.5), unless the reply was lost with a broken stream.
+  // (docs/protocol.md#broadcast), unless the reply was lost with a broken stream.
   Session* origin = nullptr;
   if (!commit.replayed() && !commit.origin_session_id().empty()) {
     if (auto o = by_id_.find(commit.origin_session_id()); o != by_id_.end()) {

@@ -1,10 +1,10 @@
 // File: gateway/session/session_manager.h
 //
 // The gateway's hub: it owns every protocol session, runs handshakes and
-// resumes (spec 5), keeps which local sessions watch which scope, and turns
+// resumes (docs/protocol.md#sessions), keeps which local sessions watch which scope, and turns
 // the sync service's events into client messages. A committed changeset
 // arrives once, already encoded, and goes to every watching session but its
-// originator (spec 9.5).
+// originator (docs/protocol.md#broadcast).
 //
 // Thread-safety: the public On*() entry points may be called from any
 // thread; they hop onto the hub executor (a strand). Everything else runs on
@@ -80,7 +80,7 @@ class SessionManager : public SyncClient::Listener {
  private:
   struct Handshake {
     ConnectionPtr connection;
-    ConnectionParams params;  // x-jetstream-* (D16)
+    ConnectionParams params;  // x-jetstream-* (docs/protocol.md#d16-session-params)
     std::unique_ptr<boost::asio::steady_timer> timer;
     bool consumed = false;  // the first frame has arrived
   };
@@ -137,7 +137,7 @@ class SessionManager : public SyncClient::Listener {
 
   absl::flat_hash_map<uint64_t, Handshake> handshakes_;  // by connection id
   // Connections whose SessionCreate awaits the sync service's decision;
-  // their frames meanwhile are lost (spec 5.1).
+  // their frames meanwhile are lost (docs/protocol.md#handshake).
   absl::flat_hash_map<uint64_t, ConnectionPtr> authorizing_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> by_connection_;
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> by_token_;
@@ -149,7 +149,7 @@ class SessionManager : public SyncClient::Listener {
 };
 
 // A new session token: 64 random bytes, base64, non-alphanumerics removed
-// (spec 5.2).
+// (docs/protocol.md#session-token).
 std::string NewSessionToken();
 
 }  // namespace jetstream::gateway

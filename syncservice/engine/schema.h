@@ -5,8 +5,9 @@
 // schema_loader.h) and shared by every scope that uses it; all pointers it
 // hands out live as long as the Schema.
 //
-// Property types (spec 7.2): String, Number, Boolean, Date (seconds since the
-// epoch, D2), an enumeration (string- or integer-valued), a reference to a
+// Property types (docs/protocol.md#property-types): String, Number,
+// Boolean, Date (seconds since the
+// epoch, docs/protocol.md#d2-dates), an enumeration (string- or integer-valued), a reference to a
 // model, and arrays of any of those.
 
 #ifndef JETSTREAM_SYNCSERVICE_ENGINE_SCHEMA_H_
@@ -92,7 +93,7 @@ class ModelType {
 
   // True if an object of `type` may be added to a scope whose root is of this
   // type: `type` is reachable from this type through property declarations,
-  // or derives from a reachable type (spec 8.3, "No such class type").
+  // or derives from a reachable type (docs/protocol.md#apply-errors, "No such class type").
   bool CanContain(const ModelType& type) const {
     return containable_.contains(&type);
   }

@@ -126,7 +126,7 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
         return std::nullopt;
       }
       if (!target->type_->IsA(*type.model)) {
-        return NotValidType(key, type.model->name());  // D9
+        return NotValidType(key, type.model->name());  // docs/protocol.md#d9-reference-class
       }
       return std::nullopt;
     };
@@ -172,7 +172,7 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
       case BaseType::kString:
         return v.is_string();
       case BaseType::kNumber:
-      case BaseType::kDate:  // seconds since the epoch, a number (D2)
+      case BaseType::kDate:  // seconds since the epoch, a number (docs/protocol.md#d2-dates)
         return v.is_number();
       case BaseType::kBoolean:
         return v.is_bool();
@@ -201,7 +201,7 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
     return std::nullopt;
   }
   // Any single value property may be null, enumerations included (the
-  // original refused null enumerations: bug 20, fixed by D14).
+  // original refused null enumerations: docs/protocol.md#d14-server-bugs).
   if (value.is_null() || element_ok(value)) return std::nullopt;
   return type_error();
 }
@@ -285,7 +285,7 @@ void Scope::Remove(ModelObject& object) {
 
 void Scope::CollectOrphans() {
   // Removing an orphan clears its references, which may orphan its children:
-  // the loop runs until no candidate is left (spec 7.5).
+  // the loop runs until no candidate is left (docs/protocol.md#orphans).
   while (!orphan_candidates_.empty()) {
     ModelObject* candidate = orphan_candidates_.back();
     orphan_candidates_.pop_back();
@@ -328,7 +328,7 @@ ChangesetResult Scope::Apply(Changeset changeset) {
   // The object each `add` created, or nullptr once that add failed.
   std::vector<ModelObject*> added(n, nullptr);
 
-  // 1. Create the objects of all `add`s (spec 9.2 step 4).
+  // 1. Create the objects of all `add`s (docs/protocol.md#changeset-algorithm, step 1).
   for (size_t i = 0; i < n; ++i) {
     SyncFragment& f = fragments[i];
     if (f.type != FragmentType::kAdd) continue;
@@ -347,7 +347,7 @@ ChangesetResult Scope::Apply(Changeset changeset) {
     InsertPending(std::move(object));
   }
 
-  // 2. Set the properties of the new objects, in order (step 5). References
+  // 2. Set the properties of the new objects, in order (step 2). References
   // may name any object of the scope or of this changeset.
   bool withdrawn_any = false;
   for (size_t i = 0; i < n; ++i) {
@@ -362,7 +362,7 @@ ChangesetResult Scope::Apply(Changeset changeset) {
     AssignAll(*added[i], fragments[i].properties);
   }
   // An `add` that references an object whose own `add` failed fails too
-  // (D10), and so on transitively.
+  // (docs/protocol.md#d10-duplicate-adds), and so on transitively.
   for (bool again = withdrawn_any; again;) {
     again = false;
     for (size_t i = 0; i < n; ++i) {
@@ -376,7 +376,7 @@ ChangesetResult Scope::Apply(Changeset changeset) {
     }
   }
 
-  // 3. Apply the `change`s in request order (step 6). A change cannot
+  // 3. Apply the `change`s in request order (step 3). A change cannot
   // target an object added by this changeset.
   for (size_t i = 0; i < n; ++i) {
     SyncFragment& f = fragments[i];
@@ -386,7 +386,7 @@ ChangesetResult Scope::Apply(Changeset changeset) {
       fail(i, Untyped("ModelObject not found"));
       continue;
     }
-    if (object->type_->name() != f.cls_name) {  // D8
+    if (object->type_->name() != f.cls_name) {  // docs/protocol.md#d8-change-class
       fail(i, Untyped(absl::StrCat("ModelObject '", f.uuid.ToString(),
                                    "' is a '", object->type_->name(),
                                    "', not a '", f.cls_name, "'")));
@@ -399,7 +399,7 @@ ChangesetResult Scope::Apply(Changeset changeset) {
     AssignAll(*object, f.properties);
   }
 
-  // 4. Commit the new objects that have a parent (step 7). Withdrawing one
+  // 4. Commit the new objects that have a parent (step 4). Withdrawing one
   // may leave another without its only parent, hence the loop.
   for (bool again = true; again;) {
     again = false;
@@ -415,10 +415,10 @@ ChangesetResult Scope::Apply(Changeset changeset) {
     if (object != nullptr) object->state_ = ModelObject::State::kCommitted;
   }
 
-  // 5. Objects that lost their last parent leave, in cascade (step 8).
+  // 5. Objects that lost their last parent leave, in cascade (step 5).
   CollectOrphans();
 
-  // 6. All or nothing for atomic changesets (D1).
+  // 6. All or nothing for atomic changesets (docs/protocol.md#d1-atomic).
   size_t first_failure = n;
   for (size_t i = 0; i < n && first_failure == n; ++i) {
     if (!result.replies[i].ok()) first_failure = i;
@@ -463,7 +463,7 @@ ChangesetResult Scope::RejectAll(size_t fragment_count,
 namespace {
 
 // Depth-first pre-order over references in declaration order, each object
-// once (spec 7.6). Iterative, so deep chains cannot exhaust the stack.
+// once (docs/protocol.md#scope-state). Iterative, so deep chains cannot exhaust the stack.
 template <typename Resolve, typename Visit>
 void TraverseFromRoot(const ModelObject& root, Resolve&& resolve,
                       Visit&& visit) {

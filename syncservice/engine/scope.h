@@ -1,8 +1,10 @@
 // File: syncservice/engine/scope.h
 //
 // A Scope is a named tree of typed model objects under one root, and the one
-// place where they change. Scope::Apply() applies a changeset with the
-// semantics of spec sections 8.3 and 9.2 and decisions D1 and D8 to D12:
+// place where they change. Scope::Apply() applies a changeset as
+// docs/protocol.md#changeset-algorithm and docs/protocol.md#apply-errors
+// describe, with the decisions D1 and D8 to D12 of
+// docs/protocol.md#differences:
 //
 //   * `add` fragments are processed before `change` fragments; every
 //     fragment gets exactly one reply, in request order;
@@ -10,7 +12,7 @@
 //   * an object whose parent count drops to zero leaves the scope, and so,
 //     in cascade, do the objects that only it referenced (collection by
 //     parent count: a detached cycle stays, as in the original server);
-//   * `atomic: true` applies all fragments or none (D1).
+//   * `atomic: true` applies all fragments or none (docs/protocol.md#d1-atomic).
 //
 // Changes are applied in place and recorded in an undo log, so a rejected
 // atomic changeset is rolled back without ever copying the scope.
@@ -65,7 +67,7 @@ struct ChangesetResult {
   bool all_ok() const;
 };
 
-// The full state of a scope (spec 7.6): the root first, as a `change`
+// The full state of a scope (docs/protocol.md#scope-state): the root first, as a `change`
 // fragment, then every object reachable from it as an `add` fragment
 // carrying all its properties, in depth-first pre-order.
 struct ScopeState {

@@ -1,6 +1,9 @@
-// Scope::Apply semantics: every apply-time error text of spec 8.3, the
-// changeset algorithm of 9.2, decisions D1, D2, D8, D9, D10 and D12, orphan
-// collection (7.5), ScopeState (7.6), and ports of the original server's
+// Scope::Apply semantics: every apply-time error text
+// (docs/protocol.md#apply-errors), the changeset algorithm
+// (docs/protocol.md#changeset-algorithm), decisions D1, D2, D8, D9, D10 and
+// D12 (docs/protocol.md#differences), orphan collection
+// (docs/protocol.md#orphans), ScopeState (docs/protocol.md#scope-state),
+// and ports of the original server's
 // test/scope.js and of the server-relevant iOS StateMessage/SyncFragment
 // cases.
 #include <algorithm>
@@ -212,7 +215,7 @@ class ValuesTest : public ::testing::Test {
 };
 
 // ---------------------------------------------------------------------------
-// Spec 8.3: every apply-time error text
+// Every apply-time error text (docs/protocol.md#apply-errors)
 
 TEST_F(CanvasTest, NoPropertyAtKey) {
   EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "Canvas", R"({"bogus":1})")),
@@ -421,7 +424,7 @@ TEST_F(ChatRoomTest, UntypedErrorsCarryNoType) {
 }
 
 // ---------------------------------------------------------------------------
-// D1: atomic changesets are all or nothing
+// D1: atomic changesets are all or nothing (docs/protocol.md#d1-atomic)
 
 TEST_F(CanvasTest, AtomicRejectionRepliesCiteTheFirstFailure) {
   std::string before = StateJson(*scope_);
@@ -521,7 +524,7 @@ TEST_F(CanvasTest, AtomicFalseKeepsPerFragmentSemantics) {
 }
 
 // ---------------------------------------------------------------------------
-// D2: dates are seconds, stored exactly
+// D2: dates are seconds, stored exactly (docs/protocol.md#d2-dates)
 
 TEST_F(ChatRoomTest, DateStoredAsSecondsExactly) {
   ChangesetResult r = ApplyOk(
@@ -561,6 +564,7 @@ TEST_F(ValuesTest, DateArraysAreNumbers) {
 
 // ---------------------------------------------------------------------------
 // D8: a change's clsName must be the object's class
+// (docs/protocol.md#d8-change-class)
 
 TEST_F(CanvasTest, ChangeWithWrongClsNameIsRejected) {
   EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(2), "Canvas", R"({"x":5})")),
@@ -582,6 +586,7 @@ TEST(InheritanceTest, ChangeNamingTheBaseClassIsRejected) {
 
 // ---------------------------------------------------------------------------
 // D9: references must point at the declared class (or a subclass)
+// (docs/protocol.md#d9-reference-class)
 
 TEST(InheritanceTest, ReferenceToTheWrongClassIsRejected) {
   auto scope = NewScope(SchemaOrDie(kShapesSchema), "Board");
@@ -640,6 +645,7 @@ TEST(InheritanceTest, SubclassInstanceIsAccepted) {
 
 // ---------------------------------------------------------------------------
 // D10: duplicate adds; adds that depend on failed adds
+// (docs/protocol.md#d10-duplicate-adds)
 
 TEST_F(CanvasTest, DuplicateAddInOneChangesetSecondFails) {
   ChangesetResult r = scope_->Apply(Changeset{{
@@ -711,7 +717,7 @@ TEST_F(GraphTest, FailedAddDoesNotBreakAnIndependentSibling) {
 }
 
 // ---------------------------------------------------------------------------
-// D12: a fragment without properties is {}
+// D12: a fragment without properties is {} (docs/protocol.md#d12-no-properties)
 
 TEST_F(CanvasTest, FragmentsWithoutPropertiesAreEmpty) {
   SyncFragment add = Fragment(absl::StrCat(
@@ -782,7 +788,7 @@ TEST_F(GraphTest, ClearsNewlyOrphanedObjectsAfterOrphansAreRemoved) {
 }
 
 // ---------------------------------------------------------------------------
-// Orphan semantics (spec 7.4, 7.5)
+// Orphan semantics (docs/protocol.md#parents, docs/protocol.md#orphans)
 
 TEST_F(GraphTest, ObjectMovedWithinOneChangesetSurvives) {
   ApplyOk(*scope_, {AddNode(2, Children({4})), AddNode(3), AddNode(4, R"({"name":"mover"})"),
@@ -1089,7 +1095,7 @@ TEST_F(ValuesTest, FirstInvalidKeyDecidesAndNothingIsAssigned) {
 }
 
 // ---------------------------------------------------------------------------
-// ScopeState (spec 7.6)
+// ScopeState (docs/protocol.md#scope-state)
 
 TEST_F(GraphTest, StateIsDepthFirstPreOrderInDeclarationOrder) {
   // root{children:[A,B], other:C}; A{children:[D]}; D{other:B}.

@@ -6,14 +6,15 @@
 // with deep trees, cycles (also through the root) and inheritance, rooted at
 // a Node and at a Graph. Changesets mix valid adds with and without parents,
 // duplicate adds, adds of unknown classes, changes to existing, missing and
-// same-changeset objects, D8 class mismatches, wrong-typed values, unknown
+// same-changeset objects, class mismatches
+// (docs/protocol.md#d8-change-class), wrong-typed values, unknown
 // properties, references to missing and wrong-class objects, moves between
 // parents, shrinking collections and nulled references, upper-case UUIDs
 // (fragment and reference), fragments without properties, empty changesets,
 // and `atomic` true and false.
 //
 // After every changeset the test asserts:
-//   (a) atomicity (D1): the scope is compared with a full replica that gets
+//   (a) atomicity (docs/protocol.md#d1-atomic): the scope is compared with a full replica that gets
 //       the same changeset non-atomically. An atomic changeset with any
 //       failure leaves state JSON, size() and version() untouched and every
 //       reply is an error (the failing fragments their own, the others
@@ -23,7 +24,8 @@
 //       WriteStateFragments() is byte-identical to EncodeFragments(State()).
 //   (c) CheckInvariants() holds after every commit.
 //   (d) an independent reference model (uuid -> {class, values}) that
-//       implements spec 8.3 / 9.2 / 7.5 / 7.6 and D1, D8-D10, D12 directly
+//       implements docs/protocol.md (apply errors, the changeset algorithm,
+//       orphans, the state, and the decisions D1, D8-D10, D12) directly
 //       agrees on every reply (message and type), the applied fragments, the
 //       version, every object (reachable or not) and the state JSON.
 //   (e) replies.size() == fragments.size(); version grows by exactly one iff
@@ -125,7 +127,7 @@ bool IsA(const ModelType* type, const ModelType* other) {
   return false;
 }
 
-// The classes an `add` may name under a root of `root` (spec 8.3): reachable
+// The classes an `add` may name under a root of `root` (docs/protocol.md#apply-errors): reachable
 // from the root's type through property declarations, or derived from such a
 // class. Computed here independently of ModelType::CanContain.
 std::set<const ModelType*> ContainableTypes(const Schema& schema,
@@ -170,7 +172,7 @@ std::string ReplyString(const FragmentReply& r) { return ErrorString(r.error); }
 
 // ---------------------------------------------------------------------------
 // The reference model: a plain map of lower-case UUID text to object, with the
-// changeset rules of the spec written out step by step. Slow and simple.
+// changeset rules of docs/protocol.md written out step by step. Slow and simple.
 
 class ReferenceModel {
  public:
@@ -215,7 +217,7 @@ class ReferenceModel {
     };
 
     // Step 4: temporary objects for all adds, duplicates and unknown classes
-    // refused (D10: a second add of one UUID fails).
+    // refused (docs/protocol.md#d10-duplicate-adds: a second add of one UUID fails).
     for (size_t i = 0; i < n; ++i) {
       const SyncFragment& f = fragments[i];
       if (f.type != FragmentType::kAdd) continue;
@@ -250,7 +252,8 @@ class ReferenceModel {
       }
       Set(obj, fragments[i].properties);
     }
-    // D10: adds referencing withdrawn objects fail too, transitively.
+    // docs/protocol.md#d10-duplicate-adds: adds referencing withdrawn objects
+    // fail too, transitively.
     for (bool again = true; again;) {
       again = false;
       for (size_t i = 0; i < n; ++i) {
@@ -273,7 +276,7 @@ class ReferenceModel {
         result.replies[i] = Err("ModelObject not found");
         continue;
       }
-      if (it->second.type->name() != f.cls_name) {  // D8
+      if (it->second.type->name() != f.cls_name) {  // docs/protocol.md#d8-change-class
         result.replies[i] = Err(absl::StrCat("ModelObject '", id, "' is a '",
                                              it->second.type->name(),
                                              "', not a '", f.cls_name, "'"));
@@ -315,7 +318,7 @@ class ReferenceModel {
       }
     }
 
-    // D1.
+    // docs/protocol.md#d1-atomic.
     std::optional<size_t> first_failure;
     for (size_t i = 0; i < n && !first_failure; ++i) {
       if (result.replies[i]) first_failure = i;
@@ -337,7 +340,7 @@ class ReferenceModel {
     return result;
   }
 
-  // Spec 7.6: depth-first pre-order from the root over references in
+  // docs/protocol.md#scope-state: depth-first pre-order from the root over references in
   // declaration order, each object once; the root as `change`; all
   // properties, null single references omitted.
   std::vector<SyncFragment> State() const {
@@ -420,7 +423,7 @@ class ReferenceModel {
     return refs;
   }
 
-  // Spec 8.3, key by key; the first bad key's error. Reference UUIDs are
+  // docs/protocol.md#apply-errors, key by key; the first bad key's error. Reference UUIDs are
   // lower-cased in place.
   static std::optional<WireError> Validate(
       const ModelType& type, PropertyList& properties,
@@ -453,7 +456,8 @@ class ReferenceModel {
           return Err(absl::StrCat("No such ModelObject '", value.as_string(),
                                   "' at '", key, "'"));
         }
-        if (!IsA(target->type, t.model)) return not_valid(t.model->name());  // D9
+        // docs/protocol.md#d9-reference-class
+        if (!IsA(target->type, t.model)) return not_valid(t.model->name());
         return std::nullopt;
       }
       if (!value.is_array()) return not_valid("array of UUIDs");
@@ -623,7 +627,7 @@ class Generator {
       w.String(g.cls);
       int mode = static_cast<int>(Uniform(100));
       if (mode < 2 && g.props.empty()) {
-        // D12: no `properties` at all.
+        // docs/protocol.md#d12-no-properties: no `properties` at all.
       } else if (mode < 4 && g.props.empty()) {
         w.Key("properties");
         w.Null();
@@ -961,7 +965,7 @@ class Generator {
     } else if (Chance(0.05) && !existing_.empty()) {
       id = Pick(existing_).id;  // already exists
     } else if (Chance(0.04) && !news_.empty()) {
-      id = Pick(news_).id;  // second add in this changeset (D10)
+      id = Pick(news_).id;  // second add in this changeset (docs/protocol.md#d10-duplicate-adds)
     } else {
       id = FreshUuid();
     }
@@ -1181,7 +1185,7 @@ std::string RandomUuidFrom(std::mt19937& rng) {
 }
 
 // A complete replica of `scope`: the ScopeState plus every unreachable object
-// (detached cycles stay in a scope, spec 7.5) as extra `add`s, loaded by
+// (detached cycles stay in a scope, docs/protocol.md#orphans) as extra `add`s, loaded by
 // Scope::FromState in one go, so the version is kept.
 std::unique_ptr<Scope> Replicate(const Scope& scope,
                                  std::shared_ptr<const Schema> schema,

@@ -1,5 +1,6 @@
 // Behaviour of Scope::Apply on the demo Canvas schema: the changeset
-// semantics of spec 8.3 / 9.2 as seen in the Appendix A transcript.
+// semantics of docs/protocol.md#changeset-algorithm as seen in the
+// transcript of docs/protocol.md#transcript.
 #include "syncservice/engine/scope.h"
 
 #include "gmock/gmock.h"

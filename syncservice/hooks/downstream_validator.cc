@@ -235,7 +235,7 @@ void DownstreamValidator::Validate(
   };
   const HookSpec* procedure = nullptr;
   if (!context.procedure.empty()) {
-    // Spec 9.2 step 2: resolve, then check the constraints.
+    // Resolve, then check the constraints (docs/protocol.md#procedures).
     std::vector<std::string> parts = absl::StrSplit(context.procedure, '.');
     if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
       return reject(CouldNotApply(

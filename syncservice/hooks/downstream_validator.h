@@ -2,18 +2,20 @@
 //
 // The ChangesetValidator (syncservice/commit_stages.h) backed by downstream
 // gRPC services: the configured ChangesetValidator hooks, then the
-// procedure the changeset calls (spec 10). It runs inside the scope's
+// procedure the changeset calls (docs/protocol.md#procedures). It runs inside the scope's
 // ordered commit pipeline, before the changeset is applied; while it waits
 // for a hook the scope's other changesets queue, and every other scope goes
 // on (ScopeHost never holds its lock across Validate()).
 //
 // For one changeset of scope S:
 //  1. A procedure ("Model.name") is resolved against the schema and the
-//     hooks file, and its constraints checked (spec 9.2 step 2 messages).
+//     hooks file, and its constraints checked (the messages of
+//     docs/protocol.md#procedures).
 //  2. Every validator whose `scopes` match S and whose `models` name a
 //     fragment's clsName is called, in `order`; each sees the values the
 //     earlier ones modified. A REJECT verdict refuses the whole changeset;
-//     rejections refuse single fragments; modifications change values (D3).
+//     rejections refuse single fragments; modifications change values
+//     (docs/protocol.md#d3-modifications).
 //  3. The procedure's handler is called (once, never retried) with the
 //     changeset as modified; it may reject it or return follow-up updates,
 //     which are applied after the changeset and go to every session.
@@ -26,7 +28,8 @@
 //  * validator REJECT: {"message":"Could not apply SyncMessage: <message>",
 //    "type":"could-not-apply-sync-message"};
 //  * validator rejection of fragment i: {"message":"<message>"} on that
-//    fragment (for an atomic changeset the others get the D1 error);
+//    fragment (for an atomic changeset the others get the
+//    docs/protocol.md#d1-atomic error);
 //  * procedure errors: "Could not apply SyncMessage: " followed by
 //    "No such model '<M>' for procedure call with procedure '<p>'",
 //    "No such procedure '<p>' for model '<M>'", "Changes do not match the

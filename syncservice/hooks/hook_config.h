@@ -46,9 +46,10 @@
 // * `order` (default 0): validators run in ascending order (file order
 //   among equals), each seeing the values the earlier ones modified.
 //
-// procedures[] (spec 10): `name` is "Model.procedure"; `endpoint`, `scopes`
+// procedures[] (docs/protocol.md#procedures): `name` is "Model.procedure"; `endpoint`, `scopes`
 // and `deadline_ms` as above. Procedures are never retried and always fail
-// closed. `constraints` (spec 10.1): a changeset calling the procedure must
+// closed. `constraints`
+// (docs/protocol.md#procedure-constraints): a changeset calling the procedure must
 // have every fragment matched by at least one constraint; an empty list
 // matches only an empty changeset. A constraint has `type` ("add" or
 // "change"), `clsName`, `properties` (key -> a literal value that must be
@@ -85,7 +86,7 @@ struct PropertyConstraint {
   Value value;  // kEquals
 };
 
-// A procedure constraint (spec 10.1).
+// A procedure constraint (docs/protocol.md#procedure-constraints).
 struct ProcedureConstraint {
   FragmentType type = FragmentType::kAdd;
   std::string cls_name;

@@ -19,10 +19,10 @@
 namespace jetstream::hooks {
 
 // The typed error of a hook that could not be reached or did not answer in
-// time under "failure": "closed" (D13).
+// time under "failure": "closed" (docs/protocol.md#d13-clear-errors).
 inline constexpr absl::string_view kDownstreamUnavailable =
     "downstream-unavailable";
-// The typed error of a changeset refused as a whole (spec 9.2, 9.6).
+// The typed error of a changeset refused as a whole (docs/protocol.md#typed-errors).
 inline constexpr absl::string_view kCouldNotApply =
     "could-not-apply-sync-message";
 

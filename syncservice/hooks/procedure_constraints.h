@@ -1,6 +1,6 @@
 // File: syncservice/hooks/procedure_constraints.h
 //
-// Procedure constraints (spec 10.1): does a changeset have the shape a
+// Procedure constraints (docs/protocol.md#procedure-constraints): does a changeset have the shape a
 // procedure accepts? Pure and synchronous.
 //
 // Example:

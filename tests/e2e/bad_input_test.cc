@@ -1,5 +1,6 @@
 // Hostile and malformed client input against the real binaries. Each case
-// gets the spec's behaviour (spec 2.3, 2.4, 4.2: the frame is dropped
+// gets the documented behaviour (docs/protocol.md#r-frame-2,
+// docs/protocol.md#parsing, docs/protocol.md#server-receive: the frame is dropped
 // silently and the session goes on, or the connection is closed), and a
 // second client on the same scope is never affected: it keeps receiving
 // broadcasts and the scope's state stays what its messages say.
@@ -126,7 +127,7 @@ TEST_F(BadInputTest, ServerOnlyMessageTypesAreUnparseable) {
 }
 
 TEST_F(BadInputTest, ParseableButIgnoredTypesConsumeTheirIndex) {
-  // Parsed and ignored (spec 2.4), but the index advances: 2..5 are used.
+  // Parsed and ignored (docs/protocol.md#msg-ignored), but the index advances: 2..5 are used.
   for (const char* frame :
        {R"({"type":"Reply","index":2,"replyTo":1})",
         R"({"type":"SessionCreate","index":3,"version":"0.2.0","params":{}})",
@@ -235,7 +236,7 @@ TEST_F(BadInputTest, DeeplyNestedJsonIsSurvived) {
 }
 
 TEST_F(BadInputTest, DeeplyNestedParamsAreSurvived) {
-  // Params may hold any object (spec 3.3); a deep one must neither crash
+  // Params may hold any object (docs/protocol.md#msg-scope-fetch); a deep one must neither crash
   // the gateway nor stall the session. It is either answered or dropped.
   const int kDepth = 450000;
   std::string deep = absl::StrCat(std::string(kDepth, '['), std::string(kDepth, ']'));
@@ -301,7 +302,7 @@ TEST_F(BadInputTest, ManyMessagesWithinTheLimitAreProcessed) {
 }
 
 TEST_F(BadInputTest, IndexZeroScopeSyncIsProcessedWithoutConsumingAnIndex) {
-  // Index 0 is never duplicate-checked (spec 4.1, 4.2): processed each time.
+  // Index 0 is never duplicate-checked (docs/protocol.md#indexes): processed each time.
   for (const char* name : {"zero-a", "zero-b"}) {
     ASSERT_TRUE(attacker_->SendText(absl::StrCat(
                              R"({"type":"ScopeSync","index":0,"scopeIndex":0,"fragments":[)",

@@ -1,4 +1,5 @@
-// Protocol conformance (spec 13.4 and the decisions D1, D4, D5, D11) against
+// Protocol conformance (docs/protocol.md#conformance and the decisions D1,
+// D4, D5, D11 of docs/protocol.md#differences) against
 // the real gateway and sync service binaries over loopback.
 //
 // Absence of a message is proven with a later request of the same session
@@ -599,7 +600,8 @@ TEST_F(ConformanceTest, MoveWithinOneChangesetKeepsTheObject) {
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
 }
 
-TEST_F(ConformanceTest, ChangesetWhoseFragmentsAllFailIsNotBroadcast) {  // D4
+// docs/protocol.md#d4-no-empty-broadcasts
+TEST_F(ConformanceTest, ChangesetWhoseFragmentsAllFailIsNotBroadcast) {
   Fetched fb;
   auto b = ClientOn("Canvas", &fb);
   ASSERT_NE(b, nullptr);
@@ -627,7 +629,7 @@ TEST_F(ConformanceTest, ChangesetWhoseFragmentsAllFailIsNotBroadcast) {  // D4
   EXPECT_THAT(*before, IsEmpty());
 }
 
-TEST_F(ConformanceTest, RejectedAtomicChangesetChangesNothing) {  // D1
+TEST_F(ConformanceTest, RejectedAtomicChangesetChangesNothing) {  // docs/protocol.md#d1-atomic
   Fetched fb;
   auto b = ClientOn("Canvas", &fb);
   ASSERT_NE(b, nullptr);
@@ -721,7 +723,7 @@ TEST_F(ConformanceTest, ArrayFrameIsProcessedInIndexOrder) {
   EXPECT_THAT(FreshStateFragments("Canvas"), ::testing::HasSubstr(R"("name":"three")"));
 }
 
-// --------------------------------------------------------------------- D11
+// ----------------------------------------- docs/protocol.md#d11-fetch-twice
 
 TEST_F(ConformanceTest, FetchingTheSameScopeTwiceKeepsOneSubscription) {
   Fetched fb;

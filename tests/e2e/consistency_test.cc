@@ -43,7 +43,7 @@ class Errors {
   std::vector<std::string> errors_;
 };
 
-// Server indexes a session sees must be consecutive (spec 4.1).
+// Server indexes a session sees must be consecutive (docs/protocol.md#indexes).
 class IndexCheck {
  public:
   // False (with `error` set) on a gap or a repeat.
@@ -221,7 +221,8 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
       absl::MutexLock lock(&mu);
       mu.Await(absl::Condition(&writers_done));
     }
-    // Fetching again (D11) marks the end: the fresh state after the last
+    // Fetching again (docs/protocol.md#d11-fetch-twice) marks the end: the
+    // fresh state after the last
     // commit, in the same order as everything else.
     absl::StatusOr<uint64_t> refetch = c.SendScopeFetch("Canvas");
     if (!refetch.ok()) return fail(refetch.status().ToString());
@@ -450,7 +451,7 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
       if (absl::StatusOr<std::string> token = c.ws->CreateSession(); !token.ok()) {
         return fail(token.status().ToString());
       }
-      // The fetch reply and the state come in one frame (spec 13.4 (3));
+      // The fetch reply and the state come in one frame (docs/protocol.md#msg-scope-state);
       // parsed once here, the state is large.
       absl::StatusOr<uint64_t> fetch = c.ws->SendScopeFetch(scope);
       if (!fetch.ok()) return fail(fetch.status().ToString());

@@ -1,6 +1,8 @@
-// Session resume (spec 5.5, D6, D7) and expiry (spec 5.7) against the real
+// Session resume (docs/protocol.md#resume, docs/protocol.md#d6-resume-token,
+// docs/protocol.md#d7-flush-on-resume) and expiry (docs/protocol.md#expiry)
+// against the real
 // binaries. A resumed client applies the receive rules of real clients
-// (spec 4.5): index 0 is ephemeral, an index at or below the last one seen
+// (docs/protocol.md#client-receive): index 0 is ephemeral, an index at or below the last one seen
 // is a duplicate to ignore, and any other index but last+1 is a gap, which
 // a real client treats as a broken connection.
 #include <map>
@@ -22,7 +24,7 @@ using ::testing::SizeIs;
 constexpr char kConnections[] = "jetstream_gateway_connections";
 constexpr char kSessions[] = "jetstream_gateway_sessions";
 
-// The receive rules of spec 4.5.
+// The receive rules of docs/protocol.md#client-receive.
 class Sequencer {
  public:
   explicit Sequencer(uint64_t last_seen) : last_(last_seen) {}
@@ -129,7 +131,8 @@ class ResumeTest : public SystemFixture {
 };
 
 // The gateway has seen the drop before the writes: the missed messages go
-// out as soon as the session is resumed, without any request (D7).
+// out as soon as the session is resumed, without any request
+// (docs/protocol.md#d7-flush-on-resume).
 TEST_F(ResumeTest, HeaderResumeFlushesMissedMessagesAtOnce) {
   Client b = NewClient();
   Client a = NewClient();
@@ -157,7 +160,7 @@ TEST_F(ResumeTest, HeaderResumeFlushesMissedMessagesAtOnce) {
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
 }
 
-TEST_F(ResumeTest, QueryParameterResumeInAnyCase) {  // D6
+TEST_F(ResumeTest, QueryParameterResumeInAnyCase) {  // docs/protocol.md#d6-resume-token
   for (const char* key : {"x-jetstream-sessiontoken", "X-Jetstream-SessionToken",
                           "X-JETSTREAM-SESSIONTOKEN"}) {
     SCOPED_TRACE(key);
@@ -254,7 +257,8 @@ TEST_F(ResumeTest, ResumeRacingTheDropLosesNothing) {
 }
 
 // Resuming while the old connection is still open: the gateway closes the
-// old one, and its late close never touches the new one (D7).
+// old one, and its late close never touches the new one
+// (docs/protocol.md#d7-flush-on-resume).
 TEST_F(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
   Client b = NewClient();
   Client a = NewClient();

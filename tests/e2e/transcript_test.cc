@@ -1,4 +1,5 @@
-// The two-client transcript of spec Appendix A, message by message, against
+// The two-client transcript of docs/protocol.md#transcript, message by
+// message, against
 // the real gateway and sync service binaries.
 #include <string>
 
@@ -107,7 +108,8 @@ TEST_F(TranscriptTest, AppendixA) {
   ASSERT_TRUE(frame.ok());
   doc = ParseOrDie(*frame);
   EXPECT_EQ(std::string(doc[0]["type"].GetString()), "ScopeFetchReply");
-  // D11: the same scope keeps its scopeIndex and gets a fresh state; s1 is gone.
+  // docs/protocol.md#d11-fetch-twice: the same scope keeps its scopeIndex
+  // and gets a fresh state; s1 is gone.
   EXPECT_EQ(doc[0]["scopeIndex"].GetUint64(), 0u);
   EXPECT_EQ(std::string(doc[1]["type"].GetString()), "ScopeState");
   EXPECT_EQ(doc[1]["fragments"].Size(), 2u) << *frame;

@@ -95,7 +95,7 @@ TEST_F(AccessTest, DeniedSessionGetsTheFixedReplyAndTheSocketStaysOpen) {
   EXPECT_EQ(more.status().code(), absl::StatusCode::kDeadlineExceeded)
       << (more.ok() ? *more : std::string(more.status().message()));
 
-  // The hook saw both kinds of params (D16) and the client version.
+  // The hook saw both kinds of params (docs/protocol.md#d16-session-params) and the client version.
   std::vector<v1::AuthorizeSessionRequest> calls = hooks_.session_requests();
   ASSERT_THAT(calls, SizeIs(1));
   EXPECT_THAT(calls[0].params_json(), HasSubstr(R"("token":"x")"));

@@ -168,7 +168,7 @@ TEST_F(ValidationTest, RejectedFragmentIsTheOnlyOneNotApplied) {
   EXPECT_THAT(seen[0], HasSubstr(s1));
   EXPECT_THAT(seen[0], Not(HasSubstr(s2)));
 
-  // Atomic: the refusal of one refuses all (D1), nothing is applied.
+  // Atomic: the refusal of one refuses all (docs/protocol.md#d1-atomic), nothing is applied.
   EXPECT_EQ(
       SyncFromA({MoveShapeFragment(s1, 200, 200),
                  MoveShapeFragment(s2, 20000, 5)},
@@ -178,7 +178,8 @@ TEST_F(ValidationTest, RejectedFragmentIsTheOnlyOneNotApplied) {
 }
 
 TEST_F(ValidationTest, ModifiedValuesGoToTheOriginatorAndEveryoneElse) {
-  // Clamps x into the canvas instead of refusing (D3).
+  // Clamps x into the canvas instead of refusing
+  // (docs/protocol.md#d3-modifications).
   hooks_.OnValidate([](const v1::ValidateChangesetRequest& request,
                        v1::ValidateChangesetResponse* response) {
     for (int i = 0; i < request.fragments_size(); ++i) {

@@ -1,7 +1,7 @@
 // File: tools/loadgen/jetstream_messages.h
 //
 // The few Jetstream messages a load generator sends, and a fast reader for
-// what the server sends back (spec sections 3 and 4). Only the protocol is
+// what the server sends back (docs/protocol.md#messages). Only the protocol is
 // assumed, never this project's server, so the load generator can measure
 // any Jetstream server.
 //
@@ -78,7 +78,7 @@ struct ServerMessage {
 // ParseServerFrame()
 //
 // Parses one server frame, a JSON array of messages or a single message
-// object (spec 2.2), and calls `fn` for each message in frame order. Returns
+// object (docs/protocol.md#r-frame-1), and calls `fn` for each message in frame order. Returns
 // kInvalidArgument, after calling `fn` for nothing, if the frame is not
 // JSON or not made of objects with a string `type`.
 //

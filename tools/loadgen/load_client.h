@@ -19,7 +19,7 @@
 // Every Jetstream client acknowledges what it received with a Ping every
 // `ping_interval` ({"type":"Ping","index":0,"ack":<last>,...}) so the
 // server can drop acknowledged messages, and checks that the server's
-// indexes are consecutive (spec 4.1).
+// indexes are consecutive (docs/protocol.md#indexes).
 //
 // Clients record into the LaneStats of their event loop, counting only
 // events inside the run's MeasureWindow.
@@ -197,7 +197,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   bool writing_ = false;
 
   // Jetstream session.
-  uint64_t next_index_ = 1;         // the next client index (spec 4.1)
+  uint64_t next_index_ = 1;         // the next client index (docs/protocol.md#indexes)
   uint64_t last_server_index_ = 0;  // the highest server index received
   uint64_t scope_index_ = 0;
   std::string root_uuid_;

@@ -3,7 +3,7 @@
 
 import {JetstreamError} from './errors.js';
 
-// Outcome of a changeset (spec 12.2).
+// Outcome of a changeset (docs/protocol.md#client-replies).
 export const ChangeSetStatus = Object.freeze({
   PENDING: 'pending',
   COMPLETED: 'completed',
@@ -45,7 +45,7 @@ export class ChangeSet {
   }
 
   // Which fragments the reply rejects. A reply that is not a ScopeSyncReply
-  // or has a different number of entries rejects all of them (spec 12.2).
+  // or has a different number of entries rejects all of them (docs/protocol.md#client-replies).
   static readReply(changeSet, reply) {
     const n = changeSet.fragments.length;
     const replies =

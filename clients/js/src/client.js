@@ -1,5 +1,6 @@
 // The connection to a Jetstream server: session, sequencing, acks, resends,
-// resume and session restart (spec sections 2-5 and 12).
+// resume and session restart (docs/protocol.md#sequencing,
+// docs/protocol.md#sessions, docs/protocol.md#clients).
 //
 // Events:
 //   'status'        'connecting' | 'online' | 'offline'
@@ -21,7 +22,7 @@ export const Status = Object.freeze({
   ONLINE: 'online',
 });
 
-// Close codes of the server (spec 5.6).
+// Close codes of the server (docs/protocol.md#close-codes).
 export const CLOSE_DENIED_CONNECTION = 4096;
 export const CLOSE_CLOSED_CONNECTION = 4097;
 
@@ -256,7 +257,7 @@ export class Client extends Emitter {
 
   _onOpen() {
     if (this._session) {
-      // Resume (spec 5.5): nothing new is sent until the server's Ping reply
+      // Resume (docs/protocol.md#resume): nothing new is sent until the server's Ping reply
       // tells what it has; then every message it has not acknowledged is
       // resent in order.
       this._resyncing = true;
@@ -364,7 +365,7 @@ export class Client extends Emitter {
   }
 
   // The server ended our session (4096/4097): start a new one and re-fetch
-  // every scope with its params, as the iOS client does (spec 5.7).
+  // every scope with its params, as the iOS client does (docs/protocol.md#expiry).
   _restartSession() {
     this._endSession();
     this._restartPending = true;
@@ -448,7 +449,7 @@ export class Client extends Emitter {
     if (index <= this._serverIndex) return;  // already seen (a resend)
     if (index !== this._serverIndex + 1) {
       // A gap: something was lost. Reconnect; the resend recovers it
-      // (spec 4.5).
+      // (docs/protocol.md#client-receive).
       this._log('warn', `index gap: expected ${this._serverIndex + 1}, got ${index}; reconnecting`);
       this._dropSocket(1000, 'Index gap');
       this._setStatus(Status.OFFLINE);

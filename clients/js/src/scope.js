@@ -1,9 +1,10 @@
 // A Scope: the live tree of model objects of one fetched scope.
 //
 // Local changes to objects in the scope are collected per object and sent as
-// one ScopeSync about every `changeInterval` ms (spec 12.1). Objects join the
+// one ScopeSync about every `changeInterval` ms
+// (docs/protocol.md#client-batching). Objects join the
 // scope when a scoped object refers to them and leave it when they have lost
-// their last parent in the scope, at the end of a change batch (spec 7.5), so
+// their last parent in the scope, at the end of a change batch (docs/protocol.md#orphans), so
 // moving an object within one batch keeps it.
 //
 // Events (besides the objects' 'change' / 'attach' / 'detach', repeated here):
@@ -231,7 +232,7 @@ export class Scope extends Emitter {
   }
 
   // Detaches the candidates that have no parent in the scope left, and then
-  // their children that became orphans (spec 7.5: by parent count).
+  // their children that became orphans (docs/protocol.md#orphans: by parent count).
   _collectOrphans(candidates) {
     const queue = [...candidates];
     candidates.clear();
@@ -394,7 +395,7 @@ export class Scope extends Emitter {
 
   // Sets wire `values` on `object`. With `defaults`, properties missing from
   // `values` (or with values of the wrong type) get their default (a
-  // ScopeState, spec 12.3). Keys with local changes not yet confirmed keep
+  // ScopeState, docs/protocol.md#client-applying). Keys with local changes not yet confirmed keep
   // the local value; the server's value becomes what a revert goes back to.
   _applyProperties(object, values, source, defaults, created = null) {
     const resolve = this._resolver(created);

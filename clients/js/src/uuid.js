@@ -1,4 +1,4 @@
-// Random (v4) UUIDs, lowercase canonical form (spec 7.3).
+// Random (v4) UUIDs, lowercase canonical form (docs/protocol.md#uuids).
 
 const CANONICAL = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -110,7 +110,7 @@ describe('Scope: applying server messages', () => {
     assert.equal(scope.get(shapeUUIDs[1]).scope, scope);
   });
 
-  test('ScopeState detaches the objects that are NOT in the state (bug 17.21 fixed)', () => {
+  test('ScopeState detaches the objects that are NOT in the state (docs/protocol.md#client-js)', () => {
     const {scope} = offlineScope();
     const first = canvasState(2);
     scope._applyState(first.rootUUID, first.fragments);
