@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "syncservice/storage/scope_store_conformance.h"
 #include "tests/testing/postgres_server.h"
+#include "tests/testing/tcp_proxy.h"
 
 namespace jetstream::testing {
 namespace {
@@ -243,6 +244,80 @@ TEST_F(PostgresScopeStoreTest, ARefusedWriteFailsAloneInItsBatch) {
 }
 
 // The remaining tests restart or kill a server: each gets its own.
+// The store reaches the server through a proxy that loses the answer to a
+// COMMIT at will: the outcome of a batch is learnt, never guessed.
+class LostCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    proxy_ = std::make_unique<TcpProxy>(g_server->port());
+    direct_ = NewDatabase(*g_server);
+    // The last port= wins: everything of the store goes through the proxy.
+    through_proxy_ = absl::StrCat(direct_, " port=", proxy_->port());
+  }
+
+  absl::StatusOr<std::unique_ptr<PostgresScopeStore>> OpenThroughProxy(
+      absl::Duration unknown_outcome_timeout = absl::Seconds(10)) {
+    PostgresScopeStoreOptions options;
+    options.unknown_outcome_timeout = unknown_outcome_timeout;
+    return PostgresScopeStore::Open(through_proxy_, options);
+  }
+
+  std::string Versions() {
+    auto rows = QuerySql(direct_, "SELECT string_agg(version::text, ',' "
+                                  "ORDER BY version) FROM commits");
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? (*rows)[0][0] : "";
+  }
+
+  std::unique_ptr<TcpProxy> proxy_;
+  std::string direct_;
+  std::string through_proxy_;
+};
+
+TEST_F(LostCommitTest, ACommitWhoseAnswerIsLostIsReadBackAsCommitted) {
+  auto store = OpenThroughProxy();
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
+  ASSERT_TRUE(AppendAndWait(**store, "s", 1).ok());
+  // The server gets the COMMIT and commits; its answer never arrives.
+  proxy_->CutWhenClientSends("COMMIT", TcpProxy::Cut::kAfterForwarding);
+  absl::Status status = AppendAndWait(**store, "s", 2);
+  EXPECT_EQ(proxy_->cuts(), 1);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(Versions(), "1,2");
+  EXPECT_TRUE(AppendAndWait(**store, "s", 3).ok());
+  EXPECT_EQ(Versions(), "1,2,3");
+}
+
+TEST_F(LostCommitTest, ABatchWhoseCommitNeverArrivedIsWrittenAgain) {
+  auto store = OpenThroughProxy();
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
+  proxy_->CutWhenClientSends("COMMIT", TcpProxy::Cut::kInsteadOfForwarding);
+  absl::Status status = AppendAndWait(**store, "s", 1);
+  EXPECT_EQ(proxy_->cuts(), 1);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(Versions(), "1");
+}
+
+TEST_F(LostCommitTest, AnOutcomeThatCannotBeLearntIsReportedUnknown) {
+  auto store = OpenThroughProxy(absl::Milliseconds(300));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
+  // The COMMIT arrives, then the server cannot be reached any more.
+  proxy_->CutWhenClientSends("COMMIT", TcpProxy::Cut::kAfterForwarding,
+                             /*then_refuse=*/true);
+  absl::Status status = AppendAndWait(**store, "s", 1);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(status.message(), HasSubstr("outcome of the batch is unknown"));
+  // It did commit, as Load() tells once the server is back.
+  proxy_->SetRefusing(false);
+  EXPECT_EQ(Versions(), "1");
+  auto loaded = (*store)->Load("s");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->head_version(), 1u);
+}
+
 class PostgresServerRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {

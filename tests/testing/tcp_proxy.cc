@@ -78,10 +78,12 @@ TcpProxy::~TcpProxy() {
   for (std::thread& t : threads) t.join();
 }
 
-void TcpProxy::CutWhenClientSends(std::string marker, Cut how) {
+void TcpProxy::CutWhenClientSends(std::string marker, Cut how,
+                                  bool then_refuse) {
   absl::MutexLock lock(&mu_);
   marker_ = std::move(marker);
   cut_ = how;
+  refuse_after_cut_ = then_refuse;
 }
 
 void TcpProxy::SetRefusing(bool refusing) {
@@ -155,6 +157,7 @@ void TcpProxy::Pump(std::shared_ptr<Link> link, bool from_client) {
           how = cut_;
           marker_.clear();
           ++cuts_;
+          if (refuse_after_cut_) refusing_ = true;
         }
       }
       if (cut) {

@@ -42,8 +42,9 @@ class TcpProxy {
   int port() const { return port_; }
 
   // Once armed, the first client data containing `marker` cuts its
-  // connection as `how` says; then the proxy forwards normally again.
-  void CutWhenClientSends(std::string marker, Cut how);
+  // connection as `how` says; then the proxy forwards normally again, or
+  // (`then_refuse`) refuses connections until SetRefusing(false).
+  void CutWhenClientSends(std::string marker, Cut how, bool then_refuse = false);
   // While refusing, new connections are closed at once (the target seems
   // down); existing ones are closed too.
   void SetRefusing(bool refusing);
@@ -64,6 +65,7 @@ class TcpProxy {
   bool refusing_ ABSL_GUARDED_BY(mu_) = false;
   std::string marker_ ABSL_GUARDED_BY(mu_);
   Cut cut_ ABSL_GUARDED_BY(mu_) = Cut::kAfterForwarding;
+  bool refuse_after_cut_ ABSL_GUARDED_BY(mu_) = false;
   int cuts_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::shared_ptr<Link>> links_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
