@@ -110,6 +110,8 @@ struct PendingCommit {
   // The applied fragments (what watchers received), a JSON array.
   std::string applied_json;
   std::string origin_session_id;
+  // The epoch of the scope's lease it is committed under (0: none).
+  uint64_t lease_epoch = 0;
   // Set on every ScopeHostOptions::snapshot_every-th version: the full
   // scope at `version` (Scope::WriteSnapshotFragments), for the persister to
   // save as the scope's snapshot (compaction) once the commit is queued.
@@ -119,10 +121,12 @@ struct PendingCommit {
 
 // CommitPersister
 //
-// Makes commits durable. Persist() is called in commit order per scope.
-// `done` must be called exactly once, from any thread, when the commit is
-// durable (OK) or can never be (an error: the scope's in-memory state is
-// then ahead of storage and the host stops serving it).
+// Makes commits durable. Persist() is called in commit order per scope,
+// under the scope's lock. `done` must be called exactly once, from any
+// thread but never inline (the caller holds the scope's lock, which `done`
+// takes), when the commit is durable (OK) or can never be (an error: the
+// scope's in-memory state is then ahead of storage and the host stops
+// serving it).
 class CommitPersister {
  public:
   virtual ~CommitPersister() = default;

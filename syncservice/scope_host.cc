@@ -21,6 +21,8 @@ ScopeHost::ScopeHost(std::string name, std::unique_ptr<Scope> scope,
       persister_(options.persister),
       snapshot_every_(options.snapshot_every),
       on_failure_(std::move(options.on_failure)),
+      lease_epoch_(options.lease_epoch),
+      lease_valid_(std::move(options.lease_valid)),
       scope_(std::move(scope)) {
   absl::MutexLock lock(&mu_);
   released_version_ = scope_->version();
@@ -50,7 +52,7 @@ const ScopeSnapshot& ScopeHost::SnapshotLocked() {
 bool ScopeHost::Fetch(std::shared_ptr<ScopeWatcher> watcher,
                       SnapshotCallback on_snapshot, LostCallback on_lost) {
   absl::MutexLock lock(&mu_);
-  if (failed_) return false;
+  if (failed_ || closing_ || !LeaseHoldsLocked()) return false;
   Release r;
   r.kind = Release::Kind::kSnapshot;
   r.watcher = std::move(watcher);
@@ -82,22 +84,17 @@ ScopeSnapshot ScopeHost::Snapshot() { return Fetch(nullptr); }
 
 // ---------------------------------------------------------------- applying
 
-void ScopeHost::Apply(Changeset changeset, ChangesetContext context,
+bool ScopeHost::Apply(Changeset changeset, ChangesetContext context,
                       ResultCallback done) {
   {
     absl::MutexLock lock(&mu_);
-    if (failed_) {
-      if (done) {
-        done(scope_->RejectAll(changeset.fragments.size(),
-                               "the scope is unavailable"));
-      }
-      return;
-    }
+    if (failed_ || closing_) return false;
     jobs_.push_back(Job{std::move(changeset), std::move(context), std::move(done)});
-    if (pumping_) return;  // the running pump will get to it
+    if (pumping_) return true;  // the running pump will get to it
     pumping_ = true;
   }
   Pump();
+  return true;
 }
 
 ChangesetResult ScopeHost::Apply(Changeset changeset,
@@ -113,12 +110,18 @@ ChangesetResult ScopeHost::Apply(
   ChangesetResult out;
   ChangesetContext context;
   context.origin_session_id = origin_session_id;
-  Apply(std::move(changeset), std::move(context),
-        [&](const ChangesetResult& r) {
-          on_result(r);
-          out = r;
-          released.Notify();
-        });
+  const size_t n = changeset.fragments.size();
+  if (!Apply(std::move(changeset), std::move(context),
+             [&](const ChangesetResult& r) {
+               on_result(r);
+               out = r;
+               released.Notify();
+             })) {
+    absl::MutexLock lock(&mu_);
+    out = scope_->RejectAll(n, "the scope is unavailable");
+    on_result(out);
+    return out;
+  }
   released.WaitForNotification();
   return out;
 }
@@ -129,8 +132,9 @@ void ScopeHost::Pump() {
     std::vector<ObjectSnapshot> current;
     {
       absl::MutexLock lock(&mu_);
-      if (jobs_.empty() || failed_) {
+      if (jobs_.empty() || failed_ || !LeaseHoldsLocked()) {
         pumping_ = false;
+        MaybeIdleLocked();
         return;
       }
       Job next = std::move(jobs_.front());
@@ -168,9 +172,7 @@ void ScopeHost::Pump() {
           if (self == nullptr) return;
           {
             absl::MutexLock lock(&self->mu_);
-            if (!self->failed_) {
-              self->CommitLocked(std::move(*job), std::move(outcome));
-            }
+            self->CommitOrRefuseLocked(std::move(*job), std::move(outcome));
           }
           self->Pump();
         });
@@ -182,7 +184,18 @@ void ScopeHost::Pump() {
       outcome = std::move(handoff->inline_outcome);
     }
     absl::MutexLock lock(&mu_);
-    if (!failed_) CommitLocked(std::move(*job), *std::move(outcome));
+    CommitOrRefuseLocked(std::move(*job), *std::move(outcome));
+  }
+}
+
+void ScopeHost::CommitOrRefuseLocked(Job job, ValidationOutcome outcome) {
+  if (LeaseHoldsLocked()) {
+    CommitLocked(std::move(job), std::move(outcome));
+    return;
+  }
+  // The host stopped while the changeset was being validated.
+  if (job.done) {
+    job.done(scope_->RejectAll(job.changeset.fragments.size(), failure_reason_));
   }
 }
 
@@ -334,6 +347,7 @@ void ScopeHost::QueueResultLocked(ChangesetResult result,
   pending.atomic = atomic;
   pending.applied_json = *r.commit->fragments_json;
   pending.origin_session_id = origin;
+  pending.lease_epoch = lease_epoch_;
   if (snapshot_every_ > 0 && pending.version % snapshot_every_ == 0) {
     rapidjson::StringBuffer buffer;
     JsonWriter writer(buffer);
@@ -355,14 +369,23 @@ void ScopeHost::QueueResultLocked(ChangesetResult result,
 
 void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
   absl::MutexLock lock(&mu_);
-  if (failed_) {
-    // Already answered by FailLocked; only the entry itself remains.
-    releases_.remove_if([entry](const Release& r) { return &r == entry; });
-    return;
+  if (!failed_ && !status.ok()) {
+    FailLocked(status, nullptr, /*notify_owner=*/true);
   }
-  if (!status.ok()) {
-    FailLocked(status);
+  if (failed_) {
+    // The host stopped: the sender hears what became of its changeset (it
+    // may well be stored: the host stopped for another reason); watchers
+    // have been told the scope is lost and hear nothing more.
+    if (entry->done) {
+      if (status.ok()) {
+        entry->done(entry->result);
+      } else {
+        entry->done(scope_->RejectAll(entry->result.replies.size(),
+                                      failure_reason_));
+      }
+    }
     releases_.remove_if([entry](const Release& r) { return &r == entry; });
+    MaybeIdleLocked();
     return;
   }
   entry->ready = true;
@@ -379,6 +402,12 @@ bool ScopeHost::CanReplayLocked(absl::string_view epoch,
 
 void ScopeHost::ReleaseLocked() {
   while (!failed_ && !releases_.empty() && releases_.front().ready) {
+    // A read is answered only while the lease holds: after it, another
+    // replica may have committed newer versions.
+    if (releases_.front().kind != Release::Kind::kResult &&
+        !LeaseHoldsLocked()) {
+      return;
+    }
     Release r = std::move(releases_.front());
     releases_.pop_front();
     switch (r.kind) {
@@ -416,51 +445,98 @@ void ScopeHost::ReleaseLocked() {
       }
     }
   }
+  MaybeIdleLocked();
 }
 
-void ScopeHost::FailLocked(const absl::Status& status) {
+bool ScopeHost::LeaseHoldsLocked() {
+  if (failed_) return false;
+  if (!lease_valid_ || lease_valid_()) return true;
+  FailLocked(absl::AbortedError("the scope's lease ran out"), nullptr,
+             /*notify_owner=*/true);
+  return false;
+}
+
+void ScopeHost::MaybeIdleLocked() {
+  if (!closing_ || !when_idle_ || pumping_ || !jobs_.empty() ||
+      !releases_.empty()) {
+    return;
+  }
+  std::function<void()> when_idle = std::move(when_idle_);
+  when_idle_ = nullptr;
+  when_idle();
+}
+
+void ScopeHost::Close(std::function<void()> when_idle) {
+  absl::MutexLock lock(&mu_);
+  closing_ = true;
+  when_idle_ = std::move(when_idle);
+  if (failed_) {
+    // Nothing more will run: it is as idle as it gets.
+    std::function<void()> now = std::move(when_idle_);
+    when_idle_ = nullptr;
+    if (now) now();
+    return;
+  }
+  MaybeIdleLocked();
+}
+
+void ScopeHost::Stop(const absl::Status& why, const Member* moved_to) {
+  absl::MutexLock lock(&mu_);
+  FailLocked(why, moved_to, /*notify_owner=*/false);
+}
+
+void ScopeHost::FailLocked(const absl::Status& status, const Member* moved_to,
+                           bool notify_owner) {
   if (failed_) return;
   failed_ = true;
-  LOG(ERROR) << "scope " << name_ << " stops: its commits cannot be made durable: "
-             << status;
-  const std::string reason =
-      absl::StrCat("the scope's storage failed (", status.message(), ")");
-  for (Release& r : releases_) {
-    if (r.kind == Release::Kind::kResult && r.done) {
-      r.done(scope_->RejectAll(r.result.replies.size(), reason));
-      r.done = nullptr;
-    }
+  if (moved_to != nullptr) {
+    LOG(INFO) << "scope " << name_ << " moves to " << moved_to->id;
+  } else {
+    LOG(ERROR) << "scope " << name_ << " stops: " << status;
   }
+  failure_reason_ = absl::StrCat("the scope is unavailable here (",
+                                 status.message(), ")");
   // Everyone watching, or waiting to, hears that the scope is gone here;
-  // snapshots waiting behind the failed commits will never be released.
+  // snapshots waiting behind unfinished commits will never be released.
   absl::flat_hash_set<ScopeWatcher*> told;
   auto tell = [&](const std::shared_ptr<ScopeWatcher>& watcher) {
     if (watcher != nullptr && told.insert(watcher.get()).second) {
-      watcher->OnLost(name_, status);
+      watcher->OnLost(name_, status, moved_to);
     }
   };
   for (const auto& [unused, watcher] : watchers_) tell(watcher);
   for (Release& r : releases_) {
-    if (r.ready && r.kind == Release::Kind::kSnapshot && r.on_lost) {
+    if (r.kind == Release::Kind::kSnapshot && r.on_lost) {
       r.on_lost(status);
       r.on_lost = nullptr;
+    }
+    if (r.kind == Release::Kind::kResult && r.ready && r.done) {
+      // Durable already, only waiting for its turn: it stands.
+      r.done(r.result);
+      r.done = nullptr;
     }
     tell(r.watcher);
   }
   watchers_.clear();
-  // Entries still waiting for the persister stay until it calls back.
+  // Commits still being persisted stay until the persister calls back with
+  // their outcome (OnPersisted answers their senders).
   releases_.remove_if([](const Release& r) { return r.ready; });
   for (Job& job : jobs_) {
-    if (job.done) job.done(scope_->RejectAll(job.changeset.fragments.size(), reason));
+    if (job.done) {
+      job.done(scope_->RejectAll(job.changeset.fragments.size(),
+                                 failure_reason_));
+    }
   }
   jobs_.clear();
-  if (on_failure_) on_failure_(name_, status);
+  if (notify_owner && on_failure_) on_failure_(name_, status);
+  MaybeIdleLocked();
 }
 
 ScopeHost::CatchUp ScopeHost::Watch(
     const std::shared_ptr<ScopeWatcher>& watcher, absl::string_view epoch,
     uint64_t after_version) {
   absl::MutexLock lock(&mu_);
+  if (failed_ || closing_ || !LeaseHoldsLocked()) return CatchUp::kRefused;
   Release r;
   r.kind = Release::Kind::kCatchUp;
   r.watcher = watcher;
@@ -514,6 +590,11 @@ uint64_t ScopeHost::version() const {
 bool ScopeHost::failed() const {
   absl::MutexLock lock(&mu_);
   return failed_;
+}
+
+bool ScopeHost::serving() const {
+  absl::MutexLock lock(&mu_);
+  return !failed_ && !closing_;
 }
 
 uint64_t ScopeHost::OldestLoggedVersionForTest() const {

@@ -25,6 +25,17 @@
 //   host->Apply(Changeset{fragments}, context,
 //               [](const ChangesetResult& r) { ... });
 //
+// Leases (several replicas, syncservice/cluster/cluster.h): a host serves
+// its scope under one lease epoch. Every commit carries the epoch (the store
+// refuses it once the lease is lost), and before it answers any read (a
+// fetched snapshot, a catch-up) or applies a changeset the host checks that
+// the lease is still valid; if not, it stops. Stopping (Stop(), or a persist
+// that fails) answers every queued changeset with an error, lets the ones
+// being persisted finish with their true outcome, and tells the watchers
+// (OnLost), who must watch the scope again elsewhere. Close() is the gentle
+// form for a handoff: no new work, the queued work finishes, then the owner
+// is called back to release the lease and Stop() the host.
+//
 // Thread-safety: all methods are thread-safe. Callbacks and watcher calls run
 // with the host's lock held (see ScopeWatcher), on whichever thread released
 // them: the caller's, or a validator's or persister's completion thread.
@@ -47,6 +58,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "common/uuid.h"
+#include "syncservice/cluster/cluster.h"
 #include "syncservice/commit_stages.h"
 #include "syncservice/engine/scope.h"
 
@@ -109,13 +121,16 @@ class ScopeWatcher {
   // commits after `snapshot.version` follow.
   virtual void OnResync(const ScopeSnapshot& snapshot) = 0;
 
-  // The host stopped (its commits could not be made durable: another
+  // The host stopped: its lease moved to another replica (`moved_to`, when
+  // known), ran out, or its commits could not be made durable (another
   // replica committed the scope's next version first, or the store failed).
   // The last call this watcher gets from the host; the scope must be
   // watched again, on a host loaded afresh, to see later commits.
-  virtual void OnLost(const std::string& scope, const absl::Status& why) {
+  virtual void OnLost(const std::string& scope, const absl::Status& why,
+                      const Member* moved_to) {
     (void)scope;
     (void)why;
+    (void)moved_to;
   }
 };
 
@@ -136,10 +151,16 @@ struct ScopeHostOptions {
   // Pipeline stages; null skips the stage. Not owned; must outlive the host.
   ChangesetValidator* validator = nullptr;
   CommitPersister* persister = nullptr;
-  // Called once, from any thread, if persisting fails: the host's memory is
-  // then ahead of storage and it refuses all further work. The owner should
-  // drop it (and may load the scope afresh).
+  // Called once, from any thread, with the host's lock held, when the host
+  // stops by itself (a persist failed, so its memory is ahead of storage;
+  // or its lease ran out): it refuses all further work. The owner drops it
+  // and may load the scope afresh. Must not call into the host or block:
+  // hand the work to another thread.
   std::function<void(const std::string& scope, const absl::Status&)> on_failure;
+  // The lease the host serves under (0: no lease, one replica), carried by
+  // every commit, and whether it still holds. Null: always valid.
+  uint64_t lease_epoch = 0;
+  std::function<bool()> lease_valid;
   // With a persister: every this many versions (version % snapshot_every ==
   // 0) the commit carries the full scope (PendingCommit::snapshot_json),
   // written under the lock right after the commit. 0: never.
@@ -170,9 +191,10 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   // commits are still being persisted), and `watcher` (if not null) is
   // registered at that same moment: it receives exactly the commits after
   // the snapshot. `on_snapshot` follows the ScopeWatcher contract. If the
-  // host has failed, `on_snapshot` is never called and false is returned.
-  // If it fails while the snapshot waits in the release queue, `on_lost`
-  // (if set) is called instead, once, under the host's lock, with why.
+  // host has stopped or is closing, `on_snapshot` is never called and false
+  // is returned. If it stops while the snapshot waits in the release queue,
+  // `on_lost` (if set) is called instead, once, under the host's lock, with
+  // why.
   using LostCallback = std::function<void(const absl::Status&)>;
   bool Fetch(std::shared_ptr<ScopeWatcher> watcher,
              SnapshotCallback on_snapshot, LostCallback on_lost = nullptr);
@@ -183,15 +205,18 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
 
   // ScopeHost::Apply()
   //
-  // Queues `changeset` into the pipeline. `done` is called exactly once with
-  // one reply per fragment, under the host's lock, right before the
-  // watchers are told of the commit (so a stream that queues its reply there
-  // sees it before its own Commit). If anything was applied the version grew
-  // by one. Follow-up fragments of a procedure commit right after as a
-  // server-side change.
-  void Apply(Changeset changeset, ChangesetContext context,
+  // Queues `changeset` into the pipeline and returns true; `done` is then
+  // called exactly once with one reply per fragment, under the host's lock,
+  // right before the watchers are told of the commit (so a stream that
+  // queues its reply there sees it before its own Commit). If anything was
+  // applied the version grew by one. Follow-up fragments of a procedure
+  // commit right after as a server-side change. If the host has stopped or
+  // is closing, returns false at once, applies nothing and never calls
+  // `done`: ask the owner for the scope again.
+  bool Apply(Changeset changeset, ChangesetContext context,
              ResultCallback done);
-  // Blocking forms, for backends and tests.
+  // Blocking forms, for tests. A stopped host answers every fragment with
+  // "the scope is unavailable".
   ChangesetResult Apply(Changeset changeset,
                         const std::string& origin_session_id);
   ChangesetResult Apply(
@@ -204,8 +229,9 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   // `after_version` of `epoch`, and catches it up at its place in the release
   // order: if `epoch` is this scope's epoch and the log still holds every
   // commit after `after_version`, each goes to OnCommit() with `replayed`
-  // set; otherwise OnResync() gets the state. Returns which it will be.
-  enum class CatchUp { kReplayed, kResynced };
+  // set; otherwise OnResync() gets the state. Returns which it will be, or
+  // kRefused (nothing registered) if the host has stopped or is closing.
+  enum class CatchUp { kReplayed, kResynced, kRefused };
   CatchUp Watch(const std::shared_ptr<ScopeWatcher>& watcher,
                 absl::string_view epoch, uint64_t after_version);
 
@@ -216,10 +242,29 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   // Once it returns, no call to the watcher is running or will start.
   bool Unwatch(const ScopeWatcher* watcher);
 
+  // ScopeHost::Close()
+  //
+  // Stops taking new work (Fetch, Apply and Watch refuse), lets the queued
+  // work finish, then calls `when_idle` once (under the host's lock, from
+  // whichever thread finished last, possibly this one: it must not block or
+  // call into the host). The host keeps serving its watchers until Stop().
+  void Close(std::function<void()> when_idle);
+
+  // ScopeHost::Stop()
+  //
+  // Stops the host for good (see the file comment); `moved_to`, if not
+  // null, tells the watchers where the scope went. Idempotent. Does not
+  // call on_failure.
+  void Stop(const absl::Status& why, const Member* moved_to = nullptr);
+
   ScopeHostInfo Info() const;
   // The version of the newest released commit.
   uint64_t version() const;
+  // True once stopped (by itself or by Stop()).
   bool failed() const;
+  // True while it takes new work (not stopped, not closing).
+  bool serving() const;
+  uint64_t lease_epoch() const { return lease_epoch_; }
 
   // The log's oldest replayable version, or 0 if the log is empty. For tests.
   uint64_t OldestLoggedVersionForTest() const;
@@ -256,6 +301,9 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   // Applies a validated job and queues its release entries.
   void CommitLocked(Job job, ValidationOutcome outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CommitLocked(), or, if the host stopped meanwhile, answers the job.
+  void CommitOrRefuseLocked(Job job, ValidationOutcome outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `request_json`, if not null, receives the changeset as applied.
   ChangesetResult ApplyOutcomeLocked(Changeset changeset,
                                      const ValidationOutcome& outcome,
@@ -268,7 +316,13 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnPersisted(Release* entry, absl::Status status);
   void ReleaseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FailLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stops the host (see Stop()); `notify_owner` calls on_failure.
+  void FailLocked(const absl::Status& status, const Member* moved_to,
+                  bool notify_owner) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // False (and the host stopped) if the lease no longer holds.
+  bool LeaseHoldsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls the Close() callback if everything queued has finished.
+  void MaybeIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ScopeSnapshot& SnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RegisterLocked(const std::shared_ptr<ScopeWatcher>& watcher)
@@ -284,6 +338,8 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   const uint64_t snapshot_every_;
   const std::function<void(const std::string&, const absl::Status&)>
       on_failure_;
+  const uint64_t lease_epoch_;
+  const std::function<bool()> lease_valid_;
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Scope> scope_ ABSL_GUARDED_BY(mu_);
@@ -303,6 +359,11 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   // Version of the newest released commit.
   uint64_t released_version_ ABSL_GUARDED_BY(mu_) = 0;
   bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  // Why it stopped, for the replies of commits still being persisted.
+  std::string failure_reason_ ABSL_GUARDED_BY(mu_);
+  // Close(): no new work; called once the queued work is done.
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void()> when_idle_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace jetstream

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "syncservice/engine/scope.h"
 #include "tests/testing/engine_fixtures.h"
+#include "tests/testing/fake_validator.h"
 
 namespace jetstream {
 namespace {
@@ -42,9 +43,12 @@ class RecordingWatcher : public ScopeWatcher {
     commits_.clear();  // a resync restarts the stream of this scope
     events_.push_back(absl::StrCat("resync ", snapshot.version));
   }
-  void OnLost(const std::string& scope, const absl::Status& why) override {
+  void OnLost(const std::string& scope, const absl::Status& why,
+              const Member* moved_to) override {
     absl::MutexLock lock(&mu_);
-    events_.push_back(absl::StrCat("lost ", scope, ": ", why.message()));
+    events_.push_back(absl::StrCat("lost ", scope, ": ", why.message(),
+                                   moved_to != nullptr ? " -> " : "",
+                                   moved_to != nullptr ? moved_to->id : ""));
   }
   // Appends a marker to the event list (e.g. from an Apply callback).
   void Note(std::string what) {
@@ -464,8 +468,9 @@ TEST(ScopeHostTest, WhenPersistingFailsEveryoneWaitingIsAnswered) {
 
   EXPECT_TRUE(host->failed());
   ASSERT_THAT(answers, SizeIs(2));
-  EXPECT_THAT(answers[0], ::testing::HasSubstr("storage failed"));
-  EXPECT_EQ(answers[1], "lost: version 1 was taken");
+  EXPECT_EQ(answers[0], "lost: version 1 was taken");
+  EXPECT_THAT(answers[1],
+              ::testing::HasSubstr("unavailable here (version 1 was taken)"));
   EXPECT_EQ(blocked.fragments_json, nullptr);
   // Watchers hear that the scope is gone here, and nothing of the change.
   EXPECT_THAT(watcher->events(),
@@ -474,6 +479,156 @@ TEST(ScopeHostTest, WhenPersistingFailsEveryoneWaitingIsAnswered) {
   // A failed host refuses new fetches at once.
   EXPECT_FALSE(host->Fetch(nullptr, [](const ScopeSnapshot&) {}));
 }
+
+
+namespace leases {
+
+// A lease the test turns off.
+struct TestLease {
+  std::atomic<bool> valid{true};
+};
+
+ScopeHostOptions LeasedOptions(TestLease& lease, CommitPersister* persister) {
+  ScopeHostOptions options;
+  options.persister = persister;
+  options.lease_epoch = 7;
+  options.lease_valid = [&lease] { return lease.valid.load(); };
+  return options;
+}
+
+// Records the commits' lease epochs and completes them at once (on
+// another thread, as a store does).
+class EpochPersister : public CommitPersister {
+ public:
+  void Persist(PendingCommit commit,
+               std::function<void(absl::Status)> done) override {
+    {
+      absl::MutexLock lock(&mu_);
+      epochs_.push_back(commit.lease_epoch);
+    }
+    std::thread([done = std::move(done)] { done(absl::OkStatus()); }).detach();
+  }
+  std::vector<uint64_t> epochs() {
+    absl::MutexLock lock(&mu_);
+    return epochs_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<uint64_t> epochs_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(ScopeHostLeaseTest, CommitsCarryTheLeaseEpoch) {
+  TestLease lease;
+  EpochPersister persister;
+  auto host = NewCanvasHost(LeasedOptions(lease, &persister));
+  ASSERT_TRUE(host->Apply(Rename("a"), "s").all_ok());
+  ASSERT_TRUE(host->Apply(Rename("b"), "s").all_ok());
+  EXPECT_THAT(persister.epochs(), ElementsAre(7u, 7u));
+}
+
+TEST(ScopeHostLeaseTest, NoReadIsAnsweredOnceTheLeaseRunsOut) {
+  TestLease lease;
+  std::atomic<int> failures{0};
+  ScopeHostOptions options = LeasedOptions(lease, nullptr);
+  options.on_failure = [&](const std::string&, const absl::Status&) {
+    ++failures;
+  };
+  auto host = NewCanvasHost(options);
+  auto watcher = std::make_shared<RecordingWatcher>();
+  ASSERT_TRUE(host->Fetch(watcher, [](const ScopeSnapshot&) {}));
+
+  lease.valid = false;
+  // Another replica may hold the scope now: no snapshot, no catch-up, no
+  // changeset; the watchers and the owner hear it once.
+  EXPECT_FALSE(host->Fetch(nullptr, [](const ScopeSnapshot&) {
+    ADD_FAILURE() << "a snapshot after the lease ran out";
+  }));
+  EXPECT_EQ(host->Watch(std::make_shared<RecordingWatcher>(), host->epoch(), 0),
+            ScopeHost::CatchUp::kRefused);
+  EXPECT_FALSE(host->Apply(Rename("late"), ChangesetContext{},
+                           [](const ChangesetResult&) {
+                             ADD_FAILURE() << "applied after the lease ran out";
+                           }));
+  EXPECT_TRUE(host->failed());
+  EXPECT_EQ(failures.load(), 1);
+  EXPECT_THAT(watcher->events(),
+              ElementsAre("lost Canvas: the scope's lease ran out"));
+}
+
+TEST(ScopeHostLeaseTest, AChangesetValidatedWhileTheLeaseRanOutIsRefused) {
+  TestLease lease;
+  testing::FakeValidator validator;  // completes when the test says
+  ScopeHostOptions options = LeasedOptions(lease, nullptr);
+  options.validator = &validator;
+  auto host = NewCanvasHost(options);
+  std::vector<std::string> answers;
+  ASSERT_TRUE(host->Apply(Rename("x"), ChangesetContext{},
+                          [&](const ChangesetResult& r) {
+                            answers.push_back(r.replies[0].ok()
+                                                  ? "applied"
+                                                  : r.replies[0].error->message);
+                          }));
+  lease.valid = false;
+  validator.CompleteAll(ValidationOutcome{});
+  ASSERT_THAT(answers, SizeIs(1));
+  EXPECT_THAT(answers[0], ::testing::HasSubstr("lease ran out"));
+  EXPECT_EQ(host->version(), 0u);
+}
+
+TEST(ScopeHostLeaseTest, ACommitBeingPersistedWhenTheHostStopsGetsItsOutcome) {
+  HeldPersister persister;
+  ScopeHostOptions options;
+  options.persister = &persister;
+  auto host = NewCanvasHost(options);
+  auto watcher = std::make_shared<RecordingWatcher>();
+  host->Fetch(watcher);
+  std::vector<std::string> answers;
+  ASSERT_TRUE(host->Apply(Rename("stored"), ChangesetContext{},
+                          [&](const ChangesetResult& r) {
+                            answers.push_back(r.replies[0].ok() ? "applied"
+                                                                : "refused");
+                          }));
+  ASSERT_TRUE(host->Apply(Rename("queued"), ChangesetContext{},
+                          [&](const ChangesetResult& r) {
+                            answers.push_back(r.replies[0].ok() ? "applied"
+                                                                : "refused");
+                          }));
+  // The lease moves on while the first commit is in the store's hands.
+  const Member other{"sync-1", "10.0.0.2:50051"};
+  host->Stop(absl::AbortedError("handed off"), &other);
+  EXPECT_THAT(watcher->events(),
+              ElementsAre("lost Canvas: handed off -> sync-1"));
+  // Both were in the store's hands, and the store committed them: their
+  // senders are told so, although the watchers have moved on.
+  persister.Complete(absl::OkStatus());
+  persister.Complete(absl::OkStatus());
+  EXPECT_THAT(answers, ElementsAre("applied", "applied"));
+}
+
+TEST(ScopeHostLeaseTest, CloseFinishesTheQueuedWorkThenCallsBack) {
+  HeldPersister persister;
+  ScopeHostOptions options;
+  options.persister = &persister;
+  auto host = NewCanvasHost(options);
+  std::vector<std::string> order;
+  ASSERT_TRUE(host->Apply(Rename("before"), ChangesetContext{},
+                          [&](const ChangesetResult& r) {
+                            order.push_back(r.all_ok() ? "applied" : "refused");
+                          }));
+  host->Close([&] { order.push_back("idle"); });
+  // Closing: new work is refused (its sender asks the owner again).
+  EXPECT_FALSE(host->Apply(Rename("after"), ChangesetContext{},
+                           [](const ChangesetResult&) {}));
+  EXPECT_FALSE(host->Fetch(nullptr, [](const ScopeSnapshot&) {}));
+  EXPECT_TRUE(order.empty());
+  persister.Complete(absl::OkStatus());
+  EXPECT_THAT(order, ElementsAre("applied", "idle"));
+  EXPECT_FALSE(host->failed());
+  EXPECT_FALSE(host->serving());
+}
+
+}  // namespace leases
 
 }  // namespace
 }  // namespace jetstream

@@ -27,11 +27,11 @@ void StorePersister::Persist(PendingCommit commit,
   std::string scope = commit.scope;
   const uint64_t version = commit.version;
   std::string root_model = std::move(commit.root_model);
-  store_->Append(commit.scope,
-                 StoredCommit{commit.version, std::move(commit.request_json),
-                              commit.atomic, std::move(commit.applied_json),
-                              std::move(commit.origin_session_id)},
-                 std::move(done));
+  StoredCommit stored{commit.version, std::move(commit.request_json),
+                      commit.atomic, std::move(commit.applied_json),
+                      std::move(commit.origin_session_id)};
+  stored.lease_epoch = commit.lease_epoch;
+  store_->Append(commit.scope, std::move(stored), std::move(done));
   if (snapshot_json != nullptr) {
     absl::MutexLock lock(&mu_);
     snapshots_.push_back(SnapshotJob{

@@ -153,7 +153,8 @@ class RecordingWatcher : public ScopeWatcher {
     events.push_back(absl::StrCat("resync ", snapshot.version));
     resynced = snapshot;
   }
-  void OnLost(const std::string& scope, const absl::Status& why) override {
+  void OnLost(const std::string& scope, const absl::Status& why,
+              const Member* moved_to) override {
     events.push_back(absl::StrCat("lost ", scope));
     lost_because = std::string(why.message());
   }
@@ -178,7 +179,7 @@ TEST(DurableScopesTest, AFencedOutHostIsReplacedByTheWinnersState) {
       "s");
   ASSERT_EQ(lost.replies.size(), 1u);
   ASSERT_FALSE(lost.replies[0].ok());
-  EXPECT_THAT(lost.replies[0].error->message, HasSubstr("storage failed"));
+  EXPECT_THAT(lost.replies[0].error->message, HasSubstr("unavailable here"));
   EXPECT_TRUE(b_host->failed());
   // The next fetch loads the winner's history.
   std::shared_ptr<ScopeHost> fresh = b.registry->Fetch("Canvas").value();
