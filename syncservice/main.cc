@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/time/time.h"
 #include "syncservice/sync_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -47,6 +48,19 @@ ABSL_FLAG(bool, store_sync, true,
 ABSL_FLAG(uint64_t, snapshot_every, 1000,
           "save a full snapshot of a scope (compacting its log) every this "
           "many versions; 0: never");
+ABSL_FLAG(std::string, member_id, "",
+          "replicas (postgres store): this replica's stable name, which "
+          "scopes are ranked by (a StatefulSet pod's name); empty: the "
+          "advertised address");
+ABSL_FLAG(std::string, advertise_address, "",
+          "replicas: host:port gateways reach this replica at; empty: the "
+          "listening address (a wildcard host becomes the hostname)");
+ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(5),
+          "replicas: how long a heartbeat keeps a replica live and a "
+          "renewal keeps a scope's lease; bounds a failover");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "on SIGTERM: time to finish queued commits, hand scopes off and "
+          "let calls end");
 ABSL_FLAG(int, v, 0, "verbosity of VLOG logging (1: every request)");
 
 int main(int argc, char** argv) {
@@ -68,6 +82,10 @@ int main(int argc, char** argv) {
   options.store = absl::GetFlag(FLAGS_store);
   options.store_sync = absl::GetFlag(FLAGS_store_sync);
   options.snapshot_every = absl::GetFlag(FLAGS_snapshot_every);
+  options.member_id = absl::GetFlag(FLAGS_member_id);
+  options.advertise_address = absl::GetFlag(FLAGS_advertise_address);
+  options.lease_ttl = absl::GetFlag(FLAGS_lease_ttl);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   return jetstream::RunSyncServer(argv[0], absl::GetFlag(FLAGS_v),
                                   std::move(options));
 }

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
+#include "common/uuid.h"
+#include "syncservice/cluster/postgres_cluster.h"
 #include "syncservice/engine/schema_loader.h"
 #include "syncservice/scope_config.h"
 #include "syncservice/storage/postgres_scope_store.h"
@@ -66,9 +70,46 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
   return grpc::SslServerCredentials(ssl);
 }
 
-// The store named by `spec` ("memory"/"": none).
+// The address gateways reach a server bound at `bound` ("host:port") at: a
+// wildcard host is replaced by this machine's hostname.
+std::string AdvertisedAddress(const std::string& bound, int port) {
+  std::string host = HostOf(bound);
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
+    char name[256] = {};
+    if (gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0') {
+      host = name;
+    } else {
+      host = "localhost";
+    }
+  }
+  return absl::StrCat(host, ":", port);
+}
+
+// Passes the cluster's events to the registry (handoffs, lost leases) and
+// the service (membership for the gateways).
+class ClusterEvents : public Cluster::Listener {
+ public:
+  ClusterEvents(ScopeRegistry* registry, SyncServiceImpl* service)
+      : registry_(registry), service_(service) {}
+  void OnMembersChanged(const MemberView& view) override {
+    registry_->OnMembersChanged(view);
+    service_->OnMembersChanged(view);
+  }
+  void OnLeaseLost(const std::string& scope, uint64_t epoch,
+                   const absl::Status& why) override {
+    registry_->OnLeaseLost(scope, epoch, why);
+  }
+
+ private:
+  ScopeRegistry* const registry_;
+  SyncServiceImpl* const service_;
+};
+
+// The store named by `spec` ("memory"/"": none). `writer_id` is the id a
+// PostgreSQL store writes (and holds leases) under.
 absl::StatusOr<std::unique_ptr<ScopeStore>> OpenStore(const std::string& spec,
-                                                      bool synchronous) {
+                                                      bool synchronous,
+                                                      const std::string& writer_id) {
   if (spec.empty() || spec == "memory") return std::unique_ptr<ScopeStore>();
   ScopeStoreOptions store_options;
   store_options.synchronous = synchronous;
@@ -94,6 +135,7 @@ absl::StatusOr<std::unique_ptr<ScopeStore>> OpenStore(const std::string& spec,
   if (absl::StartsWith(spec, "postgres:")) {
     PostgresScopeStoreOptions options;
     options.store = store_options;
+    options.writer_id = writer_id;
     absl::StatusOr<std::unique_ptr<PostgresScopeStore>> store =
         PostgresScopeStore::Open(spec.substr(9), options);
     if (!store.ok()) return store.status();
@@ -144,11 +186,27 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
       options.hooks_path, server->schema_.get(), &server->metrics_);
   if (!hooks.ok()) return hooks.status();
   server->hooks_ = *std::move(hooks);
+  // This process: the store's writer id and the lease owner.
+  const std::string incarnation = Uuid::Random().ToString();
   absl::StatusOr<std::unique_ptr<ScopeStore>> store =
-      OpenStore(options.store, options.store_sync);
+      OpenStore(options.store, options.store_sync, incarnation);
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
+  PostgresCluster* postgres_cluster = nullptr;
+  if (absl::StartsWith(options.store, "postgres:")) {
+    // Several replicas share the database: membership and leases. The
+    // replica joins once it can be reached (below).
+    PostgresClusterOptions cluster_options;
+    cluster_options.incarnation = incarnation;
+    cluster_options.lease_ttl = options.lease_ttl;
+    absl::StatusOr<std::unique_ptr<PostgresCluster>> cluster =
+        PostgresCluster::Open(options.store.substr(9), cluster_options);
+    if (!cluster.ok()) return cluster.status();
+    postgres_cluster = cluster->get();
+    server->cluster_ = *std::move(cluster);
+  }
   ScopeRegistryOptions registry_options = options.registry;
+  registry_options.cluster = server->cluster_.get();
   if (server->store_ != nullptr) {
     server->persister_ = std::make_unique<StorePersister>(server->store_.get());
     registry_options.store = server->store_.get();
@@ -168,12 +226,20 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
     service_options.access = server->hooks_->access();
     service_options.procedures_enabled = true;
   }
+  service_options.cluster = server->cluster_.get();
+  service_options.self.id = options.member_id;
   server->service_ = std::make_unique<SyncServiceImpl>(server->registry_.get(),
                                                        service_options);
+  if (server->cluster_ != nullptr) {
+    server->cluster_events_ = std::make_unique<ClusterEvents>(
+        server->registry_.get(), server->service_.get());
+    server->cluster_->SetListener(server->cluster_events_.get());
+  }
 
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, *credentials, &port);
+  ConfigureSyncServiceServer(options.keepalive, builder);
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<
       grpc::experimental::ServerInterceptorFactoryInterface>>
@@ -188,6 +254,17 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   }
   server->port_ = port;
   server->address_ = absl::StrCat(HostOf(options.listen), ":", port);
+  server->self_.address = options.advertise_address.empty()
+                              ? AdvertisedAddress(options.listen, port)
+                              : options.advertise_address;
+  server->self_.id =
+      options.member_id.empty() ? server->self_.address : options.member_id;
+  if (postgres_cluster != nullptr) {
+    // Reachable now: become a member (other replicas may hand scopes over
+    // from here on).
+    absl::Status joined = postgres_cluster->Join(server->self_);
+    if (!joined.ok()) return joined;
+  }
   if (!options.metrics_listen.empty()) {
     SyncServer* self = server.get();
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
@@ -215,13 +292,27 @@ std::string SyncServer::MetricsText() const {
 SyncServer::~SyncServer() {
   metrics_http_.reset();
   Shutdown(shutdown_grace_);
+  server_.reset();
+  // No more cluster events for the registry and the service that go next.
+  if (cluster_ != nullptr) cluster_->SetListener(nullptr);
 }
+
+Member SyncServer::self() const { return self_; }
 
 void SyncServer::Shutdown(absl::Duration grace) {
   if (server_ == nullptr) return;
+  const absl::Time deadline = absl::Now() + grace;
+  if (cluster_ != nullptr && registry_ != nullptr) {
+    // Queued commits finish and every lease is released while the streams
+    // are still open, so each gateway hears where its scopes went.
+    if (!registry_->HandOffAll(grace * 0.8)) {
+      LOG(WARNING) << "syncservice: not every scope was handed off in time; "
+                      "their leases expire instead";
+    }
+  }
   // grpc::Server::Shutdown is idempotent and thread-safe; the deadline
   // bounds how long open streams may keep running.
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Shutdown(absl::ToChronoTime(deadline));
 }
 
 int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {

@@ -28,6 +28,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/grpc_link.h"
+#include "syncservice/cluster/cluster.h"
 #include "syncservice/engine/schema.h"
 #include "syncservice/hooks/hooks.h"
 #include "syncservice/interceptors.h"
@@ -76,9 +78,20 @@ struct SyncServerOptions {
   // A full snapshot (compaction of the log) every this many versions of a
   // scope; 0: never.
   uint64_t snapshot_every = 1000;
+  // Replicas (with a postgres store): this replica's stable name, and the
+  // address gateways reach it at. Empty: the advertised address, and the
+  // bound address (a wildcard host becomes this machine's hostname).
+  std::string member_id;
+  std::string advertise_address;
+  // How long a heartbeat keeps a member live and a renewal keeps a lease:
+  // the bound of a failover.
+  absl::Duration lease_ttl = absl::Seconds(5);
+  // Keepalive agreed with the gateways (common/grpc_link.h).
+  LinkKeepalive keepalive;
   ScopeRegistryOptions registry;
   SyncServiceOptions service;
-  // How long a shutdown lets open calls finish before cancelling them.
+  // How long a shutdown lets the scopes' queued commits finish and their
+  // leases be handed off, then open calls finish, before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(5);
 };
 
@@ -116,11 +129,18 @@ class SyncServer {
   // Calls into the SyncService and out to hooks, per method.
   const CallMetrics& metrics() const { return metrics_; }
 
+  // This replica as gateways see it (id and advertised address).
+  Member self() const;
+  // The cluster (standalone: none).
+  Cluster* cluster() { return cluster_.get(); }
+
   // SyncServer::Shutdown()
   //
-  // Stops accepting calls, lets open ones finish for up to `grace`, then
-  // cancels the rest (gateway streams are long-lived: they are cancelled),
-  // and returns once every call is done.
+  // With replicas, first hands every scope off (queued commits finish,
+  // leases are released, the gateways are told where each scope went),
+  // then stops accepting calls, lets open ones finish, and cancels the rest
+  // (gateway streams are long-lived: they are cancelled), all within
+  // `grace`. Returns once every call is done.
   void Shutdown(absl::Duration grace);
 
  private:
@@ -140,6 +160,11 @@ class SyncServer {
   // outlives the registry's hosts.
   std::unique_ptr<ScopeStore> store_;
   std::unique_ptr<CommitPersister> persister_;
+  // Replicas: membership and leases (null: standalone). Its events go to
+  // the registry and the service through `cluster_events_`.
+  std::unique_ptr<Cluster::Listener> cluster_events_;
+  std::unique_ptr<Cluster> cluster_;
+  Member self_;
   std::unique_ptr<ScopeRegistry> registry_;
   std::unique_ptr<SyncServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -1,37 +1,31 @@
 // File: syncservice/sync_service_impl.h
 //
 // The SyncService gRPC service (proto/sync/v1/sync_service.proto) over a
-// ScopeRegistry: the gateway's Connect stream and the backends' unary calls.
-// This is the only place where protos meet the scopes and where absl::Status
-// becomes grpc::Status.
+// ScopeRegistry: the gateways' Connect streams (connect_reactor.h) and the
+// backends' unary calls. Here protos meet scopes, and absl::Status becomes
+// grpc::Status.
 //
-// Connect: one reactor per gateway stream. Requests are dispatched in frame
-// order as they are read (the next read starts when a frame is done, which
-// is the stream's backpressure). Results and the commits of watched scopes
-// go to one outgoing queue; exactly one write is in flight, and everything
-// queued while it was in flight is coalesced into the next ServiceFrame.
-// Per scope the stream's events are in commit order: a FetchResult (or
-// Resync) at version v is queued under the scope's lock, so it precedes
-// commit v+1; an ApplyResult precedes the Commit of its own changeset.
-// When the gateway half-closes, queued events are flushed and the stream
-// finishes with OK; on cancellation or a failed write it finishes at once.
+// Every Connect stream starts with a Membership event (this replica and the
+// live members it knows) and gets another whenever the membership changes
+// (OnMembersChanged), so a gateway given one address learns every replica.
 //
-// Authorization: an AuthorizeSessionRequest is answered with a
-// SessionAuthorization from the AccessPolicy; a FetchRequest asks the policy
-// for the scope first (a denial is a FetchResult error, read-only access sets
-// FetchResult.read_only and the stream then refuses that session's
-// changesets for the scope). Every method first checks the caller's
-// credentials (CallAuthenticator) and fails with UNAUTHENTICATED.
+// Backend calls (GetScope, ApplyChangeset) for a scope that another replica
+// holds fail with FAILED_PRECONDITION, naming that replica, with its
+// address in the trailing metadata `jetstream-redirect-address`: call it
+// there. Nothing was read or applied.
+//
+// Callers' credentials are checked before any method runs, by the server's
+// AuthMetadataProcessor (CallAuthenticator, interceptors.h), not here.
 //
 // Example:
-//   SyncServiceImpl service(registry.get());
+//   SyncServiceImpl service(registry.get(), options);
 //   grpc::ServerBuilder builder;
 //   builder.RegisterService(&service);
 //
-// Thread-safety: gRPC calls the service from its own threads; the service
-// keeps no state of its own beyond the stream count. Lifetime: `registry`
-// must outlive the service, and the service must outlive the grpc::Server
-// (Shutdown() and destroy the server first).
+// Thread-safety: gRPC calls the service from its own threads; all methods
+// are thread-safe. Lifetime: `registry` (and the options' pointers) must
+// outlive the service, and the service the grpc::Server (Shutdown() and
+// destroy the server first).
 
 #ifndef JETSTREAM_SYNCSERVICE_SYNC_SERVICE_IMPL_H_
 #define JETSTREAM_SYNCSERVICE_SYNC_SERVICE_IMPL_H_
@@ -39,29 +33,40 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstddef>
+#include <memory>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
 #include "syncservice/access_policy.h"
-#include "syncservice/interceptors.h"
+#include "syncservice/cluster/cluster.h"
+#include "syncservice/connect_reactor.h"
 #include "syncservice/scope_registry.h"
 
 namespace jetstream {
 
+inline constexpr char kRedirectAddressMetadata[] = "jetstream-redirect-address";
+
 struct SyncServiceOptions {
   // A soft bound on one coalesced ServiceFrame: events are added until the
   // estimate passes it (one oversized event still goes alone). Gateways
-  // must accept messages of at least this size plus the largest snapshot.
+  // must accept messages of at least this size plus the largest snapshot
+  // (common/grpc_link.h).
   size_t max_frame_bytes = 1 << 20;
   // Decides session creation and scope access (AuthorizeSessionRequest,
   // FetchRequest). Null: every session accepted, every scope read-write.
   // Not owned; must outlive the service.
   AccessPolicy* access = nullptr;
-  // True when the scope hosts' validator runs procedures (docs/protocol.md#procedures); false
-  // refuses every changeset naming one as an unknown procedure.
+  // True when the scope hosts' validator runs procedures
+  // (docs/protocol.md#procedures); false refuses every changeset naming
+  // one as an unknown procedure.
   bool procedures_enabled = false;
+  // This replica's place among its peers, for the Membership events. Null:
+  // standalone, named by `self` alone. Not owned; must outlive the service.
+  Cluster* cluster = nullptr;
+  Member self;
 };
 
 class SyncServiceImpl final : public sync::v1::SyncService::CallbackService {
@@ -86,6 +91,9 @@ class SyncServiceImpl final : public sync::v1::SyncService::CallbackService {
       const sync::v1::ApplyChangesetRequest* request,
       sync::v1::ApplyChangesetResponse* response) override;
 
+  // Sends the new view to every open stream. Any thread.
+  void OnMembersChanged(const MemberView& view);
+
   // The number of Connect streams whose reactor is alive.
   size_t open_streams() const;
   // Waits until no Connect stream is alive (every reactor's OnDone ran and
@@ -93,16 +101,17 @@ class SyncServiceImpl final : public sync::v1::SyncService::CallbackService {
   bool WaitForNoStreamsForTest(absl::Duration timeout) const;
 
  private:
-  class ConnectReactor;
-
-  void StreamOpened();
-  void StreamClosed();
+  void StreamOpened(const std::shared_ptr<Outbox>& outbox);
+  void StreamClosed(const Outbox* outbox);
+  sync::v1::ServiceEvent MembershipEvent(const MemberView& view) const;
 
   ScopeRegistry* const registry_;
   const SyncServiceOptions options_;
+  ConnectDeps deps_;
 
   mutable absl::Mutex mu_;
-  size_t open_streams_ ABSL_GUARDED_BY(mu_) = 0;
+  // Open streams, to send them membership changes.
+  std::vector<std::shared_ptr<Outbox>> streams_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace jetstream

@@ -135,8 +135,8 @@ class GatewayStream {
     Send(frame);
   }
 
-  // The next event; fails the test (and returns an empty event) if the
-  // stream ends first.
+  // The next event but a Membership (those are kept in memberships()); fails
+  // the test (and returns an empty event) if the stream ends first.
   ServiceEvent Next() {
     while (pending_.empty()) {
       ServiceFrame frame;
@@ -146,6 +146,10 @@ class GatewayStream {
       }
       ++frames_;
       for (ServiceEvent& e : *frame.mutable_events()) {
+        if (e.has_membership()) {
+          memberships_.push_back(e.membership());
+          continue;
+        }
         pending_.push_back(std::move(e));
       }
     }
@@ -182,11 +186,15 @@ class GatewayStream {
   }
 
   int frames() const { return frames_; }
+  const std::vector<sync::v1::Membership>& memberships() const {
+    return memberships_;
+  }
 
  private:
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<GatewayFrame, ServiceFrame>> stream_;
   std::deque<ServiceEvent> pending_;
+  std::vector<sync::v1::Membership> memberships_;
   int frames_ = 0;
   bool closed_ = false;
 };

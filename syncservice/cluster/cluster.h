@@ -114,8 +114,8 @@ class Cluster {
   // Sets who hears of changes. Call once, before the first Acquire().
   virtual void SetListener(Listener* listener) = 0;
 
-  // This replica.
-  virtual const Member& self() const = 0;
+  // This replica (its address is empty until it has joined).
+  virtual Member self() const = 0;
   // True for a replica without peers: every scope is its own, always, at
   // epoch 0, and no lease is ever lost.
   virtual bool standalone() const = 0;
@@ -146,8 +146,9 @@ class Cluster {
 
   // Cluster::Drain()
   //
-  // Marks this replica as leaving: it drops out of every member view
-  // (its own included), so the scopes it holds now prefer other members.
+  // Marks this replica as leaving: it drops out of every member view (its
+  // own, members(), at once), so the scopes it holds now prefer other
+  // members. The listener is not called from inside Drain().
   virtual void Drain() = 0;
 };
 

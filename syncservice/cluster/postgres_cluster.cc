@@ -112,7 +112,7 @@ std::string TextArray(const std::vector<std::string>& items) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(
+absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Open(
     const std::string& conninfo, PostgresClusterOptions options) {
   if (options.heartbeat_interval <= absl::ZeroDuration()) {
     options.heartbeat_interval = options.lease_ttl / 3;
@@ -129,26 +129,49 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(
   absl::StatusOr<std::unique_ptr<Connection>> leases =
       Connection::Open(conninfo, connect, no_setup);
   if (!leases.ok()) return leases.status();
-  std::unique_ptr<PostgresCluster> cluster(new PostgresCluster(
+  return std::unique_ptr<PostgresCluster>(new PostgresCluster(
       std::move(options), *std::move(control), *std::move(leases)));
-  const PostgresClusterOptions& o = cluster->options_;
-  absl::StatusOr<Result> registered = cluster->control_->Query(
-      kRegister,
-      {o.self.id.c_str(), o.incarnation.c_str(), o.self.address.c_str()});
+}
+
+absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start(
+    const std::string& conninfo, PostgresClusterOptions options) {
+  const Member self = options.self;
+  absl::StatusOr<std::unique_ptr<PostgresCluster>> cluster =
+      Open(conninfo, std::move(options));
+  if (!cluster.ok()) return cluster.status();
+  absl::Status joined = (*cluster)->Join(self);
+  if (!joined.ok()) return joined;
+  return cluster;
+}
+
+absl::Status PostgresCluster::Join(const Member& self) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (joined_) return absl::FailedPreconditionError("joined already");
+    self_ = self;
+  }
+  const PostgresClusterOptions& o = options_;
+  absl::StatusOr<Result> registered = control_->Query(
+      kRegister, {self.id.c_str(), o.incarnation.c_str(), self.address.c_str()});
   if (!registered.ok()) return registered.status();
-  absl::Status view = cluster->ReadView();
+  {
+    absl::MutexLock lock(&mu_);
+    joined_ = true;
+  }
+  absl::Status view = ReadView();
   if (!view.ok()) return view;
-  LOG(INFO) << "cluster member=" << o.self.id << " address=" << o.self.address
+  LOG(INFO) << "cluster member=" << self.id << " address=" << self.address
             << " incarnation=" << o.incarnation
             << " lease_ttl=" << absl::FormatDuration(o.lease_ttl)
-            << " live_members=" << cluster->members().members.size();
-  cluster->heartbeat_thread_ = std::thread([c = cluster.get()] {
-    c->HeartbeatLoop();
-  });
-  cluster->watchdog_thread_ = std::thread([c = cluster.get()] {
-    c->WatchdogLoop();
-  });
-  return cluster;
+            << " live_members=" << members().members.size();
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  watchdog_thread_ = std::thread([this] { WatchdogLoop(); });
+  return absl::OkStatus();
+}
+
+Member PostgresCluster::self() const {
+  absl::MutexLock lock(&mu_);
+  return self_;
 }
 
 PostgresCluster::PostgresCluster(PostgresClusterOptions options,
@@ -157,7 +180,10 @@ PostgresCluster::PostgresCluster(PostgresClusterOptions options,
     : options_(std::move(options)),
       ttl_millis_(std::to_string(absl::ToInt64Milliseconds(options_.lease_ttl))),
       control_(std::move(control)),
-      leases_(std::move(leases)) {}
+      leases_(std::move(leases)) {
+  absl::MutexLock lock(&mu_);
+  self_ = options_.self;
+}
 
 PostgresCluster::~PostgresCluster() {
   {
@@ -166,11 +192,17 @@ PostgresCluster::~PostgresCluster() {
   }
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (watchdog_thread_.joinable()) watchdog_thread_.join();
+  std::string self_id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!joined_) return;
+    self_id = self_.id;
+  }
   // Gone at once from every view, rather than when the heartbeat ages out.
   absl::MutexLock lock(&leases_mu_);
   if (leases_->ok() || leases_->Reset().ok()) {
     leases_
-        ->Query(kLeave, {options_.self.id.c_str(), options_.incarnation.c_str()})
+        ->Query(kLeave, {self_id.c_str(), options_.incarnation.c_str()})
         .IgnoreError();
   }
 }
@@ -213,9 +245,12 @@ bool PostgresCluster::Valid(const std::string& scope, uint64_t epoch) const {
 absl::StatusOr<LeaseOutcome> PostgresCluster::Acquire(const std::string& scope) {
   {
     absl::MutexLock lock(&mu_);
+    if (!joined_) {
+      return absl::UnavailableError("the replica has not joined its cluster yet");
+    }
     if (superseded_) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "another process registered as member ", options_.self.id));
+          "another process registered as member ", self_.id));
     }
   }
   absl::MutexLock lock(&leases_mu_);
@@ -305,6 +340,7 @@ void PostgresCluster::Release(const std::string& scope, uint64_t epoch) {
 }
 
 void PostgresCluster::Drain() {
+  const std::string self_id = self().id;
   {
     absl::MutexLock lock(&mu_);
     draining_ = true;
@@ -313,22 +349,17 @@ void PostgresCluster::Drain() {
     absl::MutexLock lock(&leases_mu_);
     if (leases_->ok() || leases_->Reset().ok()) {
       absl::StatusOr<Result> r = leases_->Query(
-          kDrain, {options_.self.id.c_str(), options_.incarnation.c_str()});
+          kDrain, {self_id.c_str(), options_.incarnation.c_str()});
       if (!r.ok()) LOG(WARNING) << "cluster: cannot mark draining: " << r.status();
     }
   }
-  // The local view drops this member at once.
-  MemberView view;
-  {
-    absl::MutexLock lock(&mu_);
-    auto& m = view_.members;
-    m.erase(std::remove_if(m.begin(), m.end(),
-                           [&](const Member& x) { return x.id == options_.self.id; }),
-            m.end());
-    view = view_;
-  }
-  absl::MutexLock lock(&listener_mu_);
-  if (listener_ != nullptr) listener_->OnMembersChanged(view);
+  // The local view drops this member at once (the listener hears of it
+  // from the next read, or from the caller).
+  absl::MutexLock lock(&mu_);
+  auto& m = view_.members;
+  m.erase(std::remove_if(m.begin(), m.end(),
+                         [&](const Member& x) { return x.id == self_id; }),
+          m.end());
 }
 
 void PostgresCluster::HeartbeatLoop() {
@@ -371,7 +402,7 @@ absl::Status PostgresCluster::Heartbeat() {
     absl::MutexLock lock(&mu_);
     if (superseded_) return absl::OkStatus();
   }
-  const Member& self = options_.self;
+  const Member self = PostgresCluster::self();
   absl::StatusOr<Result> beat = control_->Query(
       kHeartbeat, {self.id.c_str(), options_.incarnation.c_str()});
   if (!beat.ok()) return beat.status();
@@ -463,8 +494,9 @@ absl::Status PostgresCluster::ReadView() {
     absl::MutexLock lock(&mu_);
     if (draining_) {
       auto& m = view.members;
+      const std::string& self_id = self_.id;
       m.erase(std::remove_if(m.begin(), m.end(),
-                             [&](const Member& x) { return x.id == options_.self.id; }),
+                             [&](const Member& x) { return x.id == self_id; }),
               m.end());
     }
     changed = !view_.SameMembers(view);

@@ -56,6 +56,7 @@ class Connection;
 }  // namespace pg_internal
 
 struct PostgresClusterOptions {
+  // This replica; Join() may give it later.
   Member self;
   // This process's id: the lease owner, the same as its store's writer id.
   std::string incarnation;
@@ -68,12 +69,24 @@ struct PostgresClusterOptions {
 
 class PostgresCluster : public Cluster {
  public:
-  // PostgresCluster::Start()
+  // PostgresCluster::Open()
   //
-  // Connects (two connections), registers this member (replacing the row of
-  // an earlier incarnation with the same id), reads the first view and
-  // starts the threads. kUnavailable if the database cannot be reached,
-  // kFailedPrecondition if its tables are missing.
+  // Connects (two connections); kUnavailable if the database cannot be
+  // reached. Until Join() the replica is not a member: Acquire() fails with
+  // kUnavailable and members() is empty.
+  static absl::StatusOr<std::unique_ptr<PostgresCluster>> Open(
+      const std::string& conninfo, PostgresClusterOptions options);
+
+  // PostgresCluster::Join()
+  //
+  // Registers this member as `self` (replacing the row of an earlier
+  // incarnation with the same id), reads the first view (told to the
+  // listener) and starts the threads. Call once, when the replica can be
+  // reached at `self.address`. kFailedPrecondition if the tables are
+  // missing.
+  absl::Status Join(const Member& self);
+
+  // Open() and Join(options.self).
   static absl::StatusOr<std::unique_ptr<PostgresCluster>> Start(
       const std::string& conninfo, PostgresClusterOptions options);
 
@@ -83,7 +96,7 @@ class PostgresCluster : public Cluster {
 
   // Cluster
   void SetListener(Listener* listener) override;
-  const Member& self() const override { return options_.self; }
+  Member self() const override;
   bool standalone() const override { return false; }
   MemberView members() const override;
   absl::StatusOr<LeaseOutcome> Acquire(const std::string& scope) override;
@@ -148,6 +161,8 @@ class PostgresCluster : public Cluster {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool superseded_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Member self_ ABSL_GUARDED_BY(mu_);
+  bool joined_ ABSL_GUARDED_BY(mu_) = false;
   // Bumped whenever held_ changes, to wake the watchdog.
   uint64_t held_changes_ ABSL_GUARDED_BY(mu_) = 0;
 

@@ -21,7 +21,7 @@ class StandaloneCluster : public Cluster {
   explicit StandaloneCluster(Member self) : self_(std::move(self)) {}
 
   void SetListener(Listener*) override {}
-  const Member& self() const override { return self_; }
+  Member self() const override { return self_; }
   bool standalone() const override { return true; }
   MemberView members() const override { return MemberView{{self_}, 0}; }
   absl::StatusOr<LeaseOutcome> Acquire(const std::string&) override {
