@@ -11,6 +11,7 @@
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
 #include "common/logging.h"
+#include "common/grpc_link.h"
 #include "grpcpp/grpcpp.h"
 
 namespace jetstream::gateway {
@@ -73,24 +74,31 @@ GatewayServer::GatewayServer(GatewayOptions options)
       ioc_(std::max(1, options_.threads)),
       hub_(net::make_strand(ioc_)),
       acceptor_(ioc_) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 256 << 20);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  std::vector<RoutingSyncClient::Replica> replicas;
-  for (const std::string& target : options_.sync_service_targets) {
-    auto channel = grpc::CreateCustomChannel(
-        target, SyncServiceCredentials(options_), args);
+  const grpc::ChannelArguments args = GatewayChannelArguments(LinkKeepalive{});
+  const std::shared_ptr<grpc::ChannelCredentials> credentials =
+      SyncServiceCredentials(options_);
+  // Clients of the seeds are made here and started with the threads;
+  // those of replicas discovered later, on the hub, at once.
+  auto make_client = [this, args, credentials](const std::string& address) {
     auto client = std::make_unique<GrpcSyncClient>(
-        hub_, std::move(channel), options_.sync_request_timeout,
-        options_.sync_service_token);
-    replica_clients_.push_back(client.get());
-    replicas.push_back({target, std::move(client)});
-  }
-  sync_ = std::make_unique<RoutingSyncClient>(std::move(replicas));
+        hub_, grpc::CreateCustomChannel(address, credentials, args),
+        options_.sync_request_timeout, options_.sync_service_token);
+    if (clients_started_) {
+      client->Start();
+    } else {
+      unstarted_clients_.push_back(client.get());
+    }
+    return client;
+  };
+  auto schedule = [this](absl::Duration delay, std::function<void()> task) {
+    auto timer = std::make_shared<net::steady_timer>(
+        hub_, absl::ToChronoNanoseconds(delay));
+    timer->async_wait([timer, task = std::move(task)](beast::error_code ec) {
+      if (!ec) task();
+    });
+  };
+  sync_ = std::make_unique<RoutingSyncClient>(options_.sync_service_targets,
+                                              make_client, schedule);
   manager_ = std::make_unique<SessionManager>(hub_, options_, *sync_);
   http_handler_ = [this](const http::request<http::string_body>& req) {
     return HandleHttp(req);
@@ -123,7 +131,9 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
   }
   uint16_t port = acceptor_.local_endpoint().port();
   net::post(hub_, [this] {
-    for (GrpcSyncClient* client : replica_clients_) client->Start();
+    clients_started_ = true;
+    for (GrpcSyncClient* client : unstarted_clients_) client->Start();
+    unstarted_clients_.clear();
   });
   DoAccept();
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
@@ -159,7 +169,7 @@ void GatewayServer::Stop() {
     beast::error_code ec;
     acceptor_.close(ec);
     manager_->Shutdown();
-    for (GrpcSyncClient* client : replica_clients_) client->Shutdown();
+    net::post(hub_, [this] { sync_->Shutdown(); });
     // Let the close frames go out, then stop.
     auto timer = std::make_shared<net::steady_timer>(ioc_);
     timer->expires_after(std::chrono::milliseconds(200));

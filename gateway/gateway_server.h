@@ -48,9 +48,11 @@ class GatewayServer {
   GatewayOptions options_;
   boost::asio::io_context ioc_;
   HubExecutor hub_;
-  // Owns one GrpcSyncClient per sync service replica.
+  // Owns one GrpcSyncClient per sync service replica and seed.
   std::unique_ptr<RoutingSyncClient> sync_;
-  std::vector<GrpcSyncClient*> replica_clients_;
+  // Clients made before the threads run, started with them (hub only).
+  bool clients_started_ = false;
+  std::vector<GrpcSyncClient*> unstarted_clients_;
   std::unique_ptr<SessionManager> manager_;
   boost::asio::ip::tcp::acceptor acceptor_;
   HttpHandler http_handler_;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "boost/asio/post.hpp"
+#include "common/grpc_link.h"
 #include "common/logging.h"
 
 namespace jetstream::gateway {
@@ -38,10 +39,18 @@ class GrpcSyncClient::Stream
 
   // Hub executor. Requests queued during one hub turn go out together: the
   // write starts from a handler posted behind the turn's other work, so
-  // under load one GatewayFrame carries the requests of many connections.
-  // `self` is this stream, kept alive by that handler.
-  void Queue(sync::v1::GatewayRequest request, std::shared_ptr<Stream> self) {
-    *hub_batch_.add_requests() = std::move(request);
+  // under load one GatewayFrame carries the requests of many connections,
+  // up to kGatewayFrameSoftBytes (common/grpc_link.h) a frame. `bytes` is
+  // the request's size. `self` is this stream, kept alive by that handler.
+  void Queue(sync::v1::GatewayRequest request, size_t bytes,
+             std::shared_ptr<Stream> self) {
+    if (hub_batch_.empty() ||
+        (hub_batch_.back().second > 0 &&
+         hub_batch_.back().second + bytes > kGatewayFrameSoftBytes)) {
+      hub_batch_.emplace_back();
+    }
+    *hub_batch_.back().first.add_requests() = std::move(request);
+    hub_batch_.back().second += bytes;
     if (send_posted_) return;
     send_posted_ = true;
     net::post(client_->hub_, [self = std::move(self)] { self->SendBatch(); });
@@ -81,7 +90,7 @@ class GrpcSyncClient::Stream
     absl::MutexLock lock(&mu_);
     writing_ = false;
     if (!ok || done_) return;
-    if (queue_.requests_size() > 0) WriteQueuedLocked();
+    if (!queue_.empty()) WriteQueuedLocked();
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -98,22 +107,27 @@ class GrpcSyncClient::Stream
   }
 
  private:
-  // Hub executor: hands the turn's requests to the write queue.
+  // Hub executor: hands the turn's requests to the write queue, topping up
+  // the last frame waiting there while it has room.
   void SendBatch() {
     send_posted_ = false;
     absl::MutexLock lock(&mu_);
     if (done_) {
-      hub_batch_.Clear();
+      hub_batch_.clear();
       return;
     }
-    if (queue_.requests_size() == 0) {
-      queue_.Swap(&hub_batch_);
-    } else {
-      for (auto& r : *hub_batch_.mutable_requests()) {
-        *queue_.add_requests() = std::move(r);
+    for (auto& [frame, bytes] : hub_batch_) {
+      if (!queue_.empty() && queue_.back().second > 0 &&
+          queue_.back().second + bytes <= kGatewayFrameSoftBytes) {
+        for (auto& r : *frame.mutable_requests()) {
+          *queue_.back().first.add_requests() = std::move(r);
+        }
+        queue_.back().second += bytes;
+      } else {
+        queue_.push_back({std::move(frame), bytes});
       }
-      hub_batch_.Clear();
     }
+    hub_batch_.clear();
     if (!writing_) WriteQueuedLocked();
   }
 
@@ -133,10 +147,12 @@ class GrpcSyncClient::Stream
     }
   }
 
-  // Everything queued goes out as one frame: batching under load.
+  // The oldest queued frame goes out: batching under load, within the
+  // frame size both ends agreed on.
   void WriteQueuedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     outgoing_.Clear();
-    outgoing_.Swap(&queue_);
+    outgoing_.Swap(&queue_.front().first);
+    queue_.pop_front();
     writing_ = true;
     StartWrite(&outgoing_);
   }
@@ -147,8 +163,8 @@ class GrpcSyncClient::Stream
   grpc::ClientContext context_;
   sync::v1::ServiceFrame incoming_;
 
-  // Hub executor state.
-  sync::v1::GatewayFrame hub_batch_;
+  // Hub executor state: the turn's frames and their sizes.
+  std::vector<std::pair<sync::v1::GatewayFrame, size_t>> hub_batch_;
   bool send_posted_ = false;
   // Frames being delivered; beyond them, cleared spares.
   std::vector<sync::v1::ServiceFrame> draining_;
@@ -162,7 +178,9 @@ class GrpcSyncClient::Stream
   bool drain_posted_ ABSL_GUARDED_BY(inbox_mu_) = false;
 
   absl::Mutex mu_;
-  sync::v1::GatewayFrame queue_ ABSL_GUARDED_BY(mu_);
+  // Frames waiting for the write in flight, with their sizes.
+  std::deque<std::pair<sync::v1::GatewayFrame, size_t>> queue_
+      ABSL_GUARDED_BY(mu_);
   sync::v1::GatewayFrame outgoing_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
@@ -244,7 +262,9 @@ void GrpcSyncClient::OnStreamDone(uint64_t generation, grpc::Status status) {
 }
 
 void GrpcSyncClient::Send(sync::v1::GatewayRequest request) {
-  if (stream_ != nullptr) stream_->Queue(std::move(request), stream_);
+  if (stream_ == nullptr) return;
+  const size_t bytes = request.ByteSizeLong();
+  stream_->Queue(std::move(request), bytes, stream_);
 }
 
 template <typename Fill>
@@ -255,10 +275,16 @@ void GrpcSyncClient::Track(Pending pending, Fill fill) {
     return;
   }
   uint64_t id = next_request_id_++;
-  pending_.emplace(id, std::move(pending));
   sync::v1::GatewayRequest r;
   r.set_request_id(id);
   fill(r);
+  if (r.ByteSizeLong() > kMaxGatewayRequestBytes) {
+    // The service would refuse the frame, and with it the whole stream.
+    Fail(pending, absl::InvalidArgumentError(
+                      "the request is too large for the sync service"));
+    return;
+  }
+  pending_.emplace(id, std::move(pending));
   Send(std::move(r));
 }
 
@@ -320,6 +346,7 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
         if (auto late = timed_out_applies_.find(result.request_id());
             late != timed_out_applies_.end()) {
           bool applied = false;
+          // A redirect applied nothing.
           for (const auto& reply : result.replies()) {
             applied = applied || !reply.has_error();
           }
@@ -355,10 +382,20 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
       case sync::v1::ServiceEvent::kResync:
         if (listener_ != nullptr) listener_->OnResync(event.resync().snapshot());
         break;
-      case sync::v1::ServiceEvent::kScopeLost:
-        LOG(WARNING) << "sync service lost scope '" << event.scope_lost().scope()
-                     << "': " << event.scope_lost().error().message();
-        if (listener_ != nullptr) listener_->OnScopeLost(event.scope_lost().scope());
+      case sync::v1::ServiceEvent::kScopeLost: {
+        const sync::v1::ScopeLost& lost = event.scope_lost();
+        if (lost.has_moved_to()) {
+          VLOG(1) << "scope '" << lost.scope() << "' moved to "
+                  << lost.moved_to().member_id();
+        } else {
+          LOG(WARNING) << "sync service lost scope '" << lost.scope()
+                       << "': " << lost.error().message();
+        }
+        if (listener_ != nullptr) listener_->OnScopeLostEvent(lost);
+        break;
+      }
+      case sync::v1::ServiceEvent::kMembership:
+        if (listener_ != nullptr) listener_->OnMembership(event.membership());
         break;
       case sync::v1::ServiceEvent::KIND_NOT_SET:
         break;

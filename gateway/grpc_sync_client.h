@@ -19,6 +19,10 @@
 #include <memory>
 #include <string>
 
+#include <deque>
+#include <utility>
+#include <vector>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
@@ -43,7 +47,7 @@ class GrpcSyncClient : public SyncClient {
   // Opens the first stream. Call once, on the hub executor.
   void Start();
   // Stops reconnecting and cancels the stream. Any thread.
-  void Shutdown();
+  void Shutdown() override;
 
   // SyncClient
   void SetListener(Listener* listener) override { listener_ = listener; }

@@ -1,36 +1,35 @@
 #include "gateway/routing_sync_client.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "common/logging.h"
+#include "common/rendezvous.h"
 
 namespace jetstream::gateway {
+namespace {
 
-uint64_t RendezvousWeight(absl::string_view replica, absl::string_view key) {
-  uint64_t h = 14695981039346656037ull;  // FNV-1a offset basis
-  auto mix = [&h](absl::string_view bytes) {
-    for (unsigned char c : bytes) {
-      h ^= c;
-      h *= 1099511628211ull;  // FNV-1a prime
-    }
-  };
-  mix(replica);
-  mix(absl::string_view("\0", 1));
-  mix(key);
-  // FNV-1a alone spreads similar names poorly over the top bits; finish
-  // with the murmur3 64-bit finaliser.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
+// How many times one request follows a redirect (or is sent again after its
+// replica's stream ended) before it fails.
+constexpr int kMaxHops = 5;
+// A retired replica's client keeps its stream this long, for the answers
+// and handoff events still on their way.
+constexpr absl::Duration kRetireAfter = absl::Seconds(30);
+
+absl::Duration RewatchBackoff(int losses) {
+  // 50 ms, 100 ms, ... 2 s.
+  absl::Duration d = absl::Milliseconds(50);
+  for (int i = 2; i < losses && d < absl::Seconds(2); ++i) d *= 2;
+  return std::min(d, absl::Seconds(2));
 }
+
+}  // namespace
 
 // Passes one replica's events to the router, tagged with the replica.
 class RoutingSyncClient::ReplicaListener : public SyncClient::Listener {
  public:
-  ReplicaListener(RoutingSyncClient* router, size_t replica)
+  ReplicaListener(RoutingSyncClient* router, Replica* replica)
       : router_(router), replica_(replica) {}
   void OnCommit(const sync::v1::Commit& commit) override {
     router_->OnCommit(replica_, commit);
@@ -40,177 +39,604 @@ class RoutingSyncClient::ReplicaListener : public SyncClient::Listener {
   }
   void OnStreamStarted() override { router_->OnStreamStarted(replica_); }
   void OnScopeLost(const std::string& scope) override {
-    router_->OnScopeLost(replica_, scope);
+    sync::v1::ScopeLost lost;
+    lost.set_scope(scope);
+    router_->OnScopeLost(replica_, lost);
+  }
+  void OnScopeLostEvent(const sync::v1::ScopeLost& lost) override {
+    router_->OnScopeLost(replica_, lost);
   }
   void OnStreamEnded() override { router_->OnStreamEnded(replica_); }
+  void OnMembership(const sync::v1::Membership& membership) override {
+    router_->OnMembership(replica_, membership);
+  }
 
  private:
   RoutingSyncClient* const router_;
-  const size_t replica_;
+  Replica* const replica_;
 };
 
-RoutingSyncClient::RoutingSyncClient(std::vector<Replica> replicas)
-    : replicas_(std::move(replicas)), generations_(replicas_.size(), 0) {
-  CHECK(!replicas_.empty()) << "no sync service replica";
-  for (size_t i = 0; i < replicas_.size(); ++i) {
-    listeners_.push_back(std::make_unique<ReplicaListener>(this, i));
-    replicas_[i].client->SetListener(listeners_.back().get());
-  }
+RoutingSyncClient::RoutingSyncClient(std::vector<std::string> seeds,
+                                     ClientFactory make_client,
+                                     Scheduler schedule)
+    : make_client_(std::move(make_client)), schedule_(std::move(schedule)) {
+  CHECK(!seeds.empty()) << "no sync service address";
+  for (const std::string& seed : seeds) AddReplica(seed, /*seed=*/true);
 }
 
-RoutingSyncClient::~RoutingSyncClient() = default;
+RoutingSyncClient::~RoutingSyncClient() { *alive_ = false; }
 
-size_t RoutingSyncClient::Route(absl::string_view key) const {
-  size_t best = 0;
-  bool best_connected = false;
-  uint64_t best_weight = 0;
-  for (size_t i = 0; i < replicas_.size(); ++i) {
-    const bool up = replicas_[i].client->connected();
-    const uint64_t weight = RendezvousWeight(replicas_[i].name, key);
-    // A connected replica beats any disconnected one; then the weight
-    // decides (ties, practically impossible, go to the earlier name).
-    if (i == 0 || (up && !best_connected) ||
-        (up == best_connected && weight > best_weight)) {
-      best = i;
-      best_connected = up;
-      best_weight = weight;
+void RoutingSyncClient::Shutdown() {
+  for (const auto& r : replicas_) r->client->Shutdown();
+}
+
+RoutingSyncClient::Replica& RoutingSyncClient::AddReplica(
+    const std::string& address, bool seed) {
+  auto replica = std::make_unique<Replica>();
+  replica->address = address;
+  replica->seed = seed;
+  replica->listener = std::make_unique<ReplicaListener>(this, replica.get());
+  replica->client = make_client_(address);
+  replica->client->SetListener(replica->listener.get());
+  replicas_.push_back(std::move(replica));
+  return *replicas_.back();
+}
+
+RoutingSyncClient::Replica* RoutingSyncClient::ReplicaAt(
+    const std::string& address) {
+  for (const auto& r : replicas_) {
+    if (r->address == address) return r.get();
+  }
+  return nullptr;
+}
+
+RoutingSyncClient::Replica* RoutingSyncClient::MemberReplica(
+    const std::string& id) {
+  for (const auto& r : replicas_) {
+    if (r->live && r->member_id == id) return r.get();
+  }
+  return nullptr;
+}
+
+RoutingSyncClient::Replica* RoutingSyncClient::Choose(absl::string_view key,
+                                                      bool* first) const {
+  std::vector<Replica*> candidates;
+  std::vector<std::string> names;
+  for (const auto& r : replicas_) {
+    if (r->live && !r->member_id.empty()) {
+      candidates.push_back(r.get());
+      names.push_back(r->member_id);
     }
   }
-  return best;
+  if (candidates.empty()) {
+    // No member known yet: a seed, any of them (a replica redirects).
+    for (const auto& r : replicas_) {
+      if (r->seed) {
+        candidates.push_back(r.get());
+        names.push_back(r->address);
+      }
+    }
+  }
+  *first = true;
+  if (candidates.empty()) return nullptr;
+  std::vector<size_t> order = RankByRendezvous(names, key);
+  for (size_t k : order) {
+    if (candidates[k]->client->connected()) {
+      *first = k == order.front();
+      return candidates[k];
+    }
+  }
+  // None is up: the first, which fails fast and is retried by the caller.
+  return candidates[order.front()];
 }
 
-int RoutingSyncClient::PlacementForTest(const std::string& scope) const {
-  auto it = placements_.find(scope);
-  return it == placements_.end() ? -1 : static_cast<int>(it->second.replica);
+bool RoutingSyncClient::IsFirstRanked(absl::string_view key,
+                                      const Replica* replica) const {
+  std::vector<const Replica*> members;
+  std::vector<std::string> ids;
+  for (const auto& r : replicas_) {
+    if (r->live && !r->member_id.empty()) {
+      members.push_back(r.get());
+      ids.push_back(r->member_id);
+    }
+  }
+  if (members.empty()) return true;
+  return members[RankByRendezvous(ids, key).front()] == replica;
+}
+
+std::string RoutingSyncClient::RouteForTest(const std::string& scope) const {
+  bool first = false;
+  Replica* r = Choose(scope, &first);
+  return r == nullptr ? "" : (r->member_id.empty() ? r->address : r->member_id);
+}
+
+std::string RoutingSyncClient::PlacementForTest(const std::string& scope) const {
+  auto it = routes_.find(scope);
+  if (it == routes_.end() || it->second.replica == nullptr) return "";
+  const Replica* r = it->second.replica;
+  return r->member_id.empty() ? r->address : r->member_id;
+}
+
+std::vector<std::string> RoutingSyncClient::MembersForTest() const {
+  std::vector<std::string> ids;
+  for (const auto& r : replicas_) {
+    if (r->live && !r->member_id.empty()) ids.push_back(r->member_id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 bool RoutingSyncClient::connected() const {
-  for (const Replica& r : replicas_) {
-    if (r.client->connected()) return true;
+  bool members = false;
+  for (const auto& r : replicas_) {
+    if (!r->live || r->member_id.empty()) continue;
+    members = true;
+    if (r->client->connected()) return true;
+  }
+  if (members) return false;
+  for (const auto& r : replicas_) {
+    if (r->seed && r->client->connected()) return true;
   }
   return false;
 }
 
-void RoutingSyncClient::Place(const std::string& scope, size_t replica) {
-  auto [it, inserted] = placements_.try_emplace(scope);
-  if (!inserted && it->second.replica != replica) {
-    VLOG(1) << "scope '" << scope << "' moves from "
-            << replicas_[it->second.replica].name << " to "
-            << replicas_[replica].name;
-    replicas_[it->second.replica].client->Unwatch(scope);
+void RoutingSyncClient::Place(const std::string& scope, ScopeRoute& route,
+                              Replica* replica) {
+  if (route.replica != nullptr && route.replica != replica) {
+    VLOG(1) << "scope '" << scope << "' moves from " << route.replica->address
+            << " to " << replica->address;
   }
-  it->second.replica = replica;
-  it->second.generation = generations_[replica];
+  route.replica = replica;
+  route.generation = replica->generation;
+  route.watched = false;
+  route.placed_by_redirect = false;
 }
 
-bool RoutingSyncClient::PlacedOn(const std::string& scope,
-                                 size_t replica) const {
-  auto it = placements_.find(scope);
-  return it != placements_.end() && it->second.replica == replica;
+void RoutingSyncClient::Mark(ScopeRoute& route, sync::v1::Routing* routing,
+                             bool take_over) {
+  routing->set_take_over(take_over);
+  routing->set_rerouted(route.rerouted);
 }
 
 void RoutingSyncClient::Fetch(sync::v1::FetchRequest request,
                               FetchCallback done) {
-  // A scope already placed stays where it is: one source of events per
-  // scope. Moves happen only when the scope is watched again.
-  const size_t replica = PlacementOrRoute(request.scope());
-  if (!PlacedOn(request.scope(), replica)) Place(request.scope(), replica);
-  if (replicas_.size() == 1) {
-    replicas_[0].client->Fetch(std::move(request), std::move(done));
+  const std::string scope = request.scope();
+  ScopeRoute& route = routes_[scope];
+  const uint64_t seq = route.next_seq++;
+  if (route.moving) {
+    route.held.push_back(Held{seq, 0, std::make_pair(std::move(request),
+                                                      std::move(done))});
     return;
   }
-  std::string scope = request.scope();
-  replicas_[replica].client->Fetch(
-      std::move(request),
-      [this, scope = std::move(scope), done = std::move(done)](
-          absl::StatusOr<sync::v1::FetchResult> result) {
-        done(std::move(result));
-        // Placed while its first-ranked replica was unreachable, and that
-        // one is back: have it watched again, which moves it there.
-        auto placed = placements_.find(scope);
-        if (listener_ != nullptr && placed != placements_.end() &&
-            Route(scope) != placed->second.replica) {
-          listener_->OnScopeLost(scope);
-        }
-      });
+  SendFetch(scope, route, seq, 0, std::move(request), std::move(done));
 }
 
 void RoutingSyncClient::Apply(sync::v1::ApplyRequest request,
                               ApplyCallback done) {
-  replicas_[PlacementOrRoute(request.scope())].client->Apply(std::move(request),
-                                                             std::move(done));
+  const std::string scope = request.scope();
+  ScopeRoute& route = routes_[scope];
+  const uint64_t seq = route.next_seq++;
+  if (route.moving) {
+    route.held.push_back(Held{seq, 0, std::make_pair(std::move(request),
+                                                      std::move(done))});
+    return;
+  }
+  SendApply(scope, route, seq, 0, std::move(request), std::move(done));
 }
 
-size_t RoutingSyncClient::PlacementOrRoute(const std::string& scope) const {
-  auto it = placements_.find(scope);
-  return it != placements_.end() ? it->second.replica : Route(scope);
+namespace {
+
+// Puts `held` into `queue` at its place by sequence number.
+template <typename HeldT>
+void InsertInOrder(std::deque<HeldT>& queue, HeldT held) {
+  auto it = std::find_if(queue.begin(), queue.end(),
+                         [&](const HeldT& h) { return h.seq > held.seq; });
+  queue.insert(it, std::move(held));
+}
+
+}  // namespace
+
+void RoutingSyncClient::SendFetch(const std::string& scope, ScopeRoute& route,
+                                  uint64_t seq, int hops,
+                                  sync::v1::FetchRequest request,
+                                  FetchCallback done) {
+  bool first = true;
+  if (route.replica == nullptr || !route.replica->live) {
+    Replica* chosen = Choose(scope, &first);
+    if (chosen == nullptr) {
+      schedule_(absl::ZeroDuration(), [done = std::move(done)] {
+        done(absl::UnavailableError("Sync service unavailable"));
+      });
+      return;
+    }
+    Place(scope, route, chosen);
+  } else {
+    first = route.placed_by_redirect || IsFirstRanked(scope, route.replica);
+  }
+  Mark(route, request.mutable_routing(), !first);
+  ++route.inflight;
+  Replica* sent_to = route.replica;
+  sync::v1::FetchRequest copy = request;
+  std::weak_ptr<bool> alive = alive_;
+  sent_to->client->Fetch(
+      std::move(request),
+      [this, alive, scope, seq, hops, sent_to, copy = std::move(copy),
+       done = std::move(done)](
+          absl::StatusOr<sync::v1::FetchResult> result) mutable {
+        if (alive.expired()) return;
+        auto it = routes_.find(scope);
+        if (it == routes_.end()) {
+          done(std::move(result));
+          return;
+        }
+        ScopeRoute& route = it->second;
+        --route.inflight;
+        const bool redirected = result.ok() && result->has_redirect();
+        // Its replica's stream ended: a fetch changes nothing, so it is
+        // sent again where the scope goes.
+        const bool stream_lost = !result.ok() &&
+                                 absl::IsUnavailable(result.status()) &&
+                                 route.replica == sent_to && route.moving;
+        if ((redirected || stream_lost) && hops < kMaxHops) {
+          if (redirected && !route.moving) {
+            StartMove(scope, result->redirect().member_id(),
+                      result->redirect().address());
+          }
+          copy.clear_routing();
+          InsertInOrder(route.held,
+                        Held{seq, hops + 1,
+                             std::make_pair(std::move(copy), std::move(done))});
+          MaybeFinishMove(scope);
+          return;
+        }
+        if (redirected) {
+          done(absl::UnavailableError(
+              "the scope kept moving between sync service replicas"));
+        } else {
+          if (result.ok() && !result->has_error()) route.lost_without_target = 0;
+          done(std::move(result));
+        }
+        MaybeFinishMove(scope);
+      });
+}
+
+void RoutingSyncClient::SendApply(const std::string& scope, ScopeRoute& route,
+                                  uint64_t seq, int hops,
+                                  sync::v1::ApplyRequest request,
+                                  ApplyCallback done) {
+  bool first = true;
+  if (route.replica == nullptr || !route.replica->live) {
+    Replica* chosen = Choose(scope, &first);
+    if (chosen == nullptr) {
+      schedule_(absl::ZeroDuration(), [done = std::move(done)] {
+        done(absl::UnavailableError("Sync service unavailable"));
+      });
+      return;
+    }
+    Place(scope, route, chosen);
+  } else {
+    first = route.placed_by_redirect || IsFirstRanked(scope, route.replica);
+  }
+  Mark(route, request.mutable_routing(), !first);
+  ++route.inflight;
+  // Kept for a resend: only a redirect (nothing applied) resends it.
+  auto copy = std::make_shared<sync::v1::ApplyRequest>(request);
+  std::weak_ptr<bool> alive = alive_;
+  route.replica->client->Apply(
+      std::move(request),
+      [this, alive, scope, seq, hops, copy, done = std::move(done)](
+          absl::StatusOr<sync::v1::ApplyResult> result) mutable {
+        if (alive.expired()) return;
+        auto it = routes_.find(scope);
+        if (it == routes_.end()) {
+          done(std::move(result));
+          return;
+        }
+        ScopeRoute& route = it->second;
+        --route.inflight;
+        if (result.ok() && result->has_redirect()) {
+          if (hops >= kMaxHops) {
+            done(absl::UnavailableError(
+                "the scope kept moving between sync service replicas"));
+            MaybeFinishMove(scope);
+            return;
+          }
+          if (!route.moving) {
+            StartMove(scope, result->redirect().member_id(),
+                      result->redirect().address());
+          }
+          copy->clear_routing();
+          InsertInOrder(route.held,
+                        Held{seq, hops + 1,
+                             std::make_pair(std::move(*copy), std::move(done))});
+          MaybeFinishMove(scope);
+          return;
+        }
+        done(std::move(result));
+        MaybeFinishMove(scope);
+      });
 }
 
 void RoutingSyncClient::AuthorizeSession(
     sync::v1::AuthorizeSessionRequest request, AuthorizeCallback done) {
-  const size_t replica = Route(request.session_id());
-  replicas_[replica].client->AuthorizeSession(std::move(request),
-                                              std::move(done));
+  bool first = false;
+  Replica* replica = Choose(request.session_id(), &first);
+  if (replica == nullptr) {
+    schedule_(absl::ZeroDuration(), [done = std::move(done)] {
+      done(absl::UnavailableError("Sync service unavailable"));
+    });
+    return;
+  }
+  replica->client->AuthorizeSession(std::move(request), std::move(done));
 }
 
 void RoutingSyncClient::Watch(sync::v1::WatchRequest request) {
-  const size_t replica = Route(request.scope());
-  auto it = placements_.find(request.scope());
-  if (it != placements_.end() && it->second.replica == replica &&
-      it->second.generation == generations_[replica]) {
+  const std::string scope = request.scope();
+  ScopeRoute& route = routes_[scope];
+  if (route.moving) {
+    route.pending_watch = std::move(request);
+    return;
+  }
+  SendWatch(scope, route, std::move(request));
+}
+
+void RoutingSyncClient::SendWatch(const std::string& scope, ScopeRoute& route,
+                                  sync::v1::WatchRequest request) {
+  bool first = true;
+  if (route.replica == nullptr || !route.replica->live) {
+    Replica* chosen = Choose(scope, &first);
+    if (chosen == nullptr) return;  // watched again when a stream starts
+    Place(scope, route, chosen);
+  } else {
+    first = route.placed_by_redirect || IsFirstRanked(scope, route.replica);
+  }
+  if (route.watched && route.generation == route.replica->generation) {
     return;  // already watched there, on the same stream
   }
-  Place(request.scope(), replica);
-  replicas_[replica].client->Watch(std::move(request));
+  Mark(route, request.mutable_routing(), !first);
+  route.watched = true;
+  route.generation = route.replica->generation;
+  route.replica->client->Watch(std::move(request));
 }
 
 void RoutingSyncClient::Unwatch(const std::string& scope) {
-  auto it = placements_.find(scope);
-  if (it == placements_.end()) return;
-  replicas_[it->second.replica].client->Unwatch(scope);
-  placements_.erase(it);
-}
-
-void RoutingSyncClient::OnCommit(size_t i, const sync::v1::Commit& commit) {
-  if (listener_ != nullptr && PlacedOn(commit.scope(), i)) {
-    listener_->OnCommit(commit);
+  auto it = routes_.find(scope);
+  if (it == routes_.end()) return;
+  ScopeRoute& route = it->second;
+  if (route.replica != nullptr && route.watched) {
+    route.replica->client->Unwatch(scope);
+  }
+  route.watched = false;
+  route.pending_watch.reset();
+  if (route.inflight == 0 && route.held.empty() && !route.moving) {
+    routes_.erase(it);
   }
 }
 
-void RoutingSyncClient::OnResync(size_t i,
+void RoutingSyncClient::StartMove(const std::string& scope,
+                                  const std::string& to_id,
+                                  const std::string& to_address) {
+  ScopeRoute& route = routes_[scope];
+  route.moving = true;
+  route.move_id = to_id;
+  route.move_address = to_address;
+  if (to_id.empty() && to_address.empty()) ++route.lost_without_target;
+}
+
+void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
+  auto it = routes_.find(scope);
+  if (it == routes_.end()) return;
+  ScopeRoute& route = it->second;
+  if (!route.moving || route.inflight > 0 || route.rewatch_scheduled) return;
+  const bool anywhere = route.move_id.empty() && route.move_address.empty();
+  if (anywhere && route.lost_without_target > 1) {
+    // Lost again with nowhere to go: give the replicas a moment.
+    route.rewatch_scheduled = true;
+    std::weak_ptr<bool> alive = alive_;
+    schedule_(RewatchBackoff(route.lost_without_target),
+              [this, alive, scope] {
+                if (alive.expired()) return;
+                auto again = routes_.find(scope);
+                if (again == routes_.end()) return;
+                again->second.rewatch_scheduled = false;
+                again->second.lost_without_target = 1;  // the wait is done
+                MaybeFinishMove(scope);
+              });
+    return;
+  }
+  // A move to where a replica said the scope is (rather than wherever
+  // routing points): its requests are resends, marked rerouted.
+  bool by_redirect = !anywhere;
+  Replica* target = nullptr;
+  if (!route.move_id.empty()) target = MemberReplica(route.move_id);
+  if (target == nullptr && !route.move_address.empty()) {
+    target = ReplicaAt(route.move_address);
+    if (target == nullptr) {
+      // A member this gateway has not heard of yet: its own stream brings
+      // the membership.
+      target = &AddReplica(route.move_address, /*seed=*/false);
+    }
+    if (!route.move_id.empty()) {
+      target->member_id = route.move_id;
+      target->live = true;
+    }
+  }
+  if (target == nullptr || !target->live) {
+    bool first = false;
+    Replica* chosen = Choose(scope, &first);
+    if (chosen != nullptr) target = chosen;
+    by_redirect = false;
+  }
+  route.moving = false;
+  route.move_id.clear();
+  route.move_address.clear();
+  if (target != nullptr && target != route.replica) {
+    if (route.replica != nullptr && route.watched) {
+      route.replica->client->Unwatch(scope);
+    }
+    Place(scope, route, target);
+  }
+  route.placed_by_redirect = by_redirect;
+  route.watched = false;
+  // The held requests go out in the order they were made, then the watch
+  // moves (the session manager asks again, from OnScopeLost).
+  route.rerouted = by_redirect;
+  std::deque<Held> held = std::move(route.held);
+  route.held.clear();
+  std::sort(held.begin(), held.end(),
+            [](const Held& a, const Held& b) { return a.seq < b.seq; });
+  for (Held& h : held) {
+    ScopeRoute& current = routes_[scope];
+    if (auto* fetch = std::get_if<0>(&h.request)) {
+      SendFetch(scope, current, h.seq, h.hops, std::move(fetch->first),
+                std::move(fetch->second));
+    } else {
+      auto& apply = std::get<1>(h.request);
+      SendApply(scope, current, h.seq, h.hops, std::move(apply.first),
+                std::move(apply.second));
+    }
+  }
+  ScopeRoute& moved = routes_[scope];
+  if (moved.pending_watch.has_value()) {
+    sync::v1::WatchRequest watch = std::move(*moved.pending_watch);
+    moved.pending_watch.reset();
+    SendWatch(scope, moved, std::move(watch));
+  }
+  if (listener_ != nullptr) listener_->OnScopeLost(scope);
+  routes_[scope].rerouted = false;
+}
+
+void RoutingSyncClient::OnCommit(Replica* from, const sync::v1::Commit& commit) {
+  auto it = routes_.find(commit.scope());
+  if (it == routes_.end() || it->second.replica != from) return;
+  it->second.lost_without_target = 0;
+  if (listener_ != nullptr) listener_->OnCommit(commit);
+}
+
+void RoutingSyncClient::OnResync(Replica* from,
                                  const sync::v1::ScopeSnapshot& snapshot) {
-  if (listener_ != nullptr && PlacedOn(snapshot.scope(), i)) {
-    listener_->OnResync(snapshot);
-  }
+  auto it = routes_.find(snapshot.scope());
+  if (it == routes_.end() || it->second.replica != from) return;
+  it->second.lost_without_target = 0;
+  if (listener_ != nullptr) listener_->OnResync(snapshot);
 }
 
-void RoutingSyncClient::OnStreamStarted(size_t i) {
-  ++generations_[i];
-  LOG(INFO) << "sync service " << replicas_[i].name << " is up";
-  // Every watched scope is watched again: those placed on `i` (their old
-  // stream is gone) and those that rank `i` first move there; the rest are
-  // already watched where they are and are skipped by Watch().
+void RoutingSyncClient::OnStreamStarted(Replica* from) {
+  ++from->generation;
+  LOG(INFO) << "sync service " << from->address << " is up";
+  if (from->standalone) {
+    // Replicas without peers each hold their own scopes: those that rank
+    // this one first come back to it.
+    std::vector<std::string> back;
+    for (const auto& [scope, route] : routes_) {
+      bool first = false;
+      if (route.replica != from && !route.moving && Choose(scope, &first) == from) {
+        back.push_back(scope);
+      }
+    }
+    for (const std::string& scope : back) {
+      StartMove(scope, from->member_id, from->address);
+      MaybeFinishMove(scope);
+    }
+  }
+  // Every watched scope is watched again: those placed on it (their old
+  // stream is gone); the rest are skipped by SendWatch().
   if (listener_ != nullptr) listener_->OnStreamStarted();
 }
 
-void RoutingSyncClient::OnScopeLost(size_t i, const std::string& scope) {
-  if (!PlacedOn(scope, i)) return;
-  placements_.erase(scope);
-  if (listener_ != nullptr) listener_->OnScopeLost(scope);
+void RoutingSyncClient::OnScopeLost(Replica* from,
+                                    const sync::v1::ScopeLost& lost) {
+  auto it = routes_.find(lost.scope());
+  if (it == routes_.end() || it->second.replica != from) return;
+  ScopeRoute& route = it->second;
+  route.watched = false;
+  if (!route.moving) {
+    StartMove(lost.scope(), lost.moved_to().member_id(),
+              lost.moved_to().address());
+  }
+  MaybeFinishMove(lost.scope());
 }
 
-void RoutingSyncClient::OnStreamEnded(size_t i) {
-  std::vector<std::string> lost;
-  for (const auto& [scope, placement] : placements_) {
-    if (placement.replica == i) lost.push_back(scope);
+void RoutingSyncClient::OnStreamEnded(Replica* from) {
+  MoveScopesOff(from);
+}
+
+void RoutingSyncClient::MoveScopesOff(Replica* replica) {
+  std::vector<std::string> scopes;
+  for (const auto& [scope, route] : routes_) {
+    if (route.replica == replica) scopes.push_back(scope);
   }
-  if (!lost.empty()) {
-    LOG(WARNING) << "sync service " << replicas_[i].name << " is down; "
-                 << lost.size() << " scopes move";
+  if (!scopes.empty()) {
+    LOG(WARNING) << "sync service " << replica->address << " is unavailable; "
+                 << scopes.size() << " scopes move";
   }
-  for (const std::string& scope : lost) {
-    placements_.erase(scope);
-    if (listener_ != nullptr) listener_->OnScopeLost(scope);
+  for (const std::string& scope : scopes) {
+    ScopeRoute& route = routes_[scope];
+    route.watched = false;
+    if (!route.moving) StartMove(scope, "", "");
+    MaybeFinishMove(scope);
+  }
+}
+
+void RoutingSyncClient::OnMembership(Replica* from,
+                                     const sync::v1::Membership& membership) {
+  if (membership.standalone()) {
+    // A replica without peers: a member of its own, named as written.
+    if (from->seed && !from->standalone) {
+      LOG(INFO) << "sync service " << from->address << " runs standalone";
+    }
+    from->standalone = true;
+    from->member_id = from->address;
+    from->live = true;
+    return;
+  }
+  if (membership.as_of_micros() < view_as_of_) return;  // an older view
+  view_as_of_ = membership.as_of_micros();
+  absl::flat_hash_set<std::string> addresses;
+  std::vector<std::string> joined;
+  for (const sync::v1::Member& m : membership.members()) {
+    addresses.insert(m.address());
+    Replica* r = ReplicaAt(m.address());
+    if (r == nullptr) r = &AddReplica(m.address(), /*seed=*/false);
+    if (!r->live || r->member_id != m.id()) joined.push_back(m.id());
+    r->member_id = m.id();
+    r->live = true;
+    r->standalone = false;
+  }
+  std::vector<Replica*> left;
+  for (const auto& r : replicas_) {
+    if (addresses.contains(r->address)) continue;
+    if (r->live && !r->member_id.empty()) left.push_back(r.get());
+    r->live = false;
+    if (r->seed) r->member_id.clear();
+  }
+  if (!joined.empty() || !left.empty()) {
+    LOG(INFO) << "sync service members: " << membership.members_size()
+              << " live (" << joined.size() << " new, " << left.size()
+              << " gone)";
+  }
+  for (Replica* r : left) {
+    MoveScopesOff(r);
+    if (r->seed) continue;
+    // Its stream may still bring answers and handoffs for a while.
+    std::weak_ptr<bool> alive = alive_;
+    const std::string address = r->address;
+    schedule_(kRetireAfter, [this, alive, address] {
+      if (alive.expired()) return;
+      for (auto it = replicas_.begin(); it != replicas_.end(); ++it) {
+        Replica* candidate = it->get();
+        if (candidate->address != address || candidate->live) continue;
+        bool placed = false;
+        for (const auto& [scope, route] : routes_) {
+          placed = placed || route.replica == candidate;
+        }
+        if (placed) return;
+        candidate->client->Shutdown();
+        retired_.push_back(std::move(*it));
+        replicas_.erase(it);
+        return;
+      }
+    });
   }
 }
 

@@ -1,66 +1,81 @@
 // File: gateway/routing_sync_client.h
 //
-// A SyncClient over several sync service replicas: every scope is routed to
-// one replica, chosen by rendezvous hashing of the scope's name over the
-// replicas' names (docs: README "Several sync service replicas"). Every
-// gateway given the same replica names routes a scope to the same replica,
-// whatever the order of the names, so one replica owns each scope and its
-// history has one writer; adding or removing a replica moves only the
-// scopes that hash to it.
+// A SyncClient over the sync service's replicas, found from a seed.
 //
-// Failover: a scope goes to the highest-ranked replica whose stream is
-// established. When a replica's stream breaks, or the replica reports that
-// it lost a scope (another replica committed the scope's next version
-// first), the scope's watchers hear OnScopeLost() and watch it again, which
-// routes anew; the new owner loads the scope from the shared store and
-// answers with a Resync. When a replica comes back, its stream restart
-// re-watches every scope, and those that rank it first move back (a scope
-// whose first fetch was in flight then moves when that fetch completes).
+// Discovery. The gateway is given seeds: one address or DNS name (e.g. a
+// Kubernetes headless Service), or a comma list. Every replica's stream
+// starts with a Membership event listing the live replicas (id and
+// address), and sends another whenever they change; the newest view wins.
+// The router keeps one client per member address, so scaling needs no
+// gateway restart and no list kept by hand. A replica without peers
+// (SQLite or memory store) reports itself standalone: then each seed is a
+// member of its own, named by the seed as written.
 //
-// Events of a scope are passed on only from the replica the scope is
-// currently placed on; stale events from a previous placement are dropped.
+// Routing. A scope goes to the first member in its rendezvous ranking
+// (common/rendezvous.h, over member ids, the same ranking the replicas
+// use) whose stream is up; a request to any other member is marked
+// Routing.take_over. The replica holding the scope's lease serves it; any
+// other redirects (a Redirect in the answer, or ScopeLost.moved_to).
+//
+// Moves. When a scope must move (a redirect, ScopeLost, its replica's
+// stream ended, its replica left the members), the router holds the
+// scope's new requests until every request already sent for it has been
+// answered, then places the scope anew, sends the held and redirected
+// requests there in their original order (marked Routing.rerouted), and
+// tells the listener OnScopeLost() so its watch moves too. So a scope's
+// requests from this gateway are applied in the order they were made, and
+// a scope's events are passed on only from the replica it is placed on. A
+// fetch that failed because its replica's stream ended is sent again; an
+// apply is not (its outcome is unknown: the service replays it).
+//
+// A scope lost with nowhere to go is watched again after a backoff (50 ms,
+// doubling to 2 s), so a replica that cannot serve it is not hammered.
 //
 // Thread-safety: like every SyncClient, public methods and listener calls
-// run on the hub executor only.
+// run on the hub executor only; so do the `schedule` callbacks.
 
 #ifndef JETSTREAM_GATEWAY_ROUTING_SYNC_CLIENT_H_
 #define JETSTREAM_GATEWAY_ROUTING_SYNC_CLIENT_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "gateway/sync_client.h"
 
 namespace jetstream::gateway {
 
-// The rendezvous weight of `key` on the replica named `replica`: a stable
-// 64-bit hash (FNV-1a, then a 64-bit finaliser), the same in every process
-// and on every platform.
-uint64_t RendezvousWeight(absl::string_view replica, absl::string_view key);
-
 class RoutingSyncClient : public SyncClient {
  public:
-  struct Replica {
-    // How every gateway names this replica (its address as configured).
-    std::string name;
-    std::unique_ptr<SyncClient> client;
-  };
+  // Makes the client of the replica at `address` (its listener is set by
+  // the router); called on the hub executor.
+  using ClientFactory =
+      std::function<std::unique_ptr<SyncClient>(const std::string& address)>;
+  // Runs `task` on the hub executor after `delay`.
+  using Scheduler =
+      std::function<void(absl::Duration delay, std::function<void()> task)>;
 
-  // `replicas` must not be empty and names must be distinct. Takes
-  // ownership; sets itself as each client's listener.
-  explicit RoutingSyncClient(std::vector<Replica> replicas);
+  // `seeds` must not be empty. Clients for the seeds are made at once.
+  RoutingSyncClient(std::vector<std::string> seeds, ClientFactory make_client,
+                    Scheduler schedule);
   ~RoutingSyncClient() override;
 
-  // The replica `key` ranks first among those connected (the first overall
-  // if none is connected). For tests and logs.
-  size_t Route(absl::string_view key) const;
-  // The replica the scope is placed on, or -1.
-  int PlacementForTest(const std::string& scope) const;
+  // The member (id) a new request for `scope` would go to now, or "" if
+  // none is known. For tests and logs.
+  std::string RouteForTest(const std::string& scope) const;
+  // The id of the member the scope is placed on, or "".
+  std::string PlacementForTest(const std::string& scope) const;
+  // The member ids known live, sorted.
+  std::vector<std::string> MembersForTest() const;
 
   // SyncClient
   void SetListener(Listener* listener) override { listener_ = listener; }
@@ -70,38 +85,98 @@ class RoutingSyncClient : public SyncClient {
                         AuthorizeCallback done) override;
   void Watch(sync::v1::WatchRequest request) override;
   void Unwatch(const std::string& scope) override;
-  // True while at least one replica's stream is established.
+  // True while a member's (or, before any is known, a seed's) stream is up.
   bool connected() const override;
+  // Shuts every replica's client down.
+  void Shutdown() override;
 
  private:
   class ReplicaListener;
-  struct Placement {
-    size_t replica = 0;
-    // The replica's stream generation when the scope was watched there.
-    uint64_t generation = 0;
+  // One connection: to a seed as written, or to a member's address.
+  struct Replica {
+    std::string address;
+    bool seed = false;
+    // The member it is (empty: not known as one).
+    std::string member_id;
+    bool live = false;      // in the current view (or a standalone seed)
+    bool standalone = false;
+    uint64_t generation = 0;  // stream starts seen
+    std::unique_ptr<SyncClient> client;
+    std::unique_ptr<ReplicaListener> listener;
+  };
+  // A request waiting for its scope to move, in the order it was made.
+  struct Held {
+    uint64_t seq = 0;
+    int hops = 0;  // redirects followed so far
+    std::variant<std::pair<sync::v1::FetchRequest, FetchCallback>,
+                 std::pair<sync::v1::ApplyRequest, ApplyCallback>>
+        request;
+  };
+  struct ScopeRoute {
+    Replica* replica = nullptr;  // placement
+    uint64_t generation = 0;     // of the replica's stream when placed
+    bool watched = false;        // a Watch went to the placement
+    int inflight = 0;            // fetches and applies sent, not answered
+    bool moving = false;
+    // Where it moves: a member (id and/or address), or anywhere.
+    std::string move_id;
+    std::string move_address;
+    // The placement came from a redirect (not from the ranking): requests
+    // there never ask to take the lease over.
+    bool placed_by_redirect = false;
+    // Requests sent now are resends after a redirect.
+    bool rerouted = false;
+    std::deque<Held> held;
+    std::optional<sync::v1::WatchRequest> pending_watch;  // while moving
+    uint64_t next_seq = 1;
+    int lost_without_target = 0;  // for the rewatch backoff
+    bool rewatch_scheduled = false;
   };
 
-  // Places `scope` on `replica`, unwatching it where it was before.
-  void Place(const std::string& scope, size_t replica);
-  // True if `scope` is placed on `replica` (its events count).
-  bool PlacedOn(const std::string& scope, size_t replica) const;
-  // Where `scope` is placed, or where it would be routed now.
-  size_t PlacementOrRoute(const std::string& scope) const;
+  Replica& AddReplica(const std::string& address, bool seed);
+  Replica* ReplicaAt(const std::string& address);
+  Replica* MemberReplica(const std::string& id);
+  // Live members with their streams up, in `key`'s ranking; `*first` is
+  // whether the pick is the first-ranked member overall.
+  Replica* Choose(absl::string_view key, bool* first) const;
+  // Whether `replica` is the first member in `key`'s ranking (connected or
+  // not); true while no member is known.
+  bool IsFirstRanked(absl::string_view key, const Replica* replica) const;
+  void Place(const std::string& scope, ScopeRoute& route, Replica* replica);
 
-  // Listener calls from replica `i`.
-  void OnCommit(size_t i, const sync::v1::Commit& commit);
-  void OnResync(size_t i, const sync::v1::ScopeSnapshot& snapshot);
-  void OnStreamStarted(size_t i);
-  void OnScopeLost(size_t i, const std::string& scope);
-  void OnStreamEnded(size_t i);
+  void SendFetch(const std::string& scope, ScopeRoute& route, uint64_t seq,
+                 int hops, sync::v1::FetchRequest request, FetchCallback done);
+  void SendApply(const std::string& scope, ScopeRoute& route, uint64_t seq,
+                 int hops, sync::v1::ApplyRequest request, ApplyCallback done);
+  void SendWatch(const std::string& scope, ScopeRoute& route,
+                 sync::v1::WatchRequest request);
+  // Fills the routing hints for a request of `route` to its placement.
+  void Mark(ScopeRoute& route, sync::v1::Routing* routing, bool take_over);
+  void StartMove(const std::string& scope, const std::string& to_id,
+                 const std::string& to_address);
+  void MaybeFinishMove(const std::string& scope);
 
-  std::vector<Replica> replicas_;
-  std::vector<std::unique_ptr<ReplicaListener>> listeners_;
-  // Per replica: stream starts seen so far.
-  std::vector<uint64_t> generations_;
+  // Listener calls from a replica.
+  void OnCommit(Replica* from, const sync::v1::Commit& commit);
+  void OnResync(Replica* from, const sync::v1::ScopeSnapshot& snapshot);
+  void OnStreamStarted(Replica* from);
+  void OnScopeLost(Replica* from, const sync::v1::ScopeLost& lost);
+  void OnStreamEnded(Replica* from);
+  void OnMembership(Replica* from, const sync::v1::Membership& membership);
+  // Moves every scope placed on `replica`.
+  void MoveScopesOff(Replica* replica);
+
+  const ClientFactory make_client_;
+  const Scheduler schedule_;
   Listener* listener_ = nullptr;
-  // Scopes fetched or watched, and where.
-  absl::flat_hash_map<std::string, Placement> placements_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+  // Replicas that left the members: their clients are shut down, kept
+  // until the router goes (their callbacks may still be queued).
+  std::vector<std::unique_ptr<Replica>> retired_;
+  int64_t view_as_of_ = -1;
+  absl::flat_hash_map<std::string, ScopeRoute> routes_;
+  // Keeps callbacks of a destroyed router from running.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace jetstream::gateway

@@ -34,11 +34,23 @@ class SyncClient {
     // The stream broke: pending requests have failed; the client reconnects
     // by itself and calls OnStreamStarted() again.
     virtual void OnStreamEnded() {}
+    // The service's view of the live replicas (the first event of every
+    // stream, and every change). Only the router needs it.
+    virtual void OnMembership(const sync::v1::Membership& membership) {
+      (void)membership;
+    }
+    // The service no longer serves `scope` and says where it went (or
+    // not): ScopeLost in full. Defaults to OnScopeLost(scope).
+    virtual void OnScopeLostEvent(const sync::v1::ScopeLost& lost) {
+      OnScopeLost(lost.scope());
+    }
   };
 
   // The service's FetchResult (a snapshot, or an error for the client such
   // as "No such scope"), or kUnavailable / kDeadlineExceeded when the
-  // service could not be reached or did not answer in time.
+  // service could not be reached or did not answer in time. A result (fetch
+  // or apply) from one replica may be a Redirect instead; RoutingSyncClient
+  // resolves those, so its own callers never see one.
   using FetchCallback =
       std::function<void(absl::StatusOr<sync::v1::FetchResult>)>;
   using ApplyCallback = std::function<void(absl::StatusOr<sync::v1::ApplyResult>)>;
@@ -72,6 +84,9 @@ class SyncClient {
 
   // True while a stream is believed to be up.
   virtual bool connected() const = 0;
+
+  // Stops for good: no more reconnects; pending requests fail. Any thread.
+  virtual void Shutdown() {}
 };
 
 }  // namespace jetstream::gateway

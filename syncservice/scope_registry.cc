@@ -169,9 +169,8 @@ void ScopeRegistry::Acquire(absl::string_view name, RoutingHints hints,
         now.status = absl::NotFoundError(kNoSuchScope);
       } else if (draining_) {
         // Leaving: never take a lease on the way out.
-        const Member* to =
-            options_.cluster->members().Preferred(name);
-        now.redirect = to != nullptr ? *to : Member{};
+        now.redirect =
+            options_.cluster->members().Preferred(name).value_or(Member{});
       } else if (entries_.size() >= options_.max_scopes) {
         now.status = absl::ResourceExhaustedError("Too many scopes");
       } else {
@@ -224,9 +223,9 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
   }
   if (draining) {
     // Leaving: no new lease on the way out.
-    const Member* to = options_.cluster->members().Preferred(name);
     ScopeLookup there;
-    there.redirect = to != nullptr ? *to : Member{};
+    there.redirect =
+        options_.cluster->members().Preferred(name).value_or(Member{});
     AnswerWaiters(name, generation, nullptr, there);
     return;
   }
@@ -236,8 +235,8 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
     const std::string self = cluster.self().id;
     if (!any.take_over && !any.rerouted) {
       // A fresh request for a scope that belongs elsewhere goes there.
-      const Member* preferred = cluster.members().Preferred(name);
-      if (preferred != nullptr && preferred->id != self) {
+      std::optional<Member> preferred = cluster.members().Preferred(name);
+      if (preferred.has_value() && preferred->id != self) {
         ScopeLookup there;
         there.redirect = *preferred;
         AnswerWaiters(name, generation, nullptr, there);
@@ -381,8 +380,8 @@ void ScopeRegistry::Serve(const std::string& name, uint64_t generation,
       e.handing_to_waiters = false;
       if (draining_) {
         // HandOffAll() began while it loaded.
-        const Member* to = options_.cluster->members().Preferred(name);
-        HandOff(name, to);
+        std::optional<Member> to = options_.cluster->members().Preferred(name);
+        HandOff(name, to.has_value() ? &*to : nullptr);
       }
       return;
     }
@@ -455,16 +454,16 @@ void ScopeRegistry::OnMembersChanged(const MemberView& view) {
   const std::string self = options_.cluster->self().id;
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
-  const bool member = view.Find(self) != nullptr;
+  const bool member = view.Contains(self);
   std::vector<std::string> names;
   for (const auto& [name, entry] : entries_) {
     if (entry->state == Entry::State::kServing) names.push_back(name);
   }
   for (const std::string& name : names) {
-    const Member* preferred = view.Preferred(name);
-    if (preferred != nullptr && preferred->id != self) {
-      HandOff(name, preferred);
-    } else if (preferred == nullptr && !member) {
+    std::optional<Member> preferred = view.Preferred(name);
+    if (preferred.has_value() && preferred->id != self) {
+      HandOff(name, &*preferred);
+    } else if (!preferred.has_value() && !member) {
       HandOff(name, nullptr);  // leaving, and nobody else is there
     }
   }

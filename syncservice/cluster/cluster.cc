@@ -6,19 +6,19 @@
 
 namespace jetstream {
 
-const Member* MemberView::Preferred(absl::string_view scope) const {
-  if (members.empty()) return nullptr;
+std::optional<Member> MemberView::Preferred(absl::string_view scope) const {
+  if (members.empty()) return std::nullopt;
   std::vector<std::string> ids;
   ids.reserve(members.size());
   for (const Member& m : members) ids.push_back(m.id);
-  return &members[RankByRendezvous(ids, scope).front()];
+  return members[RankByRendezvous(ids, scope).front()];
 }
 
-const Member* MemberView::Find(absl::string_view id) const {
+bool MemberView::Contains(absl::string_view id) const {
   for (const Member& m : members) {
-    if (m.id == id) return &m;
+    if (m.id == id) return true;
   }
-  return nullptr;
+  return false;
 }
 
 }  // namespace jetstream

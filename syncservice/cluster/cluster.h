@@ -33,6 +33,7 @@
 #define JETSTREAM_SYNCSERVICE_CLUSTER_CLUSTER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,10 +64,10 @@ struct MemberView {
   std::vector<Member> members;
   int64_t as_of_micros = 0;
 
-  // The member ranked first for `scope`, or null if there is none.
-  const Member* Preferred(absl::string_view scope) const;
-  // The member with `id`, or null.
-  const Member* Find(absl::string_view id) const;
+  // The member ranked first for `scope`, if there is any.
+  std::optional<Member> Preferred(absl::string_view scope) const;
+  // Whether the member with `id` is live.
+  bool Contains(absl::string_view id) const;
   bool SameMembers(const MemberView& other) const {
     return members == other.members;
   }

@@ -23,7 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "gateway/routing_sync_client.h"
+#include "common/rendezvous.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/durability/crash_scenario.h"
@@ -246,8 +246,8 @@ TEST_F(ReplicasTest, AGatewayReroutesAScopeWhenItsReplicaDiesAndMovesItBack) {
   ASSERT_NE(gateway, nullptr);
   // Which replica the scope ranks first: every gateway computes the same.
   const bool first_owns =
-      gateway::RendezvousWeight(first->address(), kReplicaScope) >
-      gateway::RendezvousWeight(second->address(), kReplicaScope);
+      RendezvousWeight(first->address(), kReplicaScope) >
+      RendezvousWeight(second->address(), kReplicaScope);
   std::unique_ptr<ChildProcess>& owner = first_owns ? first : second;
 
   std::vector<std::string> shapes = CreateShapes(*gateway, 1);
