@@ -202,7 +202,12 @@ http::response<http::string_body> GatewayServer::HandleHttp(
                      "jetstream_gateway_sessions ", manager_->session_count(),
                      "\n# TYPE jetstream_gateway_connections gauge\n",
                      "jetstream_gateway_connections ",
-                     manager_->connection_count(), "\n"),
+                     manager_->connection_count(),
+                     "\n# TYPE jetstream_gateway_sync_members gauge\n",
+                     "jetstream_gateway_sync_members ", sync_->live_members(),
+                     "\n# TYPE jetstream_gateway_sync_links_up gauge\n",
+                     "jetstream_gateway_sync_links_up ", sync_->links_up(),
+                     "\n"),
         "text/plain; version=0.0.4");
   }
   if (req.method() != http::verb::get && req.method() != http::verb::head) {

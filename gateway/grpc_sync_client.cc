@@ -244,7 +244,9 @@ void GrpcSyncClient::OnStreamDone(uint64_t generation, grpc::Status status) {
   if (generation != generation_) return;
   connected_ = false;
   stream_.reset();
-  FailAll(absl::UnavailableError("Sync service unavailable"));
+  // Sent and never answered: whether an apply took effect is unknown.
+  FailAll(absl::UnknownError(
+      "the connection to the sync service was lost before it answered"));
   // Late results cannot arrive on a new stream; commits the gateway missed
   // are replayed to every session (Commit.replayed) or resynced.
   timed_out_applies_.clear();

@@ -190,11 +190,12 @@ void RoutingSyncClient::Place(const std::string& scope, ScopeRoute& route,
   route.generation = replica->generation;
   route.watched = false;
   route.placed_by_redirect = false;
+  route.holder_unreachable = false;
 }
 
 void RoutingSyncClient::Mark(ScopeRoute& route, sync::v1::Routing* routing,
                              bool take_over) {
-  routing->set_take_over(take_over);
+  routing->set_take_over(take_over || route.holder_unreachable);
   routing->set_rerouted(route.rerouted);
 }
 
@@ -274,9 +275,11 @@ void RoutingSyncClient::SendFetch(const std::string& scope, ScopeRoute& route,
         const bool redirected = result.ok() && result->has_redirect();
         // Its replica's stream ended: a fetch changes nothing, so it is
         // sent again where the scope goes.
-        const bool stream_lost = !result.ok() &&
-                                 absl::IsUnavailable(result.status()) &&
-                                 route.replica == sent_to && route.moving;
+        const bool stream_lost =
+            !result.ok() &&
+            (absl::IsUnknown(result.status()) ||
+             absl::IsUnavailable(result.status())) &&
+            route.replica == sent_to && route.moving;
         if ((redirected || stream_lost) && hops < kMaxHops) {
           if (redirected && !route.moving) {
             StartMove(scope, result->redirect().member_id(),
@@ -444,9 +447,10 @@ void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
               });
     return;
   }
-  // A move to where a replica said the scope is (rather than wherever
-  // routing points): its requests are resends, marked rerouted.
-  bool by_redirect = !anywhere;
+  // A move to where a replica said the scope is: its requests are resends,
+  // marked rerouted (which also ends the redirect the stream remembers).
+  const bool redirected = !anywhere;
+  bool by_redirect = redirected;
   Replica* target = nullptr;
   if (!route.move_id.empty()) target = MemberReplica(route.move_id);
   if (target == nullptr && !route.move_address.empty()) {
@@ -461,7 +465,9 @@ void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
       target->live = true;
     }
   }
-  if (target == nullptr || !target->live) {
+  // A target whose stream was up once and is down now is no target.
+  if (target == nullptr || !target->live ||
+      (target->generation > 0 && !target->client->connected())) {
     bool first = false;
     Replica* chosen = Choose(scope, &first);
     if (chosen != nullptr) target = chosen;
@@ -477,10 +483,13 @@ void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
     Place(scope, route, target);
   }
   route.placed_by_redirect = by_redirect;
+  // Redirected to a replica this gateway cannot reach: whoever serves the
+  // scope now may take its lease over once it expires.
+  route.holder_unreachable = redirected && !by_redirect;
   route.watched = false;
   // The held requests go out in the order they were made, then the watch
   // moves (the session manager asks again, from OnScopeLost).
-  route.rerouted = by_redirect;
+  route.rerouted = redirected;
   std::deque<Held> held = std::move(route.held);
   route.held.clear();
   std::sort(held.begin(), held.end(),
@@ -523,6 +532,7 @@ void RoutingSyncClient::OnResync(Replica* from,
 
 void RoutingSyncClient::OnStreamStarted(Replica* from) {
   ++from->generation;
+  UpdateCounts();
   LOG(INFO) << "sync service " << from->address << " is up";
   if (from->standalone) {
     // Replicas without peers each hold their own scopes: those that rank
@@ -558,13 +568,34 @@ void RoutingSyncClient::OnScopeLost(Replica* from,
 }
 
 void RoutingSyncClient::OnStreamEnded(Replica* from) {
+  UpdateCounts();
   MoveScopesOff(from);
+}
+
+void RoutingSyncClient::UpdateCounts() {
+  int live = 0, up = 0;
+  for (const auto& r : replicas_) {
+    if (!r->live || r->member_id.empty()) continue;
+    ++live;
+    up += r->client->connected() ? 1 : 0;
+  }
+  live_members_ = live;
+  links_up_ = up;
 }
 
 void RoutingSyncClient::MoveScopesOff(Replica* replica) {
   std::vector<std::string> scopes;
-  for (const auto& [scope, route] : routes_) {
-    if (route.replica == replica) scopes.push_back(scope);
+  for (auto& [scope, route] : routes_) {
+    const bool moving_there =
+        route.moving && ((!route.move_id.empty() &&
+                          route.move_id == replica->member_id) ||
+                         route.move_address == replica->address);
+    if (moving_there) {
+      // It is gone: go wherever routing points instead.
+      route.move_id.clear();
+      route.move_address.clear();
+    }
+    if (route.replica == replica || moving_there) scopes.push_back(scope);
   }
   if (!scopes.empty()) {
     LOG(WARNING) << "sync service " << replica->address << " is unavailable; "
@@ -588,6 +619,7 @@ void RoutingSyncClient::OnMembership(Replica* from,
     from->standalone = true;
     from->member_id = from->address;
     from->live = true;
+    UpdateCounts();
     return;
   }
   if (membership.as_of_micros() < view_as_of_) return;  // an older view
@@ -610,6 +642,7 @@ void RoutingSyncClient::OnMembership(Replica* from,
     r->live = false;
     if (r->seed) r->member_id.clear();
   }
+  UpdateCounts();
   if (!joined.empty() || !left.empty()) {
     LOG(INFO) << "sync service members: " << membership.members_size()
               << " live (" << joined.size() << " new, " << left.size()

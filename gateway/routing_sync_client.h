@@ -37,6 +37,7 @@
 #ifndef JETSTREAM_GATEWAY_ROUTING_SYNC_CLIENT_H_
 #define JETSTREAM_GATEWAY_ROUTING_SYNC_CLIENT_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -90,6 +91,11 @@ class RoutingSyncClient : public SyncClient {
   // Shuts every replica's client down.
   void Shutdown() override;
 
+  // Live members known, and how many of them have their stream up. Any
+  // thread (updated on the hub).
+  int live_members() const { return live_members_.load(); }
+  int links_up() const { return links_up_.load(); }
+
  private:
   class ReplicaListener;
   // One connection: to a seed as written, or to a member's address.
@@ -126,6 +132,9 @@ class RoutingSyncClient : public SyncClient {
     bool placed_by_redirect = false;
     // Requests sent now are resends after a redirect.
     bool rerouted = false;
+    // The replica a redirect pointed to is down: the placement may take
+    // the lease over.
+    bool holder_unreachable = false;
     std::deque<Held> held;
     std::optional<sync::v1::WatchRequest> pending_watch;  // while moving
     uint64_t next_seq = 1;
@@ -163,8 +172,9 @@ class RoutingSyncClient : public SyncClient {
   void OnScopeLost(Replica* from, const sync::v1::ScopeLost& lost);
   void OnStreamEnded(Replica* from);
   void OnMembership(Replica* from, const sync::v1::Membership& membership);
-  // Moves every scope placed on `replica`.
+  // Moves every scope placed on (or moving to) `replica`.
   void MoveScopesOff(Replica* replica);
+  void UpdateCounts();
 
   const ClientFactory make_client_;
   const Scheduler schedule_;
@@ -175,6 +185,8 @@ class RoutingSyncClient : public SyncClient {
   std::vector<std::unique_ptr<Replica>> retired_;
   int64_t view_as_of_ = -1;
   absl::flat_hash_map<std::string, ScopeRoute> routes_;
+  std::atomic<int> live_members_{0};
+  std::atomic<int> links_up_{0};
   // Keeps callbacks of a destroyed router from running.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

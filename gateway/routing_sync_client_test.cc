@@ -315,6 +315,24 @@ TEST(RoutingSyncClientTest, AMovingScopesRequestsKeepTheirOrder) {
   EXPECT_THAT(g.answers, ElementsAre("applied 1", "applied 2", "applied 3"));
 }
 
+TEST(RoutingSyncClientTest, ARedirectToAReplicaThatIsDownMayTakeTheLeaseOver) {
+  Clustered g;
+  const std::string scope = ScopeRankingFirst(kIds, "sync-0");
+  // sync-2, the holder, was up and is down.
+  g.at("10.0.0.3:50051").listener_->OnStreamStarted();
+  g.at("10.0.0.3:50051").up = false;
+  g.at("10.0.0.3:50051").listener_->OnStreamEnded();
+  g.Fetch(scope);
+  g.at("10.0.0.1:50051").AnswerFetch(Redirect("sync-2", "10.0.0.3:50051"));
+  // Resent where routing points instead: a resend (which ends the stream's
+  // redirect) that may take the lease over.
+  EXPECT_THAT(g.at("10.0.0.1:50051").calls,
+              ElementsAre("fetch " + scope, "fetch " + scope + " take_over rerouted"));
+  g.Apply(scope, "later");
+  EXPECT_EQ(g.at("10.0.0.1:50051").calls.back(),
+            "apply " + scope + " later take_over");
+}
+
 TEST(RoutingSyncClientTest, AnApplyAnsweredBeforeTheMoveStaysAnswered) {
   Clustered g;
   const std::string scope = ScopeRankingFirst(kIds, "sync-0");
@@ -375,8 +393,8 @@ TEST(RoutingSyncClientTest, AFetchWhoseStreamEndedIsSentAgainAndAnApplyIsNot) {
   a.up = false;
   a.listener_->OnStreamEnded();
   // What the stream's end does to pending requests.
-  a.AnswerFetch(absl::UnavailableError("Sync service unavailable"));
-  a.AnswerApply(absl::UnavailableError("Sync service unavailable"));
+  a.AnswerFetch(absl::UnknownError("lost"));
+  a.AnswerApply(absl::UnknownError("lost"));
   EXPECT_THAT(g.answers, ElementsAre("apply error 1"));
   const std::vector<std::string> rest = {"sync-1", "sync-2"};
   const std::string next =

@@ -47,8 +47,11 @@ class SyncClient {
   };
 
   // The service's FetchResult (a snapshot, or an error for the client such
-  // as "No such scope"), or kUnavailable / kDeadlineExceeded when the
-  // service could not be reached or did not answer in time. A result (fetch
+  // as "No such scope"), or an error of the request itself: kUnavailable
+  // (no stream to the service: nothing was sent), kUnknown (the stream broke
+  // before the answer came) or kDeadlineExceeded (no answer in time). After
+  // kUnknown or kDeadlineExceeded an apply may have taken effect: if it
+  // did, its commit reaches every session, its sender included. A result (fetch
   // or apply) from one replica may be a Redirect instead; RoutingSyncClient
   // resolves those, so its own callers never see one.
   using FetchCallback =

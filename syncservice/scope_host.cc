@@ -8,6 +8,7 @@
 #include "common/fragment_json.h"
 #include "common/json.h"
 #include "common/logging.h"
+#include "syncservice/storage/scope_store.h"
 
 namespace jetstream {
 
@@ -379,6 +380,20 @@ void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
     if (entry->done) {
       if (status.ok()) {
         entry->done(entry->result);
+      } else if (IsOutcomeUnknown(status)) {
+        // Maybe stored: the sender learns it from the scope's state, which
+        // every watcher gets afresh once the scope is served again.
+        ChangesetResult unknown;
+        unknown.replies.assign(
+            entry->result.replies.size(),
+            FragmentReply{WireError{absl::StrCat(
+                                        "Could not apply SyncMessage: the "
+                                        "outcome is unknown (",
+                                        status.message(), ")"),
+                                    "outcome-unknown"},
+                          {}});
+        unknown.version = entry->result.version;
+        entry->done(unknown);
       } else {
         entry->done(scope_->RejectAll(entry->result.replies.size(),
                                       failure_reason_));

@@ -107,9 +107,9 @@ class ClusterEvents : public Cluster::Listener {
 
 // The store named by `spec` ("memory"/"": none). `writer_id` is the id a
 // PostgreSQL store writes (and holds leases) under.
-absl::StatusOr<std::unique_ptr<ScopeStore>> OpenStore(const std::string& spec,
-                                                      bool synchronous,
-                                                      const std::string& writer_id) {
+absl::StatusOr<std::unique_ptr<ScopeStore>> OpenStore(
+    const std::string& spec, bool synchronous, const std::string& writer_id,
+    const std::string& application_name) {
   if (spec.empty() || spec == "memory") return std::unique_ptr<ScopeStore>();
   ScopeStoreOptions store_options;
   store_options.synchronous = synchronous;
@@ -136,6 +136,7 @@ absl::StatusOr<std::unique_ptr<ScopeStore>> OpenStore(const std::string& spec,
     PostgresScopeStoreOptions options;
     options.store = store_options;
     options.writer_id = writer_id;
+    options.application_name = application_name;
     absl::StatusOr<std::unique_ptr<PostgresScopeStore>> store =
         PostgresScopeStore::Open(spec.substr(9), options);
     if (!store.ok()) return store.status();
@@ -188,8 +189,13 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   server->hooks_ = *std::move(hooks);
   // This process: the store's writer id and the lease owner.
   const std::string incarnation = Uuid::Random().ToString();
-  absl::StatusOr<std::unique_ptr<ScopeStore>> store =
-      OpenStore(options.store, options.store_sync, incarnation);
+  // The database shows which replica a connection is from.
+  const std::string application_name =
+      options.member_id.empty()
+          ? std::string("jetstream-syncservice")
+          : absl::StrCat("jetstream-syncservice ", options.member_id);
+  absl::StatusOr<std::unique_ptr<ScopeStore>> store = OpenStore(
+      options.store, options.store_sync, incarnation, application_name);
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
   PostgresCluster* postgres_cluster = nullptr;
@@ -199,6 +205,7 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
     PostgresClusterOptions cluster_options;
     cluster_options.incarnation = incarnation;
     cluster_options.lease_ttl = options.lease_ttl;
+    cluster_options.application_name = application_name + "/cluster";
     absl::StatusOr<std::unique_ptr<PostgresCluster>> cluster =
         PostgresCluster::Open(options.store.substr(9), cluster_options);
     if (!cluster.ok()) return cluster.status();

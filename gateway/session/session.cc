@@ -254,7 +254,16 @@ void Session::HandleScopeSync(ClientMessage message) {
         std::shared_ptr<Session> self = weak.lock();
         if (self == nullptr || self->ended_) return;
         std::vector<FragmentReply> replies;
-        if (!result.ok()) {
+        if (!result.ok() && (absl::IsUnknown(result.status()) ||
+                             absl::IsDeadlineExceeded(result.status()))) {
+          // Sent, never answered: if it was applied, the commit reaches
+          // this session as a ScopeSync.
+          replies = AllFail(
+              n, WireError{absl::StrCat("Could not apply SyncMessage: the "
+                                        "outcome is unknown (",
+                                        result.status().message(), ")"),
+                           "outcome-unknown"});
+        } else if (!result.ok()) {
           replies = AllFail(
               n, WireError{absl::StrCat("Could not apply SyncMessage: ",
                                         result.status().message()),

@@ -121,7 +121,7 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Open(
   connect.connect_timeout = options.connect_timeout;
   // A call stuck on a dead connection must not outlive a lease by much.
   connect.tcp_user_timeout = options.lease_ttl / 2;
-  connect.application_name = "jetstream-syncservice-cluster";
+  connect.application_name = options.application_name;
   auto no_setup = [](Connection&) { return absl::OkStatus(); };
   absl::StatusOr<std::unique_ptr<Connection>> control =
       Connection::Open(conninfo, connect, no_setup);

@@ -65,6 +65,8 @@ struct PostgresClusterOptions {
   // Zero: lease_ttl / 3.
   absl::Duration heartbeat_interval = absl::ZeroDuration();
   absl::Duration connect_timeout = absl::Seconds(2);
+  // What the server shows for the cluster's connections.
+  std::string application_name = "jetstream-syncservice/cluster";
 };
 
 class PostgresCluster : public Cluster {

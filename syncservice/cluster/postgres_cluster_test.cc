@@ -273,7 +273,7 @@ TEST_F(PostgresClusterTest, ATakeOverWaitsForACommitRunningUnderTheOldLease) {
     auto rows = QuerySql(conninfo_,
                          "SELECT count(*) FROM pg_stat_activity WHERE "
                          "wait_event_type = 'Lock' AND application_name = "
-                         "'jetstream-syncservice-cluster'");
+                         "'jetstream-syncservice/cluster'");
     ASSERT_TRUE(rows.ok()) << rows.status();
     waiting = (*rows)[0][0] == "1";
   }

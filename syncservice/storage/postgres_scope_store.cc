@@ -333,6 +333,7 @@ absl::StatusOr<std::unique_ptr<PostgresScopeStore>> PostgresScopeStore::Open(
       absl::ToInt64Milliseconds(options.idle_in_transaction_timeout);
   pg_internal::ConnectOptions connect;
   connect.connect_timeout = options.connect_timeout;
+  connect.application_name = options.application_name;
   STORAGE_ASSIGN_OR_RETURN(
       std::unique_ptr<Connection> writer,
       Connection::Open(
@@ -708,7 +709,7 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
     // The COMMIT may or may not have taken effect: ask the server.
     absl::StatusOr<bool> committed = BatchCommitted(seq);
     if (!committed.ok()) {
-      return absl::UnavailableError(absl::StrCat(
+      return OutcomeUnknownError(absl::StrCat(
           "postgres: connection lost while committing; the outcome of the "
           "batch is unknown (",
           failure.message(), "; ", committed.status().message(), ")"));

@@ -85,6 +85,9 @@ struct PostgresScopeStoreOptions {
   std::string writer_id;
   // Default connect_timeout, unless the connection string sets one.
   absl::Duration connect_timeout = absl::Seconds(10);
+  // What the server shows for the store's connections (pg_stat_activity),
+  // unless the connection string sets one.
+  std::string application_name = "jetstream-syncservice";
   // How often a batch that hit a deadlock or serialization failure is
   // retried before its writes fail with kAborted.
   int max_retries = 3;

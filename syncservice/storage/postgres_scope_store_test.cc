@@ -310,6 +310,7 @@ TEST_F(LostCommitTest, AnOutcomeThatCannotBeLearntIsReportedUnknown) {
   absl::Status status = AppendAndWait(**store, "s", 1);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   EXPECT_THAT(status.message(), HasSubstr("outcome of the batch is unknown"));
+  EXPECT_TRUE(IsOutcomeUnknown(status));
   // It did commit, as Load() tells once the server is back.
   proxy_->SetRefusing(false);
   EXPECT_EQ(Versions(), "1");

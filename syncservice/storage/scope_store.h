@@ -44,9 +44,28 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace jetstream {
+
+// OutcomeUnknownError() / IsOutcomeUnknown()
+//
+// The failure of a write whose outcome the store could not learn (the
+// database went away while the COMMIT was on its way, and did not come back
+// in time): it may or may not be stored. kUnavailable, marked with a payload
+// so the pipeline can tell the writer exactly that.
+inline constexpr char kOutcomeUnknownPayload[] =
+    "type.jetstream.dev/outcome-unknown";
+inline absl::Status OutcomeUnknownError(absl::string_view message) {
+  absl::Status status = absl::UnavailableError(message);
+  status.SetPayload(kOutcomeUnknownPayload, absl::Cord("1"));
+  return status;
+}
+inline bool IsOutcomeUnknown(const absl::Status& status) {
+  return status.GetPayload(kOutcomeUnknownPayload).has_value();
+}
 
 // StoredCommit
 //
@@ -202,9 +221,8 @@ class ScopeStore {
   //     A store whose connection broke during COMMIT first finds out
   //     whether the transaction committed (PostgreSQL reads it back once the
   //     server is reachable) and reports that outcome; only if it cannot
-  //     tell within its bound does it report kUnavailable with "outcome
-  //     unknown" in the message, and then the commit may or may not be
-  //     stored: Load() tells.
+  //     tell within its bound does it report OutcomeUnknownError(), and then
+  //     the commit may or may not be stored: Load() tells.
   // Callbacks of one batch run in append order. A callback must be quick: it
   // holds up the next batch. It may call Append() and Load(), not Create()
   // or SaveSnapshot().

@@ -271,11 +271,23 @@ absl::Status PostgresServer::Stop(absl::Duration timeout) {
 
 absl::Status PostgresServer::Kill(int signal) {
   if (pid_ <= 0) return absl::FailedPreconditionError("postgres is not running");
-  if (kill(-pid_, signal) != 0) return absl::InternalError(ErrnoText("kill"));
+  const pid_t group = pid_;
+  if (kill(-group, signal) != 0) return absl::InternalError(ErrnoText("kill"));
   int wstatus = 0;
   while (waitpid(pid_, &wstatus, 0) < 0 && errno == EINTR) {
   }
   pid_ = -1;
+  if (signal == SIGKILL) {
+    // A backend forked while the signal was on its way escapes it, and
+    // would keep the data directory busy: kill the group until it is empty.
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (kill(-group, SIGKILL) == 0 && absl::Now() < deadline) {
+      // Reaps those that were handed to this process, if any.
+      while (waitpid(-group, nullptr, WNOHANG) > 0) {
+      }
+      absl::SleepFor(absl::Milliseconds(5));  // waiting for processes to die
+    }
+  }
   return absl::OkStatus();
 }
 

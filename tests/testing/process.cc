@@ -92,6 +92,10 @@ int ChildProcess::Kill(int signal) {
   return status;
 }
 
+void ChildProcess::Signal(int signal) {
+  if (!exited_) kill(pid_, signal);
+}
+
 bool ChildProcess::Terminate(absl::Duration timeout) {
   if (exited_) return false;
   kill(pid_, SIGTERM);
@@ -110,7 +114,10 @@ bool ChildProcess::Terminate(absl::Duration timeout) {
 }
 
 ChildProcess::~ChildProcess() {
-  if (!exited_ && pid_ > 0) Kill(SIGKILL);
+  if (!exited_ && pid_ > 0) {
+    kill(pid_, SIGCONT);  // a stopped child would not die of SIGKILL's wait
+    Kill(SIGKILL);
+  }
   if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 

@@ -39,6 +39,8 @@ class ChildProcess {
 
   // Sends `signal` and waits for the exit; returns the wait status.
   int Kill(int signal);
+  // Sends `signal` and returns at once (SIGSTOP, SIGCONT).
+  void Signal(int signal);
   // SIGTERM, then waits up to `timeout`; returns true on a clean exit 0.
   bool Terminate(absl::Duration timeout = absl::Seconds(10));
 
