@@ -1,9 +1,17 @@
 #include "syncservice/scope_registry.h"
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/rendezvous.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "syncservice/scope_config.h"
@@ -125,6 +133,276 @@ TEST(ScopeRegistryTest, BadTemplatesFailAtStartupToo) {
             "conf/scopes.json: template 'x/*': No such model 'Unknown' for a "
             "scope root");
 }
+
+
+namespace loading {
+
+// A store whose loads of one scope wait until the test lets them go; the
+// rest of it holds nothing (every scope is new) and writes nothing.
+class GatedStore : public ScopeStore {
+ public:
+  explicit GatedStore(std::string gated) : gated_(std::move(gated)) {}
+
+  absl::StatusOr<std::optional<StoredScope>> Load(
+      const std::string& scope) override {
+    absl::MutexLock lock(&mu_);
+    ++loads_[scope];
+    if (scope == gated_) {
+      waiting_ = true;
+      mu_.Await(absl::Condition(&open_));
+    }
+    return std::optional<StoredScope>();
+  }
+  absl::Status Create(const std::string&, const StoredSnapshot&) override {
+    return absl::OkStatus();
+  }
+  void Append(const std::string&, StoredCommit,
+              std::function<void(absl::Status)> done) override {
+    std::thread([done = std::move(done)] { done(absl::OkStatus()); }).detach();
+  }
+  absl::Status SaveSnapshot(const std::string&, const StoredSnapshot&) override {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> List() override {
+    return std::vector<std::string>();
+  }
+  ScopeStoreStats Stats() const override { return {}; }
+
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+  bool WaitUntilWaiting() {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&waiting_), absl::Seconds(10));
+  }
+  int loads(const std::string& scope) {
+    absl::MutexLock lock(&mu_);
+    return loads_[scope];
+  }
+
+ private:
+  const std::string gated_;
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = false;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, int> loads_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(ScopeRegistryLoadingTest, ASlowLoadHoldsUpNoOtherScopeAndServesItsWaitersInOrder) {
+  GatedStore store("canvas/slow");
+  ScopeRegistryOptions options;
+  options.store = &store;
+  auto registry = NewRegistry(options);
+
+  absl::Mutex mu;
+  std::vector<int> answered;
+  for (int i = 0; i < 3; ++i) {
+    registry->Acquire("canvas/slow", RoutingHints{}, [&, i](ScopeLookup found) {
+      EXPECT_NE(found.host, nullptr);
+      absl::MutexLock lock(&mu);
+      answered.push_back(i);
+    });
+  }
+  ASSERT_TRUE(store.WaitUntilWaiting());
+  // Another scope loads and serves while the first one's load is stuck.
+  absl::StatusOr<std::shared_ptr<ScopeHost>> fast = registry->Fetch("canvas/fast");
+  ASSERT_TRUE(fast.ok()) << fast.status();
+  EXPECT_EQ(registry->Find("canvas/slow"), nullptr);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(answered.empty());
+  }
+  store.Open();
+  absl::StatusOr<std::shared_ptr<ScopeHost>> slow = registry->Fetch("canvas/slow");
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  absl::MutexLock lock(&mu);
+  // One load for all of them; answered in the order they asked.
+  EXPECT_EQ(store.loads("canvas/slow"), 1);
+  EXPECT_THAT(answered, ::testing::ElementsAre(0, 1, 2));
+}
+
+// A cluster the test drives: who holds which lease, who is live.
+class FakeCluster : public Cluster {
+ public:
+  explicit FakeCluster(Member self) : self_(std::move(self)) {}
+
+  void SetListener(Listener*) override {}
+  Member self() const override { return self_; }
+  bool standalone() const override { return false; }
+  MemberView members() const override {
+    absl::MutexLock lock(&mu_);
+    return view_;
+  }
+  absl::StatusOr<LeaseOutcome> Acquire(const std::string& scope) override {
+    absl::MutexLock lock(&mu_);
+    ++acquires_;
+    LeaseOutcome outcome;
+    auto it = holders_.find(scope);
+    if (it != holders_.end() && it->second.id != self_.id) {
+      outcome.holder = it->second;
+      outcome.holder_live = true;
+      outcome.expires_in = absl::Milliseconds(20);
+      return outcome;
+    }
+    outcome.granted = true;
+    outcome.epoch = ++epochs_[scope];
+    holders_[scope] = self_;
+    valid_[scope] = outcome.epoch;
+    return outcome;
+  }
+  void Release(const std::string& scope, uint64_t epoch) override {
+    absl::MutexLock lock(&mu_);
+    if (valid_[scope] == epoch) {
+      valid_.erase(scope);
+      holders_.erase(scope);
+      released_.push_back(scope);
+    }
+  }
+  bool Valid(const std::string& scope, uint64_t epoch) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = valid_.find(scope);
+    return it != valid_.end() && it->second == epoch;
+  }
+  void Drain() override {}
+
+  void SetMembers(std::vector<Member> members) {
+    absl::MutexLock lock(&mu_);
+    view_.members = std::move(members);
+    ++view_.as_of_micros;
+  }
+  void SetHolder(const std::string& scope, std::optional<Member> holder) {
+    absl::MutexLock lock(&mu_);
+    if (holder.has_value()) {
+      holders_[scope] = *holder;
+    } else {
+      holders_.erase(scope);
+    }
+  }
+  void Expire(const std::string& scope) {
+    absl::MutexLock lock(&mu_);
+    valid_.erase(scope);
+  }
+  std::vector<std::string> released() {
+    absl::MutexLock lock(&mu_);
+    return released_;
+  }
+
+ private:
+  const Member self_;
+  mutable absl::Mutex mu_;
+  MemberView view_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Member> holders_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> epochs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> valid_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> released_ ABSL_GUARDED_BY(mu_);
+  int acquires_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+const Member kMe{"me", "10.0.0.1:50051"};
+const Member kOther{"other", "10.0.0.2:50051"};
+
+// A scope that ranks `first` before the other of {me, other}.
+std::string ScopePreferring(const std::string& first) {
+  const std::vector<std::string> ids = {kMe.id, kOther.id};
+  for (int i = 0;; ++i) {
+    std::string scope = absl::StrCat("canvas/s", i);
+    if (ids[RankByRendezvous(ids, scope).front()] == first) return scope;
+  }
+}
+
+ScopeLookup AcquireAndWait(ScopeRegistry& registry, const std::string& scope,
+                           RoutingHints hints = {}) {
+  absl::Notification done;
+  ScopeLookup out;
+  registry.Acquire(scope, hints, [&](ScopeLookup l) {
+    out = std::move(l);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return out;
+}
+
+struct Clustered {
+  Clustered() : cluster(kMe) {
+    cluster.SetMembers({kMe, kOther});
+    ScopeRegistryOptions options;
+    options.cluster = &cluster;
+    options.max_lease_wait = absl::Seconds(10);
+    registry = NewRegistry(options);
+  }
+  FakeCluster cluster;
+  std::unique_ptr<ScopeRegistry> registry;
+};
+
+TEST(ScopeRegistryLeaseTest, AFreshRequestForAScopeThatPrefersAnotherMemberIsRedirected) {
+  Clustered c;
+  const std::string scope = ScopePreferring(kOther.id);
+  ScopeLookup found = AcquireAndWait(*c.registry, scope);
+  EXPECT_EQ(found.host, nullptr);
+  ASSERT_TRUE(found.redirect.has_value());
+  EXPECT_EQ(*found.redirect, kOther);
+  // Sent here on purpose (another replica redirected it): served here.
+  found = AcquireAndWait(*c.registry, scope, RoutingHints{false, true});
+  ASSERT_NE(found.host, nullptr);
+  EXPECT_EQ(found.host->lease_epoch(), 1u);
+}
+
+TEST(ScopeRegistryLeaseTest, AScopeWhoseLeaseIsHeldElsewhereIsRedirectedThere) {
+  Clustered c;
+  const std::string scope = ScopePreferring(kMe.id);
+  c.cluster.SetHolder(scope, kOther);
+  ScopeLookup found = AcquireAndWait(*c.registry, scope);
+  ASSERT_TRUE(found.redirect.has_value());
+  EXPECT_EQ(*found.redirect, kOther);
+  // A take-over request waits for the lease instead, and gets it once it
+  // is free.
+  absl::Notification served;
+  c.registry->Acquire(scope, RoutingHints{true, false}, [&](ScopeLookup l) {
+    EXPECT_NE(l.host, nullptr);
+    served.Notify();
+  });
+  EXPECT_FALSE(served.HasBeenNotified());
+  c.cluster.SetHolder(scope, std::nullopt);
+  EXPECT_TRUE(served.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
+TEST(ScopeRegistryLeaseTest, ALostLeaseStopsTheHostAndTheNextRequestLoadsAfresh) {
+  Clustered c;
+  const std::string scope = ScopePreferring(kMe.id);
+  ScopeLookup first = AcquireAndWait(*c.registry, scope);
+  ASSERT_NE(first.host, nullptr);
+  c.cluster.Expire(scope);
+  c.registry->OnLeaseLost(scope, 1, absl::AbortedError("ran out"));
+  EXPECT_TRUE(first.host->failed());
+  ScopeLookup second = AcquireAndWait(*c.registry, scope);
+  ASSERT_NE(second.host, nullptr);
+  EXPECT_NE(second.host, first.host);
+  EXPECT_EQ(second.host->lease_epoch(), 2u);
+}
+
+TEST(ScopeRegistryLeaseTest, AScopeThatNowPrefersAnotherMemberIsHandedOff) {
+  Clustered c;
+  c.cluster.SetMembers({kMe});
+  const std::string scope = ScopePreferring(kOther.id);
+  ScopeLookup found = AcquireAndWait(*c.registry, scope);
+  ASSERT_NE(found.host, nullptr);
+  // The other member joins: the scope goes to it, its lease is released
+  // and requests meanwhile are redirected there.
+  c.cluster.SetMembers({kMe, kOther});
+  c.registry->OnMembersChanged(c.cluster.members());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (c.cluster.released().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));  // the handoff runs on a worker
+  }
+  EXPECT_THAT(c.cluster.released(), ::testing::ElementsAre(scope));
+  EXPECT_TRUE(found.host->failed());
+  ScopeLookup after = AcquireAndWait(*c.registry, scope);
+  ASSERT_TRUE(after.redirect.has_value());
+  EXPECT_EQ(*after.redirect, kOther);
+}
+
+}  // namespace loading
 
 }  // namespace
 }  // namespace jetstream
