@@ -72,12 +72,15 @@ make_base() {
   }
   local work
   work=$(mktemp -d)
+  # Without man pages or translations, but with the (empty) man folders:
+  # packages such as OpenJDK (Bazel's) register alternatives in them.
   echo "build_image: making $base with mmdebstrap (Debian 12 minbase)" >&2
   mmdebstrap --variant=minbase --format=tar --quiet \
     --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --customize-hook='for i in 1 2 3 4 5 6 7 8; do mkdir -p "$1/usr/share/man/man$i"; done' \
     bookworm "$work/base.tar" \
     "deb http://deb.debian.org/debian bookworm main" \
     "deb http://deb.debian.org/debian bookworm-updates main" \
