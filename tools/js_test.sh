@@ -2,7 +2,8 @@
 # Runs the JS client's tests against freshly built gateway and sync service
 # binaries: the unit and integration tests (clients/js/test) and the browser
 # test of the demo pages in headless Chromium (clients/js/browser-test);
-# then the Node.js validator example's tests (examples/validator-node).
+# then the Node.js validator example's tests (examples/validator-node) and
+# the deployment files' checks (deploy/test).
 # Ends with one line "N passed, M failed", counted from node's test runner.
 #   tools/js_test.sh              everything
 #   JS_TESTS="test/" tools/js_test.sh   only the Node tests (paths under clients/js)
@@ -44,6 +45,9 @@ run_node() {
 run_node clients/js ${JS_TESTS:-test/ browser-test/}
 if [[ -z "${JS_TESTS:-}" ]]; then
   run_node examples/validator-node test/
+  # The deployment files: Kubernetes overlays rendered and validated
+  # offline, systemd units verified.
+  run_node deploy/test kubernetes.test.js systemd.test.js
 fi
 
 echo "${passed} passed, ${failed} failed"

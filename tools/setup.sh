@@ -1,28 +1,45 @@
 #!/usr/bin/env bash
 # Installs every Debian package the project needs to build, test and run the
 # demo. Idempotent: safe to run on every invocation of the README commands.
+#   tools/setup.sh           everything (build, tests, demo, benchmarks)
+#   tools/setup.sh --build   only what `bazel build //gateway //syncservice`
+#                            needs (the image's builder stage, deploy/)
 set -euo pipefail
 
-PACKAGES=(
+build_only=0
+if [[ "${1:-}" == "--build" ]]; then build_only=1; fi
+
+BUILD_PACKAGES=(
   # Build system (Bazel 4.2.3, offline, see notes in bazel/README.md).
   bazel-bootstrap pkg-config g++
   # RPC and serialisation.
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # Core libraries.
   libabsl-dev libboost-dev rapidjson-dev libgoogle-glog-dev
+  # Scope stores' client libraries (syncservice/storage).
+  libsqlite3-dev libpq-dev
+)
+
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
   # Tests and benchmarks; openssl makes the TLS/mTLS tests' certificates.
   libgtest-dev libgmock-dev libbenchmark-dev openssl
-  # Scope stores (syncservice/storage): SQLite, and PostgreSQL's client
-  # library plus a server the storage tests start on their own.
-  libsqlite3-dev libpq-dev postgresql
+  # A PostgreSQL server the storage tests start on their own.
+  postgresql
   # Browser test of the demo pages (clients/js/browser-test, tools/js_test.sh).
   chromium
   # System benchmark (tools/bench_system.sh): its plot and its JSON reading.
   gnuplot-nox jq
+  # Container image and its smoke test (deploy/build_image.sh,
+  # tests/deploy): podman run by runc (crun fails on hosts with hybrid
+  # cgroups), mmdebstrap for the Debian base image. systemd-analyze checks
+  # the systemd units (deploy/test).
+  podman runc mmdebstrap systemd
 )
+if ((build_only)); then PACKAGES=("${BUILD_PACKAGES[@]}"); fi
 
 # The JS client and its tests run on Node; Debian's only when none is there.
-if ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
+if ((!build_only)) && ! command -v node >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -31,19 +48,38 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if ((${#missing[@]})); then
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-  echo "setup: installing ${missing[*]}" >&2
+# kubectl renders the Kubernetes overlays (kubectl kustomize, deploy/test).
+# Any kubectl already on the PATH will do (it may come from another
+# repository, e.g. Google's cloud-sdk one, whose package is also called
+# kubectl); otherwise a "kubectl" package if an apt source offers one, else
+# Debian's kubernetes-client.
+need_kubectl=0
+if ((!build_only)) && ! command -v kubectl >/dev/null 2>&1; then need_kubectl=1; fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+if ((${#missing[@]} || need_kubectl)); then
   $SUDO apt-get update -qq
+fi
+if ((need_kubectl)); then
+  if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    missing+=(kubectl)
+  else
+    missing+=(kubernetes-client)
+  fi
+fi
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+if ((build_only)); then exit 0; fi
 
-# npm packages of the JS client's tests (ws, playwright-core) and of the
-# Node.js validator example (@grpc/grpc-js), from their committed
+# npm packages of the JS client's tests (ws, playwright-core), of the
+# Node.js validator example (@grpc/grpc-js) and of the deployment checks
+# (kubernetes-models, yaml), from their committed
 # package-lock.json files: installed when missing or out of date.
 root_dir="$(cd "$(dirname "$0")/.." && pwd)"
-for js_dir in "$root_dir/clients/js" "$root_dir/examples/validator-node"; do
+for js_dir in "$root_dir/clients/js" "$root_dir/examples/validator-node" "$root_dir/deploy/test"; do
   [[ -f "$js_dir/package.json" ]] || continue
   stamp="$js_dir/node_modules/.package-lock.json"
   if [[ ! -f "$stamp" || "$js_dir/package-lock.json" -nt "$stamp" || "$js_dir/package.json" -nt "$stamp" ]]; then
