@@ -121,7 +121,9 @@ RoutingSyncClient::Replica* RoutingSyncClient::Choose(absl::string_view key,
   if (candidates.empty()) return nullptr;
   std::vector<size_t> order = RankByRendezvous(names, key);
   for (size_t k : order) {
-    if (candidates[k]->client->connected()) {
+    // A member just heard of, whose stream is still opening, counts as up:
+    // requests wait on its stream (rather than taking its scopes over).
+    if (candidates[k]->client->connected() || candidates[k]->generation == 0) {
       *first = k == order.front();
       return candidates[k];
     }

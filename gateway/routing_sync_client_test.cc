@@ -242,6 +242,8 @@ const std::vector<std::string> kIds = {"sync-0", "sync-1", "sync-2"};
 struct Clustered : Gateway {
   Clustered() : Gateway({"dns:///sync"}) {
     Members("dns:///sync", kThree, 100);
+    for (const auto& [id, address] : kThree) at(address).listener_->OnStreamStarted();
+    listener.events.clear();
   }
 };
 
@@ -319,7 +321,6 @@ TEST(RoutingSyncClientTest, ARedirectToAReplicaThatIsDownMayTakeTheLeaseOver) {
   Clustered g;
   const std::string scope = ScopeRankingFirst(kIds, "sync-0");
   // sync-2, the holder, was up and is down.
-  g.at("10.0.0.3:50051").listener_->OnStreamStarted();
   g.at("10.0.0.3:50051").up = false;
   g.at("10.0.0.3:50051").listener_->OnStreamEnded();
   g.Fetch(scope);
@@ -449,6 +450,9 @@ TEST(RoutingSyncClientTest, AStandaloneReplicaComingBackTakesItsScopesBack) {
   Gateway g({"a:1", "b:1"});
   g.Standalone("a:1");
   g.Standalone("b:1");
+  g.at("a:1").listener_->OnStreamStarted();
+  g.at("b:1").listener_->OnStreamStarted();
+  g.listener.events.clear();
   const std::vector<std::string> names = {"a:1", "b:1"};
   const std::string scope = ScopeRankingFirst(names, "a:1");
   g.Watch(scope);

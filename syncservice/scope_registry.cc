@@ -361,6 +361,7 @@ void ScopeRegistry::Serve(const std::string& name, uint64_t generation,
     e.host = host;
     e.epoch = epoch;
     e.state = Entry::State::kServing;
+    e.serving_since = absl::Now();
     e.handing_to_waiters = true;
     batch.swap(e.waiters);
   }
@@ -451,13 +452,28 @@ void ScopeRegistry::HandedOff(const std::string& name, uint64_t generation) {
 }
 
 void ScopeRegistry::OnMembersChanged(const MemberView& view) {
-  const std::string self = options_.cluster->self().id;
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
+  HandOffMisplaced(view, absl::ZeroDuration());
+}
+
+void ScopeRegistry::Rebalance(const MemberView& view) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  HandOffMisplaced(view, options_.rebalance_after);
+}
+
+void ScopeRegistry::HandOffMisplaced(const MemberView& view,
+                                     absl::Duration min_tenure) {
+  const std::string self = options_.cluster->self().id;
   const bool member = view.Contains(self);
+  const absl::Time now = absl::Now();
   std::vector<std::string> names;
   for (const auto& [name, entry] : entries_) {
-    if (entry->state == Entry::State::kServing) names.push_back(name);
+    if (entry->state == Entry::State::kServing &&
+        now - entry->serving_since >= min_tenure) {
+      names.push_back(name);
+    }
   }
   for (const std::string& name : names) {
     std::optional<Member> preferred = view.Preferred(name);

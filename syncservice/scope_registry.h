@@ -97,6 +97,10 @@ struct ScopeRegistryOptions {
   // How long a rerouted or take-over request waits for a lease held
   // elsewhere before it fails with kUnavailable.
   absl::Duration max_lease_wait = absl::Seconds(15);
+  // A scope served here although another live member is preferred (it was
+  // taken over while that one could not be reached) is handed to it after
+  // serving here this long, checked at every heartbeat (Rebalance()).
+  absl::Duration rebalance_after = absl::Seconds(10);
 };
 
 // How the caller came to ask this replica (proto Routing).
@@ -171,8 +175,16 @@ class ScopeRegistry : public Cluster::Listener {
   // released or `timeout` passed. Returns whether all were.
   bool HandOffAll(absl::Duration timeout);
 
+  // ScopeRegistry::Rebalance()
+  //
+  // Hands off every scope served here for at least `rebalance_after` that
+  // prefers another live member in `view`. (OnMembersChanged() hands off at
+  // once, whatever the tenure.)
+  void Rebalance(const MemberView& view);
+
   // Cluster::Listener (the cluster's threads).
   void OnMembersChanged(const MemberView& view) override;
+  void OnHeartbeat(const MemberView& view) override { Rebalance(view); }
   void OnLeaseLost(const std::string& scope, uint64_t epoch,
                    const absl::Status& why) override;
 
@@ -196,6 +208,7 @@ class ScopeRegistry : public Cluster::Listener {
     // When the first waiter of a lease wait gives up.
     absl::Time wait_deadline = absl::InfiniteFuture();
     Member leaving_to;  // kLeaving: where the scope goes (empty id: anywhere)
+    absl::Time serving_since;  // kServing
   };
 
   ScopeRegistry(std::shared_ptr<const Schema> schema, ScopeConfig config,
@@ -224,6 +237,10 @@ class ScopeRegistry : public Cluster::Listener {
   void OnHostFailed(const std::string& name, uint64_t generation,
                     uint64_t epoch);
   void HandOff(const std::string& name, const Member* to)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands off the scopes that prefer another member of `view`, those served
+  // here for at least `min_tenure`.
+  void HandOffMisplaced(const MemberView& view, absl::Duration min_tenure)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandedOff(const std::string& name, uint64_t generation);
 

@@ -1,6 +1,8 @@
 #include "syncservice/sync_server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -85,12 +87,15 @@ std::string AdvertisedAddress(const std::string& bound, int port) {
   return absl::StrCat(host, ":", port);
 }
 
-// Passes the cluster's events to the registry (handoffs, lost leases) and
-// the service (membership for the gateways).
+// Passes the cluster's events to the registry (handoffs, lost leases), the
+// service (membership for the gateways) and the server (health).
 class ClusterEvents : public Cluster::Listener {
  public:
-  ClusterEvents(ScopeRegistry* registry, SyncServiceImpl* service)
-      : registry_(registry), service_(service) {}
+  ClusterEvents(ScopeRegistry* registry, SyncServiceImpl* service,
+                std::function<void(bool)> on_reachable)
+      : registry_(registry),
+        service_(service),
+        on_reachable_(std::move(on_reachable)) {}
   void OnMembersChanged(const MemberView& view) override {
     registry_->OnMembersChanged(view);
     service_->OnMembersChanged(view);
@@ -99,10 +104,15 @@ class ClusterEvents : public Cluster::Listener {
                    const absl::Status& why) override {
     registry_->OnLeaseLost(scope, epoch, why);
   }
+  void OnDatabaseReachable(bool reachable) override { on_reachable_(reachable); }
+  void OnHeartbeat(const MemberView& view) override {
+    registry_->Rebalance(view);
+  }
 
  private:
   ScopeRegistry* const registry_;
   SyncServiceImpl* const service_;
+  const std::function<void(bool)> on_reachable_;
 };
 
 // The store named by `spec` ("memory"/"": none). `writer_id` is the id a
@@ -214,6 +224,9 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   }
   ScopeRegistryOptions registry_options = options.registry;
   registry_options.cluster = server->cluster_.get();
+  // A scope taken over while its preferred replica was unreachable goes
+  // back a little after that one is reachable again.
+  registry_options.rebalance_after = options.lease_ttl * 2;
   if (server->store_ != nullptr) {
     server->persister_ = std::make_unique<StorePersister>(server->store_.get());
     registry_options.store = server->store_.get();
@@ -238,11 +251,17 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   server->service_ = std::make_unique<SyncServiceImpl>(server->registry_.get(),
                                                        service_options);
   if (server->cluster_ != nullptr) {
+    SyncServer* self = server.get();
     server->cluster_events_ = std::make_unique<ClusterEvents>(
-        server->registry_.get(), server->service_.get());
+        server->registry_.get(), server->service_.get(),
+        [self](bool reachable) { self->SetDatabaseReachable(reachable); });
     server->cluster_->SetListener(server->cluster_events_.get());
   }
 
+  // grpc.health.v1 (Kubernetes' gRPC probes) and server reflection
+  // (grpcurl), both from Debian's gRPC.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, *credentials, &port);
@@ -266,12 +285,19 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
                               : options.advertise_address;
   server->self_.id =
       options.member_id.empty() ? server->self_.address : options.member_id;
+  // Alive from here on; ready once it has joined its cluster.
+  server->UpdateHealth();
   if (postgres_cluster != nullptr) {
     // Reachable now: become a member (other replicas may hand scopes over
     // from here on).
     absl::Status joined = postgres_cluster->Join(server->self_);
     if (!joined.ok()) return joined;
   }
+  {
+    absl::MutexLock lock(&server->health_mu_);
+    server->started_ = true;
+  }
+  server->UpdateHealth();
   if (!options.metrics_listen.empty()) {
     SyncServer* self = server.get();
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
@@ -306,8 +332,37 @@ SyncServer::~SyncServer() {
 
 Member SyncServer::self() const { return self_; }
 
+void SyncServer::SetDatabaseReachable(bool reachable) {
+  {
+    absl::MutexLock lock(&health_mu_);
+    database_reachable_ = reachable;
+  }
+  UpdateHealth();
+}
+
+void SyncServer::UpdateHealth() {
+  if (server_ == nullptr) return;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health == nullptr) return;
+  bool ready = false;
+  {
+    absl::MutexLock lock(&health_mu_);
+    ready = started_ && !draining_ && database_reachable_;
+  }
+  // "" and the service's own name: ready for traffic. kLivenessService:
+  // the process answers.
+  health->SetServingStatus("", ready);
+  health->SetServingStatus("jetstream.sync.v1.SyncService", ready);
+  health->SetServingStatus(std::string(kLivenessService), true);
+}
+
 void SyncServer::Shutdown(absl::Duration grace) {
   if (server_ == nullptr) return;
+  {
+    absl::MutexLock lock(&health_mu_);
+    draining_ = true;
+  }
+  UpdateHealth();
   const absl::Time deadline = absl::Now() + grace;
   if (cluster_ != nullptr && registry_ != nullptr) {
     // Queued commits finish and every lease is released while the streams

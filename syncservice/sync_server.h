@@ -26,7 +26,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/grpc_link.h"
 #include "syncservice/cluster/cluster.h"
@@ -43,6 +45,11 @@ class Server;
 }  // namespace grpc
 
 namespace jetstream {
+
+// The health service name that answers SERVING while the process runs
+// (Kubernetes liveness); "" answers SERVING only while the replica takes
+// traffic: started, joined, not draining, its database reachable.
+inline constexpr char kLivenessService[] = "liveness";
 
 struct SyncServerOptions {
   // host:port; port 0 picks a free port (see SyncServer::address()).
@@ -129,6 +136,10 @@ class SyncServer {
   // Calls into the SyncService and out to hooks, per method.
   const CallMetrics& metrics() const { return metrics_; }
 
+  // grpc.health.v1 (see kLivenessService): SERVING once started (and
+  // joined), NOT_SERVING while draining or while the database is
+  // unreachable.
+
   // This replica as gateways see it (id and advertised address).
   Member self() const;
   // The cluster (standalone: none).
@@ -145,6 +156,9 @@ class SyncServer {
 
  private:
   SyncServer() = default;
+  // grpc.health.v1 statuses from the state below.
+  void UpdateHealth();
+  void SetDatabaseReachable(bool reachable);
 
   std::string address_;
   int port_ = 0;
@@ -170,6 +184,11 @@ class SyncServer {
   std::unique_ptr<grpc::Server> server_;
   // Stopped first: its requests read the metrics and the registry.
   std::unique_ptr<MetricsHttpServer> metrics_http_;
+
+  absl::Mutex health_mu_;
+  bool started_ ABSL_GUARDED_BY(health_mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(health_mu_) = false;
+  bool database_reachable_ ABSL_GUARDED_BY(health_mu_) = true;
 };
 
 // RunSyncServer()

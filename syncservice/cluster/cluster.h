@@ -108,6 +108,11 @@ class Cluster {
     // longer has it. Valid() is already false for it.
     virtual void OnLeaseLost(const std::string& scope, uint64_t epoch,
                              const absl::Status& why) = 0;
+    // Whether the shared database answers (heartbeats succeed): while it
+    // does not, this replica cannot take or keep leases.
+    virtual void OnDatabaseReachable(bool reachable) { (void)reachable; }
+    // After every heartbeat, with the view as read (changed or not).
+    virtual void OnHeartbeat(const MemberView& view) { (void)view; }
   };
 
   virtual ~Cluster() = default;

@@ -378,7 +378,29 @@ void PostgresCluster::HeartbeatLoop() {
   }
 }
 
+bool PostgresCluster::database_reachable() const {
+  absl::MutexLock lock(&mu_);
+  return reachable_;
+}
+
 bool PostgresCluster::Beat() {
+  const bool reachable = BeatOnce();
+  bool changed = false;
+  {
+    absl::MutexLock lock(&mu_);
+    changed = reachable_ != reachable;
+    reachable_ = reachable;
+  }
+  if (changed) {
+    LOG(WARNING) << "cluster: the database is "
+                 << (reachable ? "reachable again" : "unreachable");
+    absl::MutexLock lock(&listener_mu_);
+    if (listener_ != nullptr) listener_->OnDatabaseReachable(reachable);
+  }
+  return reachable;
+}
+
+bool PostgresCluster::BeatOnce() {
   Connection& c = *control_;
   if (!c.ok()) {
     absl::Status reset = c.Reset();
@@ -502,11 +524,12 @@ absl::Status PostgresCluster::ReadView() {
     changed = !view_.SameMembers(view);
     view_ = view;
   }
+  absl::MutexLock lock(&listener_mu_);
   if (changed) {
     LOG(INFO) << "cluster: " << view.members.size() << " live members";
-    absl::MutexLock lock(&listener_mu_);
     if (listener_ != nullptr) listener_->OnMembersChanged(view);
   }
+  if (listener_ != nullptr) listener_->OnHeartbeat(view);
   return absl::OkStatus();
 }
 

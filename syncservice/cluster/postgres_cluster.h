@@ -108,6 +108,8 @@ class PostgresCluster : public Cluster {
 
   // The leases held here, for tests and metrics.
   size_t leases_held() const;
+  // Whether the last heartbeat reached the database.
+  bool database_reachable() const;
   bool superseded() const;
 
  private:
@@ -128,8 +130,9 @@ class PostgresCluster : public Cluster {
   // Heartbeat thread.
   void HeartbeatLoop();
   // One round: heartbeat, renew, read the view. Returns whether the
-  // database answered.
+  // database answered (and tells the listener when that changes).
   bool Beat();
+  bool BeatOnce();
   absl::Status Heartbeat();
   absl::Status Renew();
   absl::Status ReadView();
@@ -165,6 +168,7 @@ class PostgresCluster : public Cluster {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   Member self_ ABSL_GUARDED_BY(mu_);
   bool joined_ ABSL_GUARDED_BY(mu_) = false;
+  bool reachable_ ABSL_GUARDED_BY(mu_) = true;
   // Bumped whenever held_ changes, to wake the watchdog.
   uint64_t held_changes_ ABSL_GUARDED_BY(mu_) = 0;
 

@@ -68,6 +68,19 @@ class PostgresEnvironmentTest : public ::testing::Test {
     return count;
   }
 
+  // Rows of the members table, or -1 if there is none.
+  int Members(const std::string& database) {
+    PGconn* conn = PQconnectdb(postgres_->ConnectionString(database).c_str());
+    int count = -1;
+    if (PQstatus(conn) == CONNECTION_OK) {
+      PGresult* r = PQexec(conn, "SELECT count(*) FROM jetstream_members");
+      if (PQresultStatus(r) == PGRES_TUPLES_OK) count = std::atoi(PQgetvalue(r, 0, 0));
+      PQclear(r);
+    }
+    PQfinish(conn);
+    return count;
+  }
+
   static constexpr const char* kVariables[] = {
       "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSSLMODE"};
   std::unique_ptr<PostgresServer> postgres_;
@@ -77,9 +90,10 @@ TEST_F(PostgresEnvironmentTest, AnEmptyConnectionStringTakesTheDatabaseFromTheEn
   SetEnvironment("from_env");
   absl::StatusOr<std::unique_ptr<ChildProcess>> sync = StartSyncService();
   ASSERT_TRUE(sync.ok()) << sync.status();
-  // The static scopes of the demo, stored at startup, in the database the
+  // The tables, and this replica's membership, in the database the
   // environment named.
-  EXPECT_GT(StoredScopes("from_env"), 0);
+  EXPECT_EQ(StoredScopes("from_env"), 0);
+  EXPECT_EQ(Members("from_env"), 1);
   EXPECT_TRUE((*sync)->Terminate());
 }
 
