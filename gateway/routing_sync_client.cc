@@ -378,10 +378,11 @@ void RoutingSyncClient::AuthorizeSession(
 void RoutingSyncClient::Watch(sync::v1::WatchRequest request) {
   const std::string scope = request.scope();
   ScopeRoute& route = routes_[scope];
-  if (route.moving) {
-    route.pending_watch = std::move(request);
-    return;
-  }
+  // While the scope moves, nothing is sent: the end of the move tells the
+  // listener (OnScopeLost), which watches again with what it has seen
+  // *then*. A request kept from now would carry a stale version, and a
+  // replica would replay commits the sessions already have.
+  if (route.moving) return;
   SendWatch(scope, route, std::move(request));
 }
 
@@ -412,7 +413,6 @@ void RoutingSyncClient::Unwatch(const std::string& scope) {
     route.replica->client->Unwatch(scope);
   }
   route.watched = false;
-  route.pending_watch.reset();
   if (route.inflight == 0 && route.held.empty() && !route.moving) {
     routes_.erase(it);
   }
@@ -506,12 +506,6 @@ void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
       SendApply(scope, current, h.seq, h.hops, std::move(apply.first),
                 std::move(apply.second));
     }
-  }
-  ScopeRoute& moved = routes_[scope];
-  if (moved.pending_watch.has_value()) {
-    sync::v1::WatchRequest watch = std::move(*moved.pending_watch);
-    moved.pending_watch.reset();
-    SendWatch(scope, moved, std::move(watch));
   }
   if (listener_ != nullptr) listener_->OnScopeLost(scope);
   routes_[scope].rerouted = false;

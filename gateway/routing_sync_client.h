@@ -136,7 +136,6 @@ class RoutingSyncClient : public SyncClient {
     // the lease over.
     bool holder_unreachable = false;
     std::deque<Held> held;
-    std::optional<sync::v1::WatchRequest> pending_watch;  // while moving
     uint64_t next_seq = 1;
     int lost_without_target = 0;  // for the rewatch backoff
     bool rewatch_scheduled = false;

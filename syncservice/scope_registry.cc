@@ -253,15 +253,16 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
       return;
     }
     if (!lease->granted) {
-      // Fresh requests go to the live holder; rerouted and take-over ones
-      // wait here for the lease to be released or to expire.
+      // Requests go to the live holder, but for take-over ones (their
+      // gateway cannot reach it): those wait here for the lease to be
+      // released or to expire. (A gateway follows a few redirects at most,
+      // so replicas that disagree for a moment cannot bounce a request
+      // forever.)
       if (lease->holder_live && !lease->holder.id.empty()) {
         ScopeLookup there;
         there.redirect = lease->holder;
         if (!AnswerWaiters(name, generation,
-                           [](const Waiter& w) {
-                             return !w.hints.take_over && !w.hints.rerouted;
-                           },
+                           [](const Waiter& w) { return !w.hints.take_over; },
                            there)) {
           return;
         }

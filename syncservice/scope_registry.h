@@ -17,11 +17,12 @@
 // Loading, with several replicas (ScopeRegistryOptions::cluster): the
 // scope's lease is taken first (syncservice/cluster/cluster.h), then the
 // scope is loaded from the store, always afresh, never from an earlier
-// tenure's copy. A fresh request for a scope whose lease another live
-// replica holds, or that prefers another live replica, is redirected there;
-// a request the gateway sent here on purpose (Routing.rerouted: another
-// replica redirected it; Routing.take_over: the gateway cannot reach the
-// holder) waits, up to `max_lease_wait`, for the lease to become free.
+// tenure's copy. A fresh request for a scope that prefers another live
+// replica is redirected there; a request for a scope whose lease another
+// live replica holds is redirected to the holder, unless the gateway cannot
+// reach it (Routing.take_over): that one waits, up to `max_lease_wait`, for
+// the lease to be released or to expire. A request another replica sent
+// here (Routing.rerouted) is not sent on for preference, only to a holder.
 // When the live members change, every scope that now prefers another
 // member is handed off: no new work is taken, the queued work finishes,
 // the lease is released, and the scope's watchers are told where it went.

@@ -342,7 +342,7 @@ TEST(ScopeRegistryLeaseTest, AFreshRequestForAScopeThatPrefersAnotherMemberIsRed
   EXPECT_EQ(found.host, nullptr);
   ASSERT_TRUE(found.redirect.has_value());
   EXPECT_EQ(*found.redirect, kOther);
-  // Sent here on purpose (another replica redirected it): served here.
+  // Sent here by another replica (rerouted): served here.
   found = AcquireAndWait(*c.registry, scope, RoutingHints{false, true});
   ASSERT_NE(found.host, nullptr);
   EXPECT_EQ(found.host->lease_epoch(), 1u);

@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <deque>
+#include <cstdlib>
 #include <cstdio>
 #include <utility>
 
@@ -55,6 +57,13 @@ std::vector<std::pair<std::string, double>> Moves(const JsonValue& fragments) {
   return out;
 }
 
+// JETSTREAM_TEST_VERBOSE=1 (bazel test --test_env=...) logs every request
+// of the replicas and gateways, for a failure to be read.
+bool Verbose() {
+  const char* v = std::getenv("JETSTREAM_TEST_VERBOSE");
+  return v != nullptr && std::string(v) == "1";
+}
+
 }  // namespace
 
 // ------------------------------------------------------------ the cluster
@@ -85,6 +94,7 @@ absl::Status ReplicaCluster::StartReplica(int k,
       "--metrics_listen=",
   };
   for (std::string& f : extra_flags) args.push_back(std::move(f));
+  if (Verbose()) args.push_back("--v=1");
   auto process = ChildProcess::StartListening("syncservice/syncservice", args);
   if (!process.ok()) return process.status();
   absl::MutexLock lock(&mu_);
@@ -125,7 +135,8 @@ absl::Status ReplicaCluster::StartGateway(int g,
       {"--port=0", "--sync_service=" + absl::StrJoin(seeds, ","),
        "--ping_interval=1h",
        absl::StrCat("--sync_request_timeout=",
-                    absl::FormatDuration(options_.sync_request_timeout))});
+                    absl::FormatDuration(options_.sync_request_timeout)),
+       Verbose() ? "--verbosity=1" : "--verbosity=0"});
   if (!process.ok()) return process.status();
   absl::MutexLock lock(&mu_);
   gateways_[g] = *std::move(process);
@@ -251,6 +262,9 @@ struct Workload::Client {
   std::unique_ptr<WsTestClient> ws;
   uint64_t scope_index = 0;
   int sessions = 0;
+  int port = 0;  // of the gateway it is connected to
+  // What it received last, for the violations' messages.
+  std::deque<std::string> recent;
   ScopeModel model;
   std::map<std::string, double> last_x;
   int64_t x = 0;  // the last x sent
@@ -322,6 +336,7 @@ bool Workload::Connect(Client& client) {
   auto ws = WsTestClient::Connect("127.0.0.1", port, "/", {});
   if (!ws.ok()) return false;
   if (!(*ws)->CreateSession().ok()) return false;
+  client.port = port;
   absl::StatusOr<Fetched> f = FetchState(**ws, client.scope);
   if (!f.ok()) return false;
   client.ws = *std::move(ws);
@@ -332,12 +347,27 @@ bool Workload::Connect(Client& client) {
 }
 
 void Workload::Violation(Client& client, std::string what) {
-  if (client.violations.size() < 20) client.violations.push_back(std::move(what));
+  if (client.violations.size() >= 20) return;
+  // When and where, to be found in the processes' logs, and what came
+  // before.
+  client.violations.push_back(absl::StrCat(
+      what, " (at ", absl::FormatTime("%H:%M:%E6S", absl::Now(), absl::UTCTimeZone()),
+      ", client ", client.number, " on gateway port ", client.port,
+      "; it received before: ", absl::StrJoin(client.recent, " | "), ")"));
 }
 
 void Workload::Observe(Client& client, const std::string& message) {
   const std::string type = MessageType(message);
+  auto remember = [&](std::string what) {
+    client.recent.push_back(std::move(what));
+    if (client.recent.size() > 8) client.recent.pop_front();
+  };
   if (type == "ScopeState") {
+    std::string xs;
+    for (const auto& [shape, x] : ShapeXs(message)) {
+      absl::StrAppend(&xs, shape.substr(shape.size() - 2), "=", x, " ");
+    }
+    remember(absl::StrCat("state#", MessageIndex(message), " ", xs));
     for (const auto& [shape, x] : ShapeXs(message)) {
       auto it = client.last_x.find(shape);
       if (it != client.last_x.end() && x < it->second) {
@@ -353,6 +383,11 @@ void Workload::Observe(Client& client, const std::string& message) {
     if (!doc.HasMember("fragments")) return;
     const JsonValue& fragments = doc["fragments"];
     client.received.insert(Serialize(fragments));
+    std::string xs;
+    for (const auto& [shape, x] : Moves(fragments)) {
+      absl::StrAppend(&xs, shape.substr(shape.size() - 2), "=", x, " ");
+    }
+    remember(absl::StrCat("sync#", MessageIndex(message), " ", xs));
     for (const auto& [shape, x] : Moves(fragments)) {
       auto it = client.last_x.find(shape);
       if (it != client.last_x.end() && x < it->second) {
@@ -400,6 +435,8 @@ void Workload::Run(Client* client) {
     }
     for (const std::string& m : r->before) Observe(c, m);
     const std::string replies = Field(r->reply, "fragmentReplies");
+    c.recent.push_back(absl::StrCat("own x=", x, replies == "[{}]" ? " ok" : " refused"));
+    if (c.recent.size() > 8) c.recent.pop_front();
     if (replies == "[{}]") {
       c.acked.push_back(x);
       // What a client does with its own accepted change.
