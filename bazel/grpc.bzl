@@ -79,10 +79,12 @@ def cc_grpc_library(name, srcs, deps, grpc_only = True, generate_mocks = False, 
     if len(srcs) != 1:
         fail("srcs must name exactly one proto_library")
     codegen = name + "_codegen"
+    testonly = kwargs.get("testonly", False)
     _grpc_cc_codegen(
         name = codegen,
         src = srcs[0],
         generate_mocks = generate_mocks,
+        testonly = testonly,
         visibility = ["//visibility:private"],
     )
     for group in ["headers", "sources", "mocks"]:
@@ -90,6 +92,7 @@ def cc_grpc_library(name, srcs, deps, grpc_only = True, generate_mocks = False, 
             name = codegen + "_" + group,
             srcs = [":" + codegen],
             output_group = group,
+            testonly = testonly,
             visibility = ["//visibility:private"],
         )
     native.cc_library(

@@ -11,7 +11,9 @@
 //   replica does (FAILED_PRECONDITION, the address in trailing metadata),
 //   and nothing is applied.
 
+#include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,8 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
+#include "tests/testing/postgres_server.h"
+#include "tests/testing/proto/health.grpc.pb.h"
 #include "tests/durability/replica_cluster.h"
 
 namespace jetstream::testing {
@@ -138,6 +142,65 @@ TEST_F(ReplicasTest, ABackendIsToldWhichReplicaHoldsAScope) {
   EXPECT_EQ(std::string(address->second.data(), address->second.size()),
             cluster_->replica(0)->address());
   EXPECT_EQ(cluster_->LeaseHolder(scope), "sync-0");
+}
+
+TEST_F(ReplicasTest, ACleanShutdownReleasesItsLeasesAtOnce) {
+  ASSERT_TRUE(cluster_->StartReplica(0).ok());
+  ASSERT_TRUE(cluster_->StartReplica(1).ok());
+  const std::string scope = ScopePreferring({"sync-0", "sync-1"}, "sync-0");
+  auto stub = sync::v1::SyncService::NewStub(grpc::CreateChannel(
+      cluster_->replica(0)->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  sync::v1::GetScopeRequest request;
+  request.set_scope(scope);
+  sync::v1::GetScopeResponse response;
+  ASSERT_TRUE(stub->GetScope(&context, request, &response).ok());
+  ASSERT_EQ(cluster_->LeaseHolder(scope), "sync-0");
+  // SIGTERM: the lease is released before the process exits, not left to
+  // expire, and the replica leaves the members.
+  EXPECT_TRUE(cluster_->StopReplica(0));
+  auto rows = QuerySql(cluster_->conninfo(),
+                       "SELECT expires_at < clock_timestamp() FROM "
+                       "jetstream_leases WHERE scope = '" + scope + "'");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0][0], "t");
+  EXPECT_EQ(cluster_->LiveMembers(), std::set<std::string>{"sync-1"});
+}
+
+TEST_F(ReplicasTest, HealthSaysWhetherAReplicaTakesTraffic) {
+  ASSERT_TRUE(cluster_->StartReplica(0).ok());
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      cluster_->replica(0)->address(), grpc::InsecureChannelCredentials()));
+  auto status_of = [&](const std::string& service) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status s = health->Check(&context, request, &response);
+    return s.ok() ? response.status()
+                  : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  auto wait_for = [&](const std::string& service, auto want) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (status_of(service) != want && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));  // polling the health service
+    }
+    return status_of(service) == want;
+  };
+  using Status = grpc::health::v1::HealthCheckResponse;
+  EXPECT_EQ(status_of(""), Status::SERVING);
+  EXPECT_EQ(status_of("jetstream.sync.v1.SyncService"), Status::SERVING);
+  EXPECT_EQ(status_of("liveness"), Status::SERVING);
+  // The database goes away: not ready (no leases can be had), yet alive.
+  ASSERT_TRUE(cluster_->postgres().Stop().ok());
+  EXPECT_TRUE(wait_for("", Status::NOT_SERVING));
+  EXPECT_EQ(status_of("liveness"), Status::SERVING);
+  ASSERT_TRUE(cluster_->postgres().Restart().ok());
+  EXPECT_TRUE(wait_for("", Status::SERVING));
+  EXPECT_TRUE(cluster_->StopReplica(0));
 }
 
 }  // namespace
