@@ -36,6 +36,12 @@ struct GatewayOptions {
   int threads = 1;
   // Folder of the demo web pages served over HTTP; empty serves none.
   std::string static_dir;
+  // Where /metrics, /healthz and /readyz are served apart from the public
+  // port ("ip:port"; port 0 picks one). Empty: on the public port.
+  std::string metrics_listen;
+  // On SIGTERM, sessions are ended (4097) spread over this window, so their
+  // clients do not all reconnect at once.
+  absl::Duration drain_window = absl::Seconds(10);
 
   // Limits.
   size_t max_frame_bytes = 1 << 20;          // a larger frame closes with 1009

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "boost/asio/post.hpp"
@@ -73,7 +74,8 @@ GatewayServer::GatewayServer(GatewayOptions options)
     : options_(std::move(options)),
       ioc_(std::max(1, options_.threads)),
       hub_(net::make_strand(ioc_)),
-      acceptor_(ioc_) {
+      acceptor_(ioc_),
+      metrics_acceptor_(ioc_) {
   const grpc::ChannelArguments args = GatewayChannelArguments(LinkKeepalive{});
   const std::shared_ptr<grpc::ChannelCredentials> credentials =
       SyncServiceCredentials(options_);
@@ -101,7 +103,10 @@ GatewayServer::GatewayServer(GatewayOptions options)
                                               make_client, schedule);
   manager_ = std::make_unique<SessionManager>(hub_, options_, *sync_);
   http_handler_ = [this](const http::request<http::string_body>& req) {
-    return HandleHttp(req);
+    return HandleHttp(req, /*public_port=*/true);
+  };
+  metrics_handler_ = [this](const http::request<http::string_body>& req) {
+    return HandleHttp(req, /*public_port=*/false);
   };
 }
 
@@ -130,6 +135,38 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
         ec.message()));
   }
   uint16_t port = acceptor_.local_endpoint().port();
+  if (!options_.metrics_listen.empty()) {
+    const std::string& listen = options_.metrics_listen;
+    const size_t colon = listen.rfind(':');
+    int metrics_port = -1;
+    std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    auto metrics_ip = net::ip::make_address(host, ec);
+    if (ec || colon == std::string::npos ||
+        !absl::SimpleAtoi(listen.substr(colon + 1), &metrics_port) ||
+        metrics_port < 0 || metrics_port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad metrics address '", listen, "' (want ip:port)"));
+    }
+    tcp::endpoint metrics_endpoint(metrics_ip,
+                                   static_cast<uint16_t>(metrics_port));
+    metrics_acceptor_.open(metrics_endpoint.protocol(), ec);
+    if (!ec) metrics_acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) metrics_acceptor_.bind(metrics_endpoint, ec);
+    if (!ec) metrics_acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen on ", listen, ": ", ec.message()));
+    }
+    tcp::endpoint bound = metrics_acceptor_.local_endpoint();
+    metrics_address_ = absl::StrCat(
+        bound.address().is_v6() ? absl::StrCat("[", bound.address().to_string(), "]")
+                                : bound.address().to_string(),
+        ":", bound.port());
+    DoAcceptMetrics();
+  }
   net::post(hub_, [this] {
     clients_started_ = true;
     for (GrpcSyncClient* client : unstarted_clients_) client->Start();
@@ -163,11 +200,37 @@ void GatewayServer::DoAccept() {
       });
 }
 
-void GatewayServer::Stop() {
-  net::post(ioc_, [this] {
-    if (!acceptor_.is_open()) return;
+void GatewayServer::DoAcceptMetrics() {
+  metrics_acceptor_.async_accept(
+      net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+          if (ec != net::error::operation_aborted) DoAcceptMetrics();
+          return;
+        }
+        std::make_shared<HttpSession>(std::move(socket), *manager_, options_,
+                                      metrics_handler_, /*upgrades=*/false)
+            ->Run();
+        DoAcceptMetrics();
+      });
+}
+
+void GatewayServer::Drain(absl::Duration window) {
+  net::post(ioc_, [this, window] {
+    if (draining_.exchange(true) || !acceptor_.is_open()) return;
+    LOG(INFO) << "gateway draining: " << manager_->session_count()
+              << " sessions end over " << absl::FormatDuration(window);
     beast::error_code ec;
     acceptor_.close(ec);
+    manager_->Drain(window, [this] { Stop(); });
+  });
+}
+
+void GatewayServer::Stop() {
+  net::post(ioc_, [this] {
+    if (stopped_.exchange(true)) return;
+    beast::error_code ec;
+    acceptor_.close(ec);
+    metrics_acceptor_.close(ec);
     manager_->Shutdown();
     net::post(hub_, [this] { sync_->Shutdown(); });
     // Let the close frames go out, then stop.
@@ -185,17 +248,21 @@ void GatewayServer::Wait() {
 }
 
 http::response<http::string_body> GatewayServer::HandleHttp(
-    const http::request<http::string_body>& req) {
+    const http::request<http::string_body>& req, bool public_port) {
   std::string target(req.target());
   if (size_t q = target.find('?'); q != std::string::npos) target.resize(q);
   if (target == "/healthz") return Text(req.version(), http::status::ok, "ok\n");
   if (target == "/readyz") {
-    bool ready = sync_->connected();
+    const bool draining = draining_.load();
+    const bool ready = !draining && sync_->connected();
     return Text(req.version(),
                 ready ? http::status::ok : http::status::service_unavailable,
-                ready ? "ready\n" : "sync service unavailable\n");
+                ready ? "ready\n"
+                      : (draining ? "draining\n" : "sync service unavailable\n"));
   }
-  if (target == "/metrics") {
+  // With a metrics port of its own, the public port keeps /metrics private.
+  const bool metrics_here = public_port == options_.metrics_listen.empty();
+  if (target == "/metrics" && metrics_here) {
     return Text(
         req.version(), http::status::ok,
         absl::StrCat("# TYPE jetstream_gateway_sessions gauge\n",
@@ -209,6 +276,9 @@ http::response<http::string_body> GatewayServer::HandleHttp(
                      "jetstream_gateway_sync_links_up ", sync_->links_up(),
                      "\n"),
         "text/plain; version=0.0.4");
+  }
+  if (!public_port) {
+    return Text(req.version(), http::status::not_found, "not found\n");
   }
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
     return Text(req.version(), http::status::method_not_allowed,

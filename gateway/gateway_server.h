@@ -12,7 +12,9 @@
 #ifndef JETSTREAM_GATEWAY_GATEWAY_SERVER_H_
 #define JETSTREAM_GATEWAY_GATEWAY_SERVER_H_
 
+#include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,8 +34,15 @@ class GatewayServer {
   explicit GatewayServer(GatewayOptions options);
   ~GatewayServer();
 
-  // Binds the listening port and starts the threads. Returns the port.
+  // Binds the listening port (and the metrics port, if any) and starts the
+  // threads. Returns the port.
   absl::StatusOr<uint16_t> Start();
+  // The metrics port's "ip:port", once started; empty without one.
+  const std::string& metrics_address() const { return metrics_address_; }
+  // Graceful stop (SIGTERM): readiness turns off, no new connections are
+  // accepted, the sessions are ended (4097) spread over `window` in a
+  // random order, then Stop(). Thread-safe; returns at once.
+  void Drain(absl::Duration window);
   // Ends every session (close 4097), stops accepting, stops the threads.
   // Thread-safe; returns at once.
   void Stop();
@@ -42,8 +51,11 @@ class GatewayServer {
 
  private:
   void DoAccept();
+  void DoAcceptMetrics();
+  // `public_port`: the WebSocket and web pages port, or the metrics one.
   boost::beast::http::response<boost::beast::http::string_body> HandleHttp(
-      const boost::beast::http::request<boost::beast::http::string_body>& req);
+      const boost::beast::http::request<boost::beast::http::string_body>& req,
+      bool public_port);
 
   GatewayOptions options_;
   boost::asio::io_context ioc_;
@@ -55,7 +67,13 @@ class GatewayServer {
   std::vector<GrpcSyncClient*> unstarted_clients_;
   std::unique_ptr<SessionManager> manager_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::ip::tcp::acceptor metrics_acceptor_;
+  std::string metrics_address_;
   HttpHandler http_handler_;
+  HttpHandler metrics_handler_;
+  // Set by Drain(): /readyz answers 503.
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};
   std::vector<std::thread> threads_;
 };
 

@@ -56,6 +56,13 @@ ABSL_FLAG(absl::Duration, session_expiry, absl::Minutes(10),
           "A session without messages for this long expires.");
 ABSL_FLAG(absl::Duration, sync_request_timeout, absl::Seconds(10),
           "How long a client request may wait for the sync service.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "ip:port serving /metrics, /healthz and /readyz apart from the "
+          "public port (which then keeps /metrics private); port 0 picks "
+          "one, printed as \"METRICS ip:port\"; empty: on the public port.");
+ABSL_FLAG(absl::Duration, drain_window, absl::Seconds(10),
+          "On SIGTERM: readiness off, no new connections, sessions ended "
+          "(4097) spread over this window, then exit.");
 ABSL_FLAG(int, verbosity, 0, "Log verbosity: 1 logs every message.");
 
 int main(int argc, char** argv) {
@@ -106,6 +113,8 @@ int main(int argc, char** argv) {
   options.ping_jitter = absl::GetFlag(FLAGS_ping_jitter);
   options.session_expiry = absl::GetFlag(FLAGS_session_expiry);
   options.sync_request_timeout = absl::GetFlag(FLAGS_sync_request_timeout);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.drain_window = absl::GetFlag(FLAGS_drain_window);
 
   // Signals are taken by a dedicated thread so shutdown runs outside any
   // signal handler.
@@ -121,11 +130,19 @@ int main(int argc, char** argv) {
     std::cerr << "gateway: " << port.status().message() << "\n";
     return 1;
   }
+  if (!server.metrics_address().empty()) {
+    std::printf("METRICS %s\n", server.metrics_address().c_str());
+  }
   std::printf("LISTENING %s:%u\n", options.listen_address.c_str(), *port);
   std::fflush(stdout);
 
-  std::thread signal_thread([&server, signals] {
+  const absl::Duration drain_window = options.drain_window;
+  std::thread signal_thread([&server, signals, drain_window] {
     int sig = 0;
+    sigwait(&signals, &sig);
+    LOG(INFO) << "signal " << sig << ": draining";
+    server.Drain(drain_window);
+    // A second signal stops at once.
     sigwait(&signals, &sig);
     LOG(INFO) << "signal " << sig << ": shutting down";
     server.Stop();

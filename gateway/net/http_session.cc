@@ -93,13 +93,14 @@ ConnectionParams ExtractConnectionParams(
 HttpSession::HttpSession(net::ip::tcp::socket&& socket,
                          SessionManager& manager,
                          const GatewayOptions& options,
-                         const HttpHandler& handler)
+                         const HttpHandler& handler, bool upgrades)
     : stream_(MakeConnectionStream(std::move(socket),
                                    ConnectionStrandFor(socket, manager,
                                                        options))),
       manager_(manager),
       options_(options),
-      handler_(handler) {
+      handler_(handler),
+      upgrades_(upgrades) {
   beast::error_code ec;
   auto endpoint = stream_.socket().remote_endpoint(ec);
   peer_ = ec ? "?" : absl::StrCat(endpoint.address().to_string(), ":",
@@ -131,7 +132,7 @@ void HttpSession::OnRead(beast::error_code ec, size_t) {
     stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
     return;
   }
-  if (beast::websocket::is_upgrade(parser_->get())) {
+  if (upgrades_ && beast::websocket::is_upgrade(parser_->get())) {
     http::request<http::string_body> request = parser_->release();
     ConnectionParams params = ExtractConnectionParams(request);
     std::make_shared<WebSocketConnection>(stream_.release_socket(),

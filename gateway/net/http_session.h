@@ -34,8 +34,11 @@ using HttpHandler = std::function<boost::beast::http::response<
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
+  // `upgrades`: WebSocket upgrades become Jetstream connections (the
+  // public port); false answers them like any request (the metrics port).
   HttpSession(boost::asio::ip::tcp::socket&& socket, SessionManager& manager,
-              const GatewayOptions& options, const HttpHandler& handler);
+              const GatewayOptions& options, const HttpHandler& handler,
+              bool upgrades = true);
   void Run();
 
  private:
@@ -52,6 +55,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   SessionManager& manager_;
   const GatewayOptions& options_;
   const HttpHandler& handler_;
+  const bool upgrades_;
   std::string peer_;
 };
 

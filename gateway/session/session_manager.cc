@@ -1,5 +1,8 @@
 #include "gateway/session/session_manager.h"
 
+#include <algorithm>
+#include <random>
+
 #include <sys/random.h>
 
 #include <utility>
@@ -117,6 +120,42 @@ void SessionManager::Shutdown() {
       connection->Close(1001, "Server shutting down");
     }
     authorizing_.clear();
+  });
+}
+
+void SessionManager::Drain(absl::Duration window, std::function<void()> done) {
+  net::post(hub_, [this, window, done = std::move(done)]() mutable {
+    for (auto& [id, handshake] : handshakes_) {
+      handshake.timer->cancel();
+      handshake.connection->Close(1001, "Server shutting down");
+    }
+    handshakes_.clear();
+    for (auto& [id, connection] : authorizing_) {
+      connection->Close(1001, "Server shutting down");
+    }
+    authorizing_.clear();
+    std::vector<std::weak_ptr<Session>> sessions;
+    for (auto& [token, session] : by_token_) sessions.push_back(session);
+    std::shuffle(sessions.begin(), sessions.end(),
+                 std::mt19937_64(std::random_device()()));
+    if (sessions.empty()) {
+      done();
+      return;
+    }
+    auto left = std::make_shared<size_t>(sessions.size());
+    auto finished = std::make_shared<std::function<void()>>(std::move(done));
+    const absl::Duration step = window / static_cast<int64_t>(sessions.size());
+    for (size_t i = 0; i < sessions.size(); ++i) {
+      auto timer = std::make_shared<boost::asio::steady_timer>(
+          hub_, absl::ToChronoNanoseconds(step * static_cast<int64_t>(i)));
+      timer->async_wait([timer, session = sessions[i], left,
+                         finished](boost::system::error_code) {
+        if (std::shared_ptr<Session> s = session.lock()) {
+          s->End(kCloseClosedConnection, "");
+        }
+        if (--*left == 0) (*finished)();
+      });
+    }
   });
 }
 

@@ -15,12 +15,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
 #include "gateway/gateway_options.h"
 #include "gateway/protocol/client_message.h"
@@ -47,6 +49,11 @@ class SessionManager : public SyncClient::Listener {
 
   // Ends every session (closing their connections with 4097). Any thread.
   void Shutdown();
+  // Ends the sessions one by one, in a random order spread over `window`
+  // (4097, so their clients start new sessions elsewhere without all
+  // reconnecting at once), closes connections still in their handshake at
+  // once, then calls `done` on the hub. Any thread.
+  void Drain(absl::Duration window, std::function<void()> done);
 
   // Live counts, readable from any thread (for /metrics and tests).
   size_t session_count() const { return session_count_.load(); }

@@ -1,0 +1,123 @@
+// The gateway's operational side, with the real binaries: a metrics port of
+// its own (and /metrics no longer on the public port), and a drain on
+// SIGTERM that turns readiness off, takes no new clients and ends the
+// sessions with 4097 spread over the drain window, then exits cleanly.
+
+#include <signal.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "boost/asio/connect.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/e2e/system_fixture.h"
+
+namespace jetstream::testing {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+
+// GET `target` on 127.0.0.1:`port`: the status code, or -1 if the
+// connection failed.
+int HttpStatus(int port, const std::string& target) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                                        static_cast<uint16_t>(port)),
+                 ec);
+  if (ec) return -1;
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(stream, req, ec);
+  if (ec) return -1;
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res, ec);
+  if (ec) return -1;
+  return static_cast<int>(res.result_int());
+}
+
+// The port of a "METRICS ip:port" line the process printed.
+int MetricsPort(const ChildProcess& process) {
+  for (const std::string& line : process.earlier_lines()) {
+    absl::string_view l = line;
+    if (!absl::ConsumePrefix(&l, "METRICS ")) continue;
+    int port = 0;
+    if (absl::SimpleAtoi(l.substr(l.rfind(':') + 1), &port)) return port;
+  }
+  return -1;
+}
+
+class DrainTest : public SystemFixture {
+ protected:
+  std::vector<std::string> GatewayFlags() override {
+    return {"--metrics_listen=127.0.0.1:0", "--drain_window=2s"};
+  }
+};
+
+TEST_F(DrainTest, MetricsHaveAPortOfTheirOwn) {
+  const int metrics = MetricsPort(*gateway_);
+  ASSERT_GT(metrics, 0) << "no METRICS line";
+  EXPECT_EQ(HttpStatus(metrics, "/metrics"), 200);
+  EXPECT_EQ(HttpStatus(metrics, "/healthz"), 200);
+  EXPECT_EQ(HttpStatus(metrics, "/readyz"), 200);
+  // The public port keeps them private, and the pages are not here.
+  EXPECT_EQ(HttpStatus(gateway_->port(), "/metrics"), 404);
+  EXPECT_EQ(HttpStatus(gateway_->port(), "/healthz"), 200);
+  EXPECT_EQ(HttpStatus(metrics, "/index.html"), 404);
+}
+
+TEST_F(DrainTest, ASigtermEndsTheSessionsSpreadOverTheDrainWindow) {
+  const int metrics = MetricsPort(*gateway_);
+  ASSERT_GT(metrics, 0);
+  constexpr int kSessions = 8;
+  std::vector<std::unique_ptr<WsTestClient>> clients;
+  for (int i = 0; i < kSessions; ++i) {
+    clients.push_back(ConnectWithSession());
+    ASSERT_NE(clients.back(), nullptr);
+  }
+  const absl::Time term = absl::Now();
+  gateway_->Signal(SIGTERM);
+  // Readiness turns off at once, and nobody new gets in.
+  int ready = 200;
+  for (int i = 0; i < 1000 && ready == 200; ++i) {
+    ready = HttpStatus(metrics, "/readyz");
+  }
+  EXPECT_EQ(ready, 503);
+  EXPECT_FALSE(WsTestClient::Connect("127.0.0.1", gateway_->port(), "/", {}).ok());
+  // Every session ends with 4097, and not all at once (each client waits
+  // for its close on a thread of its own).
+  std::vector<absl::Duration> closed_after(kSessions);
+  std::vector<int> codes(kSessions);
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < kSessions; ++i) {
+    waiters.emplace_back([&, i] {
+      absl::StatusOr<CloseInfo> close = clients[i]->WaitForClose(absl::Seconds(30));
+      codes[i] = close.ok() ? close->code : -1;
+      closed_after[i] = absl::Now() - term;
+    });
+  }
+  for (std::thread& t : waiters) t.join();
+  EXPECT_THAT(codes, ::testing::Each(4097));
+  std::sort(closed_after.begin(), closed_after.end());
+  EXPECT_GE(closed_after.back() - closed_after.front(), absl::Milliseconds(500))
+      << "the sessions were ended together";
+  EXPECT_TRUE(gateway_->Terminate(absl::Seconds(30))) << "no clean exit";
+}
+
+}  // namespace
+}  // namespace jetstream::testing
