@@ -26,6 +26,15 @@ export const Status = Object.freeze({
 export const CLOSE_DENIED_CONNECTION = 4096;
 export const CLOSE_CLOSED_CONNECTION = 4097;
 
+// The wait before reconnect attempt `attempt` (0, 1, ...): exponential
+// backoff from `base` ms, capped at `max`, with full jitter (uniform in
+// [0, cap) by `random`), so clients that lost their connection together do
+// not come back together.
+export function backoffDelay(attempt, base, max, random = Math.random) {
+  const cap = Math.min(max, base * 2 ** attempt);
+  return Math.floor(random() * cap);
+}
+
 const OPEN = 1;
 
 function withQuery(url, key, value) {
@@ -54,6 +63,8 @@ export class Client extends Emitter {
   //   pingJitter     ms                                             1000
   //   changeInterval ms local changes are collected before a ScopeSync  10
   //   reconnectDelay / maxReconnectDelay  ms, exponential backoff   100 / 5000
+  //                  with full jitter: each wait is uniform in [0, cap)
+  //   random         () => [0, 1), the jitter's source            Math.random
   //   restartSessionOnFatalError  new session + re-fetch on 4096/4097  true
   //   logger         {debug, info, warn} (e.g. console)              none
   constructor(options = {}) {
@@ -69,6 +80,7 @@ export class Client extends Emitter {
     this.changeInterval = options.changeInterval ?? 10;
     this.reconnectDelay = options.reconnectDelay ?? 100;
     this.maxReconnectDelay = options.maxReconnectDelay ?? 5000;
+    this.random = options.random || Math.random;
     this.restartSessionOnFatalError = options.restartSessionOnFatalError ?? true;
     this.logger = options.logger || null;
     this._WS = options.WebSocket || globalThis.WebSocket || null;
@@ -315,7 +327,8 @@ export class Client extends Emitter {
 
   _scheduleReconnect() {
     if (this._reconnectTimer !== null || this._closed) return;
-    const delay = Math.min(this.maxReconnectDelay, this.reconnectDelay * 2 ** this._reconnectAttempts);
+    const delay = backoffDelay(this._reconnectAttempts, this.reconnectDelay,
+                               this.maxReconnectDelay, this.random);
     this._reconnectAttempts++;
     this._reconnectTimer = setTimeout(() => {
       this._reconnectTimer = null;
@@ -366,13 +379,16 @@ export class Client extends Emitter {
 
   // The server ended our session (4096/4097): start a new one and re-fetch
   // every scope with its params, as the iOS client does (docs/protocol.md#expiry).
+  //
+  // After a jittered wait: a gateway that drains ends many sessions, and
+  // their clients must not all come back in the same instant.
   _restartSession() {
     this._endSession();
     this._restartPending = true;
     this._wantConnected = true;
     this._setStatus(Status.OFFLINE);
     this._cancelReconnect();
-    this._open();
+    this._scheduleReconnect();
   }
 
   _onSessionCreateReply(message) {

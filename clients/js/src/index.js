@@ -5,7 +5,7 @@
 //   const canvas = await client.fetch('Canvas');
 //   canvas.root.push('shapes', canvas.create('Shape', {x: 10, y: 10}));
 
-export {Client, Status, CLOSE_DENIED_CONNECTION, CLOSE_CLOSED_CONNECTION} from './client.js';
+export {Client, Status, CLOSE_DENIED_CONNECTION, CLOSE_CLOSED_CONNECTION, backoffDelay} from './client.js';
 export {Scope} from './scope.js';
 export {Schema, ModelType, PropertyType, Property, Enumeration} from './schema.js';
 export {ModelObject} from './model.js';

@@ -4,7 +4,7 @@
 import {test, describe, afterEach} from 'node:test';
 import assert from 'node:assert/strict';
 
-import {Client, JetstreamError, Status} from '../src/index.js';
+import {Client, JetstreamError, Status, backoffDelay} from '../src/index.js';
 import {demoSchemaJson, canvasState} from './helpers/fixtures.js';
 
 class FakeWebSocket {
@@ -249,5 +249,23 @@ describe('Client protocol handling', () => {
     ws.receive({type: 'ScopeSync', index: 4, scopeIndex: 9, fragments: [{type: 'add'}]});
     assert.equal(client._serverIndex, 4);
     assert.equal(client.status, Status.ONLINE);
+  });
+});
+
+describe('Reconnect backoff', () => {
+  test('each wait is uniform in [0, cap): full jitter over an exponential cap', () => {
+    const at = (value) => () => value;
+    // The cap doubles from the base up to the maximum...
+    assert.equal(backoffDelay(0, 100, 5000, at(0.999999)), 99);
+    assert.equal(backoffDelay(3, 100, 5000, at(0.999999)), 799);
+    assert.equal(backoffDelay(10, 100, 5000, at(0.999999)), 4999);
+    // ...and the wait is anywhere below it, so clients cut off together
+    // (a gateway draining) come back spread out.
+    assert.equal(backoffDelay(3, 100, 5000, at(0)), 0);
+    assert.equal(backoffDelay(3, 100, 5000, at(0.5)), 400);
+    const waits = new Set();
+    for (let i = 0; i < 50; i++) waits.add(backoffDelay(4, 100, 5000));
+    assert.ok(waits.size > 10, `waits not spread: ${[...waits]}`);
+    for (const w of waits) assert.ok(w >= 0 && w < 1600, `wait ${w}`);
   });
 });
