@@ -216,11 +216,14 @@ void GatewayServer::DoAcceptMetrics() {
 
 void GatewayServer::Drain(absl::Duration window) {
   net::post(ioc_, [this, window] {
-    if (draining_.exchange(true) || !acceptor_.is_open()) return;
+    if (draining_.load() || !acceptor_.is_open()) return;
     LOG(INFO) << "gateway draining: " << manager_->session_count()
               << " sessions end over " << absl::FormatDuration(window);
+    // Closed before readiness turns off, so a client that sees /readyz
+    // answer 503 can no longer connect.
     beast::error_code ec;
     acceptor_.close(ec);
+    draining_.store(true);
     manager_->Drain(window, [this] { Stop(); });
   });
 }

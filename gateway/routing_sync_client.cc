@@ -12,7 +12,10 @@ namespace {
 
 // How many times one request follows a redirect (or is sent again after its
 // replica's stream ended) before it fails.
-constexpr int kMaxHops = 5;
+// Redirects a request follows before it fails. From the second one on,
+// each resend waits a little longer (RedirectBackoff): two replicas can
+// each send a request to the other for the moment a handoff takes.
+constexpr int kMaxHops = 8;
 // A retired replica's client keeps its stream this long, for the answers
 // and handoff events still on their way.
 constexpr absl::Duration kRetireAfter = absl::Seconds(30);
@@ -237,6 +240,13 @@ void InsertInOrder(std::deque<HeldT>& queue, HeldT held) {
   queue.insert(it, std::move(held));
 }
 
+// How long a request that has followed `hops` redirects waits before it
+// is sent again: nothing for the first, then 5 ms doubling to 160 ms.
+absl::Duration RedirectBackoff(int hops) {
+  if (hops < 2) return absl::ZeroDuration();
+  return absl::Milliseconds(5) * (1 << std::min(hops - 2, 5));
+}
+
 }  // namespace
 
 void RoutingSyncClient::SendFetch(const std::string& scope, ScopeRoute& route,
@@ -291,7 +301,7 @@ void RoutingSyncClient::SendFetch(const std::string& scope, ScopeRoute& route,
           InsertInOrder(route.held,
                         Held{seq, hops + 1,
                              std::make_pair(std::move(copy), std::move(done))});
-          MaybeFinishMove(scope);
+          FinishMoveAfter(scope, RedirectBackoff(hops + 1));
           return;
         }
         if (redirected) {
@@ -354,7 +364,7 @@ void RoutingSyncClient::SendApply(const std::string& scope, ScopeRoute& route,
           InsertInOrder(route.held,
                         Held{seq, hops + 1,
                              std::make_pair(std::move(*copy), std::move(done))});
-          MaybeFinishMove(scope);
+          FinishMoveAfter(scope, RedirectBackoff(hops + 1));
           return;
         }
         done(std::move(result));
@@ -428,11 +438,33 @@ void RoutingSyncClient::StartMove(const std::string& scope,
   if (to_id.empty() && to_address.empty()) ++route.lost_without_target;
 }
 
+void RoutingSyncClient::FinishMoveAfter(const std::string& scope,
+                                        absl::Duration delay) {
+  if (delay <= absl::ZeroDuration()) {
+    MaybeFinishMove(scope);
+    return;
+  }
+  auto it = routes_.find(scope);
+  if (it == routes_.end() || it->second.resend_scheduled) return;
+  it->second.resend_scheduled = true;
+  std::weak_ptr<bool> alive = alive_;
+  schedule_(delay, [this, alive, scope] {
+    if (alive.expired()) return;
+    auto again = routes_.find(scope);
+    if (again == routes_.end()) return;
+    again->second.resend_scheduled = false;
+    MaybeFinishMove(scope);
+  });
+}
+
 void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
   auto it = routes_.find(scope);
   if (it == routes_.end()) return;
   ScopeRoute& route = it->second;
-  if (!route.moving || route.inflight > 0 || route.rewatch_scheduled) return;
+  if (!route.moving || route.inflight > 0 || route.rewatch_scheduled ||
+      route.resend_scheduled) {
+    return;
+  }
   const bool anywhere = route.move_id.empty() && route.move_address.empty();
   if (anywhere && route.lost_without_target > 1) {
     // Lost again with nowhere to go: give the replicas a moment.

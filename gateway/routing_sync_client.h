@@ -139,6 +139,8 @@ class RoutingSyncClient : public SyncClient {
     uint64_t next_seq = 1;
     int lost_without_target = 0;  // for the rewatch backoff
     bool rewatch_scheduled = false;
+    // Redirected requests wait out a RedirectBackoff before the move ends.
+    bool resend_scheduled = false;
   };
 
   Replica& AddReplica(const std::string& address, bool seed);
@@ -151,6 +153,9 @@ class RoutingSyncClient : public SyncClient {
   // not); true while no member is known.
   bool IsFirstRanked(absl::string_view key, const Replica* replica) const;
   void Place(const std::string& scope, ScopeRoute& route, Replica* replica);
+
+  // MaybeFinishMove() once `delay` has passed (at once for no delay).
+  void FinishMoveAfter(const std::string& scope, absl::Duration delay);
 
   void SendFetch(const std::string& scope, ScopeRoute& route, uint64_t seq,
                  int hops, sync::v1::FetchRequest request, FetchCallback done);

@@ -233,8 +233,10 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
   if (!standalone()) {
     Cluster& cluster = *options_.cluster;
     const std::string self = cluster.self().id;
-    if (!any.take_over && !any.rerouted) {
-      // A fresh request for a scope that belongs elsewhere goes there.
+    if (!any.take_over) {
+      // A request for a scope that belongs to another live member goes
+      // there, resends included: a replica that just handed the scope off
+      // must not take it back from a resend that raced the handoff.
       std::optional<Member> preferred = cluster.members().Preferred(name);
       if (preferred.has_value() && preferred->id != self) {
         ScopeLookup there;

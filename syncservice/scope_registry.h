@@ -17,12 +17,12 @@
 // Loading, with several replicas (ScopeRegistryOptions::cluster): the
 // scope's lease is taken first (syncservice/cluster/cluster.h), then the
 // scope is loaded from the store, always afresh, never from an earlier
-// tenure's copy. A fresh request for a scope that prefers another live
-// replica is redirected there; a request for a scope whose lease another
-// live replica holds is redirected to the holder, unless the gateway cannot
+// tenure's copy. A request for a scope that prefers another live replica
+// is redirected there; a request for a scope whose lease another live
+// replica holds is redirected to the holder, unless the gateway cannot
 // reach it (Routing.take_over): that one waits, up to `max_lease_wait`, for
-// the lease to be released or to expire. A request another replica sent
-// here (Routing.rerouted) is not sent on for preference, only to a holder.
+// the lease to be released or to expire. Only a take-over request makes a
+// replica take a lease that another live member should hold.
 // When the live members change, every scope that now prefers another
 // member is handed off: no new work is taken, the queued work finishes,
 // the lease is released, and the scope's watchers are told where it went.
@@ -95,7 +95,7 @@ struct ScopeRegistryOptions {
   Cluster* cluster = nullptr;
   // Threads that take leases and load scopes.
   int loader_threads = 4;
-  // How long a rerouted or take-over request waits for a lease held
+  // How long a take-over request waits for a lease held
   // elsewhere before it fails with kUnavailable.
   absl::Duration max_lease_wait = absl::Seconds(15);
   // A scope served here although another live member is preferred (it was

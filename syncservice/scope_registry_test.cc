@@ -342,8 +342,15 @@ TEST(ScopeRegistryLeaseTest, AFreshRequestForAScopeThatPrefersAnotherMemberIsRed
   EXPECT_EQ(found.host, nullptr);
   ASSERT_TRUE(found.redirect.has_value());
   EXPECT_EQ(*found.redirect, kOther);
-  // Sent here by another replica (rerouted): served here.
+  // A resend after a redirect goes there too: a replica that just handed
+  // the scope off must not take it back.
   found = AcquireAndWait(*c.registry, scope, RoutingHints{false, true});
+  EXPECT_EQ(found.host, nullptr);
+  ASSERT_TRUE(found.redirect.has_value());
+  EXPECT_EQ(*found.redirect, kOther);
+  // Only a gateway that cannot reach the preferred member has it served
+  // here.
+  found = AcquireAndWait(*c.registry, scope, RoutingHints{true, false});
   ASSERT_NE(found.host, nullptr);
   EXPECT_EQ(found.host->lease_epoch(), 1u);
 }

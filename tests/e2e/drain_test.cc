@@ -51,6 +51,20 @@ int HttpStatus(int port, const std::string& target) {
   return static_cast<int>(res.result_int());
 }
 
+// Polls GET `target` until it answers `status` or `timeout` passes: the
+// gateway is ready only once its link to the sync service is up, which it
+// reaches on its own schedule. Returns the last status seen.
+int WaitForHttpStatus(int port, const std::string& target, int status,
+                      absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  int seen = HttpStatus(port, target);
+  while (seen != status && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+    seen = HttpStatus(port, target);
+  }
+  return seen;
+}
+
 // The port of a "METRICS ip:port" line the process printed.
 int MetricsPort(const ChildProcess& process) {
   for (const std::string& line : process.earlier_lines()) {
@@ -74,7 +88,8 @@ TEST_F(DrainTest, MetricsHaveAPortOfTheirOwn) {
   ASSERT_GT(metrics, 0) << "no METRICS line";
   EXPECT_EQ(HttpStatus(metrics, "/metrics"), 200);
   EXPECT_EQ(HttpStatus(metrics, "/healthz"), 200);
-  EXPECT_EQ(HttpStatus(metrics, "/readyz"), 200);
+  EXPECT_EQ(WaitForHttpStatus(metrics, "/readyz", 200, absl::Seconds(30)),
+            200);
   // The public port keeps them private, and the pages are not here.
   EXPECT_EQ(HttpStatus(gateway_->port(), "/metrics"), 404);
   EXPECT_EQ(HttpStatus(gateway_->port(), "/healthz"), 200);
@@ -90,14 +105,13 @@ TEST_F(DrainTest, ASigtermEndsTheSessionsSpreadOverTheDrainWindow) {
     clients.push_back(ConnectWithSession());
     ASSERT_NE(clients.back(), nullptr);
   }
+  ASSERT_EQ(WaitForHttpStatus(metrics, "/readyz", 200, absl::Seconds(30)),
+            200);
   const absl::Time term = absl::Now();
   gateway_->Signal(SIGTERM);
-  // Readiness turns off at once, and nobody new gets in.
-  int ready = 200;
-  for (int i = 0; i < 1000 && ready == 200; ++i) {
-    ready = HttpStatus(metrics, "/readyz");
-  }
-  EXPECT_EQ(ready, 503);
+  // Readiness turns off, and nobody new gets in.
+  EXPECT_EQ(WaitForHttpStatus(metrics, "/readyz", 503, absl::Seconds(30)),
+            503);
   EXPECT_FALSE(WsTestClient::Connect("127.0.0.1", gateway_->port(), "/", {}).ok());
   // Every session ends with 4097, and not all at once (each client waits
   // for its close on a thread of its own).
