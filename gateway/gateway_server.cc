@@ -1,8 +1,6 @@
 #include "gateway/gateway_server.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -11,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
+#include "common/file_util.h"
 #include "common/logging.h"
 #include "common/grpc_link.h"
 #include "grpcpp/grpcpp.h"
@@ -47,11 +46,9 @@ http::response<http::string_body> Text(unsigned version, http::status status,
 
 // A PEM file of the TLS options; a missing one is a startup error.
 std::string ReadPemOrDie(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  CHECK(in) << "cannot read '" << path << "'";
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  absl::StatusOr<std::string> pem = ReadFileToString(path, "PEM file");
+  CHECK(pem.ok()) << pem.status().message();
+  return *std::move(pem);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> SyncServiceCredentials(
@@ -297,11 +294,11 @@ http::response<http::string_body> GatewayServer::HandleHttp(
   if (!std::filesystem::is_regular_file(path, ec)) {
     return Text(req.version(), http::status::not_found, "not found\n");
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return Text(req.version(), http::status::not_found, "not found\n");
-  std::stringstream contents;
-  contents << file.rdbuf();
-  auto res = Text(req.version(), http::status::ok, contents.str(),
+  absl::StatusOr<std::string> contents = ReadFileToString(path);
+  if (!contents.ok()) {
+    return Text(req.version(), http::status::not_found, "not found\n");
+  }
+  auto res = Text(req.version(), http::status::ok, *std::move(contents),
                   MimeType(target));
   res.set(http::field::cache_control, "no-cache");
   return res;

@@ -1,6 +1,5 @@
 // The gateway: Jetstream clients connect here over WebSocket; scopes live in
 // the sync service, reached over gRPC.
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -14,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/termination_signals.h"
 #include "gateway/gateway_server.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1",
@@ -118,11 +118,7 @@ int main(int argc, char** argv) {
 
   // Signals are taken by a dedicated thread so shutdown runs outside any
   // signal handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const jetstream::TerminationSignals signals;
 
   jetstream::gateway::GatewayServer server(options);
   absl::StatusOr<uint16_t> port = server.Start();
@@ -137,13 +133,12 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   const absl::Duration drain_window = options.drain_window;
-  std::thread signal_thread([&server, signals, drain_window] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+  std::thread signal_thread([&server, &signals, drain_window] {
+    int sig = signals.Wait();
     LOG(INFO) << "signal " << sig << ": draining";
     server.Drain(drain_window);
     // A second signal stops at once.
-    sigwait(&signals, &sig);
+    sig = signals.Wait();
     LOG(INFO) << "signal " << sig << ": shutting down";
     server.Stop();
   });

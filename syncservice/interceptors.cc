@@ -1,12 +1,13 @@
 #include "syncservice/interceptors.h"
 
-#include <fstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/file_util.h"
 #include "common/logging.h"
 
 namespace jetstream {
@@ -114,14 +115,10 @@ MetricsClientInterceptorFactory::CreateClientInterceptor(
 }
 
 absl::StatusOr<std::set<std::string>> LoadTokensFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("tokens file '", path, "' cannot be read"));
-  }
+  absl::StatusOr<std::string> contents = ReadFileToString(path, "tokens file");
+  if (!contents.ok()) return contents.status();
   std::set<std::string> tokens;
-  std::string line;
-  while (std::getline(in, line)) {
+  for (absl::string_view line : absl::StrSplit(*contents, '\n')) {
     absl::string_view token = absl::StripAsciiWhitespace(line);
     if (token.empty() || absl::StartsWith(token, "#")) continue;
     tokens.emplace(token);

@@ -1,11 +1,10 @@
 #include "syncservice/scope_config.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/fragment_json.h"
 #include "common/json.h"
 #include "common/sync_fragment.h"
@@ -285,18 +284,9 @@ absl::StatusOr<ScopeConfig> ParseScopeConfig(absl::string_view json,
 }
 
 absl::StatusOr<ScopeConfig> LoadScopeConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open the scopes file"));
-  }
-  std::stringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) {
-    return absl::UnavailableError(
-        absl::StrCat(path, ": cannot read the scopes file"));
-  }
-  return ParseScopeConfig(contents.str(), path);
+  absl::StatusOr<std::string> contents = ReadFileToString(path, "scopes file");
+  if (!contents.ok()) return contents.status();
+  return ParseScopeConfig(*contents, path);
 }
 
 absl::StatusOr<std::unique_ptr<Scope>> BuildScope(

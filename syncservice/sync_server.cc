@@ -10,15 +10,15 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "common/file_util.h"
 #include "common/logging.h"
+#include "common/termination_signals.h"
 #include "common/uuid.h"
 #include "syncservice/cluster/postgres_cluster.h"
 #include "syncservice/engine/schema_loader.h"
@@ -37,13 +37,7 @@ std::string HostOf(const std::string& listen) {
 }
 
 absl::StatusOr<std::string> ReadPem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return ReadFileToString(path, "PEM file");
 }
 
 // Plaintext, TLS, or mTLS, as configured.
@@ -385,11 +379,7 @@ int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {
 
   // Every thread gRPC starts inherits this mask, so the signals can only be
   // taken by the sigwait below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const TerminationSignals signals;
 
   absl::StatusOr<std::unique_ptr<SyncServer>> server =
       SyncServer::Start(options);
@@ -425,9 +415,7 @@ int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {
   std::printf("LISTENING %s\n", (*server)->address().c_str());
   std::fflush(stdout);
 
-  int signal_number = 0;
-  while (sigwait(&signals, &signal_number) != 0) {
-  }
+  const int signal_number = signals.Wait();
   LOG(INFO) << "syncservice shutting down signal=" << signal_number;
   (*server)->Shutdown(options.shutdown_grace);
   server->reset();

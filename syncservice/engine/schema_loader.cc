@@ -1,11 +1,10 @@
 #include "syncservice/engine/schema_loader.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/fragment_json.h"
 #include "common/json.h"
 
@@ -413,18 +412,9 @@ absl::StatusOr<std::shared_ptr<const Schema>> ParseSchema(
 
 absl::StatusOr<std::shared_ptr<const Schema>> LoadSchemaFile(
     const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open the schema file"));
-  }
-  std::stringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) {
-    return absl::UnavailableError(
-        absl::StrCat(path, ": cannot read the schema file"));
-  }
-  return ParseSchema(contents.str(), path);
+  absl::StatusOr<std::string> contents = ReadFileToString(path, "schema file");
+  if (!contents.ok()) return contents.status();
+  return ParseSchema(*contents, path);
 }
 
 }  // namespace jetstream

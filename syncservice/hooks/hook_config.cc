@@ -1,13 +1,12 @@
 #include "syncservice/hooks/hook_config.h"
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/file_util.h"
 #include "common/fragment_json.h"
 #include "common/json.h"
 #include "syncservice/scope_config.h"
@@ -301,14 +300,9 @@ absl::StatusOr<HookConfig> ParseHookConfig(absl::string_view json,
 }
 
 absl::StatusOr<HookConfig> LoadHookConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("hooks file '", path, "' cannot be read"));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseHookConfig(text.str(), path);
+  absl::StatusOr<std::string> text = ReadFileToString(path, "hooks file");
+  if (!text.ok()) return text.status();
+  return ParseHookConfig(*text, path);
 }
 
 }  // namespace jetstream::hooks

@@ -7,7 +7,6 @@
 //
 //   bazel-bin/tools/echo_server/echo_server --port=0 --threads=1
 
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -15,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/termination_signals.h"
 #include "tools/echo_server/echo_server.h"
 
 ABSL_FLAG(std::string, listen_address, "127.0.0.1", "Address to listen on.");
@@ -27,11 +27,7 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
 
   // Signals go to a dedicated thread so Stop() runs outside a handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const jetstream::TerminationSignals signals;
 
   jetstream::echo::EchoServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen_address);
@@ -46,9 +42,8 @@ int main(int argc, char** argv) {
   std::printf("LISTENING %s:%u\n", options.listen_address.c_str(), *port);
   std::fflush(stdout);
 
-  std::thread signal_thread([&server, signals] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+  std::thread signal_thread([&server, &signals] {
+    signals.Wait();
     server.Stop();
   });
   signal_thread.detach();
