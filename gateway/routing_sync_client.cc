@@ -545,7 +545,14 @@ void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
 
 void RoutingSyncClient::OnCommit(Replica* from, const sync::v1::Commit& commit) {
   auto it = routes_.find(commit.scope());
-  if (it == routes_.end() || it->second.replica != from) return;
+  if (it == routes_.end() || it->second.replica != from) {
+    VLOG(1) << "scope '" << commit.scope() << "' commit " << commit.version()
+            << " from " << from->address << " dropped: placed "
+            << (it == routes_.end() || it->second.replica == nullptr
+                    ? std::string("nowhere")
+                    : it->second.replica->address);
+    return;
+  }
   it->second.lost_without_target = 0;
   if (listener_ != nullptr) listener_->OnCommit(commit);
 }
@@ -631,6 +638,12 @@ void RoutingSyncClient::MoveScopesOff(Replica* replica) {
   }
   for (const std::string& scope : scopes) {
     ScopeRoute& route = routes_[scope];
+    if (route.watched && route.replica == replica &&
+        replica->client->connected()) {
+      // Gone from the membership but still reachable: its commits would
+      // only be dropped here.
+      replica->client->Unwatch(scope);
+    }
     route.watched = false;
     if (!route.moving) StartMove(scope, "", "");
     MaybeFinishMove(scope);

@@ -550,8 +550,16 @@ void ScopeHost::FailLocked(const absl::Status& status, const Member* moved_to,
 ScopeHost::CatchUp ScopeHost::Watch(
     const std::shared_ptr<ScopeWatcher>& watcher, absl::string_view epoch,
     uint64_t after_version) {
+  std::shared_ptr<ScopeWatcher> unregistered;  // freed unlocked
   absl::MutexLock lock(&mu_);
   if (failed_ || closing_ || !LeaseHoldsLocked()) return CatchUp::kRefused;
+  // A watcher watching already (its gateway moved the scope away and back)
+  // gets nothing live until its catch-up: commits released meanwhile would
+  // reach it ahead of the replay, out of order.
+  if (auto it = watchers_.find(watcher.get()); it != watchers_.end()) {
+    unregistered = std::move(it->second);
+    watchers_.erase(it);
+  }
   Release r;
   r.kind = Release::Kind::kCatchUp;
   r.watcher = watcher;

@@ -229,8 +229,10 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   // `after_version` of `epoch`, and catches it up at its place in the release
   // order: if `epoch` is this scope's epoch and the log still holds every
   // commit after `after_version`, each goes to OnCommit() with `replayed`
-  // set; otherwise OnResync() gets the state. Returns which it will be, or
-  // kRefused (nothing registered) if the host has stopped or is closing.
+  // set; otherwise OnResync() gets the state. A watcher registered already
+  // gets no live commit until then, so it sees one ordered history. Returns
+  // which it will be, or kRefused (nothing registered) if the host has
+  // stopped or is closing.
   enum class CatchUp { kReplayed, kResynced, kRefused };
   CatchUp Watch(const std::shared_ptr<ScopeWatcher>& watcher,
                 absl::string_view epoch, uint64_t after_version);

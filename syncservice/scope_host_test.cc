@@ -436,6 +436,36 @@ class HeldPersister : public CommitPersister {
   std::vector<std::function<void(absl::Status)>> held_ ABSL_GUARDED_BY(mu_);
 };
 
+TEST(ScopeHostTest, AWatcherWatchingAgainGetsNothingAheadOfItsReplay) {
+  // A gateway that moved the scope away and back watches it again on the
+  // same stream, from what its sessions have: what it gets must be one
+  // ordered history, although it was still registered.
+  HeldPersister persister;
+  ScopeHostOptions options;
+  options.persister = &persister;
+  auto host = NewCanvasHost(options);
+  auto stream = std::make_shared<RecordingWatcher>();
+  host->Fetch(stream);
+  auto apply = [&](absl::string_view name) {
+    ASSERT_TRUE(host->Apply(Rename(name), ChangesetContext{},
+                            [](const ChangesetResult&) {}));
+  };
+  for (int i = 0; i < 3; ++i) {
+    apply(absl::StrCat("n", i));
+    persister.Complete(absl::OkStatus());
+  }
+  // Version 4 is applied and in the store's hands when the watch comes.
+  apply("in flight");
+  EXPECT_EQ(host->Watch(stream, host->epoch(), 2),
+            ScopeHost::CatchUp::kReplayed);
+  persister.Complete(absl::OkStatus());
+  apply("after");
+  persister.Complete(absl::OkStatus());
+  EXPECT_THAT(stream->events(),
+              ElementsAre("commit 1", "commit 2", "commit 3", "replay 3",
+                          "replay 4", "commit 5"));
+}
+
 TEST(ScopeHostTest, WhenPersistingFailsEveryoneWaitingIsAnswered) {
   HeldPersister persister;
   ScopeHostOptions options;

@@ -411,7 +411,11 @@ void SessionManager::MaybeUnwatch(const std::string& scope) {
 void SessionManager::NoteVersion(const std::string& scope,
                                  const std::string& epoch, uint64_t version) {
   ScopeWatch& watch = scopes_[scope];
-  if (watch.epoch != epoch || version > watch.version) {
+  // Only the first fetch places the stream. A later one may come from a
+  // replica ahead of the stream (the scope just moved there): the stream
+  // still owes the sessions already here every commit up to it, and the
+  // new session skips those it has (Subscriber::state_version).
+  if (watch.epoch.empty()) {
     watch.epoch = epoch;
     watch.version = version;
   }
@@ -421,11 +425,31 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   auto it = scopes_.find(commit.scope());
   if (it == scopes_.end()) return;
   ScopeWatch& watch = it->second;
+  if (watch.epoch.empty()) return;  // its first fetch places the stream
   if (watch.epoch == commit.epoch() && commit.version() <= watch.version) {
+    VLOG(1) << "scope '" << commit.scope() << "' commit " << commit.version()
+            << " already seen (at " << watch.version << ")";
     return;  // already seen (a replay overlapping a fetch)
   }
-  watch.epoch = commit.epoch();
+  if (watch.epoch != commit.epoch() || commit.version() != watch.version + 1) {
+    // A gap: delivering it would skip commits for good. Watched afresh
+    // from what the sessions have, the scope's holder replays the rest (or
+    // sends its state).
+    if (!watch.catching_up) {
+      LOG(WARNING) << "scope '" << commit.scope() << "' commit "
+                   << commit.version() << " does not follow "
+                   << watch.version << ": watching again";
+      watch.catching_up = true;
+      sync_.Unwatch(commit.scope());
+      Rewatch(commit.scope(), watch);
+    }
+    return;
+  }
+  VLOG(1) << "scope '" << commit.scope() << "' commit " << commit.version()
+          << (commit.replayed() ? " replayed" : "") << " to "
+          << watch.subscribers.size() << " sessions";
   watch.version = commit.version();
+  watch.catching_up = false;
   // The originator already has its changes and gets its reply instead
   // (docs/protocol.md#broadcast), unless the reply was lost with a broken stream.
   Session* origin = nullptr;
@@ -438,6 +462,10 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   std::shared_ptr<const std::string> body;
   for (const auto& [session, subscriber] : watch.subscribers) {
     if (session == origin) continue;
+    if (subscriber.state_epoch == commit.epoch() &&
+        commit.version() <= subscriber.state_version) {
+      continue;  // its fetch brought a state that includes it
+    }
     if (body == nullptr) body = EncodeScopeSyncBody(commit.fragments_json());
     session->SendScopeSync(subscriber.scope_index, body);
   }
@@ -448,6 +476,7 @@ void SessionManager::OnResync(const sync::v1::ScopeSnapshot& snapshot) {
   if (it == scopes_.end()) return;
   it->second.epoch = snapshot.epoch();
   it->second.version = snapshot.version();
+  it->second.catching_up = false;
   LOG(INFO) << "scope '" << snapshot.scope() << "' resynchronised at version "
             << snapshot.version() << " for " << it->second.subscribers.size()
             << " sessions";

@@ -104,9 +104,14 @@ class SessionManager : public SyncClient::Listener {
     absl::flat_hash_map<Session*, Subscriber> subscribers;
     // Fetches sent and not answered: the scope must stay watched.
     int fetches_in_flight = 0;
-    // What the stream last saw of the scope, to re-watch after a reconnect.
+    // What the stream delivered of the scope: the first fetch's state,
+    // then each commit in turn (or a Resync). Commits arrive in version
+    // order; one that does not follow is a gap, and the scope is watched
+    // again from here.
     std::string epoch;
     uint64_t version = 0;
+    // Watched again after a gap, and no commit has followed yet.
+    bool catching_up = false;
   };
 
   void OpenOnHub(ConnectionPtr connection, ConnectionParams params);
