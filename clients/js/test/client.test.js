@@ -9,6 +9,7 @@ import {demoSchemaJson, canvasState} from './helpers/fixtures.js';
 
 class FakeWebSocket {
   static instances = [];
+  static waiters = [];
 
   constructor(url) {
     this.url = url;
@@ -16,6 +17,12 @@ class FakeWebSocket {
     this.sent = [];
     this.closedWith = null;
     FakeWebSocket.instances.push(this);
+    for (const resolve of FakeWebSocket.waiters.splice(0)) resolve(this);
+  }
+
+  // The next socket the client opens (reconnects wait a jittered delay).
+  static next() {
+    return new Promise((resolve) => FakeWebSocket.waiters.push(resolve));
   }
 
   send(text) {
@@ -87,6 +94,7 @@ async function established(options = {}) {
 afterEach(() => {
   for (const c of clients.splice(0)) c.close();
   FakeWebSocket.instances = [];
+  FakeWebSocket.waiters = [];
 });
 
 describe('Client protocol handling', () => {
@@ -205,8 +213,9 @@ describe('Client protocol handling', () => {
     client.on('session', (e) => events.push(['session', e.restarted]));
     scope.root.name = 'in flight';
     const inflight = scope.flush();
+    const reconnected = FakeWebSocket.next();
     ws.serverClose(4097, '');
-    const ws2 = FakeWebSocket.last();
+    const ws2 = await reconnected;
     assert.notEqual(ws2, ws);
     assert.equal(new URL(ws2.url).searchParams.has('x-jetstream-sessiontoken'), false);
     ws2.open();
