@@ -24,7 +24,9 @@ ScopeHost::ScopeHost(std::string name, std::unique_ptr<Scope> scope,
       on_failure_(std::move(options.on_failure)),
       lease_epoch_(options.lease_epoch),
       lease_valid_(std::move(options.lease_valid)),
-      scope_(std::move(scope)) {
+      scope_(std::move(scope)),
+      date_properties_(std::make_shared<const std::vector<std::string>>(
+          DateProperties(scope_->schema()))) {
   absl::MutexLock lock(&mu_);
   released_version_ = scope_->version();
 }
@@ -43,7 +45,8 @@ const ScopeSnapshot& ScopeHost::SnapshotLocked() {
     snapshot_ =
         ScopeSnapshot{name_, epoch_, scope_->version(), scope_->root().uuid(),
                       std::make_shared<const std::string>(buffer.GetString(),
-                                                          buffer.GetSize())};
+                                                          buffer.GetSize()),
+                      date_properties_};
   }
   return *snapshot_;
 }

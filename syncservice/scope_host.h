@@ -76,6 +76,8 @@ struct ScopeSnapshot {
   uint64_t version = 0;
   Uuid root_uuid;
   std::shared_ptr<const std::string> fragments_json;
+  // The schema's Date properties, "Model.property" (DateProperties()).
+  std::shared_ptr<const std::vector<std::string>> date_properties;
 };
 
 // CommitRecord
@@ -345,6 +347,8 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
 
   mutable absl::Mutex mu_;
   std::unique_ptr<Scope> scope_ ABSL_GUARDED_BY(mu_);
+  // The schema's Date properties, shared by every snapshot. Immutable.
+  const std::shared_ptr<const std::vector<std::string>> date_properties_;
   // Keyed by address; the value keeps the watcher alive while registered.
   absl::flat_hash_map<const ScopeWatcher*, std::shared_ptr<ScopeWatcher>>
       watchers_ ABSL_GUARDED_BY(mu_);

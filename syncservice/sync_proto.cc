@@ -24,6 +24,11 @@ void SnapshotToProto(const ScopeSnapshot& s, sync::v1::ScopeSnapshot* out) {
   out->set_version(s.version);
   out->set_root_uuid(s.root_uuid.ToString());
   if (s.fragments_json != nullptr) out->set_fragments_json(*s.fragments_json);
+  if (s.date_properties != nullptr) {
+    for (const std::string& p : *s.date_properties) {
+      out->add_date_properties(p);
+    }
+  }
 }
 
 absl::StatusOr<std::vector<SyncFragment>> ConvertFragments(

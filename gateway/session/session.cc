@@ -33,7 +33,7 @@ std::vector<FragmentReply> AllFail(size_t n, const WireError& error) {
 Session::Session(SessionManager& manager, HubExecutor hub,
                  const GatewayOptions& options, std::string id,
                  std::string token, std::string params_json,
-                 sync::v1::Principal principal)
+                 sync::v1::Principal principal, bool iso_dates)
     : manager_(manager),
       hub_(hub),
       options_(options),
@@ -41,6 +41,7 @@ Session::Session(SessionManager& manager, HubExecutor hub,
       token_(std::move(token)),
       params_json_(std::move(params_json)),
       principal_(std::move(principal)),
+      iso_dates_(iso_dates),
       ping_timer_(hub),
       expiry_timer_(hub),
       last_activity_(absl::Now()) {}
@@ -288,6 +289,14 @@ void Session::SendScopeState(uint64_t scope_index,
                              const sync::v1::ScopeSnapshot& snapshot) {
   if (ended_) return;
   uint64_t index = NextIndex();
+  if (iso_dates_ && snapshot.date_properties_size() > 0) {
+    const DateProperties dates(snapshot.date_properties().begin(),
+                               snapshot.date_properties().end());
+    Enqueue(index,
+            EncodeScopeState(index, scope_index, snapshot.root_uuid(),
+                             DatesAsIsoStrings(snapshot.fragments_json(), dates)));
+    return;
+  }
   Enqueue(index, EncodeScopeState(index, scope_index, snapshot.root_uuid(),
                                   snapshot.fragments_json()));
 }

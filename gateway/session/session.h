@@ -42,7 +42,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // behind the session; it goes with every fetch and changeset.
   Session(SessionManager& manager, HubExecutor hub,
           const GatewayOptions& options, std::string id, std::string token,
-          std::string params_json, sync::v1::Principal principal = {});
+          std::string params_json, sync::v1::Principal principal = {},
+          bool iso_dates = false);
   ~Session();
 
   const std::string& id() const { return id_; }
@@ -50,6 +51,9 @@ class Session : public std::enable_shared_from_this<Session> {
   const sync::v1::Principal& principal() const { return principal_; }
   bool ended() const { return ended_; }
   bool attached() const { return connection_ != nullptr; }
+  // The client reads Dates as ISO-8601 strings (ReadsIsoDates of the
+  // version it announced): ScopeState and ScopeSync carry them so.
+  bool iso_dates() const { return iso_dates_; }
   size_t unacked_count() const { return unacked_.size(); }
 
   // Session::Start()
@@ -84,7 +88,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void End(uint16_t code, std::string reason);
 
   // Called by the manager on the scopes this session fetched. `body` is the
-  // commit's shared ScopeSync body (EncodeScopeSyncBody), never copied.
+  // commit's shared ScopeSync body (EncodeScopeSyncBody), never copied;
+  // for an iso_dates() session, the one with Dates as ISO strings.
   void SendScopeSync(uint64_t scope_index,
                      const std::shared_ptr<const std::string>& body);
   void SendScopeState(uint64_t scope_index,
@@ -124,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::string token_;
   const std::string params_json_;
   const sync::v1::Principal principal_;
+  const bool iso_dates_;
 
   ConnectionPtr connection_;
   bool ended_ = false;

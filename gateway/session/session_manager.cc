@@ -278,7 +278,7 @@ void SessionManager::CreateSession(const ConnectionPtr& connection,
                                    sync::v1::Principal principal) {
   auto session = std::make_shared<Session>(
       *this, hub_, options_, std::move(id), NewSessionToken(),
-      create.params_json, std::move(principal));
+      create.params_json, std::move(principal), ReadsIsoDates(create.version));
   by_token_[session->token()] = session;
   by_id_[session->id()] = session.get();
   by_connection_[connection->id()] = session;
@@ -351,8 +351,10 @@ void SessionManager::Apply(Session& session, sync::v1::ApplyRequest request,
 void SessionManager::Subscribe(Session& session, const std::string& scope,
                                uint64_t scope_index,
                                const sync::v1::ScopeSnapshot& snapshot) {
-  scopes_[scope].subscribers[&session] =
+  ScopeWatch& watch = scopes_[scope];
+  watch.subscribers[&session] =
       Subscriber{scope_index, snapshot.epoch(), snapshot.version()};
+  NoteDates(watch, snapshot);
 }
 
 void SessionManager::Forget(Session& session) {
@@ -421,6 +423,16 @@ void SessionManager::NoteVersion(const std::string& scope,
   }
 }
 
+void SessionManager::NoteDates(ScopeWatch& watch,
+                               const sync::v1::ScopeSnapshot& snapshot) {
+  if (watch.dates != nullptr &&
+      static_cast<int>(watch.dates->size()) == snapshot.date_properties_size()) {
+    return;  // a scope's schema does not change while it is watched
+  }
+  watch.dates = std::make_shared<const DateProperties>(
+      snapshot.date_properties().begin(), snapshot.date_properties().end());
+}
+
 void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   auto it = scopes_.find(commit.scope());
   if (it == scopes_.end()) return;
@@ -459,12 +471,23 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
     }
   }
   // Encoded once; every session shares the body (only its indexes differ).
+  // Sessions that read Dates as ISO strings share a second one.
   std::shared_ptr<const std::string> body;
+  std::shared_ptr<const std::string> iso_body;
   for (const auto& [session, subscriber] : watch.subscribers) {
     if (session == origin) continue;
     if (subscriber.state_epoch == commit.epoch() &&
         commit.version() <= subscriber.state_version) {
       continue;  // its fetch brought a state that includes it
+    }
+    if (session->iso_dates() && watch.dates != nullptr &&
+        !watch.dates->empty()) {
+      if (iso_body == nullptr) {
+        iso_body = EncodeScopeSyncBody(
+            DatesAsIsoStrings(commit.fragments_json(), *watch.dates));
+      }
+      session->SendScopeSync(subscriber.scope_index, iso_body);
+      continue;
     }
     if (body == nullptr) body = EncodeScopeSyncBody(commit.fragments_json());
     session->SendScopeSync(subscriber.scope_index, body);
@@ -477,6 +500,7 @@ void SessionManager::OnResync(const sync::v1::ScopeSnapshot& snapshot) {
   it->second.epoch = snapshot.epoch();
   it->second.version = snapshot.version();
   it->second.catching_up = false;
+  NoteDates(it->second, snapshot);
   LOG(INFO) << "scope '" << snapshot.scope() << "' resynchronised at version "
             << snapshot.version() << " for " << it->second.subscribers.size()
             << " sessions";

@@ -26,6 +26,7 @@
 #include "boost/asio/steady_timer.hpp"
 #include "gateway/gateway_options.h"
 #include "gateway/protocol/client_message.h"
+#include "gateway/protocol/iso_dates.h"
 #include "gateway/session/connection.h"
 #include "gateway/session/session.h"
 #include "gateway/sync_client.h"
@@ -112,6 +113,9 @@ class SessionManager : public SyncClient::Listener {
     uint64_t version = 0;
     // Watched again after a gap, and no commit has followed yet.
     bool catching_up = false;
+    // The schema's Date properties (from the last snapshot), for sessions
+    // that read Dates as ISO strings.
+    std::shared_ptr<const DateProperties> dates;
   };
 
   void OpenOnHub(ConnectionPtr connection, ConnectionParams params);
@@ -128,6 +132,9 @@ class SessionManager : public SyncClient::Listener {
                      const ClientMessage& create, std::string id,
                      sync::v1::Principal principal);
   void MaybeUnwatch(const std::string& scope);
+  // Keeps the scope's Date properties from `snapshot` (fetch or resync).
+  static void NoteDates(ScopeWatch& watch,
+                        const sync::v1::ScopeSnapshot& snapshot);
   // Records the newest version seen on the stream for a watched scope.
   void NoteVersion(const std::string& scope, const std::string& epoch,
                    uint64_t version);

@@ -1,5 +1,7 @@
 #include "syncservice/engine/schema.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/json_number.h"
@@ -65,6 +67,19 @@ const ModelType* Schema::FindModel(absl::string_view name) const {
 const Enumeration* Schema::FindEnumeration(absl::string_view name) const {
   auto it = enumeration_by_name_.find(name);
   return it == enumeration_by_name_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> DateProperties(const Schema& schema) {
+  std::vector<std::string> out;
+  for (const auto& model : schema.models()) {
+    for (const Property& p : model->properties()) {
+      if (p.type.base == BaseType::kDate) {
+        out.push_back(absl::StrCat(model->name(), ".", p.name));
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace jetstream

@@ -130,6 +130,11 @@ class Schema {
   absl::flat_hash_map<std::string, const Enumeration*> enumeration_by_name_;
 };
 
+// "Model.property" for every Date or [Date] property of every model of
+// `schema`, inherited ones listed under each subclass too, sorted: what a
+// gateway needs to write Dates in another form for some clients.
+std::vector<std::string> DateProperties(const Schema& schema);
+
 }  // namespace jetstream
 
 #endif  // JETSTREAM_SYNCSERVICE_ENGINE_SCHEMA_H_

@@ -1,6 +1,7 @@
 #include "syncservice/engine/scope.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/fragment_json.h"
+#include "common/iso_date.h"
 
 namespace jetstream {
 namespace {
@@ -166,13 +168,30 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
     return std::nullopt;
   }
 
+  if (type.base == BaseType::kDate) {
+    // An ISO-8601 string (the original JavaScript client's JSON.stringify)
+    // is taken as the seconds it names: Dates are stored as seconds
+    // (docs/protocol.md#d2-dates). Anything else fails the check below.
+    auto to_seconds = [](Value& v) {
+      if (!v.is_string()) return;
+      if (std::optional<double> s = ParseIsoDate(v.as_string())) {
+        v = Value::Number(*s);
+      }
+    };
+    if (value.is_array()) {
+      for (Value& element : value.mutable_array()) to_seconds(element);
+    } else {
+      to_seconds(value);
+    }
+  }
+
   // Value types: is `v` (not null) a valid element?
   auto element_ok = [&](const Value& v) {
     switch (type.base) {
       case BaseType::kString:
         return v.is_string();
       case BaseType::kNumber:
-      case BaseType::kDate:  // seconds since the epoch, a number (docs/protocol.md#d2-dates)
+      case BaseType::kDate:  // seconds since the epoch (docs/protocol.md#d2-dates)
         return v.is_number();
       case BaseType::kBoolean:
         return v.is_bool();

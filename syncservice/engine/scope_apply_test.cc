@@ -263,7 +263,7 @@ TEST_F(ValuesTest, ScalarTypeMismatch) {
             "Not valid type at 'b', should be Boolean");
   EXPECT_EQ(OnlyError(*scope_, Set(R"({"b":1})")),
             "Not valid type at 'b', should be Boolean");
-  EXPECT_EQ(OnlyError(*scope_, Set(R"({"d":"2015-12-20T03:36:01.123Z"})")),
+  EXPECT_EQ(OnlyError(*scope_, Set(R"({"d":"20 December 2015"})")),
             "Not valid type at 'd', should be Date");
   EXPECT_EQ(OnlyError(*scope_, Set(R"({"d":true})")),
             "Not valid type at 'd', should be Date");
@@ -538,7 +538,7 @@ TEST_F(ChatRoomTest, DateStoredAsSecondsExactly) {
   EXPECT_THAT(state, HasSubstr(R"("postedAt":1450582562.5)"));
 }
 
-TEST_F(ValuesTest, DateRoundTripsThroughStateAndRejectsStrings) {
+TEST_F(ValuesTest, DateRoundTripsThroughStateAndRejectsOtherStrings) {
   ApplyOk(*scope_, {Set(R"({"d":1450582561.123})")});
   EXPECT_EQ(Get("d"), Value::Number(1450582561.123));
   EXPECT_THAT(StateJson(*scope_), HasSubstr(R"("d":1450582561.123,)"));
@@ -558,8 +558,34 @@ TEST_F(ValuesTest, DateArraysAreNumbers) {
   EXPECT_EQ(Get("ds"), Value::ArrayOf({Value::Number(1450582561.123),
                                        Value::Number(0), Value::Number(-1.5)}));
   EXPECT_THAT(StateJson(*scope_), HasSubstr(R"("ds":[1450582561.123,0,-1.5])"));
-  EXPECT_EQ(OnlyError(*scope_, Set(R"({"ds":["2015-12-20"]})")),
+  EXPECT_EQ(OnlyError(*scope_, Set(R"({"ds":["the 20th"]})")),
             "Not valid type at 'ds', should be Date");
+}
+
+// The original JavaScript client sends Dates through JSON.stringify, as
+// ISO-8601 strings: they are stored, applied and broadcast as the seconds
+// they name (docs/protocol.md#d2-dates).
+TEST_F(ValuesTest, AnIsoDateIsStoredAsItsSeconds) {
+  ChangesetResult r =
+      ApplyOk(*scope_, {Set(R"({"d":"2015-12-20T03:36:01.123Z"})")});
+  EXPECT_EQ(Get("d"), Value::Number(1450582561.123));
+  EXPECT_EQ(*r.applied[0].Find("d"), Value::Number(1450582561.123));
+  EXPECT_THAT(StateJson(*scope_), HasSubstr(R"("d":1450582561.123,)"));
+  // Without a fraction, and with an offset.
+  ApplyOk(*scope_, {Set(R"({"d":"2015-12-20T04:36:01+01:00"})")});
+  EXPECT_EQ(Get("d"), Value::Number(1450582561));
+}
+
+TEST_F(ValuesTest, AnIsoDateArrayIsStoredAsItsSeconds) {
+  ApplyOk(*scope_, {Set(R"({"ds":["1970-01-01T00:00:01.500Z",)"
+                        R"("1970-01-01T01:00:02+01:00","2015-01-01"]})")});
+  EXPECT_EQ(Get("ds"), Value::ArrayOf({Value::Number(1.5), Value::Number(2),
+                                       Value::Number(1420070400)}));
+  // One bad element fails the whole value, and nothing changes.
+  EXPECT_EQ(OnlyError(*scope_, Set(R"({"ds":["2015-01-01T00:00Z","x"]})")),
+            "Not valid type at 'ds', should be Date");
+  EXPECT_EQ(Get("ds"), Value::ArrayOf({Value::Number(1.5), Value::Number(2),
+                                       Value::Number(1420070400)}));
 }
 
 // ---------------------------------------------------------------------------

@@ -225,13 +225,11 @@ TEST_F(ValidationTest, HookPastItsDeadlineFailsClosed) {
   StartSystem(ShapeValidator(hooks_.address(), /*deadline_ms=*/300));
   Open();
   const std::string s1 = TestUuid(1, 1);
-  const absl::Time start = absl::Now();
   const std::string error =
       R"({"error":{"message":"Could not apply SyncMessage: downstream service 'shapes' unavailable","type":"downstream-unavailable"}})";
   EXPECT_EQ(SyncFromA({AddShapeFragment(s1, 1, 1),
                        SetShapesFragment(fa_.root_uuid, {s1})}),
             absl::StrCat("[", error, ",", error, "]"));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_THAT(SeenByB(), IsEmpty());
 }
 
