@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/post.hpp"
 #include "common/logging.h"
@@ -73,7 +74,10 @@ void WebSocketConnection::Run(
       [](websocket::response_type& res) {
         res.set(beast::http::field::server, "jetstream-gateway");
       }));
-  ws_.read_message_max(options_.max_frame_bytes);
+  // The frame limit is enforced here (OnRead), not by Beast, which would
+  // fail the connection without a close reason and without draining what
+  // the client is still sending.
+  ws_.read_message_max(0);
   ws_.async_accept(request, beast::bind_front_handler(
                                 &WebSocketConnection::OnAccept,
                                 shared_from_this()));
@@ -90,21 +94,45 @@ void WebSocketConnection::OnAccept(beast::error_code ec) {
 }
 
 void WebSocketConnection::DoRead() {
-  ws_.async_read(buffer_, beast::bind_front_handler(
-                              &WebSocketConnection::OnRead,
-                              shared_from_this()));
+  // Piece by piece, so a message over the limit is never held whole.
+  constexpr size_t kReadPiece = 64 * 1024;
+  ws_.async_read_some(buffer_, kReadPiece,
+                      beast::bind_front_handler(&WebSocketConnection::OnRead,
+                                                shared_from_this()));
+}
+
+void WebSocketConnection::RefuseOversizedMessage() {
+  LOG(INFO) << "connection " << peer_ << ": message over "
+            << options_.max_frame_bytes << " bytes, closing with 1009";
+  discarding_ = true;
+  buffer_.clear();
+  Close(static_cast<uint16_t>(websocket::close_code::too_big),
+        EncodeCloseReason(WireError{
+            absl::StrCat("Message is over the limit of ",
+                         options_.max_frame_bytes, " bytes"),
+            "message-too-big"}));
 }
 
 void WebSocketConnection::OnRead(beast::error_code ec, size_t) {
   if (ec) {
-    if (ec == websocket::error::message_too_big) {
-      LOG(INFO) << "connection " << peer_ << ": frame over "
-                << options_.max_frame_bytes << " bytes, closed";
-    } else if (ec != websocket::error::closed &&
-               ec != net::error::operation_aborted) {
+    if (ec != websocket::error::closed && ec != net::error::operation_aborted) {
       VLOG(1) << "connection " << peer_ << ": read ended: " << ec.message();
     }
     Finish();
+    return;
+  }
+  if (discarding_) {
+    buffer_.clear();
+    DoRead();
+    return;
+  }
+  if (buffer_.size() > options_.max_frame_bytes) {
+    RefuseOversizedMessage();
+    DoRead();
+    return;
+  }
+  if (!ws_.is_message_done()) {
+    DoRead();
     return;
   }
   // Text and binary frames are both parsed as JSON text (docs/protocol.md#websocket), in

@@ -72,6 +72,11 @@ class WebSocketConnection
   void OnAccept(boost::beast::error_code ec);
   void DoRead();
   void OnRead(boost::beast::error_code ec, size_t bytes);
+  // A message grew over options_.max_frame_bytes: closes with 1009 and a
+  // reason, and from then on reads and drops what the client still sends,
+  // so its close answer arrives and the socket ends cleanly (no reset
+  // while the client is still writing).
+  void RefuseOversizedMessage();
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, size_t bytes);
   void DoClose();
@@ -95,6 +100,8 @@ class WebSocketConnection
   bool closing_ = false;
   bool finished_ = false;
   bool opened_ = false;
+  // Over the frame limit: reads are dropped until the close completes.
+  bool discarding_ = false;
   std::optional<boost::beast::websocket::close_reason> close_reason_;
 };
 

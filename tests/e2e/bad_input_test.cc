@@ -376,6 +376,34 @@ TEST_F(SmallFrameTest, OversizedFrameClosesWith1009) {
   absl::StatusOr<CloseInfo> close = attacker_->WaitForClose();
   ASSERT_TRUE(close.ok()) << close.status();
   EXPECT_EQ(close->code, 1009);
+  EXPECT_EQ(CloseReasonType(*close), "message-too-big");
+  EXPECT_EQ(CloseReasonMessage(*close),
+            "Message is over the limit of 1000 bytes");
+  ExpectObserverUnaffected();
+}
+
+// At the default limit (1 MiB), with messages far over it that the client
+// is still writing when the gateway decides: the client reads the 1009 and
+// its reason, not a reset connection.
+TEST_F(BadInputTest, AHugeMessageGets1009WithAReasonWhileStillBeingSent) {
+  for (size_t size : {size_t{1} << 20, size_t{20} << 20}) {
+    SCOPED_TRACE(size);
+    std::unique_ptr<WsTestClient> big = ConnectWithSession();
+    ASSERT_NE(big, nullptr);
+    absl::StatusOr<Fetched> chat = FetchState(*big, "ChatRoom");
+    ASSERT_TRUE(chat.ok());
+    // A string property as large as the whole limit.
+    const std::string change = FragmentList({ChangeFragment(
+        chat->root_uuid, "ChatRoom",
+        absl::StrCat(R"({"name":")", std::string(size, 'n'), R"("})"))});
+    // The write may end early: the gateway stops reading the message once
+    // it is over the limit, and closes.
+    (void)big->SendScopeSync(chat->scope_index, change);
+    absl::StatusOr<CloseInfo> close = big->WaitForClose(absl::Seconds(60));
+    ASSERT_TRUE(close.ok()) << close.status();
+    EXPECT_EQ(close->code, 1009);
+    EXPECT_EQ(CloseReasonType(*close), "message-too-big");
+  }
   ExpectObserverUnaffected();
 }
 
