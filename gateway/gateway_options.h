@@ -51,6 +51,13 @@ struct GatewayOptions {
   size_t max_write_queue_bytes = 16 << 20;   // per connection
   size_t max_unacked_messages = 100000;      // per session
 
+  // A connection refused in its handshake (not SessionCreate first, a bad
+  // first frame, an unknown session token) is closed only after a delay
+  // that starts here and doubles per refusal from the same address, up to
+  // the maximum (docs/protocol.md#tarpit). A zero maximum closes at once.
+  absl::Duration tarpit_first_delay = absl::Milliseconds(100);
+  absl::Duration tarpit_max_delay = absl::Seconds(10);
+
   // Timers (docs/protocol.md#timers).
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration ping_interval = absl::Seconds(10);  // +/- ping_jitter

@@ -270,6 +270,13 @@ http::response<http::string_body> GatewayServer::HandleHttp(
                      "\n# TYPE jetstream_gateway_connections gauge\n",
                      "jetstream_gateway_connections ",
                      manager_->connection_count(),
+                     "\n# TYPE jetstream_gateway_connections_held gauge\n",
+                     "jetstream_gateway_connections_held ",
+                     manager_->held_count(),
+                     "\n# TYPE jetstream_gateway_connections_tarpitted_total "
+                     "counter\n",
+                     "jetstream_gateway_connections_tarpitted_total ",
+                     manager_->tarpitted_total(),
                      "\n# TYPE jetstream_gateway_sync_members gauge\n",
                      "jetstream_gateway_sync_members ", sync_->live_members(),
                      "\n# TYPE jetstream_gateway_sync_links_up gauge\n",

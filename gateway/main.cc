@@ -48,6 +48,11 @@ ABSL_FLAG(uint64_t, max_unacked_messages, 100000,
           "Unacknowledged messages kept for one session before it ends.");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Time a new connection has to send SessionCreate.");
+ABSL_FLAG(absl::Duration, tarpit_first_delay, absl::Milliseconds(100),
+          "A connection refused in its handshake is closed after this "
+          "delay, doubled per refusal from the same address.");
+ABSL_FLAG(absl::Duration, tarpit_max_delay, absl::Seconds(10),
+          "Longest tarpit delay; 0 closes refused connections at once.");
 ABSL_FLAG(absl::Duration, ping_interval, absl::Seconds(10),
           "Keep-alive ping interval (randomised by +/- ping_jitter).");
 ABSL_FLAG(absl::Duration, ping_jitter, absl::Seconds(1),
@@ -109,6 +114,8 @@ int main(int argc, char** argv) {
   options.max_write_queue_bytes = absl::GetFlag(FLAGS_max_write_queue_bytes);
   options.max_unacked_messages = absl::GetFlag(FLAGS_max_unacked_messages);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  options.tarpit_first_delay = absl::GetFlag(FLAGS_tarpit_first_delay);
+  options.tarpit_max_delay = absl::GetFlag(FLAGS_tarpit_max_delay);
   options.ping_interval = absl::GetFlag(FLAGS_ping_interval);
   options.ping_jitter = absl::GetFlag(FLAGS_ping_jitter);
   options.session_expiry = absl::GetFlag(FLAGS_session_expiry);

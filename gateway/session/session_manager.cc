@@ -63,7 +63,11 @@ std::string NewSessionToken() {
 
 SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
                                SyncClient& sync)
-    : hub_(hub), options_(options), sync_(sync) {
+    : hub_(hub),
+      options_(options),
+      sync_(sync),
+      tarpit_(Tarpit::Options{options.tarpit_first_delay,
+                              options.tarpit_max_delay}) {
   sync_.SetListener(this);
 }
 
@@ -120,6 +124,7 @@ void SessionManager::Shutdown() {
       connection->Close(1001, "Server shutting down");
     }
     authorizing_.clear();
+    ReleaseHeld();
   });
 }
 
@@ -134,6 +139,7 @@ void SessionManager::Drain(absl::Duration window, std::function<void()> done) {
       connection->Close(1001, "Server shutting down");
     }
     authorizing_.clear();
+    ReleaseHeld();
     std::vector<std::weak_ptr<Session>> sessions;
     for (auto& [token, session] : by_token_) sessions.push_back(session);
     std::shuffle(sessions.begin(), sessions.end(),
@@ -167,7 +173,7 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
     if (it == by_token_.end()) {
       LOG(INFO) << "connection " << connection->peer()
                 << ": unknown session token, denied";
-      Deny(connection, kTokenUnrecognized);
+      Deny(connection, kTokenUnrecognized, Hold::kTarpit);
       return;
     }
     std::shared_ptr<Session> session = it->second;
@@ -190,7 +196,8 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
         ConnectionPtr c = it->second.connection;
         handshakes_.erase(it);
         LOG(INFO) << "connection " << c->peer() << ": handshake timed out";
-        Deny(c, kEstablishTimedOut);
+        // It has been held for the whole timeout already.
+        Deny(c, kEstablishTimedOut, Hold::kNone);
       });
   handshakes_.emplace(connection->id(), std::move(handshake));
 }
@@ -229,13 +236,14 @@ void SessionManager::HandleHandshakeFrame(
   if (!messages.ok()) {
     LOG(INFO) << "connection " << connection->peer()
               << ": handshake refused: " << messages.status().message();
-    Deny(connection, WireError{std::string(messages.status().message()), ""});
+    Deny(connection, WireError{std::string(messages.status().message()), ""},
+         Hold::kTarpit);
     return;
   }
   // One SessionCreate, alone or in a one-element array (docs/protocol.md#d5-handshake-array).
   if (messages->size() != 1 ||
       messages->front().type != ClientMessageType::kSessionCreate) {
-    Deny(connection, kUnrecognizedHandshake);
+    Deny(connection, kUnrecognizedHandshake, Hold::kTarpit);
     return;
   }
   AuthorizeSession(connection, messages->front(), std::move(params));
@@ -293,8 +301,43 @@ void SessionManager::CreateSession(const ConnectionPtr& connection,
 }
 
 void SessionManager::Deny(const ConnectionPtr& connection,
-                          const WireError& error) {
-  connection->Close(kCloseDeniedConnection, EncodeCloseReason(error));
+                          const WireError& error, Hold hold) {
+  std::string reason = EncodeCloseReason(error);
+  const absl::Duration delay =
+      hold == Hold::kTarpit
+          ? tarpit_.Refused(PeerAddress(connection->peer()), absl::Now())
+          : absl::ZeroDuration();
+  if (delay <= absl::ZeroDuration()) {
+    connection->Close(kCloseDeniedConnection, std::move(reason));
+    return;
+  }
+  ++tarpitted_total_;
+  ++held_count_;
+  Held& held = held_[connection->id()];
+  held.connection = connection;
+  held.reason = std::move(reason);
+  held.timer = std::make_unique<net::steady_timer>(
+      hub_, absl::ToChronoNanoseconds(delay));
+  held.timer->async_wait(
+      [this, id = connection->id()](boost::system::error_code ec) {
+        if (ec) return;
+        auto it = held_.find(id);
+        if (it == held_.end()) return;
+        ConnectionPtr c = std::move(it->second.connection);
+        std::string r = std::move(it->second.reason);
+        held_.erase(it);
+        --held_count_;
+        c->Close(kCloseDeniedConnection, std::move(r));
+      });
+}
+
+void SessionManager::ReleaseHeld() {
+  for (auto& [id, held] : held_) {
+    held.timer->cancel();
+    held.connection->Close(kCloseDeniedConnection, std::move(held.reason));
+  }
+  held_count_ -= held_.size();
+  held_.clear();
 }
 
 void SessionManager::ClosedOnHub(const ConnectionPtr& connection) {
@@ -302,6 +345,12 @@ void SessionManager::ClosedOnHub(const ConnectionPtr& connection) {
   if (auto it = handshakes_.find(connection->id()); it != handshakes_.end()) {
     it->second.timer->cancel();
     handshakes_.erase(it);
+    return;
+  }
+  if (auto it = held_.find(connection->id()); it != held_.end()) {
+    it->second.timer->cancel();
+    held_.erase(it);
+    --held_count_;
     return;
   }
   if (authorizing_.erase(connection->id()) > 0) return;

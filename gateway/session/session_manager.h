@@ -29,6 +29,7 @@
 #include "gateway/protocol/iso_dates.h"
 #include "gateway/session/connection.h"
 #include "gateway/session/session.h"
+#include "gateway/session/tarpit.h"
 #include "gateway/sync_client.h"
 
 namespace jetstream::gateway {
@@ -59,6 +60,10 @@ class SessionManager : public SyncClient::Listener {
   // Live counts, readable from any thread (for /metrics and tests).
   size_t session_count() const { return session_count_.load(); }
   size_t connection_count() const { return connection_count_.load(); }
+  // Refused connections held before their close (docs/protocol.md#tarpit):
+  // how many are held now, and how many ever were.
+  size_t held_count() const { return held_count_.load(); }
+  uint64_t tarpitted_total() const { return tarpitted_total_.load(); }
 
   HubExecutor& hub() { return hub_; }
   const GatewayOptions& options() const { return options_; }
@@ -124,7 +129,14 @@ class SessionManager : public SyncClient::Listener {
   void ClosedOnHub(const ConnectionPtr& connection);
   void HandleHandshakeFrame(Handshake& handshake,
                             absl::StatusOr<std::vector<ClientMessage>> messages);
-  void Deny(const ConnectionPtr& connection, const WireError& error);
+  // Closes the connection with 4096 and `error`. With kTarpit the close
+  // waits the tarpit's delay for the peer's address; frames meanwhile are
+  // ignored.
+  enum class Hold { kNone, kTarpit };
+  void Deny(const ConnectionPtr& connection, const WireError& error,
+            Hold hold);
+  // Closes every held connection now (shutdown, drain).
+  void ReleaseHeld();
   // Asks the sync service to authorize the session; creates it or denies.
   void AuthorizeSession(const ConnectionPtr& connection,
                         const ClientMessage& create, ConnectionParams params);
@@ -155,6 +167,14 @@ class SessionManager : public SyncClient::Listener {
   bool flush_posted_ = false;
 
   absl::flat_hash_map<uint64_t, Handshake> handshakes_;  // by connection id
+  // Refused connections waiting out their tarpit delay, by connection id.
+  struct Held {
+    ConnectionPtr connection;
+    std::string reason;  // the close reason they will get
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  absl::flat_hash_map<uint64_t, Held> held_;
+  Tarpit tarpit_;
   // Connections whose SessionCreate awaits the sync service's decision;
   // their frames meanwhile are lost (docs/protocol.md#handshake).
   absl::flat_hash_map<uint64_t, ConnectionPtr> authorizing_;
@@ -165,6 +185,8 @@ class SessionManager : public SyncClient::Listener {
 
   std::atomic<size_t> session_count_{0};
   std::atomic<size_t> connection_count_{0};
+  std::atomic<size_t> held_count_{0};
+  std::atomic<uint64_t> tarpitted_total_{0};
 };
 
 // A new session token: 64 random bytes, base64, non-alphanumerics removed

@@ -185,5 +185,78 @@ TEST_F(OriginalJsClientTest, APingFirstReconnectIsRefusedAndANewSessionWorks) {
   EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]") << reply->reply;
 }
 
+// With the tarpit on, as a gateway runs by default.
+class TarpitTest : public OriginalJsClientTest {
+ protected:
+  std::vector<std::string> GatewayFlags() override {
+    return {"--tarpit_first_delay=100ms", "--tarpit_max_delay=400ms"};
+  }
+
+  // Connects as the original client does after a drop (no token, a Ping
+  // first) and waits for the refusal.
+  void RefusedReconnect() {
+    std::unique_ptr<WsTestClient> c = Connect();
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->SendText(R"({"type":"Ping","index":0,"ack":2,"resendMissing":false})").ok());
+    absl::StatusOr<CloseInfo> close = c->WaitForClose(absl::Seconds(60));
+    ASSERT_TRUE(close.ok()) << close.status();
+    EXPECT_EQ(close->code, 4096);
+    EXPECT_EQ(CloseReasonType(*close), "unrecognized-handshake");
+  }
+};
+
+TEST_F(TarpitTest, AReconnectLoopIsHeldLongerAfterEachRefusal) {
+  // The original client's loop: reconnect the moment the socket closes.
+  const absl::Time start = absl::Now();
+  constexpr int kAttempts = 6;
+  for (int i = 0; i < kAttempts; ++i) {
+    ASSERT_NO_FATAL_FAILURE(RefusedReconnect());
+  }
+  const absl::Duration elapsed = absl::Now() - start;
+  // Held 100, 200, 400, 400, 400 and 400 ms: at most one socket per hold,
+  // not thousands a second.
+  EXPECT_GE(elapsed, absl::Milliseconds(1900));
+  EXPECT_EQ(GatewayGauge(gateway_->port(),
+                         "jetstream_gateway_connections_tarpitted_total")
+                .value_or(-1),
+            kAttempts);
+}
+
+class LongTarpitTest : public OriginalJsClientTest {
+ protected:
+  std::vector<std::string> GatewayFlags() override {
+    return {"--tarpit_first_delay=1h", "--tarpit_max_delay=1h"};
+  }
+};
+
+TEST_F(LongTarpitTest, AHeldConnectionDelaysNobodyElseFromItsAddress) {
+  std::unique_ptr<WsTestClient> refused = Connect();
+  ASSERT_NE(refused, nullptr);
+  ASSERT_TRUE(refused->SendText(R"({"type":"Ping","index":0,"ack":2,"resendMissing":false})").ok());
+  ASSERT_TRUE(WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 1));
+
+  // Held for an hour, yet a client from the same address gets its session
+  // and posts.
+  std::unique_ptr<WsTestClient> fresh = SessionAs("0.1.0");
+  ASSERT_NE(fresh, nullptr);
+  absl::StatusOr<Fetched> room = FetchState(*fresh, "ChatRoom");
+  ASSERT_TRUE(room.ok());
+  absl::StatusOr<uint64_t> sync = fresh->SendScopeSync(
+      room->scope_index,
+      PostMessage(room->root_uuid, TestUuid(9, 1), TestUuid(9, 2),
+                  R"("2016-02-29T23:59:59.999Z")", R"("2016-03-01T00:00:00.000Z")"));
+  ASSERT_TRUE(sync.ok());
+  absl::StatusOr<UntilReply> reply = ReadUntilReply(*fresh, *sync);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]") << reply->reply;
+  EXPECT_EQ(GatewayGauge(gateway_->port(), "jetstream_gateway_connections_held")
+                .value_or(-1),
+            1);
+
+  // The held client gives up: the gateway lets it go.
+  refused->Drop();
+  EXPECT_TRUE(WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 0));
+}
+
 }  // namespace
 }  // namespace jetstream::testing

@@ -27,8 +27,11 @@ void SystemFixture::StartSyncService(int port) {
 }
 
 void SystemFixture::StartGateway() {
+  // Tests refuse many handshakes from 127.0.0.1; the tarpit is off unless a
+  // test turns it on in GatewayFlags() (a later flag wins).
   std::vector<std::string> flags = {"--port=0",
-                                    "--sync_service=" + sync_service_->address()};
+                                    "--sync_service=" + sync_service_->address(),
+                                    "--tarpit_max_delay=0"};
   for (const std::string& f : GatewayFlags()) flags.push_back(f);
   auto process = ChildProcess::StartListening("gateway/gateway", flags);
   ASSERT_TRUE(process.ok()) << process.status();
