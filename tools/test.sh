@@ -24,33 +24,47 @@ while read -r target; do
     failed=$((failed + 1))
     continue
   fi
-  xml="$testlogs/${target#//}"
-  xml="${xml/://}/test.xml"
-  if [[ ! -f "$xml" ]]; then
+  dir="$testlogs/${target#//}"
+  dir="${dir/://}"
+  # One report, or one per shard for a sharded target.
+  reports=()
+  if [[ -f "$dir/test.xml" ]]; then
+    reports=("$dir/test.xml")
+  else
+    for shard in "$dir"/shard_*_of_*/test.xml; do
+      [[ -f "$shard" ]] && reports+=("$shard")
+    done
+  fi
+  if (( ${#reports[@]} == 0 )); then
     echo "no test report for $target"
     failed=$((failed + 1))
     continue
   fi
-  header=$(grep -m1 -o '<testsuites[^>]*>' "$xml")
-  tests=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$header")
-  failures=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$header")
-  errors=$(sed -n 's/.* errors="\([0-9]*\)".*/\1/p' <<<"$header")
-  disabled=$(sed -n 's/.* disabled="\([0-9]*\)".*/\1/p' <<<"$header")
-  if [[ -z "$tests" ]]; then
-    # Not a GoogleTest report (a shell test, or a generated one): judge the
-    # target by its status.
-    if grep -q '<failure' "$xml" || grep -qE "^$target .*(FAILED|TIMEOUT)" "$log"; then
-      failed=$((failed + 1))
-    else
-      passed=$((passed + 1))
+  target_bad=0
+  for xml in "${reports[@]}"; do
+    header=$(grep -m1 -o '<testsuites[^>]*>' "$xml")
+    tests=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$header")
+    failures=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$header")
+    errors=$(sed -n 's/.* errors="\([0-9]*\)".*/\1/p' <<<"$header")
+    disabled=$(sed -n 's/.* disabled="\([0-9]*\)".*/\1/p' <<<"$header")
+    if [[ -z "$tests" ]]; then
+      # Not a GoogleTest report (a shell test, or a generated one): judge
+      # the report by its failures and the target by its status.
+      if grep -q '<failure' "$xml" || grep -qE "^$target .*(FAILED|TIMEOUT)" "$log"; then
+        failed=$((failed + 1))
+        target_bad=1
+      else
+        passed=$((passed + 1))
+      fi
+      continue
     fi
-    continue
-  fi
-  bad=$(( ${failures:-0} + ${errors:-0} ))
-  passed=$((passed + tests - bad - ${disabled:-0}))
-  failed=$((failed + bad))
+    bad=$(( ${failures:-0} + ${errors:-0} ))
+    passed=$((passed + tests - bad - ${disabled:-0}))
+    failed=$((failed + bad))
+    (( bad > 0 )) && target_bad=1
+  done
   # A binary that crashed after some cases still fails its target.
-  if (( bad == 0 )) && grep -qE "^$target +(FAILED|TIMEOUT)" "$log"; then
+  if (( target_bad == 0 )) && grep -qE "^$target +(FAILED|TIMEOUT)" "$log"; then
     failed=$((failed + 1))
   fi
 done < <(bazel query 'tests(//...) except attr(tags, manual, //...)' 2>/dev/null)
