@@ -50,6 +50,12 @@ struct GatewayOptions {
   size_t max_scopes_per_session = 100;
   size_t max_write_queue_bytes = 16 << 20;   // per connection
   size_t max_unacked_messages = 100000;      // per session
+  // Open WebSocket connections, in total and from one source address; over
+  // either, a new connection is closed with 4096 `too-many-connections`.
+  // 0: no limit. The per-address limit is off by default: behind a load
+  // balancer or proxy every client shares the proxy's address.
+  size_t max_connections = 100000;
+  size_t max_connections_per_address = 0;
 
   // A connection refused in its handshake (not SessionCreate first, a bad
   // first frame, an unknown session token) is closed only after a delay

@@ -46,6 +46,12 @@ ABSL_FLAG(uint64_t, max_write_queue_bytes, 16 << 20,
           "Bytes queued for one slow client before its session ends.");
 ABSL_FLAG(uint64_t, max_unacked_messages, 100000,
           "Unacknowledged messages kept for one session before it ends.");
+ABSL_FLAG(uint64_t, max_connections, 100000,
+          "Open WebSocket connections in total; over it a new one is closed "
+          "with 4096 too-many-connections. 0: no limit.");
+ABSL_FLAG(uint64_t, max_connections_per_address, 0,
+          "Open WebSocket connections from one source address; 0: no limit "
+          "(the default, since clients behind a proxy share its address).");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Time a new connection has to send SessionCreate.");
 ABSL_FLAG(absl::Duration, tarpit_first_delay, absl::Milliseconds(100),
@@ -113,6 +119,9 @@ int main(int argc, char** argv) {
   options.max_scopes_per_session = absl::GetFlag(FLAGS_max_scopes_per_session);
   options.max_write_queue_bytes = absl::GetFlag(FLAGS_max_write_queue_bytes);
   options.max_unacked_messages = absl::GetFlag(FLAGS_max_unacked_messages);
+  options.max_connections = absl::GetFlag(FLAGS_max_connections);
+  options.max_connections_per_address =
+      absl::GetFlag(FLAGS_max_connections_per_address);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   options.tarpit_first_delay = absl::GetFlag(FLAGS_tarpit_first_delay);
   options.tarpit_max_delay = absl::GetFlag(FLAGS_tarpit_max_delay);

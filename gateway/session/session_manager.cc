@@ -32,6 +32,8 @@ const WireError kTokenUnrecognized{"Session token unrecognized",
 const WireError kEstablishTimedOut{
     "Session took long to establish and timed out",
     "session-establish-timedout"};
+const WireError kTooManyConnections{"Too many connections",
+                                    "too-many-connections"};
 // What a denied client receives, whatever the reason (docs/protocol.md#authorization).
 const WireError kSessionDenied{"Session creation denied", ""};
 
@@ -168,6 +170,23 @@ void SessionManager::Drain(absl::Duration window, std::function<void()> done) {
 void SessionManager::OpenOnHub(ConnectionPtr connection,
                                ConnectionParams params) {
   ++connection_count_;
+  {
+    std::string address(PeerAddress(connection->peer()));
+    auto count = admitted_by_address_.try_emplace(address, 0).first;
+    const size_t limit = options_.max_connections_per_address;
+    if ((options_.max_connections > 0 &&
+         admitted_.size() >= options_.max_connections) ||
+        (limit > 0 && count->second >= limit)) {
+      if (count->second == 0) admitted_by_address_.erase(count);
+      ++over_limit_total_;
+      LOG(WARNING) << "connection " << connection->peer()
+                   << ": refused, too many connections";
+      Deny(connection, kTooManyConnections, Hold::kNone);
+      return;
+    }
+    ++count->second;
+    admitted_.emplace(connection->id(), std::move(address));
+  }
   if (const std::string* token = FindParam(params, "sessiontoken")) {
     auto it = by_token_.find(*token);
     if (it == by_token_.end()) {
@@ -342,6 +361,13 @@ void SessionManager::ReleaseHeld() {
 
 void SessionManager::ClosedOnHub(const ConnectionPtr& connection) {
   --connection_count_;
+  if (auto it = admitted_.find(connection->id()); it != admitted_.end()) {
+    auto count = admitted_by_address_.find(it->second);
+    if (count != admitted_by_address_.end() && --count->second == 0) {
+      admitted_by_address_.erase(count);
+    }
+    admitted_.erase(it);
+  }
   if (auto it = handshakes_.find(connection->id()); it != handshakes_.end()) {
     it->second.timer->cancel();
     handshakes_.erase(it);

@@ -64,6 +64,8 @@ class SessionManager : public SyncClient::Listener {
   // how many are held now, and how many ever were.
   size_t held_count() const { return held_count_.load(); }
   uint64_t tarpitted_total() const { return tarpitted_total_.load(); }
+  // Connections refused over --max_connections(_per_address).
+  uint64_t over_limit_total() const { return over_limit_total_.load(); }
 
   HubExecutor& hub() { return hub_; }
   const GatewayOptions& options() const { return options_; }
@@ -174,6 +176,10 @@ class SessionManager : public SyncClient::Listener {
     std::unique_ptr<boost::asio::steady_timer> timer;
   };
   absl::flat_hash_map<uint64_t, Held> held_;
+  // Open connections within the limits: their source address by
+  // connection id, and the count per address.
+  absl::flat_hash_map<uint64_t, std::string> admitted_;
+  absl::flat_hash_map<std::string, size_t> admitted_by_address_;
   Tarpit tarpit_;
   // Connections whose SessionCreate awaits the sync service's decision;
   // their frames meanwhile are lost (docs/protocol.md#handshake).
@@ -187,6 +193,7 @@ class SessionManager : public SyncClient::Listener {
   std::atomic<size_t> connection_count_{0};
   std::atomic<size_t> held_count_{0};
   std::atomic<uint64_t> tarpitted_total_{0};
+  std::atomic<uint64_t> over_limit_total_{0};
 };
 
 // A new session token: 64 random bytes, base64, non-alphanumerics removed

@@ -407,6 +407,65 @@ TEST_F(BadInputTest, AHugeMessageGets1009WithAReasonWhileStillBeingSent) {
   ExpectObserverUnaffected();
 }
 
+// The fixture's attacker and observer hold two connections from 127.0.0.1;
+// the third slot is for the test.
+class ConnectionsPerAddressTest : public BadInputTest {
+ protected:
+  std::vector<std::string> ExtraFlags() override {
+    return {"--max_connections_per_address=3"};
+  }
+  // Connects over the limit and expects the refusal.
+  void ExpectRefused() {
+    std::unique_ptr<WsTestClient> over = Connect();
+    ASSERT_NE(over, nullptr);
+    absl::StatusOr<CloseInfo> close = over->WaitForClose();
+    ASSERT_TRUE(close.ok()) << close.status();
+    EXPECT_EQ(close->code, 4096);
+    EXPECT_EQ(CloseReasonType(*close), "too-many-connections");
+  }
+  // Closes `client` and waits until the gateway has let its slot go.
+  void Release(std::unique_ptr<WsTestClient> client) {
+    client->Drop();
+    ASSERT_TRUE(
+        WaitForGauge(gateway_->port(), "jetstream_gateway_connections", 2));
+  }
+};
+
+TEST_F(ConnectionsPerAddressTest, AConnectionOverTheLimitIsRefusedUntilOneCloses) {
+  std::unique_ptr<WsTestClient> third = ConnectWithSession();
+  ASSERT_NE(third, nullptr);
+  ASSERT_NO_FATAL_FAILURE(ExpectRefused());
+  EXPECT_EQ(GatewayGauge(gateway_->port(),
+                         "jetstream_gateway_connections_over_limit_total")
+                .value_or(-1),
+            1);
+  // The sessions within the limit are served.
+  EXPECT_TRUE(FetchState(*third, "ChatRoom").ok());
+
+  // Once one closes, a new connection is admitted.
+  ASSERT_NO_FATAL_FAILURE(Release(std::move(third)));
+  std::unique_ptr<WsTestClient> again = ConnectWithSession();
+  ASSERT_NE(again, nullptr);
+  EXPECT_TRUE(FetchState(*again, "ChatRoom").ok());
+  ASSERT_NO_FATAL_FAILURE(Release(std::move(again)));
+  ExpectObserverUnaffected();
+}
+
+class TotalConnectionsTest : public ConnectionsPerAddressTest {
+ protected:
+  std::vector<std::string> ExtraFlags() override {
+    return {"--max_connections=3"};
+  }
+};
+
+TEST_F(TotalConnectionsTest, AConnectionOverTheTotalIsRefused) {
+  std::unique_ptr<WsTestClient> third = ConnectWithSession();
+  ASSERT_NE(third, nullptr);
+  ASSERT_NO_FATAL_FAILURE(ExpectRefused());
+  ASSERT_NO_FATAL_FAILURE(Release(std::move(third)));
+  ExpectObserverUnaffected();
+}
+
 class SmallChangesetTest : public BadInputTest {
  protected:
   std::vector<std::string> ExtraFlags() override {
