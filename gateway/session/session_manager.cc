@@ -419,8 +419,31 @@ void SessionManager::Fetch(
 
 void SessionManager::Apply(Session& session, sync::v1::ApplyRequest request,
                            SyncClient::ApplyCallback done) {
-  (void)session;
-  sync_.Apply(std::move(request), std::move(done));
+  std::string scope = request.scope();
+  sync_.Apply(std::move(request),
+              [this, scope = std::move(scope), id = session.id(),
+               done = std::move(done)](
+                  absl::StatusOr<sync::v1::ApplyResult> result) mutable {
+                if (result.ok() && !result->has_redirect() &&
+                    result->version() > 0) {
+                  if (auto it = scopes_.find(scope); it != scopes_.end() &&
+                      result->version() > it->second.version) {
+                    it->second.answered[result->version()] = id;
+                  }
+                }
+                done(std::move(result));
+              });
+}
+
+void SessionManager::ForgetAnswered(ScopeWatch& watch, uint64_t version) {
+  if (watch.answered.empty()) return;
+  for (auto it = watch.answered.begin(); it != watch.answered.end();) {
+    if (it->first <= version) {
+      watch.answered.erase(it++);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void SessionManager::Subscribe(Session& session, const std::string& scope,
@@ -539,8 +562,17 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   watch.catching_up = false;
   // The originator already has its changes and gets its reply instead
   // (docs/protocol.md#broadcast), unless the reply was lost with a broken stream.
+  // A replayed commit goes to its originator only if the originator did
+  // not get its reply.
   Session* origin = nullptr;
-  if (!commit.replayed() && !commit.origin_session_id().empty()) {
+  bool answered = !commit.replayed();
+  if (!answered) {
+    auto a = watch.answered.find(commit.version());
+    answered = a != watch.answered.end() &&
+               a->second == commit.origin_session_id();
+  }
+  ForgetAnswered(watch, commit.version());
+  if (answered && !commit.origin_session_id().empty()) {
     if (auto o = by_id_.find(commit.origin_session_id()); o != by_id_.end()) {
       origin = o->second;
     }
@@ -575,6 +607,7 @@ void SessionManager::OnResync(const sync::v1::ScopeSnapshot& snapshot) {
   it->second.epoch = snapshot.epoch();
   it->second.version = snapshot.version();
   it->second.catching_up = false;
+  ForgetAnswered(it->second, snapshot.version());
   NoteDates(it->second, snapshot);
   LOG(INFO) << "scope '" << snapshot.scope() << "' resynchronised at version "
             << snapshot.version() << " for " << it->second.subscribers.size()

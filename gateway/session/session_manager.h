@@ -123,6 +123,11 @@ class SessionManager : public SyncClient::Listener {
     // The schema's Date properties (from the last snapshot), for sessions
     // that read Dates as ISO strings.
     std::shared_ptr<const DateProperties> dates;
+    // Versions whose apply reply reached a local session, by version: the
+    // session's id. A replayed commit (which goes to its originator too, in
+    // case the reply was lost) is not sent to an originator that has its
+    // reply. Entries go when the stream passes their version.
+    absl::flat_hash_map<uint64_t, std::string> answered;
   };
 
   void OpenOnHub(ConnectionPtr connection, ConnectionParams params);
@@ -149,6 +154,8 @@ class SessionManager : public SyncClient::Listener {
   // Keeps the scope's Date properties from `snapshot` (fetch or resync).
   static void NoteDates(ScopeWatch& watch,
                         const sync::v1::ScopeSnapshot& snapshot);
+  // Drops the scope's answered versions up to `version`.
+  static void ForgetAnswered(ScopeWatch& watch, uint64_t version);
   // Records the newest version seen on the stream for a watched scope.
   void NoteVersion(const std::string& scope, const std::string& epoch,
                    uint64_t version);
