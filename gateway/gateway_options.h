@@ -56,6 +56,10 @@ struct GatewayOptions {
   // balancer or proxy every client shares the proxy's address.
   size_t max_connections = 100000;
   size_t max_connections_per_address = 0;
+  // Origins a browser may connect from ("https://app.example.com"), compared
+  // without case; an upgrade with another Origin header gets HTTP 403. A
+  // request without Origin (not a browser) is let in. Empty: any origin.
+  std::vector<std::string> allowed_origins;
 
   // A connection refused in its handshake (not SessionCreate first, a bad
   // first frame, an unknown session token) is closed only after a delay

@@ -281,6 +281,10 @@ http::response<http::string_body> GatewayServer::HandleHttp(
                      "counter\n",
                      "jetstream_gateway_connections_over_limit_total ",
                      manager_->over_limit_total(),
+                     "\n# TYPE jetstream_gateway_origin_refused_total "
+                     "counter\n",
+                     "jetstream_gateway_origin_refused_total ",
+                     manager_->origin_refused_total(),
                      "\n# TYPE jetstream_gateway_sync_members gauge\n",
                      "jetstream_gateway_sync_members ", sync_->live_members(),
                      "\n# TYPE jetstream_gateway_sync_links_up gauge\n",

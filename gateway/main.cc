@@ -52,6 +52,9 @@ ABSL_FLAG(uint64_t, max_connections, 100000,
 ABSL_FLAG(uint64_t, max_connections_per_address, 0,
           "Open WebSocket connections from one source address; 0: no limit "
           "(the default, since clients behind a proxy share its address).");
+ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
+          "Comma-separated Origins browsers may connect from; others get "
+          "HTTP 403. Empty: any.");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Time a new connection has to send SessionCreate.");
 ABSL_FLAG(absl::Duration, tarpit_first_delay, absl::Milliseconds(100),
@@ -122,6 +125,7 @@ int main(int argc, char** argv) {
   options.max_connections = absl::GetFlag(FLAGS_max_connections);
   options.max_connections_per_address =
       absl::GetFlag(FLAGS_max_connections_per_address);
+  options.allowed_origins = absl::GetFlag(FLAGS_allowed_origins);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   options.tarpit_first_delay = absl::GetFlag(FLAGS_tarpit_first_delay);
   options.tarpit_max_delay = absl::GetFlag(FLAGS_tarpit_max_delay);

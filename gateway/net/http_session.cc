@@ -132,6 +132,23 @@ void HttpSession::OnRead(beast::error_code ec, size_t) {
     stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
     return;
   }
+  if (upgrades_ && beast::websocket::is_upgrade(parser_->get()) &&
+      !OriginAllowed(parser_->get())) {
+    manager_.CountOriginRefused();
+    LOG(INFO) << "http " << peer_ << ": upgrade refused for its Origin";
+    auto response = std::make_shared<http::response<http::string_body>>(
+        http::status::forbidden, parser_->get().version());
+    response->set(http::field::content_type, "application/json");
+    response->body() =
+        R"({"message":"Origin not allowed","type":"origin-not-allowed"})";
+    response->keep_alive(false);
+    response->prepare_payload();
+    response_ = response;
+    http::async_write(stream_, *response,
+                      beast::bind_front_handler(&HttpSession::OnWrite,
+                                                shared_from_this(), true));
+    return;
+  }
   if (upgrades_ && beast::websocket::is_upgrade(parser_->get())) {
     http::request<http::string_body> request = parser_->release();
     ConnectionParams params = ExtractConnectionParams(request);
@@ -150,6 +167,19 @@ void HttpSession::OnRead(beast::error_code ec, size_t) {
   http::async_write(stream_, *response,
                     beast::bind_front_handler(&HttpSession::OnWrite,
                                               shared_from_this(), close));
+}
+
+bool HttpSession::OriginAllowed(
+    const http::request<http::string_body>& request) const {
+  if (options_.allowed_origins.empty()) return true;
+  auto origin = request.find(http::field::origin);
+  if (origin == request.end()) return true;  // not a browser
+  const absl::string_view value(origin->value().data(),
+                                origin->value().size());
+  for (const std::string& allowed : options_.allowed_origins) {
+    if (absl::EqualsIgnoreCase(allowed, value)) return true;
+  }
+  return false;
 }
 
 void HttpSession::OnWrite(bool close, beast::error_code ec, size_t) {

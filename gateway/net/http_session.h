@@ -45,6 +45,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void DoRead();
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void OnWrite(bool close, boost::beast::error_code ec, size_t bytes);
+  // Whether an upgrade may proceed under GatewayOptions::allowed_origins.
+  bool OriginAllowed(const boost::beast::http::request<
+                     boost::beast::http::string_body>& request) const;
 
   ConnectionStream stream_;
   boost::beast::flat_buffer buffer_;

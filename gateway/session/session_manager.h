@@ -66,6 +66,10 @@ class SessionManager : public SyncClient::Listener {
   uint64_t tarpitted_total() const { return tarpitted_total_.load(); }
   // Connections refused over --max_connections(_per_address).
   uint64_t over_limit_total() const { return over_limit_total_.load(); }
+  // WebSocket upgrades refused for their Origin (counted by the network
+  // code, any thread).
+  void CountOriginRefused() { ++origin_refused_total_; }
+  uint64_t origin_refused_total() const { return origin_refused_total_.load(); }
 
   HubExecutor& hub() { return hub_; }
   const GatewayOptions& options() const { return options_; }
@@ -201,6 +205,7 @@ class SessionManager : public SyncClient::Listener {
   std::atomic<size_t> held_count_{0};
   std::atomic<uint64_t> tarpitted_total_{0};
   std::atomic<uint64_t> over_limit_total_{0};
+  std::atomic<uint64_t> origin_refused_total_{0};
 };
 
 // A new session token: 64 random bytes, base64, non-alphanumerics removed

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
@@ -16,6 +19,7 @@
 namespace jetstream::testing {
 namespace {
 
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -463,6 +467,57 @@ TEST_F(TotalConnectionsTest, AConnectionOverTheTotalIsRefused) {
   ASSERT_NE(third, nullptr);
   ASSERT_NO_FATAL_FAILURE(ExpectRefused());
   ASSERT_NO_FATAL_FAILURE(Release(std::move(third)));
+  ExpectObserverUnaffected();
+}
+
+class AllowedOriginsTest : public BadInputTest {
+ protected:
+  // Sends a WebSocket upgrade with `origin` and returns the response's
+  // status and body ("101 " when it is accepted); "" if none came.
+  std::string UpgradeAnswer(const std::string& origin) {
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    boost::asio::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    beast::error_code ec;
+    stream.connect(boost::asio::ip::tcp::endpoint(
+                       boost::asio::ip::make_address("127.0.0.1"),
+                       static_cast<uint16_t>(gateway_->port())),
+                   ec);
+    if (ec) return "";
+    http::request<http::empty_body> req{http::verb::get, "/", 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set(http::field::upgrade, "websocket");
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    req.set(http::field::sec_websocket_version, "13");
+    req.set(http::field::origin, origin);
+    http::write(stream, req, ec);
+    if (ec) return "";
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.skip(false);
+    http::read_header(stream, buffer, parser, ec);
+    if (ec) return "";
+    if (parser.get().result_int() == 101) return "101 ";
+    http::read(stream, buffer, parser, ec);
+    return absl::StrCat(parser.get().result_int(), " ", parser.get().body());
+  }
+
+  std::vector<std::string> ExtraFlags() override {
+    return {"--allowed_origins=https://app.example.com,https://admin.example.com"};
+  }
+};
+
+TEST_F(AllowedOriginsTest, ABrowserFromAnotherOriginIsRefusedWith403) {
+  EXPECT_EQ(UpgradeAnswer("https://evil.example"),
+            R"(403 {"message":"Origin not allowed","type":"origin-not-allowed"})");
+  EXPECT_EQ(GatewayGauge(gateway_->port(), "jetstream_gateway_origin_refused_total")
+                .value_or(-1),
+            1);
+  // A listed origin, in any case, is upgraded; so are the fixture's
+  // clients, which send no Origin (not browsers).
+  EXPECT_EQ(UpgradeAnswer("https://ADMIN.example.com"), "101 ");
   ExpectObserverUnaffected();
 }
 
