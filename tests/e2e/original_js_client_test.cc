@@ -20,8 +20,27 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// What the original client sends first on a reconnect.
+constexpr char kPingFirst[] =
+    R"({"type":"Ping","index":0,"ack":2,"resendMissing":false})";
+
 class OriginalJsClientTest : public SystemFixture {
  protected:
+  // `client` posts a chat message, Dates as ISO strings, and every
+  // fragment applies.
+  void ExpectPosts(WsTestClient& client) {
+    absl::StatusOr<Fetched> room = FetchState(client, "ChatRoom");
+    ASSERT_TRUE(room.ok());
+    absl::StatusOr<uint64_t> sync = client.SendScopeSync(
+        room->scope_index,
+        PostMessage(room->root_uuid, TestUuid(9, 1), TestUuid(9, 2),
+                    R"("2016-02-29T23:59:59.999Z")", R"("2016-03-01T00:00:00.000Z")"));
+    ASSERT_TRUE(sync.ok());
+    absl::StatusOr<UntilReply> reply = ReadUntilReply(client, *sync);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]") << reply->reply;
+  }
+
   // A connection with a session announcing `version`.
   std::unique_ptr<WsTestClient> SessionAs(const char* version) {
     std::unique_ptr<WsTestClient> c = Connect();
@@ -165,7 +184,7 @@ TEST_F(OriginalJsClientTest, APingFirstReconnectIsRefusedAndANewSessionWorks) {
 
   std::unique_ptr<WsTestClient> again = Connect();
   ASSERT_NE(again, nullptr);
-  ASSERT_TRUE(again->SendText(R"({"type":"Ping","index":0,"ack":2,"resendMissing":false})").ok());
+  ASSERT_TRUE(again->SendText(kPingFirst).ok());
   absl::StatusOr<CloseInfo> close = again->WaitForClose(absl::Seconds(60));
   ASSERT_TRUE(close.ok()) << close.status();
   EXPECT_EQ(close->code, 4096);
@@ -173,16 +192,7 @@ TEST_F(OriginalJsClientTest, APingFirstReconnectIsRefusedAndANewSessionWorks) {
 
   std::unique_ptr<WsTestClient> fresh = SessionAs("0.1.0");
   ASSERT_NE(fresh, nullptr);
-  absl::StatusOr<Fetched> room = FetchState(*fresh, "ChatRoom");
-  ASSERT_TRUE(room.ok());
-  absl::StatusOr<uint64_t> sync = fresh->SendScopeSync(
-      room->scope_index,
-      PostMessage(room->root_uuid, TestUuid(9, 1), TestUuid(9, 2),
-                  R"("2016-02-29T23:59:59.999Z")", R"("2016-03-01T00:00:00.000Z")"));
-  ASSERT_TRUE(sync.ok());
-  absl::StatusOr<UntilReply> reply = ReadUntilReply(*fresh, *sync);
-  ASSERT_TRUE(reply.ok()) << reply.status();
-  EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]") << reply->reply;
+  ASSERT_NO_FATAL_FAILURE(ExpectPosts(*fresh));
 }
 
 // With the tarpit on, as a gateway runs by default.
@@ -197,7 +207,7 @@ class TarpitTest : public OriginalJsClientTest {
   void RefusedReconnect() {
     std::unique_ptr<WsTestClient> c = Connect();
     ASSERT_NE(c, nullptr);
-    ASSERT_TRUE(c->SendText(R"({"type":"Ping","index":0,"ack":2,"resendMissing":false})").ok());
+    ASSERT_TRUE(c->SendText(kPingFirst).ok());
     absl::StatusOr<CloseInfo> close = c->WaitForClose(absl::Seconds(60));
     ASSERT_TRUE(close.ok()) << close.status();
     EXPECT_EQ(close->code, 4096);
@@ -232,23 +242,14 @@ class LongTarpitTest : public OriginalJsClientTest {
 TEST_F(LongTarpitTest, AHeldConnectionDelaysNobodyElseFromItsAddress) {
   std::unique_ptr<WsTestClient> refused = Connect();
   ASSERT_NE(refused, nullptr);
-  ASSERT_TRUE(refused->SendText(R"({"type":"Ping","index":0,"ack":2,"resendMissing":false})").ok());
+  ASSERT_TRUE(refused->SendText(kPingFirst).ok());
   ASSERT_TRUE(WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 1));
 
   // Held for an hour, yet a client from the same address gets its session
   // and posts.
   std::unique_ptr<WsTestClient> fresh = SessionAs("0.1.0");
   ASSERT_NE(fresh, nullptr);
-  absl::StatusOr<Fetched> room = FetchState(*fresh, "ChatRoom");
-  ASSERT_TRUE(room.ok());
-  absl::StatusOr<uint64_t> sync = fresh->SendScopeSync(
-      room->scope_index,
-      PostMessage(room->root_uuid, TestUuid(9, 1), TestUuid(9, 2),
-                  R"("2016-02-29T23:59:59.999Z")", R"("2016-03-01T00:00:00.000Z")"));
-  ASSERT_TRUE(sync.ok());
-  absl::StatusOr<UntilReply> reply = ReadUntilReply(*fresh, *sync);
-  ASSERT_TRUE(reply.ok()) << reply.status();
-  EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]") << reply->reply;
+  ASSERT_NO_FATAL_FAILURE(ExpectPosts(*fresh));
   EXPECT_EQ(GatewayGauge(gateway_->port(), "jetstream_gateway_connections_held")
                 .value_or(-1),
             1);
