@@ -60,6 +60,20 @@ struct GatewayOptions {
   // without case; an upgrade with another Origin header gets HTTP 403. A
   // request without Origin (not a browser) is let in. Empty: any origin.
   std::vector<std::string> allowed_origins;
+  // New connections per second from one source address (as many at once);
+  // over it, 4096 `connection-rate-limited`. 0: no limit. Off by default
+  // for the same reason as max_connections_per_address.
+  size_t max_connection_rate_per_address = 0;
+  // Per session, messages and frame bytes per second (as many at once):
+  // a message over either is answered `rate-limited` and not acted on
+  // (docs/protocol.md#rate-limits). 0: no limit.
+  size_t max_messages_per_second = 1000;
+  size_t max_bytes_per_second = 4 << 20;
+  // Peers (IP addresses, CIDR blocks) believed about the client they
+  // forward for in X-Forwarded-For (docs/protocol.md#client-address):
+  // load balancers and reverse proxies in front of the gateway. Empty:
+  // the TCP peer is the client.
+  std::vector<std::string> trusted_proxies;
 
   // A connection refused in its handshake (not SessionCreate first, a bad
   // first frame, an unknown session token) is closed only after a delay

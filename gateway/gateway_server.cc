@@ -115,6 +115,10 @@ GatewayServer::~GatewayServer() {
 }
 
 absl::StatusOr<uint16_t> GatewayServer::Start() {
+  absl::StatusOr<TrustedProxies> trusted =
+      TrustedProxies::Parse(options_.trusted_proxies);
+  if (!trusted.ok()) return trusted.status();
+  trusted_proxies_ = *std::move(trusted);
   beast::error_code ec;
   auto address = net::ip::make_address(options_.listen_address, ec);
   if (ec) {
@@ -191,7 +195,7 @@ void GatewayServer::DoAccept() {
         }
         socket.set_option(tcp::no_delay(true), ec);
         std::make_shared<HttpSession>(std::move(socket), *manager_, options_,
-                                      http_handler_)
+                                      http_handler_, trusted_proxies_)
             ->Run();
         DoAccept();
       });
@@ -205,7 +209,8 @@ void GatewayServer::DoAcceptMetrics() {
           return;
         }
         std::make_shared<HttpSession>(std::move(socket), *manager_, options_,
-                                      metrics_handler_, /*upgrades=*/false)
+                                      metrics_handler_, trusted_proxies_,
+                                      /*upgrades=*/false)
             ->Run();
         DoAcceptMetrics();
       });
@@ -285,6 +290,14 @@ http::response<http::string_body> GatewayServer::HandleHttp(
                      "counter\n",
                      "jetstream_gateway_origin_refused_total ",
                      manager_->origin_refused_total(),
+                     "\n# TYPE jetstream_gateway_connections_rate_limited_total "
+                     "counter\n",
+                     "jetstream_gateway_connections_rate_limited_total ",
+                     manager_->connections_rate_limited_total(),
+                     "\n# TYPE jetstream_gateway_messages_rate_limited_total "
+                     "counter\n",
+                     "jetstream_gateway_messages_rate_limited_total ",
+                     manager_->messages_rate_limited_total(),
                      "\n# TYPE jetstream_gateway_sync_members gauge\n",
                      "jetstream_gateway_sync_members ", sync_->live_members(),
                      "\n# TYPE jetstream_gateway_sync_links_up gauge\n",

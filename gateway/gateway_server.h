@@ -25,6 +25,7 @@
 #include "gateway/grpc_sync_client.h"
 #include "gateway/routing_sync_client.h"
 #include "gateway/net/http_session.h"
+#include "gateway/net/trusted_proxies.h"
 #include "gateway/session/session_manager.h"
 
 namespace jetstream::gateway {
@@ -71,6 +72,8 @@ class GatewayServer {
   std::string metrics_address_;
   HttpHandler http_handler_;
   HttpHandler metrics_handler_;
+  // From options_.trusted_proxies, parsed by Start() (before any accept).
+  TrustedProxies trusted_proxies_;
   // Set by Drain(): /readyz answers 503.
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};

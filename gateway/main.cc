@@ -55,6 +55,23 @@ ABSL_FLAG(uint64_t, max_connections_per_address, 0,
 ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
           "Comma-separated Origins browsers may connect from; others get "
           "HTTP 403. Empty: any.");
+ABSL_FLAG(uint64_t, max_connection_rate_per_address, 0,
+          "New connections per second from one source address (as many at "
+          "once); over it, 4096 connection-rate-limited. 0: no limit (the "
+          "default: behind a proxy every client shares its address, unless "
+          "--trusted_proxies names it).");
+ABSL_FLAG(uint64_t, max_messages_per_second, 1000,
+          "Messages per second per session (as many at once); a message "
+          "over it is answered rate-limited and not acted on. 0: no limit.");
+ABSL_FLAG(uint64_t, max_bytes_per_second, 4 << 20,
+          "Frame bytes per second per session (as many at once); the "
+          "messages of a frame over it are answered rate-limited and not "
+          "acted on. 0: no limit.");
+ABSL_FLAG(std::vector<std::string>, trusted_proxies, {},
+          "Comma-separated IP addresses and CIDR blocks of proxies in front "
+          "of the gateway whose X-Forwarded-For names the client (for limits, "
+          "the tarpit and the session authorizer). Empty: the TCP peer is "
+          "the client.");
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "Time a new connection has to send SessionCreate.");
 ABSL_FLAG(absl::Duration, tarpit_first_delay, absl::Milliseconds(100),
@@ -126,6 +143,11 @@ int main(int argc, char** argv) {
   options.max_connections_per_address =
       absl::GetFlag(FLAGS_max_connections_per_address);
   options.allowed_origins = absl::GetFlag(FLAGS_allowed_origins);
+  options.max_connection_rate_per_address =
+      absl::GetFlag(FLAGS_max_connection_rate_per_address);
+  options.max_messages_per_second = absl::GetFlag(FLAGS_max_messages_per_second);
+  options.max_bytes_per_second = absl::GetFlag(FLAGS_max_bytes_per_second);
+  options.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   options.tarpit_first_delay = absl::GetFlag(FLAGS_tarpit_first_delay);
   options.tarpit_max_delay = absl::GetFlag(FLAGS_tarpit_max_delay);

@@ -28,6 +28,8 @@ struct SessionRequest {
   std::string params_json;  // SessionCreate.params
   std::map<std::string, std::string> connection_params;  // x-jetstream-*
   std::string client_version;
+  std::string origin;          // the upgrade's Origin header; may be empty
+  std::string client_address;  // docs/protocol.md#client-address
 };
 
 struct SessionDecision {

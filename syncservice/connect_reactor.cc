@@ -215,6 +215,8 @@ class ConnectReactor final : public ConnectReactorBase {
       session.connection_params[k] = v;
     }
     session.client_version = request.client_version();
+    session.origin = request.origin();
+    session.client_address = request.client_address();
     deps_->access->AuthorizeSession(std::move(session), std::move(answer));
   }
 

@@ -90,21 +90,36 @@ ConnectionParams ExtractConnectionParams(
   return params;
 }
 
+std::string ForwardedFor(const http::request<http::string_body>& request) {
+  std::string joined;
+  for (const auto& field : request) {
+    absl::string_view name(field.name_string().data(),
+                           field.name_string().size());
+    if (!absl::EqualsIgnoreCase(name, "x-forwarded-for")) continue;
+    if (!joined.empty()) joined.push_back(',');
+    joined.append(field.value().data(), field.value().size());
+  }
+  return joined;
+}
+
 HttpSession::HttpSession(net::ip::tcp::socket&& socket,
                          SessionManager& manager,
                          const GatewayOptions& options,
-                         const HttpHandler& handler, bool upgrades)
+                         const HttpHandler& handler,
+                         const TrustedProxies& trusted_proxies, bool upgrades)
     : stream_(MakeConnectionStream(std::move(socket),
                                    ConnectionStrandFor(socket, manager,
                                                        options))),
       manager_(manager),
       options_(options),
       handler_(handler),
+      trusted_proxies_(trusted_proxies),
       upgrades_(upgrades) {
   beast::error_code ec;
   auto endpoint = stream_.socket().remote_endpoint(ec);
   peer_ = ec ? "?" : absl::StrCat(endpoint.address().to_string(), ":",
                                   endpoint.port());
+  if (!ec) peer_address_ = endpoint.address();
 }
 
 void HttpSession::Run() {
@@ -151,10 +166,17 @@ void HttpSession::OnRead(beast::error_code ec, size_t) {
   }
   if (upgrades_ && beast::websocket::is_upgrade(parser_->get())) {
     http::request<http::string_body> request = parser_->release();
-    ConnectionParams params = ExtractConnectionParams(request);
-    std::make_shared<WebSocketConnection>(stream_.release_socket(),
-                                          manager_, options_,
-                                          std::move(params), peer_)
+    WebSocketConnection::Client client;
+    client.params = ExtractConnectionParams(request);
+    client.peer = peer_;
+    client.address =
+        trusted_proxies_.ClientAddress(peer_address_, ForwardedFor(request));
+    if (auto origin = request.find(http::field::origin);
+        origin != request.end()) {
+      client.origin = std::string(origin->value());
+    }
+    std::make_shared<WebSocketConnection>(stream_.release_socket(), manager_,
+                                          options_, std::move(client))
         ->Run(std::move(request));
     return;
   }

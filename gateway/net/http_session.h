@@ -2,7 +2,8 @@
 //
 // One accepted TCP connection speaking HTTP. A WebSocket upgrade (on any
 // path, docs/protocol.md#connecting) becomes a WebSocketConnection carrying the request's
-// `x-jetstream-*` headers and query parameters. Other requests get the
+// `x-jetstream-*` headers and query parameters, its Origin and the client's
+// address (docs/protocol.md#client-address). Other requests get the
 // health endpoints (/healthz, /readyz), the metrics endpoint (/metrics), or
 // a file of the demo web pages.
 //
@@ -22,6 +23,7 @@
 #include "boost/beast/http.hpp"
 #include "gateway/gateway_options.h"
 #include "gateway/session/connection.h"
+#include "gateway/net/trusted_proxies.h"
 #include "gateway/net/websocket_connection.h"
 #include "gateway/session/session_manager.h"
 
@@ -38,7 +40,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // public port); false answers them like any request (the metrics port).
   HttpSession(boost::asio::ip::tcp::socket&& socket, SessionManager& manager,
               const GatewayOptions& options, const HttpHandler& handler,
-              bool upgrades = true);
+              const TrustedProxies& trusted_proxies, bool upgrades = true);
   void Run();
 
  private:
@@ -58,9 +60,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   SessionManager& manager_;
   const GatewayOptions& options_;
   const HttpHandler& handler_;
+  const TrustedProxies& trusted_proxies_;
   const bool upgrades_;
-  std::string peer_;
+  std::string peer_;  // "ip:port", for logs
+  boost::asio::ip::address peer_address_;
 };
+
+// Every X-Forwarded-For header's value of `request`, joined with commas.
+std::string ForwardedFor(
+    const boost::beast::http::request<boost::beast::http::string_body>&
+        request);
 
 // The `x-jetstream-*` params of an upgrade request (docs/protocol.md#connection-params).
 ConnectionParams ExtractConnectionParams(

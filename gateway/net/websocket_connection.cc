@@ -50,13 +50,14 @@ ConnectionStream MakeConnectionStream(net::ip::tcp::socket&& socket,
 WebSocketConnection::WebSocketConnection(ConnectionSocket&& socket,
                                          SessionManager& manager,
                                          const GatewayOptions& options,
-                                         ConnectionParams params,
-                                         std::string peer)
+                                         Client client)
     : ws_(std::move(socket)),
       manager_(manager),
       options_(options),
-      params_(std::move(params)),
-      peer_(std::move(peer)),
+      params_(std::move(client.params)),
+      peer_(std::move(client.peer)),
+      address_(std::move(client.address)),
+      origin_(std::move(client.origin)),
       id_(next_connection_id++) {}
 
 WebSocketConnection::~WebSocketConnection() = default;
@@ -144,7 +145,7 @@ void WebSocketConnection::OnRead(beast::error_code ec, size_t) {
   char* text = static_cast<char*>(buffer_.data().data());
   ParseLimits limits;
   limits.max_messages_per_frame = options_.max_messages_per_frame;
-  manager_.OnFrame(shared_from_this(),
+  manager_.OnFrame(shared_from_this(), size,
                    ParseClientFrameInsitu(text, size,
                                           /*utf8_validated=*/ws_.got_text(),
                                           limits));

@@ -54,9 +54,16 @@ class WebSocketConnection
     : public Connection,
       public std::enable_shared_from_this<WebSocketConnection> {
  public:
-  WebSocketConnection(ConnectionSocket&& socket,
-                      SessionManager& manager, const GatewayOptions& options,
-                      ConnectionParams params, std::string peer);
+  // Who is on the other end, from the upgrade request.
+  struct Client {
+    ConnectionParams params;  // x-jetstream-* (docs/protocol.md#connection-params)
+    std::string peer;         // "ip:port" of the TCP peer
+    std::string address;      // the client's (docs/protocol.md#client-address)
+    std::string origin;       // the Origin header; empty without one
+  };
+
+  WebSocketConnection(ConnectionSocket&& socket, SessionManager& manager,
+                      const GatewayOptions& options, Client client);
   ~WebSocketConnection() override;
 
   // Completes the upgrade of `request` and starts reading.
@@ -67,6 +74,8 @@ class WebSocketConnection
   void Close(uint16_t code, std::string reason) override;
   uint64_t id() const override { return id_; }
   const std::string& peer() const override { return peer_; }
+  const std::string& address() const override { return address_; }
+  const std::string& origin() const override { return origin_; }
 
  private:
   void OnAccept(boost::beast::error_code ec);
@@ -88,6 +97,8 @@ class WebSocketConnection
   const GatewayOptions& options_;
   ConnectionParams params_;
   const std::string peer_;
+  const std::string address_;
+  const std::string origin_;
   const uint64_t id_;
 
   // Strand state.

@@ -1,7 +1,7 @@
 // File: gateway/session/connection.h
 //
 // A client's WebSocket connection as the protocol layer sees it. The network
-// code (gateway/net) implements it; tests use a fake. A protocol session
+// code (gateway/net) implements it. A protocol session
 // outlives its connections: a client may resume on a new one.
 
 #ifndef JETSTREAM_GATEWAY_SESSION_CONNECTION_H_
@@ -40,8 +40,14 @@ class Connection {
 
   // Unique per process; for logs and maps.
   virtual uint64_t id() const = 0;
-  // "ip:port" of the client, for logs.
+  // "ip:port" of the TCP peer, for logs.
   virtual const std::string& peer() const = 0;
+  // The client's IP address, no port: the TCP peer's, or, when the peer is
+  // a trusted proxy (--trusted_proxies), the client it forwarded for
+  // (X-Forwarded-For). Limits and the tarpit count by it.
+  virtual const std::string& address() const = 0;
+  // The upgrade request's Origin header; empty without one (not a browser).
+  virtual const std::string& origin() const = 0;
 };
 
 using ConnectionPtr = std::shared_ptr<Connection>;

@@ -42,6 +42,12 @@ Session::Session(SessionManager& manager, HubExecutor hub,
       params_json_(std::move(params_json)),
       principal_(std::move(principal)),
       iso_dates_(iso_dates),
+      message_rate_(static_cast<double>(options.max_messages_per_second),
+                    static_cast<double>(options.max_messages_per_second),
+                    absl::Now()),
+      byte_rate_(static_cast<double>(options.max_bytes_per_second),
+                 static_cast<double>(options.max_bytes_per_second),
+                 absl::Now()),
       ping_timer_(hub),
       expiry_timer_(hub),
       last_activity_(absl::Now()) {}
@@ -101,8 +107,25 @@ void Session::End(uint16_t code, std::string reason) {
   manager_.Forget(*this);
 }
 
-void Session::OnMessages(std::vector<ClientMessage> messages) {
+void Session::OnFrame(size_t frame_bytes,
+                      absl::StatusOr<std::vector<ClientMessage>> messages) {
   if (ended_) return;
+  // A frame over the byte rate is still read (its messages are answered),
+  // but none of them is acted on. Frames that do not parse cost bytes too.
+  const bool over_bytes =
+      !byte_rate_.Take(static_cast<double>(frame_bytes), absl::Now());
+  if (!messages.ok()) {
+    // The whole frame is dropped, as the original does (docs/protocol.md#r-frame-2).
+    LOG(INFO) << "session " << id_
+              << ": frame dropped: " << messages.status().message();
+    return;
+  }
+  OnMessages(*std::move(messages), over_bytes);
+}
+
+void Session::OnMessages(std::vector<ClientMessage> messages,
+                         bool over_bytes) {
+  const absl::Time now = absl::Now();
   for (ClientMessage& m : messages) {
     if (m.index != 0) {
       if (m.index <= last_client_index_) {
@@ -119,9 +142,25 @@ void Session::OnMessages(std::vector<ClientMessage> messages) {
       }
       last_client_index_ = m.index;
     }
-    last_activity_ = absl::Now();
+    last_activity_ = now;
     VLOG(1) << "session " << id_ << " <- " << ClientMessageTypeName(m.type)
             << " index " << m.index;
+    if (over_bytes) {
+      RefuseRateLimited(
+          m, WireError{absl::StrCat("Session is over its limit of ",
+                                    options_.max_bytes_per_second,
+                                    " bytes per second"),
+                       "rate-limited"});
+      continue;
+    }
+    if (!message_rate_.Take(1, now)) {
+      RefuseRateLimited(
+          m, WireError{absl::StrCat("Session is over its limit of ",
+                                    options_.max_messages_per_second,
+                                    " messages per second"),
+                       "rate-limited"});
+      continue;
+    }
     switch (m.type) {
       case ClientMessageType::kPing:
         HandlePing(m);
@@ -137,6 +176,28 @@ void Session::OnMessages(std::vector<ClientMessage> messages) {
         break;
     }
     if (ended_) return;
+  }
+}
+
+void Session::RefuseRateLimited(const ClientMessage& message,
+                                const WireError& error) {
+  manager_.CountRateLimited();
+  VLOG(1) << "session " << id_ << ": " << ClientMessageTypeName(message.type)
+          << " index " << message.index << " refused: " << error.message;
+  uint64_t index;
+  switch (message.type) {
+    case ClientMessageType::kScopeFetch:
+      index = NextIndex();
+      Enqueue(index, EncodeScopeFetchReplyError(index, message.index, error));
+      break;
+    case ClientMessageType::kScopeSync:
+      index = NextIndex();
+      Enqueue(index, EncodeScopeSyncReply(
+                         index, message.index,
+                         AllFail(message.fragments.size(), error)));
+      break;
+    default:
+      break;  // nothing to answer (a Ping, or a message servers ignore)
   }
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/steady_timer.hpp"
@@ -28,6 +29,7 @@
 #include "gateway/protocol/client_message.h"
 #include "gateway/protocol/server_frame.h"
 #include "gateway/session/connection.h"
+#include "gateway/session/rate_limit.h"
 #include "proto/sync/v1/sync_service.pb.h"
 
 namespace jetstream::gateway {
@@ -75,11 +77,16 @@ class Session : public std::enable_shared_from_this<Session> {
   // (docs/protocol.md#d7-flush-on-resume).
   void Detach(const Connection* connection);
 
-  // Session::OnMessages()
+  // Session::OnFrame()
   //
-  // Handles one parsed frame (docs/protocol.md#server-receive): duplicates dropped by index, pings
-  // acknowledged, fetches and changesets forwarded to the sync service.
-  void OnMessages(std::vector<ClientMessage> messages);
+  // Handles one frame of `frame_bytes` bytes, parsed or refused by the
+  // parser (then dropped whole, docs/protocol.md#r-frame-2). Duplicates are
+  // dropped by index, pings acknowledged, fetches and changesets forwarded
+  // to the sync service (docs/protocol.md#server-receive). Past the
+  // session's message or byte rate (docs/protocol.md#rate-limits) a message
+  // is answered with `rate-limited` and nothing else is done with it.
+  void OnFrame(size_t frame_bytes,
+               absl::StatusOr<std::vector<ClientMessage>> messages);
 
   // Session::End()
   //
@@ -96,6 +103,10 @@ class Session : public std::enable_shared_from_this<Session> {
                       const sync::v1::ScopeSnapshot& snapshot);
 
  private:
+  void OnMessages(std::vector<ClientMessage> messages, bool over_bytes);
+  // Answers a message refused by a rate limit; a Ping is dropped (its
+  // acknowledgement is cumulative: the next one carries it).
+  void RefuseRateLimited(const ClientMessage& message, const WireError& error);
   void HandleScopeFetch(const ClientMessage& message);
   void HandleScopeSync(ClientMessage message);
   void HandlePing(const ClientMessage& message);
@@ -154,6 +165,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // By scopeIndex: the scope authorizer allowed reading only, so
   // changesets are refused here with per-fragment errors.
   std::vector<bool> read_only_;
+
+  // Rate limits (docs/protocol.md#rate-limits): messages and bytes a second.
+  TokenBucket message_rate_;
+  TokenBucket byte_rate_;
 
   boost::asio::steady_timer ping_timer_;
   boost::asio::steady_timer expiry_timer_;

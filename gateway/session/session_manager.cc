@@ -34,6 +34,8 @@ const WireError kEstablishTimedOut{
     "session-establish-timedout"};
 const WireError kTooManyConnections{"Too many connections",
                                     "too-many-connections"};
+const WireError kConnectionRateLimited{
+    "Too many new connections from this address", "connection-rate-limited"};
 // What a denied client receives, whatever the reason (docs/protocol.md#authorization).
 const WireError kSessionDenied{"Session creation denied", ""};
 
@@ -69,7 +71,10 @@ SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
       options_(options),
       sync_(sync),
       tarpit_(Tarpit::Options{options.tarpit_first_delay,
-                              options.tarpit_max_delay}) {
+                              options.tarpit_max_delay}),
+      connection_rate_(AddressRateLimiter::Options{
+          static_cast<double>(options.max_connection_rate_per_address),
+          static_cast<double>(options.max_connection_rate_per_address)}) {
   sync_.SetListener(this);
 }
 
@@ -84,11 +89,11 @@ void SessionManager::OnConnectionOpened(ConnectionPtr connection,
 }
 
 void SessionManager::OnFrame(
-    ConnectionPtr connection,
+    ConnectionPtr connection, size_t frame_bytes,
     absl::StatusOr<std::vector<ClientMessage>> messages) {
-  net::post(hub_, [this, connection = std::move(connection),
+  net::post(hub_, [this, connection = std::move(connection), frame_bytes,
                    messages = std::move(messages)]() mutable {
-    FrameOnHub(std::move(connection), std::move(messages));
+    FrameOnHub(std::move(connection), frame_bytes, std::move(messages));
   });
 }
 
@@ -171,7 +176,14 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
                                ConnectionParams params) {
   ++connection_count_;
   {
-    std::string address(PeerAddress(connection->peer()));
+    std::string address = connection->address();
+    if (!connection_rate_.Allow(address, absl::Now())) {
+      ++connections_rate_limited_total_;
+      LOG(WARNING) << "connection " << connection->peer() << " (" << address
+                   << "): refused, too many new connections from its address";
+      Deny(connection, kConnectionRateLimited, Hold::kNone);
+      return;
+    }
     auto count = admitted_by_address_.try_emplace(address, 0).first;
     const size_t limit = options_.max_connections_per_address;
     if ((options_.max_connections > 0 &&
@@ -222,18 +234,12 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
 }
 
 void SessionManager::FrameOnHub(
-    ConnectionPtr connection,
+    ConnectionPtr connection, size_t frame_bytes,
     absl::StatusOr<std::vector<ClientMessage>> messages) {
   if (auto it = by_connection_.find(connection->id());
       it != by_connection_.end()) {
-    if (!messages.ok()) {
-      // The whole frame is dropped, as the original does (docs/protocol.md#r-frame-2).
-      LOG(INFO) << "session " << it->second->id()
-                << ": frame dropped: " << messages.status().message();
-      return;
-    }
     std::shared_ptr<Session> session = it->second;
-    session->OnMessages(*std::move(messages));
+    session->OnFrame(frame_bytes, std::move(messages));
     return;
   }
   if (auto it = handshakes_.find(connection->id()); it != handshakes_.end()) {
@@ -279,6 +285,8 @@ void SessionManager::AuthorizeSession(const ConnectionPtr& connection,
     (*request.mutable_connection_params())[key] = std::move(value);
   }
   request.set_client_version(create.version);
+  request.set_origin(connection->origin());
+  request.set_client_address(connection->address());
   authorizing_.emplace(connection->id(), connection);
   sync_.AuthorizeSession(
       std::move(request),
@@ -324,7 +332,7 @@ void SessionManager::Deny(const ConnectionPtr& connection,
   std::string reason = EncodeCloseReason(error);
   const absl::Duration delay =
       hold == Hold::kTarpit
-          ? tarpit_.Refused(PeerAddress(connection->peer()), absl::Now())
+          ? tarpit_.Refused(connection->address(), absl::Now())
           : absl::ZeroDuration();
   if (delay <= absl::ZeroDuration()) {
     connection->Close(kCloseDeniedConnection, std::move(reason));

@@ -28,6 +28,7 @@
 #include "gateway/protocol/client_message.h"
 #include "gateway/protocol/iso_dates.h"
 #include "gateway/session/connection.h"
+#include "gateway/session/rate_limit.h"
 #include "gateway/session/session.h"
 #include "gateway/session/tarpit.h"
 #include "gateway/sync_client.h"
@@ -43,7 +44,8 @@ class SessionManager : public SyncClient::Listener {
 
   // Connection events, from any thread.
   void OnConnectionOpened(ConnectionPtr connection, ConnectionParams params);
-  void OnFrame(ConnectionPtr connection,
+  // A frame of `frame_bytes` bytes, parsed or refused by the parser.
+  void OnFrame(ConnectionPtr connection, size_t frame_bytes,
                absl::StatusOr<std::vector<ClientMessage>> messages);
   void OnConnectionClosed(ConnectionPtr connection);
   // The connection's client does not read: its session ends (4097).
@@ -66,6 +68,14 @@ class SessionManager : public SyncClient::Listener {
   uint64_t tarpitted_total() const { return tarpitted_total_.load(); }
   // Connections refused over --max_connections(_per_address).
   uint64_t over_limit_total() const { return over_limit_total_.load(); }
+  // Connections refused over --max_connection_rate_per_address.
+  uint64_t connections_rate_limited_total() const {
+    return connections_rate_limited_total_.load();
+  }
+  // Messages refused over a session's message or byte rate.
+  uint64_t messages_rate_limited_total() const {
+    return messages_rate_limited_total_.load();
+  }
   // WebSocket upgrades refused for their Origin (counted by the network
   // code, any thread).
   void CountOriginRefused() { ++origin_refused_total_; }
@@ -89,6 +99,8 @@ class SessionManager : public SyncClient::Listener {
   // the session holds the scope's state at `snapshot` (its fetch result).
   void Subscribe(Session& session, const std::string& scope,
                  uint64_t scope_index, const sync::v1::ScopeSnapshot& snapshot);
+  // A message of the session was refused by its rate limits.
+  void CountRateLimited() { ++messages_rate_limited_total_; }
   // The session ended: forget it and its subscriptions.
   void Forget(Session& session);
   // Flushes `session` (Session::Flush) in a later hub turn, together with
@@ -135,7 +147,7 @@ class SessionManager : public SyncClient::Listener {
   };
 
   void OpenOnHub(ConnectionPtr connection, ConnectionParams params);
-  void FrameOnHub(ConnectionPtr connection,
+  void FrameOnHub(ConnectionPtr connection, size_t frame_bytes,
                   absl::StatusOr<std::vector<ClientMessage>> messages);
   void ClosedOnHub(const ConnectionPtr& connection);
   void HandleHandshakeFrame(Handshake& handshake,
@@ -192,6 +204,8 @@ class SessionManager : public SyncClient::Listener {
   absl::flat_hash_map<uint64_t, std::string> admitted_;
   absl::flat_hash_map<std::string, size_t> admitted_by_address_;
   Tarpit tarpit_;
+  // New connections per second per source address.
+  AddressRateLimiter connection_rate_;
   // Connections whose SessionCreate awaits the sync service's decision;
   // their frames meanwhile are lost (docs/protocol.md#handshake).
   absl::flat_hash_map<uint64_t, ConnectionPtr> authorizing_;
@@ -205,6 +219,8 @@ class SessionManager : public SyncClient::Listener {
   std::atomic<size_t> held_count_{0};
   std::atomic<uint64_t> tarpitted_total_{0};
   std::atomic<uint64_t> over_limit_total_{0};
+  std::atomic<uint64_t> connections_rate_limited_total_{0};
+  std::atomic<uint64_t> messages_rate_limited_total_{0};
   std::atomic<uint64_t> origin_refused_total_{0};
 };
 

@@ -23,6 +23,8 @@ void DownstreamAccess::AuthorizeSession(
     (*proto.mutable_connection_params())[k] = v;
   }
   proto.set_client_version(request.client_version);
+  proto.set_origin(request.origin);
+  proto.set_client_address(request.client_address);
   clients_->AuthorizeSession(
       spec, std::move(proto), absl::InfiniteFuture(),
       [&spec, done = std::move(done)](
