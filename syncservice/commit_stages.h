@@ -123,10 +123,17 @@ struct PendingCommit {
 //
 // Makes commits durable. Persist() is called in commit order per scope,
 // under the scope's lock. `done` must be called exactly once, from any
-// thread but never inline (the caller holds the scope's lock, which `done`
-// takes), when the commit is durable (OK) or can never be (an error: the
+// thread, when the commit is durable (OK) or can never be (an error: the
 // scope's in-memory state is then ahead of storage and the host stops
 // serving it).
+//
+// `done` must never be called inline, from within Persist(): ScopeHost
+// calls Persist() from QueueResultLocked() holding the host's absl::Mutex,
+// and `done` (ScopeHost::OnPersisted) takes that same lock, which is not
+// reentrant, so an inline call would deadlock the scope. An implementation
+// that completes at once must hand `done` to another thread. StorePersister
+// meets this because ScopeStore::Append() calls back on the store's writer
+// thread, never inline.
 class CommitPersister {
  public:
   virtual ~CommitPersister() = default;

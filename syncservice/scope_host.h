@@ -153,11 +153,15 @@ struct ScopeHostOptions {
   // Pipeline stages; null skips the stage. Not owned; must outlive the host.
   ChangesetValidator* validator = nullptr;
   CommitPersister* persister = nullptr;
-  // Called once, from any thread, with the host's lock held, when the host
-  // stops by itself (a persist failed, so its memory is ahead of storage;
-  // or its lease ran out): it refuses all further work. The owner drops it
-  // and may load the scope afresh. Must not call into the host or block:
-  // hand the work to another thread.
+  // Called at most once, with the host's lock held, on whichever thread
+  // noticed, when the host stops by itself: a persist failed (its memory is
+  // then ahead of storage) or its lease ran out. Stop() never calls it. By
+  // then the host refuses all further work. Must not call into the host or
+  // block: hand the work to another thread. ScopeRegistry::NewHost sets it
+  // to post ScopeRegistry::OnHostFailed() to the registry's worker pool,
+  // which removes the registry's entry (if it still holds this host) and,
+  // with replicas, releases the lease; nothing is reloaded until the next
+  // request. Null: nobody is told.
   std::function<void(const std::string& scope, const absl::Status&)> on_failure;
   // The lease the host serves under (0: no lease, one replica), carried by
   // every commit, and whether it still holds. Null: always valid.

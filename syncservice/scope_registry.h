@@ -34,8 +34,13 @@
 // the start with an error naming it), template scopes on first request.
 //
 // A host that stops by itself (a persist failed: fenced out, or the store
-// failed; its lease ran out) is dropped and its lease released; the next
-// request loads the scope afresh.
+// failed; its lease ran out) calls its on_failure, which posts
+// OnHostFailed() to the worker pool: that removes the scope's entry, if it
+// still holds this host, and (with a cluster) releases the lease. A request
+// that comes before then finds the host no longer serving and removes the
+// entry itself (Acquire()). Nothing is reloaded eagerly: the next request
+// for the scope loads it afresh, as a new host. Hosts the registry stops
+// itself (a lost lease, a handoff) leave the entries at the same moment.
 //
 // Example:
 //   auto registry = ScopeRegistry::Create(schema, config, options).value();

@@ -14,8 +14,12 @@
 // address in the trailing metadata `jetstream-redirect-address`: call it
 // there. Nothing was read or applied.
 //
-// Callers' credentials are checked before any method runs, by the server's
-// AuthMetadataProcessor (CallAuthenticator, interceptors.h), not here.
+// Callers' credentials are not checked here. With TLS, SyncServer::Start
+// (sync_server.cc) installs a CallAuthenticator (interceptors.h) as the
+// port's AuthMetadataProcessor, which gRPC runs for every call before it is
+// dispatched to any method of this class: a refused call never reaches
+// one. mTLS is enforced earlier still, by the TLS handshake. A plaintext
+// port has no such check (tokens require TLS).
 //
 // Example:
 //   SyncServiceImpl service(registry.get(), options);
