@@ -60,11 +60,13 @@ struct GatewayOptions {
   // without case; an upgrade with another Origin header gets HTTP 403. A
   // request without Origin (not a browser) is let in. Empty: any origin.
   std::vector<std::string> allowed_origins;
-  // New connections per second from one source address (as many at once);
+  // New connections per second from one source address (two seconds'
+  // worth at once, kRateLimitBurst);
   // over it, 4096 `connection-rate-limited`. 0: no limit. Off by default
   // for the same reason as max_connections_per_address.
   size_t max_connection_rate_per_address = 0;
-  // Per session, messages and frame bytes per second (as many at once):
+  // Per session, messages and frame bytes per second (two seconds' worth at
+  // once):
   // a message over either is answered `rate-limited` and not acted on
   // (docs/protocol.md#rate-limits). 0: no limit.
   size_t max_messages_per_second = 1000;

@@ -56,15 +56,15 @@ ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
           "Comma-separated Origins browsers may connect from; others get "
           "HTTP 403. Empty: any.");
 ABSL_FLAG(uint64_t, max_connection_rate_per_address, 0,
-          "New connections per second from one source address (as many at "
-          "once); over it, 4096 connection-rate-limited. 0: no limit (the "
+          "New connections per second from one source address (two seconds' "
+          "worth at once); over it, 4096 connection-rate-limited. 0: no limit (the "
           "default: behind a proxy every client shares its address, unless "
           "--trusted_proxies names it).");
 ABSL_FLAG(uint64_t, max_messages_per_second, 1000,
-          "Messages per second per session (as many at once); a message "
+          "Messages per second per session (two seconds' worth at once); a message "
           "over it is answered rate-limited and not acted on. 0: no limit.");
 ABSL_FLAG(uint64_t, max_bytes_per_second, 4 << 20,
-          "Frame bytes per second per session (as many at once); the "
+          "Frame bytes per second per session (two seconds' worth at once); the "
           "messages of a frame over it are answered rate-limited and not "
           "acted on. 0: no limit.");
 ABSL_FLAG(std::vector<std::string>, trusted_proxies, {},

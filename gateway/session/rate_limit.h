@@ -19,6 +19,10 @@
 
 namespace jetstream::gateway {
 
+// The gateway's buckets hold this many seconds' worth of their rate: a
+// client may send that much at once after a quiet spell.
+inline constexpr double kRateLimitBurst = 2.0;
+
 // `rate` tokens a second, holding at most `burst`; it starts full. A zero
 // or negative rate means no limit: every Take() succeeds.
 class TokenBucket {

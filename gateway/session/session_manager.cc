@@ -74,7 +74,7 @@ SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
                               options.tarpit_max_delay}),
       connection_rate_(AddressRateLimiter::Options{
           static_cast<double>(options.max_connection_rate_per_address),
-          static_cast<double>(options.max_connection_rate_per_address)}) {
+          kRateLimitBurst * options.max_connection_rate_per_address}) {
   sync_.SetListener(this);
 }
 

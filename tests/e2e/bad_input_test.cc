@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
@@ -559,6 +560,195 @@ TEST_F(SmallChangesetTest, OversizedChangesetFailsEveryFragmentAndAppliesNothing
   ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
   EXPECT_EQ(observer_model_.ReachableCount(), 3u);
   ExpectObserverUnaffected();
+}
+
+class MessageRateTest : public BadInputTest {
+ protected:
+  // Two a second, four at once.
+  std::vector<std::string> ExtraFlags() override {
+    return {"--max_messages_per_second=2"};
+  }
+};
+
+TEST_F(MessageRateTest, MessagesOverTheRateAreRefusedAndTheSessionStays) {
+  // Ten renames in one frame: the attacker's bucket (four at once, one
+  // taken by its fetch) lets the first few through, in order; the rest are
+  // refused with rate-limited and never reach the scope.
+  const int kRenames = 10;
+  std::string frame = "[";
+  for (int i = 0; i < kRenames; ++i) {
+    absl::StrAppend(&frame, i == 0 ? "" : ",",
+                    R"({"type":"ScopeSync","index":)", 2 + i,
+                    R"(,"scopeIndex":0,"fragments":[)",
+                    ChangeFragment(root_, "Canvas",
+                                   absl::StrCat(R"({"name":"r)", i, R"("})")),
+                    "]}");
+  }
+  frame += "]";
+  ASSERT_TRUE(attacker_->SendText(frame).ok());
+  attacker_->SetNextIndex(2 + kRenames);
+  const std::string refused =
+      R"([{"error":{"message":"Session is over its limit of 2 messages per second","type":"rate-limited"}}])";
+  int accepted = 0;
+  int refusals = 0;
+  for (int i = 0; i < kRenames; ++i) {
+    absl::StatusOr<std::string> reply = attacker_->WaitForReply(2 + i);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    const std::string replies = Field(*reply, "fragmentReplies");
+    if (replies == "[{}]") {
+      EXPECT_EQ(accepted, i) << "message " << i << " accepted after a refusal";
+      ++accepted;
+    } else {
+      EXPECT_EQ(replies, refused);
+      ++refusals;
+    }
+  }
+  EXPECT_GE(accepted, 1);
+  EXPECT_LE(accepted, 4);
+  // The scope got exactly the accepted renames, in order.
+  absl::StatusOr<std::vector<std::string>> seen =
+      Barrier(*observer_, observer_scope_);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_THAT(*seen, SizeIs(accepted));
+  for (int i = 0; i < accepted; ++i) {
+    EXPECT_EQ(Field((*seen)[i], "fragments"),
+              FragmentList({ChangeFragment(
+                  root_, "Canvas", absl::StrCat(R"({"name":"r)", i, R"("})"))}));
+    ASSERT_TRUE(
+        observer_model_.ApplyFragmentsJson(Field((*seen)[i], "fragments")).ok());
+  }
+  // The session stays: once its bucket refills, a rename goes through.
+  std::string later_reply;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    absl::StatusOr<uint64_t> sync = attacker_->SendScopeSync(
+        0, FragmentList({ChangeFragment(root_, "Canvas", R"({"name":"later"})")}));
+    ASSERT_TRUE(sync.ok());
+    absl::StatusOr<std::string> reply = attacker_->WaitForReply(*sync);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    later_reply = Field(*reply, "fragmentReplies");
+    if (later_reply != refused) break;
+    ++refusals;
+    absl::SleepFor(absl::Milliseconds(100));  // it refills at 2 a second
+  }
+  ASSERT_EQ(later_reply, "[{}]");
+  seen = Barrier(*observer_, observer_scope_);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_THAT(*seen, SizeIs(1));
+  ASSERT_TRUE(
+      observer_model_.ApplyFragmentsJson(Field((*seen)[0], "fragments")).ok());
+  EXPECT_EQ(GatewayGauge(gateway_->port(),
+                         "jetstream_gateway_messages_rate_limited_total")
+                .value_or(-1),
+            refusals);
+  ExpectObserverUnaffected();
+}
+
+class ByteRateTest : public BadInputTest {
+ protected:
+  // 1000 bytes a second, 2000 at once.
+  std::vector<std::string> ExtraFlags() override {
+    return {"--max_bytes_per_second=1000"};
+  }
+};
+
+TEST_F(ByteRateTest, FramesOverTheRateAreRefusedAndNothingOfThemIsApplied) {
+  // Five frames of about 1500 bytes, sent back to back: the first fits the
+  // bucket; passing all five would take four seconds of refill.
+  const int kFrames = 5;
+  const std::string padding(1400, 'x');
+  std::vector<uint64_t> indexes;
+  for (int i = 0; i < kFrames; ++i) {
+    absl::StatusOr<uint64_t> sync = attacker_->SendScopeSync(
+        0, FragmentList({ChangeFragment(
+               root_, "Canvas",
+               absl::StrCat(R"({"name":"b)", i, padding, R"("})"))}));
+    ASSERT_TRUE(sync.ok());
+    indexes.push_back(*sync);
+  }
+  const std::string refused =
+      R"([{"error":{"message":"Session is over its limit of 1000 bytes per second","type":"rate-limited"}}])";
+  std::vector<int> accepted;
+  for (int i = 0; i < kFrames; ++i) {
+    absl::StatusOr<std::string> reply = attacker_->WaitForReply(indexes[i]);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    const std::string replies = Field(*reply, "fragmentReplies");
+    if (replies == "[{}]") {
+      accepted.push_back(i);
+    } else {
+      EXPECT_EQ(replies, refused);
+    }
+  }
+  ASSERT_FALSE(accepted.empty());
+  EXPECT_EQ(accepted.front(), 0);
+  EXPECT_LT(accepted.size(), static_cast<size_t>(kFrames));
+  absl::StatusOr<std::vector<std::string>> seen =
+      Barrier(*observer_, observer_scope_);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_THAT(*seen, SizeIs(accepted.size()));
+  for (size_t k = 0; k < accepted.size(); ++k) {
+    EXPECT_EQ(Field((*seen)[k], "fragments"),
+              FragmentList({ChangeFragment(
+                  root_, "Canvas",
+                  absl::StrCat(R"({"name":"b)", accepted[k], padding, R"("})"))}));
+    ASSERT_TRUE(
+        observer_model_.ApplyFragmentsJson(Field((*seen)[k], "fragments")).ok());
+  }
+  EXPECT_EQ(GatewayGauge(gateway_->port(),
+                         "jetstream_gateway_messages_rate_limited_total")
+                .value_or(-1),
+            static_cast<int64_t>(kFrames - accepted.size()));
+  ExpectObserverUnaffected();
+}
+
+class ConnectionRateTest : public BadInputTest {
+ protected:
+  // The loopback peer is a trusted proxy, so X-Forwarded-For names the
+  // client; one new connection a second per client address, two at once.
+  std::vector<std::string> ExtraFlags() override {
+    return {"--trusted_proxies=127.0.0.1", "--max_connection_rate_per_address=1"};
+  }
+  std::unique_ptr<WsTestClient> ConnectFrom(const std::string& address) {
+    return Connect("/", {{"X-Forwarded-For", address}});
+  }
+};
+
+TEST_F(ConnectionRateTest, NewConnectionsOverTheRateAreRefusedPerClientAddress) {
+  // Six at once from one client address: passing all would take four
+  // seconds of refill.
+  std::vector<std::unique_ptr<WsTestClient>> admitted;
+  int refused = 0;
+  for (int i = 0; i < 6; ++i) {
+    std::unique_ptr<WsTestClient> client = ConnectFrom("198.51.100.7");
+    ASSERT_NE(client, nullptr);
+    absl::StatusOr<std::string> token = client->CreateSession();
+    if (token.ok()) {
+      admitted.push_back(std::move(client));
+      continue;
+    }
+    if (!client->closed()) {
+      ASSERT_TRUE(client->WaitForClose().ok()) << token.status();
+    }
+    EXPECT_EQ(client->close_info().code, 4096) << token.status();
+    EXPECT_EQ(CloseReasonType(client->close_info()), "connection-rate-limited");
+    ++refused;
+  }
+  EXPECT_GE(admitted.size(), 2u);
+  EXPECT_GE(refused, 1);
+  EXPECT_EQ(GatewayGauge(gateway_->port(),
+                         "jetstream_gateway_connections_rate_limited_total")
+                .value_or(-1),
+            refused);
+  // Another client behind the same proxy has a bucket of its own.
+  std::unique_ptr<WsTestClient> other = ConnectFrom("198.51.100.8");
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->CreateSession().ok());
+  EXPECT_TRUE(FetchState(*other, "Canvas").ok());
+  // Admitted sessions are served.
+  for (auto& client : admitted) EXPECT_TRUE(FetchState(*client, "Canvas").ok());
+  absl::StatusOr<std::vector<std::string>> seen =
+      Barrier(*observer_, observer_scope_);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_THAT(*seen, IsEmpty());
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ size_t MaxTcpSendBuffer() {
 class SlowClientTest : public SystemFixture {
  protected:
   std::vector<std::string> GatewayFlags() override {
-    return {"--ping_interval=1h",
+    // The writer sends megabytes as fast as it is answered: no byte rate.
+    return {"--ping_interval=1h", "--max_bytes_per_second=0",
             absl::StrCat("--max_write_queue_bytes=", kWriteQueueBytes)};
   }
 

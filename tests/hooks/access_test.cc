@@ -107,6 +107,39 @@ TEST_F(AccessTest, DeniedSessionGetsTheFixedReplyAndTheSocketStaysOpen) {
   EXPECT_NE(ConnectWithSession(R"({"user":"alice"})"), nullptr);
 }
 
+TEST_F(AccessTest, TheSessionAuthorizerSeesTheOriginAndTheClientAddress) {
+  // The loopback peer is a proxy the gateway trusts.
+  StartSystem(absl::Substitute(kAuthorizers, hooks_.address()),
+              {"--trusted_proxies=127.0.0.1"});
+  // A browser behind that proxy (and a hop the client claims itself, to the
+  // left of the proxy's: not believed past the first untrusted address).
+  auto browser = Connect({{"Origin", "https://app.example.com"},
+                          {"X-Forwarded-For", "6.6.6.6, 203.0.113.9"}});
+  ASSERT_NE(browser, nullptr);
+  ASSERT_TRUE(browser->CreateSession("0.2.0", R"({"user":"alice"})").ok());
+  // A client that is not a browser, connecting to the gateway directly.
+  auto direct = Connect();
+  ASSERT_NE(direct, nullptr);
+  ASSERT_TRUE(direct->CreateSession("0.2.0", R"({"user":"bob"})").ok());
+
+  std::vector<v1::AuthorizeSessionRequest> calls = hooks_.session_requests();
+  ASSERT_THAT(calls, SizeIs(2));
+  EXPECT_EQ(calls[0].origin(), "https://app.example.com");
+  EXPECT_EQ(calls[0].client_address(), "203.0.113.9");
+  EXPECT_EQ(calls[1].origin(), "");
+  EXPECT_EQ(calls[1].client_address(), "127.0.0.1");
+}
+
+TEST_F(AccessTest, XForwardedForFromAnUntrustedPeerIsIgnored) {
+  StartSystem(absl::Substitute(kAuthorizers, hooks_.address()));
+  auto client = Connect({{"X-Forwarded-For", "203.0.113.9"}});
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->CreateSession("0.2.0", R"({"user":"alice"})").ok());
+  std::vector<v1::AuthorizeSessionRequest> calls = hooks_.session_requests();
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_EQ(calls[0].client_address(), "127.0.0.1");
+}
+
 TEST_F(AccessTest, DeniedScopeGetsAFetchError) {
   StartSystem(absl::Substitute(kAuthorizers, hooks_.address()));
   auto a = ConnectWithSession(R"({"user":"alice"})");

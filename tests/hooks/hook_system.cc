@@ -24,7 +24,9 @@ void HookSystemTest::TearDown() {
   sync_service_.reset();
 }
 
-void HookSystemTest::StartSystem(const std::string& hooks_json) {
+void HookSystemTest::StartSystem(
+    const std::string& hooks_json,
+    const std::vector<std::string>& gateway_flags) {
   absl::StatusOr<TestPki> pki = MakeTestPki(TestTmpDir("pki"));
   ASSERT_TRUE(pki.ok()) << pki.status();
   pki_ = *std::move(pki);
@@ -43,11 +45,13 @@ void HookSystemTest::StartSystem(const std::string& hooks_json) {
   auto sync = ChildProcess::StartListening("syncservice/syncservice", flags);
   ASSERT_TRUE(sync.ok()) << sync.status();
   sync_service_ = *std::move(sync);
-  auto gateway = ChildProcess::StartListening(
-      "gateway/gateway",
-      {"--port=0", "--sync_service=" + sync_service_->address(),
-       "--sync_service_tls_ca=" + pki_.ca_cert,
-       absl::StrCat("--sync_service_token=", kTestToken)});
+  std::vector<std::string> gateway_args = {
+      "--port=0", "--sync_service=" + sync_service_->address(),
+      "--sync_service_tls_ca=" + pki_.ca_cert,
+      absl::StrCat("--sync_service_token=", kTestToken)};
+  gateway_args.insert(gateway_args.end(), gateway_flags.begin(),
+                      gateway_flags.end());
+  auto gateway = ChildProcess::StartListening("gateway/gateway", gateway_args);
   ASSERT_TRUE(gateway.ok()) << gateway.status();
   gateway_ = *std::move(gateway);
 }

@@ -36,8 +36,10 @@ class HookSystemTest : public ::testing::Test {
  protected:
   void TearDown() override;
 
-  // Starts both binaries with `hooks_json` as the hooks file ("" for none).
-  void StartSystem(const std::string& hooks_json);
+  // Starts both binaries with `hooks_json` as the hooks file ("" for none)
+  // and `gateway_flags` added to the gateway's.
+  void StartSystem(const std::string& hooks_json,
+                   const std::vector<std::string>& gateway_flags = {});
 
   // A connected client with a session whose params are `params`.
   std::unique_ptr<WsTestClient> Connect(
