@@ -28,7 +28,7 @@
 #include <memory>
 #include <string>
 
-#include "syncservice/access_policy.h"
+#include "syncservice/core/access_policy.h"
 #include "syncservice/scope_registry.h"
 #include "syncservice/stream_outbox.h"
 

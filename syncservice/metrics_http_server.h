@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "syncservice/interceptors.h"
+#include "syncservice/rpc/interceptors.h"
 #include "syncservice/scope_host.h"
 
 namespace jetstream {

@@ -104,12 +104,6 @@ struct ScopeConfig {
   const TemplateSpec* FindTemplate(absl::string_view name) const;
 };
 
-// MatchPattern()
-//
-// True if `name` matches `pattern`, where `*` matches any run of characters
-// (including the empty one) and every other character matches itself.
-bool MatchPattern(absl::string_view pattern, absl::string_view name);
-
 // ParseScopeConfig()
 //
 // Parses the scopes file text. `source` names it in errors. Structural

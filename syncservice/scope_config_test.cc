@@ -119,21 +119,6 @@ TEST(ScopeConfigTest, EmptyListsAreFine) {
   EXPECT_TRUE(config->templates.empty());
 }
 
-TEST(ScopeConfigTest, MatchPattern) {
-  EXPECT_TRUE(MatchPattern("canvas/*", "canvas/"));
-  EXPECT_TRUE(MatchPattern("canvas/*", "canvas/a/b"));
-  EXPECT_FALSE(MatchPattern("canvas/*", "canvas"));
-  EXPECT_FALSE(MatchPattern("canvas/*", "xcanvas/a"));
-  EXPECT_TRUE(MatchPattern("*", ""));
-  EXPECT_TRUE(MatchPattern("a*b*c", "aXXbYYc"));
-  EXPECT_TRUE(MatchPattern("a*b*c", "abbbc"));
-  EXPECT_FALSE(MatchPattern("a*b*c", "aXXbYY"));
-  EXPECT_TRUE(MatchPattern("*-room", "big-room"));
-  EXPECT_FALSE(MatchPattern("*-room", "big-rooms"));
-  EXPECT_TRUE(MatchPattern("exact", "exact"));
-  EXPECT_FALSE(MatchPattern("exact", "exactly"));
-}
-
 TEST(ScopeConfigTest, FirstMatchingTemplateWins) {
   ScopeConfig config = ParseScopeConfig(R"({"templates": [
       {"pattern": "a/special", "root": {"clsName": "Canvas"}},

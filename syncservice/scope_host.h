@@ -59,7 +59,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/uuid.h"
 #include "syncservice/cluster/cluster.h"
-#include "syncservice/commit_stages.h"
+#include "syncservice/core/commit_stages.h"
 #include "syncservice/engine/scope.h"
 
 namespace jetstream {

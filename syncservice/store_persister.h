@@ -35,7 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "syncservice/commit_stages.h"
+#include "syncservice/core/commit_stages.h"
 #include "syncservice/engine/schema.h"
 #include "syncservice/engine/scope.h"
 #include "syncservice/storage/scope_store.h"

@@ -15,7 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "proto/sync/v1/sync_service.pb.h"
 #include "syncservice/cluster/cluster.h"
-#include "syncservice/commit_stages.h"
+#include "syncservice/core/commit_stages.h"
 #include "syncservice/scope_host.h"
 #include "syncservice/scope_registry.h"
 

@@ -34,7 +34,7 @@
 #include "syncservice/cluster/cluster.h"
 #include "syncservice/engine/schema.h"
 #include "syncservice/hooks/hooks.h"
-#include "syncservice/interceptors.h"
+#include "syncservice/rpc/interceptors.h"
 #include "syncservice/metrics_http_server.h"
 #include "syncservice/scope_registry.h"
 #include "syncservice/storage/scope_store.h"

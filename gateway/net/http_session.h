@@ -21,7 +21,7 @@
 
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
-#include "gateway/gateway_options.h"
+#include "gateway/core/gateway_options.h"
 #include "gateway/session/connection.h"
 #include "gateway/net/trusted_proxies.h"
 #include "gateway/net/websocket_connection.h"

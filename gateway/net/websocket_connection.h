@@ -26,7 +26,8 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/websocket.hpp"
-#include "gateway/gateway_options.h"
+#include "gateway/core/gateway_options.h"
+#include "gateway/core/hub_executor.h"
 #include "gateway/session/connection.h"
 #include "gateway/session/session_manager.h"
 
@@ -35,8 +36,8 @@ namespace jetstream::gateway {
 // A connection's strand, as a concrete type: Beast's operations copy and
 // re-wrap the executor several times per read and write, which for the
 // type-erased any_io_executor (tcp_stream's) means a heap allocation each.
-using ConnectionStrand =
-    boost::asio::strand<boost::asio::io_context::executor_type>;
+// With one event-loop thread it is the hub's strand itself.
+using ConnectionStrand = HubExecutor;
 // HTTP (HttpSession) reads through a stream with Beast's timeouts; the
 // WebSocket runs on the bare socket, with the WebSocket layer's own
 // timeouts (idle, close handshake), which spares every read and write the

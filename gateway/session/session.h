@@ -25,7 +25,8 @@
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "common/sync_fragment.h"
-#include "gateway/gateway_options.h"
+#include "gateway/core/gateway_options.h"
+#include "gateway/core/hub_executor.h"
 #include "gateway/protocol/client_message.h"
 #include "gateway/protocol/server_frame.h"
 #include "gateway/session/connection.h"
@@ -33,8 +34,6 @@
 #include "proto/sync/v1/sync_service.pb.h"
 
 namespace jetstream::gateway {
-
-using HubExecutor = boost::asio::strand<boost::asio::io_context::executor_type>;
 
 class SessionManager;
 

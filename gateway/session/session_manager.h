@@ -24,14 +24,14 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
-#include "gateway/gateway_options.h"
+#include "gateway/core/gateway_options.h"
 #include "gateway/protocol/client_message.h"
 #include "gateway/protocol/iso_dates.h"
 #include "gateway/session/connection.h"
 #include "gateway/session/rate_limit.h"
 #include "gateway/session/session.h"
 #include "gateway/session/tarpit.h"
-#include "gateway/sync_client.h"
+#include "gateway/sync/sync_client.h"
 
 namespace jetstream::gateway {
 

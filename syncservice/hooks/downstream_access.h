@@ -1,6 +1,6 @@
 // File: syncservice/hooks/downstream_access.h
 //
-// The AccessPolicy (syncservice/access_policy.h) backed by the
+// The AccessPolicy (syncservice/core/access_policy.h) backed by the
 // SessionAuthorizer and ScopeAuthorizer hooks of the hooks file.
 //
 // Sessions: the session authorizer, if configured, decides and names the
@@ -27,7 +27,7 @@
 #include <functional>
 #include <string>
 
-#include "syncservice/access_policy.h"
+#include "syncservice/core/access_policy.h"
 #include "syncservice/hooks/hook_clients.h"
 #include "syncservice/hooks/hook_config.h"
 

@@ -1,6 +1,6 @@
 // File: syncservice/hooks/downstream_validator.h
 //
-// The ChangesetValidator (syncservice/commit_stages.h) backed by downstream
+// The ChangesetValidator (syncservice/core/commit_stages.h) backed by downstream
 // gRPC services: the configured ChangesetValidator hooks, then the
 // procedure the changeset calls (docs/protocol.md#procedures). It runs inside the scope's
 // ordered commit pipeline, before the changeset is applied; while it waits
@@ -48,7 +48,7 @@
 #include <string>
 #include <vector>
 
-#include "syncservice/commit_stages.h"
+#include "syncservice/core/commit_stages.h"
 #include "syncservice/engine/schema.h"
 #include "syncservice/hooks/hook_clients.h"
 #include "syncservice/hooks/hook_config.h"

@@ -2,7 +2,7 @@
 //
 // The sync service's gRPC clients of the downstream hooks
 // (proto/hooks/v1/hooks.proto): one channel per configured hook, with the
-// metrics/logging client interceptor (syncservice/interceptors.h), a
+// metrics/logging client interceptor (syncservice/rpc/interceptors.h), a
 // deadline on every call and, for idempotent calls (authorization,
 // validation), one retry when the first attempt fails with UNAVAILABLE.
 // Procedures are never retried: they may have side effects.
@@ -31,7 +31,7 @@
 #include "absl/time/time.h"
 #include "proto/hooks/v1/hooks.grpc.pb.h"
 #include "syncservice/hooks/hook_config.h"
-#include "syncservice/interceptors.h"
+#include "syncservice/rpc/interceptors.h"
 
 namespace jetstream::hooks {
 

@@ -9,7 +9,7 @@
 #include "common/file_util.h"
 #include "common/fragment_json.h"
 #include "common/json.h"
-#include "syncservice/scope_config.h"
+#include "syncservice/core/scope_pattern.h"
 
 namespace jetstream::hooks {
 namespace {

@@ -14,7 +14,7 @@
 #include "common/sync_fragment.h"
 #include "proto/hooks/v1/hooks.pb.h"
 #include "proto/sync/v1/model.pb.h"
-#include "syncservice/commit_stages.h"
+#include "syncservice/core/commit_stages.h"
 
 namespace jetstream::hooks {
 

@@ -24,7 +24,7 @@
 #include "syncservice/hooks/downstream_validator.h"
 #include "syncservice/hooks/hook_clients.h"
 #include "syncservice/hooks/hook_config.h"
-#include "syncservice/interceptors.h"
+#include "syncservice/rpc/interceptors.h"
 
 namespace jetstream::hooks {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/sync_fragment.h"
-#include "syncservice/commit_stages.h"
+#include "syncservice/core/commit_stages.h"
 #include "syncservice/hooks/hook_config.h"
 
 namespace jetstream::hooks {

@@ -1,6 +1,6 @@
 // File: tests/testing/fake_validator.h
 //
-// FakeValidator: a ChangesetValidator (syncservice/commit_stages.h) for unit
+// FakeValidator: a ChangesetValidator (syncservice/core/commit_stages.h) for unit
 // tests of the commit pipeline. It sees every changeset (or those that
 // `applies` accepts), records each Validate() call, and completes it either
 // inline with a fixed outcome (set_inline_outcome) or later, when the test
@@ -27,7 +27,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "syncservice/commit_stages.h"
+#include "syncservice/core/commit_stages.h"
 
 namespace jetstream::testing {
 

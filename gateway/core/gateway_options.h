@@ -1,4 +1,4 @@
-// File: gateway/gateway_options.h
+// File: gateway/core/gateway_options.h
 //
 // Everything configurable about the gateway, with the defaults of
 // docs/protocol.md#timers and sane limits. Filled from flags in gateway/main.cc only.

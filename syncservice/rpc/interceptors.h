@@ -1,4 +1,4 @@
-// File: syncservice/interceptors.h
+// File: syncservice/rpc/interceptors.h
 //
 // Cross-cutting work on the sync service's gRPC calls, kept out of the
 // handlers:

@@ -3,7 +3,7 @@
 // to refuse a call (see interceptors.h). A counting ListScopes handler tells
 // whether a call reached its method.
 
-#include "syncservice/interceptors.h"
+#include "syncservice/rpc/interceptors.h"
 
 #include <grpc/grpc.h>
 #include <grpcpp/grpcpp.h>

@@ -1,4 +1,4 @@
-#include "gateway/routing_sync_client.h"
+#include "gateway/sync/routing_sync_client.h"
 
 #include <algorithm>
 #include <utility>

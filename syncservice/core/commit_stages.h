@@ -1,4 +1,4 @@
-// File: syncservice/commit_stages.h
+// File: syncservice/core/commit_stages.h
 //
 // The pluggable stages of a scope's commit pipeline (see scope_host.h):
 //
@@ -27,15 +27,10 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/sync_fragment.h"
+#include "syncservice/core/principal.h"
 #include "syncservice/engine/scope.h"
 
 namespace jetstream {
-
-// Who is behind a session, as the session authorizer decided.
-struct Principal {
-  std::string identity;
-  std::map<std::string, std::string> claims;
-};
 
 // Where a changeset comes from.
 struct ChangesetContext {

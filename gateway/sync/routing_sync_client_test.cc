@@ -3,7 +3,7 @@
 // scope's requests in order, failover, and events passed on only from the
 // replica a scope is placed on.
 
-#include "gateway/routing_sync_client.h"
+#include "gateway/sync/routing_sync_client.h"
 
 #include <functional>
 #include <map>

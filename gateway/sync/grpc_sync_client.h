@@ -1,4 +1,4 @@
-// File: gateway/grpc_sync_client.h
+// File: gateway/sync/grpc_sync_client.h
 //
 // SyncClient over one long-lived SyncService.Connect stream. Requests of all
 // sessions are queued and written in batches (one GatewayFrame per write,
@@ -27,8 +27,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
-#include "gateway/session/session.h"
-#include "gateway/sync_client.h"
+#include "gateway/core/hub_executor.h"
+#include "gateway/sync/sync_client.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
 

@@ -1,4 +1,4 @@
-#include "gateway/grpc_sync_client.h"
+#include "gateway/sync/grpc_sync_client.h"
 
 #include <utility>
 #include <vector>

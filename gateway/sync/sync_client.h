@@ -1,4 +1,4 @@
-// File: gateway/sync_client.h
+// File: gateway/sync/sync_client.h
 //
 // The gateway's view of the sync service: fetch scopes, apply changesets,
 // watch committed changesets. The production implementation multiplexes all

@@ -5,7 +5,7 @@
 // pending requests as unknown outcomes, and an apply answered after its
 // timeout reaches every session, its sender included.
 
-#include "gateway/grpc_sync_client.h"
+#include "gateway/sync/grpc_sync_client.h"
 
 #include <deque>
 #include <memory>

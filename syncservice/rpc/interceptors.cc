@@ -1,4 +1,4 @@
-#include "syncservice/interceptors.h"
+#include "syncservice/rpc/interceptors.h"
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-// File: gateway/routing_sync_client.h
+// File: gateway/sync/routing_sync_client.h
 //
 // A SyncClient over the sync service's replicas, found from a seed.
 //
@@ -51,7 +51,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "gateway/sync_client.h"
+#include "gateway/sync/sync_client.h"
 
 namespace jetstream::gateway {
 

@@ -1,4 +1,4 @@
-// File: syncservice/access_policy.h
+// File: syncservice/core/access_policy.h
 //
 // Who may open a client session and which scopes it may read or write: the
 // interface the SyncService asks before answering a gateway's
@@ -18,7 +18,8 @@
 #include <string>
 
 #include "common/sync_fragment.h"
-#include "syncservice/commit_stages.h"
+#include "syncservice/core/commit_stages.h"
+#include "syncservice/core/principal.h"
 
 namespace jetstream {
 

@@ -1,0 +1,23 @@
+// File: gateway/core/hub_executor.h
+//
+// The hub's executor: the strand on which the gateway's session state lives
+// (SessionManager, every Session) and on which the sync service's answers
+// and events are delivered (SyncClient's callback contract). With one
+// event-loop thread, connections run on it too (ConnectionStrand).
+
+#ifndef JETSTREAM_GATEWAY_CORE_HUB_EXECUTOR_H_
+#define JETSTREAM_GATEWAY_CORE_HUB_EXECUTOR_H_
+
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/strand.hpp"
+
+namespace jetstream::gateway {
+
+// A concrete strand type, not any_io_executor: Beast and Asio copy and
+// re-wrap executors several times per operation, which for a type-erased
+// executor means a heap allocation each time.
+using HubExecutor = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+}  // namespace jetstream::gateway
+
+#endif  // JETSTREAM_GATEWAY_CORE_HUB_EXECUTOR_H_
