@@ -110,6 +110,7 @@ class ServerFrame {
   void clear() { messages_.clear(); }
   bool empty() const { return messages_.empty(); }
   size_t message_count() const { return messages_.size(); }
+  const ServerMessage& message(size_t i) const { return messages_[i]; }
 
   // Bytes on the wire (the JSON array), without WebSocket framing.
   size_t size() const {

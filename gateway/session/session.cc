@@ -44,12 +44,12 @@ Session::Session(SessionManager& manager, HubExecutor hub,
       iso_dates_(iso_dates),
       message_rate_(static_cast<double>(options.max_messages_per_second),
                     kRateLimitBurst * options.max_messages_per_second,
-                    absl::Now()),
+                    manager_.Now()),
       byte_rate_(static_cast<double>(options.max_bytes_per_second),
-                 kRateLimitBurst * options.max_bytes_per_second, absl::Now()),
+                 kRateLimitBurst * options.max_bytes_per_second, manager_.Now()),
       ping_timer_(hub),
       expiry_timer_(hub),
-      last_activity_(absl::Now()) {}
+      last_activity_(manager_.Now()) {}
 
 Session::~Session() = default;
 
@@ -112,7 +112,7 @@ void Session::OnFrame(size_t frame_bytes,
   // A frame over the byte rate is still read (its messages are answered),
   // but none of them is acted on. Frames that do not parse cost bytes too.
   const bool over_bytes =
-      !byte_rate_.Take(static_cast<double>(frame_bytes), absl::Now());
+      !byte_rate_.Take(static_cast<double>(frame_bytes), manager_.Now());
   if (!messages.ok()) {
     // The whole frame is dropped, as the original does (docs/protocol.md#r-frame-2).
     LOG(INFO) << "session " << id_
@@ -124,7 +124,7 @@ void Session::OnFrame(size_t frame_bytes,
 
 void Session::OnMessages(std::vector<ClientMessage> messages,
                          bool over_bytes) {
-  const absl::Time now = absl::Now();
+  const absl::Time now = manager_.Now();
   for (ClientMessage& m : messages) {
     if (m.index != 0) {
       if (m.index <= last_client_index_) {
@@ -425,13 +425,13 @@ void Session::ArmPingTimer() {
 
 void Session::ArmExpiryTimer() {
   absl::Time deadline = last_activity_ + options_.session_expiry;
-  expiry_timer_.expires_after(ToChrono(std::max(deadline - absl::Now(),
+  expiry_timer_.expires_after(ToChrono(std::max(deadline - manager_.Now(),
                                                 absl::ZeroDuration())));
   expiry_timer_.async_wait(
       [weak = weak_from_this()](boost::system::error_code ec) {
         std::shared_ptr<Session> self = weak.lock();
         if (ec || self == nullptr || self->ended_) return;
-        if (absl::Now() - self->last_activity_ < self->options_.session_expiry) {
+        if (self->manager_.Now() - self->last_activity_ < self->options_.session_expiry) {
           self->ArmExpiryTimer();  // activity since: wait for the remainder
           return;
         }

@@ -66,10 +66,11 @@ std::string NewSessionToken() {
 }
 
 SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
-                               SyncClient& sync)
+                               SyncClient& sync, const Clock& clock)
     : hub_(hub),
       options_(options),
       sync_(sync),
+      clock_(clock),
       tarpit_(Tarpit::Options{options.tarpit_first_delay,
                               options.tarpit_max_delay}),
       connection_rate_(AddressRateLimiter::Options{
@@ -177,7 +178,7 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
   ++connection_count_;
   {
     std::string address = connection->address();
-    if (!connection_rate_.Allow(address, absl::Now())) {
+    if (!connection_rate_.Allow(address, clock_.Now())) {
       ++connections_rate_limited_total_;
       LOG(WARNING) << "connection " << connection->peer() << " (" << address
                    << "): refused, too many new connections from its address";
@@ -332,7 +333,7 @@ void SessionManager::Deny(const ConnectionPtr& connection,
   std::string reason = EncodeCloseReason(error);
   const absl::Duration delay =
       hold == Hold::kTarpit
-          ? tarpit_.Refused(connection->address(), absl::Now())
+          ? tarpit_.Refused(connection->address(), clock_.Now())
           : absl::ZeroDuration();
   if (delay <= absl::ZeroDuration()) {
     connection->Close(kCloseDeniedConnection, std::move(reason));

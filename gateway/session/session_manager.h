@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
+#include "gateway/core/clock.h"
 #include "gateway/core/gateway_options.h"
 #include "gateway/protocol/client_message.h"
 #include "gateway/protocol/iso_dates.h"
@@ -37,9 +38,11 @@ namespace jetstream::gateway {
 
 class SessionManager : public SyncClient::Listener {
  public:
-  // `sync` must outlive the manager; the manager becomes its listener.
+  // `sync` and `clock` must outlive the manager; the manager becomes the
+  // listener of `sync`. `clock` is read for rate limits, the tarpit and
+  // expiry (tests pass their own).
   SessionManager(HubExecutor hub, const GatewayOptions& options,
-                 SyncClient& sync);
+                 SyncClient& sync, const Clock& clock = Clock::Real());
   ~SessionManager() override;
 
   // Connection events, from any thread.
@@ -82,6 +85,7 @@ class SessionManager : public SyncClient::Listener {
   uint64_t origin_refused_total() const { return origin_refused_total_.load(); }
 
   HubExecutor& hub() { return hub_; }
+  absl::Time Now() const { return clock_.Now(); }
   const GatewayOptions& options() const { return options_; }
 
   // SyncClient::Listener (hub executor).
@@ -184,6 +188,7 @@ class SessionManager : public SyncClient::Listener {
   HubExecutor hub_;
   const GatewayOptions& options_;
   SyncClient& sync_;
+  const Clock& clock_;
 
   // Sessions to flush in the posted FlushSessions(); a session may appear
   // twice (then the second flush finds nothing to send).
