@@ -27,7 +27,7 @@ class GrpcSyncClient::Stream
 
   void Begin(std::shared_ptr<Stream> self) {
     self_ = std::move(self);
-    ++client_->live_streams_;
+    client_->StreamStarted();
     if (!client_->bearer_token_.empty()) {
       context_.AddMetadata("authorization",
                            "Bearer " + client_->bearer_token_);
@@ -102,7 +102,7 @@ class GrpcSyncClient::Stream
     net::post(client->hub_, [client, g = generation_, status] {
       client->OnStreamDone(g, status);
     });
-    --client->live_streams_;
+    client->StreamFinished();
     self_.reset();  // may delete this
   }
 
@@ -203,7 +203,19 @@ GrpcSyncClient::~GrpcSyncClient() {
   if (stream_ != nullptr) stream_->Cancel();
   stream_.reset();
   // gRPC callbacks reference this object until OnDone has run.
-  while (live_streams_.load() > 0) absl::SleepFor(absl::Milliseconds(1));
+  absl::MutexLock lock(&streams_mu_);
+  streams_mu_.Await(absl::Condition(
+      +[](int* live) { return *live == 0; }, &live_streams_));
+}
+
+void GrpcSyncClient::StreamStarted() {
+  absl::MutexLock lock(&streams_mu_);
+  ++live_streams_;
+}
+
+void GrpcSyncClient::StreamFinished() {
+  absl::MutexLock lock(&streams_mu_);
+  --live_streams_;
 }
 
 void GrpcSyncClient::Start() {

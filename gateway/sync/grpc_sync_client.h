@@ -25,6 +25,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
 #include "gateway/core/hub_executor.h"
@@ -40,8 +42,9 @@ class GrpcSyncClient : public SyncClient {
   // on the stream (the sync service's --auth_tokens_file).
   GrpcSyncClient(HubExecutor hub, std::shared_ptr<grpc::Channel> channel,
                  absl::Duration request_timeout, std::string bearer_token = "");
-  // Blocks until the stream's gRPC callbacks are finished. Destroy before the
-  // hub's io_context, after it stopped running.
+  // Blocks until the stream's gRPC callbacks are finished (it waits on a
+  // condition that the stream's OnDone signals). Destroy before the hub's
+  // io_context, after it stopped running.
   ~GrpcSyncClient() override;
 
   // Opens the first stream. Call once, on the hub executor.
@@ -106,8 +109,15 @@ class GrpcSyncClient : public SyncClient {
   absl::Duration backoff_;
   bool shutdown_ = false;
 
+  // Called by a stream when it starts and from its OnDone (gRPC's thread).
+  void StreamStarted();
+  void StreamFinished();
+
   std::atomic<bool> connected_{false};
-  std::atomic<int> live_streams_{0};
+  // Streams whose gRPC callbacks may still run (any thread); the
+  // destructor waits for none.
+  absl::Mutex streams_mu_;
+  int live_streams_ ABSL_GUARDED_BY(streams_mu_) = 0;
 };
 
 }  // namespace jetstream::gateway
