@@ -94,16 +94,18 @@ void Session::End(uint16_t code, std::string reason) {
   std::shared_ptr<Session> self = shared_from_this();  // Forget() drops ours
   ping_timer_.cancel();
   expiry_timer_.cancel();
+  const Connection* last = connection_.get();
   if (connection_ != nullptr) {
     Flush();
     connection_->Close(code, std::move(reason));
-    connection_ = nullptr;
   }
+  // Before the scopes are cleared: the manager leaves exactly those.
+  manager_.Forget(*this, last);
+  connection_ = nullptr;
   unacked_.clear();
   outbox_.clear();
   scopes_.clear();
   read_only_.clear();
-  manager_.Forget(*this);
 }
 
 void Session::OnFrame(size_t frame_bytes,

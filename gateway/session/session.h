@@ -56,6 +56,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // version it announced): ScopeState and ScopeSync carry them so.
   bool iso_dates() const { return iso_dates_; }
   size_t unacked_count() const { return unacked_.size(); }
+  // The scopes it fetched, by scopeIndex.
+  const std::vector<std::string>& scopes() const { return scopes_; }
 
   // Session::Start()
   //

@@ -464,7 +464,7 @@ void SessionManager::Subscribe(Session& session, const std::string& scope,
   NoteDates(watch, snapshot);
 }
 
-void SessionManager::Forget(Session& session) {
+void SessionManager::Forget(Session& session, const Connection* connection) {
   // Keep the session alive until this function returns.
   std::shared_ptr<Session> keep;
   if (auto it = by_token_.find(session.token()); it != by_token_.end()) {
@@ -473,20 +473,20 @@ void SessionManager::Forget(Session& session) {
     --session_count_;
   }
   by_id_.erase(session.id());
-  for (auto it = by_connection_.begin(); it != by_connection_.end();) {
-    if (it->second.get() == &session) {
-      by_connection_.erase(it++);
-    } else {
-      ++it;
+  if (connection != nullptr) {
+    if (auto it = by_connection_.find(connection->id());
+        it != by_connection_.end() && it->second.get() == &session) {
+      by_connection_.erase(it);
     }
   }
-  std::vector<std::string> emptied;
-  for (auto& [scope, watch] : scopes_) {
-    if (watch.subscribers.erase(&session) > 0 && watch.subscribers.empty()) {
-      emptied.push_back(scope);
+  for (const std::string& scope : session.scopes()) {
+    auto it = scopes_.find(scope);
+    if (it == scopes_.end()) continue;
+    if (it->second.subscribers.erase(&session) > 0 &&
+        it->second.subscribers.empty()) {
+      MaybeUnwatch(scope);
     }
   }
-  for (const std::string& scope : emptied) MaybeUnwatch(scope);
   LOG(INFO) << "session " << session.id() << " ended";
 }
 

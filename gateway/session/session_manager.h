@@ -105,8 +105,11 @@ class SessionManager : public SyncClient::Listener {
                  uint64_t scope_index, const sync::v1::ScopeSnapshot& snapshot);
   // A message of the session was refused by its rate limits.
   void CountRateLimited() { ++messages_rate_limited_total_; }
-  // The session ended: forget it and its subscriptions.
-  void Forget(Session& session);
+  // The session ended: forget it, its subscriptions (those of
+  // session.scopes()) and its mapping from `connection`, its last one if
+  // any. A connection it had before, closed but not yet reported, stays
+  // mapped until ClosedOnHub. Costs O(its scopes), not O(all sessions).
+  void Forget(Session& session, const Connection* connection);
   // Flushes `session` (Session::Flush) in a later hub turn, together with
   // every other session scheduled before that turn: one posted handler per
   // turn, not one per session.
