@@ -53,6 +53,24 @@ struct WireError {
   }
 };
 
+// The errors of a changeset refused or failed as a whole, given to every
+// one of its fragments (docs/protocol.md#typed-errors). Both processes
+// write them: the sync service (validators, procedures, stores), the
+// gateway (no service to send to, an unknown outcome).
+inline constexpr absl::string_view kCouldNotApplyPrefix =
+    "Could not apply SyncMessage: ";
+inline constexpr absl::string_view kCouldNotApply =
+    "could-not-apply-sync-message";
+inline constexpr absl::string_view kOutcomeUnknown = "outcome-unknown";
+
+// {"message":"Could not apply SyncMessage: <reason>", "type": `type`}.
+WireError CouldNotApply(absl::string_view reason,
+                        absl::string_view type = kCouldNotApply);
+// {"message":"Could not apply SyncMessage: the outcome is unknown (<why>)",
+//  "type":"outcome-unknown"}: sent, never answered; if it was applied, its
+// commit reaches every session.
+WireError OutcomeUnknown(absl::string_view why);
+
 // FragmentReply
 //
 // One entry of ScopeSyncReply.fragmentReplies: success is `{}`, failure

@@ -389,12 +389,7 @@ void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
         ChangesetResult unknown;
         unknown.replies.assign(
             entry->result.replies.size(),
-            FragmentReply{WireError{absl::StrCat(
-                                        "Could not apply SyncMessage: the "
-                                        "outcome is unknown (",
-                                        status.message(), ")"),
-                                    "outcome-unknown"},
-                          {}});
+            FragmentReply{OutcomeUnknown(status.message()), {}});
         unknown.version = entry->result.version;
         entry->done(unknown);
       } else {

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/fragment_proto.h"
+#include "common/procedure_name.h"
 
 namespace jetstream {
 
@@ -48,22 +49,19 @@ absl::StatusOr<std::vector<SyncFragment>> ConvertFragments(
 
 void RejectAll(int fragment_count, absl::string_view reason,
                google::protobuf::RepeatedPtrField<sync::v1::FragmentReply>* out) {
-  const std::string message =
-      absl::StrCat("Could not apply SyncMessage: ", reason);
+  const WireError refused = CouldNotApply(reason);
   for (int i = 0; i < fragment_count; ++i) {
     sync::v1::Error* error = out->Add()->mutable_error();
-    error->set_message(message);
-    error->set_type(std::string(kCouldNotApply));
+    error->set_message(refused.message);
+    error->set_type(refused.type);
   }
 }
 
 std::string ProcedureError(absl::string_view procedure) {
-  std::vector<absl::string_view> parts = absl::StrSplit(procedure, '.');
-  if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
-    return "Procedure must be of the format \"ModelName.procedureName\"";
-  }
-  return absl::StrCat("No such procedure '", parts[1], "' for model '",
-                      parts[0], "'");
+  std::optional<ProcedureName> parsed = ParseProcedureName(procedure);
+  if (!parsed.has_value()) return std::string(kBadProcedureName);
+  return absl::StrCat("No such procedure '", parsed->name, "' for model '",
+                      parsed->model, "'");
 }
 
 RoutingHints HintsFromProto(const sync::v1::Routing& routing) {

@@ -21,9 +21,6 @@
 
 namespace jetstream {
 
-// The typed error of a changeset refused as a whole (docs/protocol.md#typed-errors).
-inline constexpr absl::string_view kCouldNotApply =
-    "could-not-apply-sync-message";
 
 // The per-fragment error of a changeset sent for a read-only scope.
 inline const WireError kScopeReadOnly{"Scope is read-only for this session",

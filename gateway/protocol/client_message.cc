@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/fragment_json.h"
+#include "common/procedure_name.h"
 
 namespace jetstream::gateway {
 namespace {
@@ -250,10 +251,8 @@ absl::StatusOr<ClientMessage> ParseClientMessage(const JsonValue& json) {
         // Only the presence of the key is required (docs/protocol.md#kept-quirks: clients
         // rely on it and it is harmless).
         if (atomic == nullptr) return Invalid("Procedure requires to be atomic");
-        std::vector<absl::string_view> parts = absl::StrSplit(m.procedure, '.');
-        if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
-          return Invalid(
-              "Procedure must be of the format \"ModelName.procedureName\"");
+        if (!ParseProcedureName(m.procedure).has_value()) {
+          return Invalid(kBadProcedureName);
         }
       }
       break;

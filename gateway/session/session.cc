@@ -321,16 +321,9 @@ void Session::HandleScopeSync(ClientMessage message) {
                              absl::IsDeadlineExceeded(result.status()))) {
           // Sent, never answered: if it was applied, the commit reaches
           // this session as a ScopeSync.
-          replies = AllFail(
-              n, WireError{absl::StrCat("Could not apply SyncMessage: the "
-                                        "outcome is unknown (",
-                                        result.status().message(), ")"),
-                           "outcome-unknown"});
+          replies = AllFail(n, OutcomeUnknown(result.status().message()));
         } else if (!result.ok()) {
-          replies = AllFail(
-              n, WireError{absl::StrCat("Could not apply SyncMessage: ",
-                                        result.status().message()),
-                           "could-not-apply-sync-message"});
+          replies = AllFail(n, CouldNotApply(result.status().message()));
         } else {
           replies.reserve(result->replies_size());
           for (const auto& r : result->replies()) replies.push_back(FromProto(r));

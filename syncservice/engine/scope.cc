@@ -471,10 +471,7 @@ ChangesetResult Scope::RejectAll(size_t fragment_count,
   ChangesetResult result;
   result.replies.assign(
       fragment_count,
-      FragmentReply{WireError{absl::StrCat("Could not apply SyncMessage: ",
-                                           reason),
-                              "could-not-apply-sync-message"},
-                    {}});
+      FragmentReply{CouldNotApply(reason), {}});
   result.version = version_;
   return result;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "common/fragment_proto.h"
 #include "common/logging.h"
+#include "common/procedure_name.h"
 #include "syncservice/hooks/hook_proto.h"
 #include "syncservice/hooks/procedure_constraints.h"
 
@@ -73,7 +74,7 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
         return;
       }
       return Reject(DownstreamUnavailable(spec.name,
-                                          "Could not apply SyncMessage: "));
+                                          kCouldNotApplyPrefix));
     }
     if (response->verdict() == v1::ValidateChangesetResponse::REJECT) {
       return Reject(CouldNotApply(
@@ -137,7 +138,7 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
   void OnProcedure(absl::StatusOr<v1::RunProcedureResponse> response) {
     if (!response.ok()) {
       return Reject(DownstreamUnavailable(procedure_->name,
-                                          "Could not apply SyncMessage: "));
+                                          kCouldNotApplyPrefix));
     }
     if (response->reject()) {
       return Reject(CouldNotApply(
@@ -236,13 +237,10 @@ void DownstreamValidator::Validate(
   const HookSpec* procedure = nullptr;
   if (!context.procedure.empty()) {
     // Resolve, then check the constraints (docs/protocol.md#procedures).
-    std::vector<std::string> parts = absl::StrSplit(context.procedure, '.');
-    if (parts.size() != 2 || parts[0].empty() || parts[1].empty()) {
-      return reject(CouldNotApply(
-          "Procedure must be of the format \"ModelName.procedureName\""));
-    }
-    const std::string& model = parts[0];
-    const std::string& name = parts[1];
+    std::optional<ProcedureName> parsed = ParseProcedureName(context.procedure);
+    if (!parsed.has_value()) return reject(CouldNotApply(kBadProcedureName));
+    const std::string& model = parsed->model;
+    const std::string& name = parsed->name;
     if (schema_ != nullptr && schema_->FindModel(model) == nullptr) {
       return reject(CouldNotApply(absl::StrCat(
           "No such model '", model, "' for procedure call with procedure '",

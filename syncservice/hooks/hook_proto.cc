@@ -12,11 +12,6 @@ WireError DownstreamUnavailable(absl::string_view name,
                    std::string(kDownstreamUnavailable)};
 }
 
-WireError CouldNotApply(absl::string_view reason) {
-  return WireError{absl::StrCat("Could not apply SyncMessage: ", reason),
-                   std::string(kCouldNotApply)};
-}
-
 void ToProto(const Principal& principal, sync::v1::Principal* out) {
   out->set_identity(principal.identity);
   for (const auto& [k, v] : principal.claims) (*out->mutable_claims())[k] = v;

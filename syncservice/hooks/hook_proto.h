@@ -22,17 +22,11 @@ namespace jetstream::hooks {
 // time under "failure": "closed" (docs/protocol.md#d13-clear-errors).
 inline constexpr absl::string_view kDownstreamUnavailable =
     "downstream-unavailable";
-// The typed error of a changeset refused as a whole (docs/protocol.md#typed-errors).
-inline constexpr absl::string_view kCouldNotApply =
-    "could-not-apply-sync-message";
 
 // {"message":"downstream service '<name>' unavailable",
 //  "type":"downstream-unavailable"}, the message prefixed with `prefix`.
 WireError DownstreamUnavailable(absl::string_view name,
                                 absl::string_view prefix = "");
-// {"message":"Could not apply SyncMessage: <reason>",
-//  "type":"could-not-apply-sync-message"}.
-WireError CouldNotApply(absl::string_view reason);
 
 void ToProto(const Principal& principal, sync::v1::Principal* out);
 Principal FromProto(const sync::v1::Principal& principal);
