@@ -662,3 +662,102 @@ TEST(ScopeHostLeaseTest, CloseFinishesTheQueuedWorkThenCallsBack) {
 
 }  // namespace
 }  // namespace jetstream
+
+namespace jetstream {
+namespace {
+
+// The validate stage (ScopeHostOptions::validator), answering inline or
+// later from the test's thread, as a remote validator would.
+
+// What each Apply() was answered, in answer order: "applied <version>" or
+// the first reply's error.
+struct Answers {
+  std::vector<std::string> list;
+  ScopeHost::ResultCallback Record() {
+    return [this](const ChangesetResult& r) {
+      list.push_back(r.replies[0].ok()
+                         ? absl::StrCat("applied ", r.version)
+                         : r.replies[0].error->message);
+    };
+  }
+};
+
+TEST(ScopeHostValidateTest, AnInlineVerdictIsAppliedOrRefusedAtOnce) {
+  testing::FakeValidator validator;
+  validator.set_inline_outcome(ValidationOutcome{});
+  ScopeHostOptions options;
+  options.validator = &validator;
+  auto host = NewCanvasHost(options);
+  auto watcher = std::make_shared<RecordingWatcher>();
+  host->Fetch(watcher);
+  Answers answers;
+  ASSERT_TRUE(host->Apply(Rename("ok"), ChangesetContext{}, answers.Record()));
+  ValidationOutcome refuse;
+  refuse.reject_all = CouldNotApply("not today");
+  validator.set_inline_outcome(refuse);
+  ASSERT_TRUE(host->Apply(Rename("no"), ChangesetContext{}, answers.Record()));
+  EXPECT_THAT(answers.list,
+              ElementsAre("applied 1", "Could not apply SyncMessage: not today"));
+  EXPECT_EQ(host->version(), 1u);
+  EXPECT_THAT(watcher->events(), ElementsAre("commit 1"));
+  ASSERT_THAT(validator.calls(), SizeIs(2));
+  EXPECT_EQ(validator.calls()[0].scope, "Canvas");
+}
+
+TEST(ScopeHostValidateTest, LaterVerdictsKeepTheScopesOrder) {
+  testing::FakeValidator validator;  // holds every call until completed
+  ScopeHostOptions options;
+  options.validator = &validator;
+  auto host = NewCanvasHost(options);
+  auto watcher = std::make_shared<RecordingWatcher>();
+  host->Fetch(watcher);
+  Answers answers;
+  ASSERT_TRUE(host->Apply(Rename("a"), ChangesetContext{}, answers.Record()));
+  ASSERT_TRUE(host->Apply(Rename("b"), ChangesetContext{}, answers.Record()));
+  ASSERT_TRUE(host->Apply(Rename("c"), ChangesetContext{}, answers.Record()));
+  EXPECT_TRUE(answers.list.empty());  // all wait in the validate stage
+  EXPECT_EQ(host->version(), 0u);
+
+  // a passes, b is refused, c passes: a and c are applied, in that order.
+  ASSERT_TRUE(validator.Complete(ValidationOutcome{}));
+  ValidationOutcome refuse;
+  refuse.reject_all = CouldNotApply("b is wrong");
+  ASSERT_TRUE(validator.Complete(refuse));
+  ASSERT_TRUE(validator.Complete(ValidationOutcome{}));
+  EXPECT_THAT(answers.list,
+              ElementsAre("applied 1", "Could not apply SyncMessage: b is wrong",
+                          "applied 2"));
+  ASSERT_THAT(watcher->commits(), SizeIs(2));
+  EXPECT_THAT(*watcher->commits()[0]->fragments_json, ::testing::HasSubstr("\"a\""));
+  EXPECT_THAT(*watcher->commits()[1]->fragments_json, ::testing::HasSubstr("\"c\""));
+  EXPECT_EQ(host->version(), 2u);
+}
+
+TEST(ScopeHostValidateTest, AValidatorsModificationsAreAppliedAndBroadcast) {
+  testing::FakeValidator validator;
+  ValidationOutcome modify;
+  modify.modifications.push_back(
+      {0, ParseFragmentsJson(absl::StrCat(
+              R"([{"type":"change","uuid":")", kCanvas.ToString(),
+              R"(","clsName":"Canvas","properties":{"name":"checked"}}])"))
+              .value()[0]
+              .properties});
+  validator.set_inline_outcome(modify);
+  ScopeHostOptions options;
+  options.validator = &validator;
+  auto host = NewCanvasHost(options);
+  auto watcher = std::make_shared<RecordingWatcher>();
+  host->Fetch(watcher);
+  std::vector<ChangesetResult> results;
+  ASSERT_TRUE(host->Apply(Rename("raw"), ChangesetContext{},
+                          [&](const ChangesetResult& r) { results.push_back(r); }));
+  ASSERT_THAT(results, SizeIs(1));
+  ASSERT_TRUE(results[0].all_ok());
+  EXPECT_FALSE(results[0].replies[0].modifications.empty());
+  ASSERT_THAT(watcher->commits(), SizeIs(1));
+  EXPECT_THAT(*watcher->commits()[0]->fragments_json,
+              ::testing::HasSubstr(R"("name":"checked")"));
+}
+
+}  // namespace
+}  // namespace jetstream
