@@ -32,10 +32,6 @@ const WireError kTokenUnrecognized{"Session token unrecognized",
 const WireError kEstablishTimedOut{
     "Session took long to establish and timed out",
     "session-establish-timedout"};
-const WireError kTooManyConnections{"Too many connections",
-                                    "too-many-connections"};
-const WireError kConnectionRateLimited{
-    "Too many new connections from this address", "connection-rate-limited"};
 // What a denied client receives, whatever the reason (docs/protocol.md#authorization).
 const WireError kSessionDenied{"Session creation denied", ""};
 
@@ -71,11 +67,7 @@ SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
       options_(options),
       sync_(sync),
       clock_(clock),
-      tarpit_(Tarpit::Options{options.tarpit_first_delay,
-                              options.tarpit_max_delay}),
-      connection_rate_(AddressRateLimiter::Options{
-          static_cast<double>(options.max_connection_rate_per_address),
-          kRateLimitBurst * options.max_connection_rate_per_address}) {
+      gate_(hub, options, clock) {
   sync_.SetListener(this);
 }
 
@@ -123,31 +115,13 @@ void SessionManager::Shutdown() {
     std::vector<std::shared_ptr<Session>> sessions;
     for (auto& [token, session] : by_token_) sessions.push_back(session);
     for (auto& session : sessions) session->End(kCloseClosedConnection, "");
-    for (auto& [id, handshake] : handshakes_) {
-      handshake.timer->cancel();
-      handshake.connection->Close(1001, "Server shutting down");
-    }
-    handshakes_.clear();
-    for (auto& [id, connection] : authorizing_) {
-      connection->Close(1001, "Server shutting down");
-    }
-    authorizing_.clear();
-    ReleaseHeld();
+    CloseUnestablished();
   });
 }
 
 void SessionManager::Drain(absl::Duration window, std::function<void()> done) {
   net::post(hub_, [this, window, done = std::move(done)]() mutable {
-    for (auto& [id, handshake] : handshakes_) {
-      handshake.timer->cancel();
-      handshake.connection->Close(1001, "Server shutting down");
-    }
-    handshakes_.clear();
-    for (auto& [id, connection] : authorizing_) {
-      connection->Close(1001, "Server shutting down");
-    }
-    authorizing_.clear();
-    ReleaseHeld();
+    CloseUnestablished();
     std::vector<std::weak_ptr<Session>> sessions;
     for (auto& [token, session] : by_token_) sessions.push_back(session);
     std::shuffle(sessions.begin(), sessions.end(),
@@ -176,36 +150,14 @@ void SessionManager::Drain(absl::Duration window, std::function<void()> done) {
 void SessionManager::OpenOnHub(ConnectionPtr connection,
                                ConnectionParams params) {
   ++connection_count_;
-  {
-    std::string address = connection->address();
-    if (!connection_rate_.Allow(address, clock_.Now())) {
-      ++connections_rate_limited_total_;
-      LOG(WARNING) << "connection " << connection->peer() << " (" << address
-                   << "): refused, too many new connections from its address";
-      Deny(connection, kConnectionRateLimited, Hold::kNone);
-      return;
-    }
-    auto count = admitted_by_address_.try_emplace(address, 0).first;
-    const size_t limit = options_.max_connections_per_address;
-    if ((options_.max_connections > 0 &&
-         admitted_.size() >= options_.max_connections) ||
-        (limit > 0 && count->second >= limit)) {
-      if (count->second == 0) admitted_by_address_.erase(count);
-      ++over_limit_total_;
-      LOG(WARNING) << "connection " << connection->peer()
-                   << ": refused, too many connections";
-      Deny(connection, kTooManyConnections, Hold::kNone);
-      return;
-    }
-    ++count->second;
-    admitted_.emplace(connection->id(), std::move(address));
-  }
+  if (!gate_.Admit(connection)) return;
   if (const std::string* token = FindParam(params, "sessiontoken")) {
     auto it = by_token_.find(*token);
     if (it == by_token_.end()) {
       LOG(INFO) << "connection " << connection->peer()
                 << ": unknown session token, denied";
-      Deny(connection, kTokenUnrecognized, Hold::kTarpit);
+      gate_.Deny(connection, kTokenUnrecognized,
+                 ConnectionGate::Hold::kTarpit);
       return;
     }
     std::shared_ptr<Session> session = it->second;
@@ -229,7 +181,7 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
         handshakes_.erase(it);
         LOG(INFO) << "connection " << c->peer() << ": handshake timed out";
         // It has been held for the whole timeout already.
-        Deny(c, kEstablishTimedOut, Hold::kNone);
+        gate_.Deny(c, kEstablishTimedOut, ConnectionGate::Hold::kNone);
       });
   handshakes_.emplace(connection->id(), std::move(handshake));
 }
@@ -262,14 +214,16 @@ void SessionManager::HandleHandshakeFrame(
   if (!messages.ok()) {
     LOG(INFO) << "connection " << connection->peer()
               << ": handshake refused: " << messages.status().message();
-    Deny(connection, WireError{std::string(messages.status().message()), ""},
-         Hold::kTarpit);
+    gate_.Deny(connection,
+               WireError{std::string(messages.status().message()), ""},
+         ConnectionGate::Hold::kTarpit);
     return;
   }
   // One SessionCreate, alone or in a one-element array (docs/protocol.md#d5-handshake-array).
   if (messages->size() != 1 ||
       messages->front().type != ClientMessageType::kSessionCreate) {
-    Deny(connection, kUnrecognizedHandshake, Hold::kTarpit);
+    gate_.Deny(connection, kUnrecognizedHandshake,
+               ConnectionGate::Hold::kTarpit);
     return;
   }
   AuthorizeSession(connection, messages->front(), std::move(params));
@@ -328,64 +282,25 @@ void SessionManager::CreateSession(const ConnectionPtr& connection,
   session->Start(connection);
 }
 
-void SessionManager::Deny(const ConnectionPtr& connection,
-                          const WireError& error, Hold hold) {
-  std::string reason = EncodeCloseReason(error);
-  const absl::Duration delay =
-      hold == Hold::kTarpit
-          ? tarpit_.Refused(connection->address(), clock_.Now())
-          : absl::ZeroDuration();
-  if (delay <= absl::ZeroDuration()) {
-    connection->Close(kCloseDeniedConnection, std::move(reason));
-    return;
+void SessionManager::CloseUnestablished() {
+  for (auto& [id, handshake] : handshakes_) {
+    handshake.timer->cancel();
+    handshake.connection->Close(1001, "Server shutting down");
   }
-  ++tarpitted_total_;
-  ++held_count_;
-  Held& held = held_[connection->id()];
-  held.connection = connection;
-  held.reason = std::move(reason);
-  held.timer = std::make_unique<net::steady_timer>(
-      hub_, absl::ToChronoNanoseconds(delay));
-  held.timer->async_wait(
-      [this, id = connection->id()](boost::system::error_code ec) {
-        if (ec) return;
-        auto it = held_.find(id);
-        if (it == held_.end()) return;
-        ConnectionPtr c = std::move(it->second.connection);
-        std::string r = std::move(it->second.reason);
-        held_.erase(it);
-        --held_count_;
-        c->Close(kCloseDeniedConnection, std::move(r));
-      });
-}
-
-void SessionManager::ReleaseHeld() {
-  for (auto& [id, held] : held_) {
-    held.timer->cancel();
-    held.connection->Close(kCloseDeniedConnection, std::move(held.reason));
+  handshakes_.clear();
+  for (auto& [id, connection] : authorizing_) {
+    connection->Close(1001, "Server shutting down");
   }
-  held_count_ -= held_.size();
-  held_.clear();
+  authorizing_.clear();
+  gate_.ReleaseHeld();
 }
 
 void SessionManager::ClosedOnHub(const ConnectionPtr& connection) {
   --connection_count_;
-  if (auto it = admitted_.find(connection->id()); it != admitted_.end()) {
-    auto count = admitted_by_address_.find(it->second);
-    if (count != admitted_by_address_.end() && --count->second == 0) {
-      admitted_by_address_.erase(count);
-    }
-    admitted_.erase(it);
-  }
+  if (gate_.Closed(*connection)) return;  // it was held
   if (auto it = handshakes_.find(connection->id()); it != handshakes_.end()) {
     it->second.timer->cancel();
     handshakes_.erase(it);
-    return;
-  }
-  if (auto it = held_.find(connection->id()); it != held_.end()) {
-    it->second.timer->cancel();
-    held_.erase(it);
-    --held_count_;
     return;
   }
   if (authorizing_.erase(connection->id()) > 0) return;

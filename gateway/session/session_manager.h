@@ -29,9 +29,8 @@
 #include "gateway/protocol/client_message.h"
 #include "gateway/protocol/iso_dates.h"
 #include "gateway/session/connection.h"
-#include "gateway/session/rate_limit.h"
+#include "gateway/session/connection_gate.h"
 #include "gateway/session/session.h"
-#include "gateway/session/tarpit.h"
 #include "gateway/sync/sync_client.h"
 
 namespace jetstream::gateway {
@@ -67,13 +66,13 @@ class SessionManager : public SyncClient::Listener {
   size_t connection_count() const { return connection_count_.load(); }
   // Refused connections held before their close (docs/protocol.md#tarpit):
   // how many are held now, and how many ever were.
-  size_t held_count() const { return held_count_.load(); }
-  uint64_t tarpitted_total() const { return tarpitted_total_.load(); }
+  size_t held_count() const { return gate_.held_count(); }
+  uint64_t tarpitted_total() const { return gate_.tarpitted_total(); }
   // Connections refused over --max_connections(_per_address).
-  uint64_t over_limit_total() const { return over_limit_total_.load(); }
+  uint64_t over_limit_total() const { return gate_.over_limit_total(); }
   // Connections refused over --max_connection_rate_per_address.
   uint64_t connections_rate_limited_total() const {
-    return connections_rate_limited_total_.load();
+    return gate_.rate_limited_total();
   }
   // Messages refused over a session's message or byte rate.
   uint64_t messages_rate_limited_total() const {
@@ -159,14 +158,9 @@ class SessionManager : public SyncClient::Listener {
   void ClosedOnHub(const ConnectionPtr& connection);
   void HandleHandshakeFrame(Handshake& handshake,
                             absl::StatusOr<std::vector<ClientMessage>> messages);
-  // Closes the connection with 4096 and `error`. With kTarpit the close
-  // waits the tarpit's delay for the peer's address; frames meanwhile are
-  // ignored.
-  enum class Hold { kNone, kTarpit };
-  void Deny(const ConnectionPtr& connection, const WireError& error,
-            Hold hold);
-  // Closes every held connection now (shutdown, drain).
-  void ReleaseHeld();
+  // Closes every connection still in its handshake or being authorized
+  // with 1001, and every held one (shutdown, drain).
+  void CloseUnestablished();
   // Asks the sync service to authorize the session; creates it or denies.
   void AuthorizeSession(const ConnectionPtr& connection,
                         const ClientMessage& create, ConnectionParams params);
@@ -200,20 +194,8 @@ class SessionManager : public SyncClient::Listener {
   bool flush_posted_ = false;
 
   absl::flat_hash_map<uint64_t, Handshake> handshakes_;  // by connection id
-  // Refused connections waiting out their tarpit delay, by connection id.
-  struct Held {
-    ConnectionPtr connection;
-    std::string reason;  // the close reason they will get
-    std::unique_ptr<boost::asio::steady_timer> timer;
-  };
-  absl::flat_hash_map<uint64_t, Held> held_;
-  // Open connections within the limits: their source address by
-  // connection id, and the count per address.
-  absl::flat_hash_map<uint64_t, std::string> admitted_;
-  absl::flat_hash_map<std::string, size_t> admitted_by_address_;
-  Tarpit tarpit_;
-  // New connections per second per source address.
-  AddressRateLimiter connection_rate_;
+  // Limits, the tarpit and held connections (docs/protocol.md#limits).
+  ConnectionGate gate_;
   // Connections whose SessionCreate awaits the sync service's decision;
   // their frames meanwhile are lost (docs/protocol.md#handshake).
   absl::flat_hash_map<uint64_t, ConnectionPtr> authorizing_;
@@ -224,10 +206,6 @@ class SessionManager : public SyncClient::Listener {
 
   std::atomic<size_t> session_count_{0};
   std::atomic<size_t> connection_count_{0};
-  std::atomic<size_t> held_count_{0};
-  std::atomic<uint64_t> tarpitted_total_{0};
-  std::atomic<uint64_t> over_limit_total_{0};
-  std::atomic<uint64_t> connections_rate_limited_total_{0};
   std::atomic<uint64_t> messages_rate_limited_total_{0};
   std::atomic<uint64_t> origin_refused_total_{0};
 };

@@ -45,15 +45,4 @@ void Tarpit::Evict(absl::Time now) {
   for (size_t i = 0; i < drop; ++i) by_address_.erase(by_age[i].second);
 }
 
-absl::string_view PeerAddress(absl::string_view peer) {
-  if (!peer.empty() && peer.front() == '[') {
-    size_t end = peer.find(']');
-    if (end != absl::string_view::npos) return peer.substr(1, end - 1);
-    return peer;
-  }
-  size_t colon = peer.rfind(':');
-  if (colon == absl::string_view::npos || peer.find(':') != colon) return peer;
-  return peer.substr(0, colon);
-}
-
 }  // namespace jetstream::gateway

@@ -59,9 +59,6 @@ class Tarpit {
   absl::flat_hash_map<std::string, Record> by_address_;
 };
 
-// The address part of a peer written "ip:port" or "[ipv6]:port".
-absl::string_view PeerAddress(absl::string_view peer);
-
 }  // namespace jetstream::gateway
 
 #endif  // JETSTREAM_GATEWAY_SESSION_TARPIT_H_

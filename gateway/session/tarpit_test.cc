@@ -72,12 +72,5 @@ TEST(TarpitTest, MemoryIsBoundedByForgettingTheLongestIdle) {
             absl::Milliseconds(100));
 }
 
-TEST(PeerAddressTest, DropsThePort) {
-  EXPECT_EQ(PeerAddress("127.0.0.1:42156"), "127.0.0.1");
-  EXPECT_EQ(PeerAddress("[::1]:3000"), "::1");
-  EXPECT_EQ(PeerAddress("::1"), "::1");
-  EXPECT_EQ(PeerAddress("host"), "host");
-}
-
 }  // namespace
 }  // namespace jetstream::gateway
