@@ -249,22 +249,28 @@ absl::Duration RedirectBackoff(int hops) {
 
 }  // namespace
 
+bool RoutingSyncClient::RouteNow(const std::string& scope, ScopeRoute& route,
+                                 bool* first) {
+  if (route.replica != nullptr && route.replica->live) {
+    *first = route.placed_by_redirect || IsFirstRanked(scope, route.replica);
+    return true;
+  }
+  Replica* chosen = Choose(scope, first);
+  if (chosen == nullptr) return false;
+  Place(scope, route, chosen);
+  return true;
+}
+
 void RoutingSyncClient::SendFetch(const std::string& scope, ScopeRoute& route,
                                   uint64_t seq, int hops,
                                   sync::v1::FetchRequest request,
                                   FetchCallback done) {
   bool first = true;
-  if (route.replica == nullptr || !route.replica->live) {
-    Replica* chosen = Choose(scope, &first);
-    if (chosen == nullptr) {
-      schedule_(absl::ZeroDuration(), [done = std::move(done)] {
-        done(absl::UnavailableError("Sync service unavailable"));
-      });
-      return;
-    }
-    Place(scope, route, chosen);
-  } else {
-    first = route.placed_by_redirect || IsFirstRanked(scope, route.replica);
+  if (!RouteNow(scope, route, &first)) {
+    schedule_(absl::ZeroDuration(), [done = std::move(done)] {
+      done(absl::UnavailableError("Sync service unavailable"));
+    });
+    return;
   }
   Mark(route, request.mutable_routing(), !first);
   ++route.inflight;
@@ -320,17 +326,11 @@ void RoutingSyncClient::SendApply(const std::string& scope, ScopeRoute& route,
                                   sync::v1::ApplyRequest request,
                                   ApplyCallback done) {
   bool first = true;
-  if (route.replica == nullptr || !route.replica->live) {
-    Replica* chosen = Choose(scope, &first);
-    if (chosen == nullptr) {
-      schedule_(absl::ZeroDuration(), [done = std::move(done)] {
-        done(absl::UnavailableError("Sync service unavailable"));
-      });
-      return;
-    }
-    Place(scope, route, chosen);
-  } else {
-    first = route.placed_by_redirect || IsFirstRanked(scope, route.replica);
+  if (!RouteNow(scope, route, &first)) {
+    schedule_(absl::ZeroDuration(), [done = std::move(done)] {
+      done(absl::UnavailableError("Sync service unavailable"));
+    });
+    return;
   }
   Mark(route, request.mutable_routing(), !first);
   ++route.inflight;
@@ -399,13 +399,7 @@ void RoutingSyncClient::Watch(sync::v1::WatchRequest request) {
 void RoutingSyncClient::SendWatch(const std::string& scope, ScopeRoute& route,
                                   sync::v1::WatchRequest request) {
   bool first = true;
-  if (route.replica == nullptr || !route.replica->live) {
-    Replica* chosen = Choose(scope, &first);
-    if (chosen == nullptr) return;  // watched again when a stream starts
-    Place(scope, route, chosen);
-  } else {
-    first = route.placed_by_redirect || IsFirstRanked(scope, route.replica);
-  }
+  if (!RouteNow(scope, route, &first)) return;  // watched when a stream starts
   if (route.watched && route.generation == route.replica->generation) {
     return;  // already watched there, on the same stream
   }

@@ -153,6 +153,11 @@ class RoutingSyncClient : public SyncClient {
   // not); true while no member is known.
   bool IsFirstRanked(absl::string_view key, const Replica* replica) const;
   void Place(const std::string& scope, ScopeRoute& route, Replica* replica);
+  // Where a request for `scope` goes now: the route's replica while it is
+  // live, else the best-ranked live one (the route is placed there).
+  // `*first` is whether that is the scope's first-ranked member (or where a
+  // redirect sent it). False when no replica is live; nothing changes then.
+  bool RouteNow(const std::string& scope, ScopeRoute& route, bool* first);
 
   // MaybeFinishMove() once `delay` has passed (at once for no delay).
   void FinishMoveAfter(const std::string& scope, absl::Duration delay);
