@@ -454,23 +454,6 @@ absl::StatusOr<std::vector<std::string>> PostgresScopeStore::List() {
   return list;
 }
 
-absl::Status PostgresScopeStore::Create(const std::string& scope,
-                                       const StoredSnapshot& snapshot) {
-  return queue_->Create(scope, snapshot);
-}
-
-void PostgresScopeStore::Append(const std::string& scope, StoredCommit commit,
-                               std::function<void(absl::Status)> done) {
-  queue_->Append(scope, std::move(commit), std::move(done));
-}
-
-absl::Status PostgresScopeStore::SaveSnapshot(const std::string& scope,
-                                             const StoredSnapshot& snapshot) {
-  return queue_->SaveSnapshot(scope, snapshot);
-}
-
-ScopeStoreStats PostgresScopeStore::Stats() const { return queue_->Stats(); }
-
 absl::Status PostgresScopeStore::WriteBatch(std::vector<WriteOp>& batch) {
   absl::Status status = WriteWithRetries(batch);
   if (status.ok() || !absl::IsInvalidArgument(status) || batch.size() < 2) {

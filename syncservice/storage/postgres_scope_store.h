@@ -66,6 +66,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "syncservice/storage/internal/group_commit_queue.h"
+#include "syncservice/storage/internal/group_commit_store.h"
 #include "syncservice/storage/internal/history_fence.h"
 #include "syncservice/storage/scope_store.h"
 
@@ -100,7 +101,7 @@ struct PostgresScopeStoreOptions {
   absl::Duration idle_in_transaction_timeout = absl::Seconds(2);
 };
 
-class PostgresScopeStore : public ScopeStore {
+class PostgresScopeStore : public storage_internal::GroupCommitStore {
  public:
   // The schema version this build reads and writes.
   static constexpr int kSchemaVersion = 2;
@@ -121,14 +122,8 @@ class PostgresScopeStore : public ScopeStore {
   // ScopeStore
   absl::StatusOr<std::optional<StoredScope>> Load(
       const std::string& scope) override;
-  absl::Status Create(const std::string& scope,
-                      const StoredSnapshot& snapshot) override;
-  void Append(const std::string& scope, StoredCommit commit,
-              std::function<void(absl::Status)> done) override;
-  absl::Status SaveSnapshot(const std::string& scope,
-                            const StoredSnapshot& snapshot) override;
   absl::StatusOr<std::vector<std::string>> List() override;
-  ScopeStoreStats Stats() const override;
+  // Create, Append, SaveSnapshot and Stats: GroupCommitStore's.
 
   // The id commits are written (and leases held) under.
   const std::string& writer_id() const { return fence_.writer_id(); }
@@ -162,7 +157,6 @@ class PostgresScopeStore : public ScopeStore {
   const std::unique_ptr<pg_internal::Connection> reader_
       ABSL_PT_GUARDED_BY(reader_mu_);
   // Last member: its thread uses the ones above.
-  std::unique_ptr<storage_internal::GroupCommitQueue> queue_;
 };
 
 }  // namespace jetstream

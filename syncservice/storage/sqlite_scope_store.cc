@@ -582,23 +582,6 @@ absl::StatusOr<std::vector<std::string>> SqliteScopeStore::List() {
   return QueryColumn(*reader_, kSelectNames);
 }
 
-absl::Status SqliteScopeStore::Create(const std::string& scope,
-                                     const StoredSnapshot& snapshot) {
-  return queue_->Create(scope, snapshot);
-}
-
-void SqliteScopeStore::Append(const std::string& scope, StoredCommit commit,
-                             std::function<void(absl::Status)> done) {
-  queue_->Append(scope, std::move(commit), std::move(done));
-}
-
-absl::Status SqliteScopeStore::SaveSnapshot(const std::string& scope,
-                                           const StoredSnapshot& snapshot) {
-  return queue_->SaveSnapshot(scope, snapshot);
-}
-
-ScopeStoreStats SqliteScopeStore::Stats() const { return queue_->Stats(); }
-
 absl::Status SqliteScopeStore::WriteBatch(std::vector<WriteOp>& batch) {
   Connection& c = *writer_;
   STORAGE_RETURN_IF_ERROR(c.Exec("BEGIN IMMEDIATE"));

@@ -49,6 +49,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "syncservice/storage/internal/group_commit_queue.h"
+#include "syncservice/storage/internal/group_commit_store.h"
 #include "syncservice/storage/internal/history_fence.h"
 #include "syncservice/storage/scope_store.h"
 
@@ -70,7 +71,7 @@ struct SqliteScopeStoreOptions {
   bool verify_on_open = true;
 };
 
-class SqliteScopeStore : public ScopeStore {
+class SqliteScopeStore : public storage_internal::GroupCommitStore {
  public:
   // The schema version this build reads and writes.
   static constexpr int kSchemaVersion = 1;
@@ -94,14 +95,8 @@ class SqliteScopeStore : public ScopeStore {
   // ScopeStore
   absl::StatusOr<std::optional<StoredScope>> Load(
       const std::string& scope) override;
-  absl::Status Create(const std::string& scope,
-                      const StoredSnapshot& snapshot) override;
-  void Append(const std::string& scope, StoredCommit commit,
-              std::function<void(absl::Status)> done) override;
-  absl::Status SaveSnapshot(const std::string& scope,
-                            const StoredSnapshot& snapshot) override;
   absl::StatusOr<std::vector<std::string>> List() override;
-  ScopeStoreStats Stats() const override;
+  // Create, Append, SaveSnapshot and Stats: GroupCommitStore's.
 
  private:
   SqliteScopeStore(
@@ -156,7 +151,6 @@ class SqliteScopeStore : public ScopeStore {
   bool checkpoint_stopping_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   std::thread checkpoint_thread_;
   // Last member: its thread uses the ones above.
-  std::unique_ptr<storage_internal::GroupCommitQueue> queue_;
 };
 
 }  // namespace jetstream
