@@ -18,8 +18,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path,
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat(path, ": cannot open the ", what));
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open the ", what));
   }
   std::ostringstream contents;
   contents << in.rdbuf();

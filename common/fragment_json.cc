@@ -114,7 +114,8 @@ absl::StatusOr<SyncFragment> DecodeFragment(const JsonValue& json) {
             break;
           }
         }
-        if (!replaced) fragment.properties.emplace_back(std::move(key), *std::move(value));
+        if (!replaced)
+          fragment.properties.emplace_back(std::move(key), *std::move(value));
       }
     }
   }
@@ -154,12 +155,13 @@ struct WriterBufferAccess : JsonWriter {
 // rapidjson::Writer::WriteString's escape table: 'u' for \u00XX, another
 // letter for a two-character escape, 0 for a byte written as is.
 constexpr char kEscape[256] = {
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-    0,   0,   '"', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\', 0,  0,   0,
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b',  't', 'n', 'u', 'f', 'r',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',  'u', 'u', 'u', 'u', 'u',
+    'u', 'u', 'u', 'u', 0,   0,   '"', 0,   0,    0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   '\\', 0,   0,   0,
 };
 
 }  // namespace

@@ -5,8 +5,8 @@
 // escaping). Built on RapidJSON: its SAX writer appends straight into one
 // buffer, and its in-situ DOM parser is among the fastest that Debian ships.
 //
-// Decoding applies the parse-time rules of docs/protocol.md#fragment-parse: a fragment that breaks
-// them is an error for the whole message. Apply-time rules
+// Decoding applies the parse-time rules of docs/protocol.md#fragment-parse: a
+// fragment that breaks them is an error for the whole message. Apply-time rules
 // (docs/protocol.md#apply-errors) belong to
 // the sync engine.
 
@@ -66,7 +66,8 @@ void AppendJsonString(rapidjson::StringBuffer& out, absl::string_view s);
 void AppendJsonValue(rapidjson::StringBuffer& out, const Value& value);
 // Appends `text` verbatim.
 inline void AppendRaw(rapidjson::StringBuffer& out, absl::string_view text) {
-  if (!text.empty()) __builtin_memcpy(out.Push(text.size()), text.data(), text.size());
+  if (!text.empty())
+    __builtin_memcpy(out.Push(text.size()), text.data(), text.size());
 }
 
 }  // namespace jetstream

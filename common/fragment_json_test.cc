@@ -9,13 +9,13 @@ constexpr char kRoot[] = "0f3c2a8e-5b1d-4c7e-9a11-3d2f6b7c8e90";
 constexpr char kShape[] = "6b1e0c3a-2f4d-4b8e-8c9a-1e2d3f4a5b6c";
 
 TEST(FragmentJsonTest, RoundTripsByteForByte) {
-  const std::string json = std::string(R"([{"type":"change","uuid":")") +
-                           kRoot +
-                           R"(","clsName":"Canvas","properties":{"name":"Shapes Demo","shapes":[")" +
-                           kShape +
-                           R"("]}},{"type":"add","uuid":")" + kShape +
-                           R"(","clsName":"Shape","properties":{"x":10,"y":20.5,"width":100,"height":1e+21,"color":null,"ok":true,"tags":["a","b\n\"c\"/é"]}}])";
-  absl::StatusOr<std::vector<SyncFragment>> fragments = ParseFragmentsJson(json);
+  const std::string json =
+      std::string(R"([{"type":"change","uuid":")") + kRoot +
+      R"(","clsName":"Canvas","properties":{"name":"Shapes Demo","shapes":[")" +
+      kShape + R"("]}},{"type":"add","uuid":")" + kShape +
+      R"(","clsName":"Shape","properties":{"x":10,"y":20.5,"width":100,"height":1e+21,"color":null,"ok":true,"tags":["a","b\n\"c\"/é"]}}])";
+  absl::StatusOr<std::vector<SyncFragment>> fragments =
+      ParseFragmentsJson(json);
   ASSERT_TRUE(fragments.ok()) << fragments.status();
   ASSERT_EQ(fragments->size(), 2u);
   EXPECT_EQ((*fragments)[0].type, FragmentType::kChange);
@@ -51,7 +51,8 @@ TEST(FragmentJsonTest, ParseTimeValidationRejectsMalformedFragments) {
   EXPECT_FALSE(fails("[1]").ok());
   EXPECT_FALSE(fails(R"([{"uuid":")" + uuid + R"(","clsName":"A"}])").ok());
   EXPECT_FALSE(
-      fails(R"([{"type":"remove","uuid":")" + uuid + R"(","clsName":"A"}])").ok());
+      fails(R"([{"type":"remove","uuid":")" + uuid + R"(","clsName":"A"}])")
+          .ok());
   EXPECT_FALSE(fails(R"([{"type":"add","uuid":"nope","clsName":"A"}])").ok());
   EXPECT_EQ(fails(R"([{"type":"add","uuid":")" + uuid + R"("}])").message(),
             "Requires clsName or modelObject");
@@ -86,17 +87,18 @@ TEST(FragmentJsonTest, RepliesAreEmptyObjectsOrErrors) {
   WriteFragmentReply(writer, FragmentReply{});
   WriteFragmentReply(writer,
                      FragmentReply{WireError{"No property at 'foo'", ""}, {}});
-  WriteFragmentReply(
-      writer, FragmentReply{WireError{"Scope at index 3 was not found",
-                                      "scope-index-not-found"},
-                            {}});
   WriteFragmentReply(writer,
-                     FragmentReply{std::nullopt, {{"text", Value::String("hi")}}});
+                     FragmentReply{WireError{"Scope at index 3 was not found",
+                                             "scope-index-not-found"},
+                                   {}});
+  WriteFragmentReply(
+      writer, FragmentReply{std::nullopt, {{"text", Value::String("hi")}}});
   writer.EndArray();
-  EXPECT_EQ(std::string(buffer.GetString()),
-            R"([{},{"error":{"message":"No property at 'foo'"}},)"
-            R"({"error":{"message":"Scope at index 3 was not found","type":"scope-index-not-found"}},)"
-            R"({"modifications":{"text":"hi"}}])");
+  EXPECT_EQ(
+      std::string(buffer.GetString()),
+      R"([{},{"error":{"message":"No property at 'foo'"}},)"
+      R"({"error":{"message":"Scope at index 3 was not found","type":"scope-index-not-found"}},)"
+      R"({"modifications":{"text":"hi"}}])");
 }
 
 }  // namespace

@@ -64,7 +64,8 @@ PropertyList FromProto(
     const google::protobuf::RepeatedPtrField<sync::v1::Property>& properties) {
   PropertyList out;
   out.reserve(properties.size());
-  for (const auto& p : properties) out.emplace_back(p.name(), FromProto(p.value()));
+  for (const auto& p : properties)
+    out.emplace_back(p.name(), FromProto(p.value()));
   return out;
 }
 

@@ -35,8 +35,9 @@ void ConfigureSyncServiceServer(const LinkKeepalive& keepalive,
                                 grpc::ServerBuilder& builder) {
   // Pings every keepalive_time are expected; allow twice that rate so
   // timer jitter never counts as a strike.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             Millis(keepalive.keepalive_time / 2));
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      Millis(keepalive.keepalive_time / 2));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxGatewayFrameBytes));

@@ -89,9 +89,9 @@ std::optional<double> ParseIsoDate(absl::string_view text) {
       day > DaysInMonth(year, static_cast<int>(month))) {
     return std::nullopt;
   }
-  double seconds = 86400.0 * static_cast<double>(DaysFromCivil(
-                                 year, static_cast<int>(month),
-                                 static_cast<int>(day)));
+  double seconds =
+      86400.0 * static_cast<double>(DaysFromCivil(year, static_cast<int>(month),
+                                                  static_cast<int>(day)));
   if (text.empty()) return seconds;  // a date alone: midnight UTC
 
   if (!Consume(&text, 'T') && !Consume(&text, 't')) return std::nullopt;
@@ -162,11 +162,10 @@ std::optional<std::string> FormatIsoDate(double seconds) {
   const int64_t minute = rest / 60000 % 60;
   const int64_t second = rest / 1000 % 60;
   const int64_t milli = rest % 1000;
-  std::string year_text =
-      year >= 0 && year <= 9999
-          ? absl::StrFormat("%04d", year)
-          : absl::StrFormat("%c%06d", year < 0 ? '-' : '+',
-                            year < 0 ? -year : year);
+  std::string year_text = year >= 0 && year <= 9999
+                              ? absl::StrFormat("%04d", year)
+                              : absl::StrFormat("%c%06d", year < 0 ? '-' : '+',
+                                                year < 0 ? -year : year);
   return absl::StrFormat("%s-%02d-%02dT%02d:%02d:%02d.%03dZ", year_text, month,
                          day, hour, minute, second, milli);
 }

@@ -25,7 +25,8 @@ TEST(ParseIsoDateTest, ReadsWhatJavaScriptWrites) {
 TEST(ParseIsoDateTest, FractionsSecondsAndZonesAreOptionalParts) {
   EXPECT_THAT(ParseIsoDate("2015-01-01T12:00:00Z"),
               Optional(DoubleEq(1420113600)));
-  EXPECT_THAT(ParseIsoDate("2015-01-01T12:00Z"), Optional(DoubleEq(1420113600)));
+  EXPECT_THAT(ParseIsoDate("2015-01-01T12:00Z"),
+              Optional(DoubleEq(1420113600)));
   EXPECT_THAT(ParseIsoDate("2015-01-01T12:00:00.5Z"),
               Optional(DoubleEq(1420113600.5)));
   EXPECT_THAT(ParseIsoDate("2015-01-01T12:00:00.123456789Z"),
@@ -56,28 +57,45 @@ TEST(ParseIsoDateTest, HandlesTheCalendar) {
 }
 
 TEST(ParseIsoDateTest, RefusesEverythingElse) {
-  for (const char* bad :
-       {"", "2015", "2015-01", "2015-1-01", "2015-01-01T", "2015-01-01T12",
-        "2015-01-01T12:00:00", "2015-01-01 12:00:00Z", "2015-13-01T00:00:00Z",
-        "2015-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2015-04-31T00:00Z",
-        "2015-01-00T00:00Z", "2015-01-01T24:00:00Z", "2015-01-01T12:60:00Z",
-        "2015-01-01T12:00:60Z", "2015-01-01T12:00:00.Z",
-        "2015-01-01T12:00:00Zjunk", "2015-01-01T12:00:00+2400",
-        "2015-01-01T12:00:00+01:0", "-000000-01-01T00:00:00Z",
-        "+275760-09-13T00:00:00.001Z", "next tuesday", "1450582561"}) {
+  for (const char* bad : {"",
+                          "2015",
+                          "2015-01",
+                          "2015-1-01",
+                          "2015-01-01T",
+                          "2015-01-01T12",
+                          "2015-01-01T12:00:00",
+                          "2015-01-01 12:00:00Z",
+                          "2015-13-01T00:00:00Z",
+                          "2015-02-29T00:00:00Z",
+                          "1900-02-29T00:00:00Z",
+                          "2015-04-31T00:00Z",
+                          "2015-01-00T00:00Z",
+                          "2015-01-01T24:00:00Z",
+                          "2015-01-01T12:60:00Z",
+                          "2015-01-01T12:00:60Z",
+                          "2015-01-01T12:00:00.Z",
+                          "2015-01-01T12:00:00Zjunk",
+                          "2015-01-01T12:00:00+2400",
+                          "2015-01-01T12:00:00+01:0",
+                          "-000000-01-01T00:00:00Z",
+                          "+275760-09-13T00:00:00.001Z",
+                          "next tuesday",
+                          "1450582561"}) {
     EXPECT_EQ(ParseIsoDate(bad), std::nullopt) << bad;
   }
 }
 
 TEST(FormatIsoDateTest, WritesWhatToIsoStringWrites) {
-  EXPECT_THAT(FormatIsoDate(1420113600), Optional(Eq("2015-01-01T12:00:00.000Z")));
+  EXPECT_THAT(FormatIsoDate(1420113600),
+              Optional(Eq("2015-01-01T12:00:00.000Z")));
   EXPECT_THAT(FormatIsoDate(1450582561.123),
               Optional(Eq("2015-12-20T03:36:01.123Z")));
   EXPECT_THAT(FormatIsoDate(0), Optional(Eq("1970-01-01T00:00:00.000Z")));
   EXPECT_THAT(FormatIsoDate(-0.001), Optional(Eq("1969-12-31T23:59:59.999Z")));
   // Milliseconds, rounded.
   EXPECT_THAT(FormatIsoDate(1.0006), Optional(Eq("1970-01-01T00:00:01.001Z")));
-  EXPECT_THAT(FormatIsoDate(8.64e12), Optional(Eq("+275760-09-13T00:00:00.000Z")));
+  EXPECT_THAT(FormatIsoDate(8.64e12),
+              Optional(Eq("+275760-09-13T00:00:00.000Z")));
   EXPECT_THAT(FormatIsoDate(-62198755200),
               Optional(Eq("-000001-01-01T00:00:00.000Z")));
   EXPECT_EQ(FormatIsoDate(8.64e12 + 1), std::nullopt);

@@ -28,9 +28,9 @@ absl::StatusOr<const JsonValue*> JsonParser::ParseInsitu(char* text,
   values_.Clear();
   stack_.Clear();
   doc_.emplace(&values_, kStackBufferBytes / 4, &stack_);
-  constexpr unsigned kFlags = (kJsonParseFlags &
-                               ~unsigned{rapidjson::kParseValidateEncodingFlag}) |
-                              rapidjson::kParseInsituFlag;
+  constexpr unsigned kFlags =
+      (kJsonParseFlags & ~unsigned{rapidjson::kParseValidateEncodingFlag}) |
+      rapidjson::kParseInsituFlag;
   if (validate_utf8) {
     doc_->ParseInsitu<kFlags | rapidjson::kParseValidateEncodingFlag>(text);
   } else {

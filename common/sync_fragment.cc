@@ -5,7 +5,8 @@
 namespace jetstream {
 
 WireError CouldNotApply(absl::string_view reason, absl::string_view type) {
-  return WireError{absl::StrCat(kCouldNotApplyPrefix, reason), std::string(type)};
+  return WireError{absl::StrCat(kCouldNotApplyPrefix, reason),
+                   std::string(type)};
 }
 
 WireError OutcomeUnknown(absl::string_view why) {

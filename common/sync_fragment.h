@@ -1,8 +1,9 @@
 // File: common/sync_fragment.h
 //
-// The unit of change of the Jetstream protocol (docs/protocol.md#fragments) and the
-// per-fragment reply a server sends back (docs/protocol.md#msg-scope-sync-reply). These are plain,
-// schema-free data types shared by the gateway and the sync service.
+// The unit of change of the Jetstream protocol (docs/protocol.md#fragments) and
+// the per-fragment reply a server sends back
+// (docs/protocol.md#msg-scope-sync-reply). These are plain, schema-free data
+// types shared by the gateway and the sync service.
 
 #ifndef JETSTREAM_COMMON_SYNC_FRAGMENT_H_
 #define JETSTREAM_COMMON_SYNC_FRAGMENT_H_
@@ -43,7 +44,8 @@ struct SyncFragment {
 };
 
 // An error on the wire: {"message": ..., "type"?: ...}. `type` is the slug
-// of the server's typed errors (docs/protocol.md#typed-errors) and empty for untyped ones.
+// of the server's typed errors (docs/protocol.md#typed-errors) and empty for
+// untyped ones.
 struct WireError {
   std::string message;
   std::string type;
@@ -75,8 +77,8 @@ WireError OutcomeUnknown(absl::string_view why);
 //
 // One entry of ScopeSyncReply.fragmentReplies: success is `{}`, failure
 // carries `error`; `modifications` holds values a downstream validator
-// changed (docs/protocol.md#d3-modifications) and is applied by the client to the fragment's
-// object.
+// changed (docs/protocol.md#d3-modifications) and is applied by the client to
+// the fragment's object.
 struct FragmentReply {
   std::optional<WireError> error;
   PropertyList modifications;

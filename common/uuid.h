@@ -6,8 +6,9 @@
 // server lower-cases, docs/protocol.md#uuids).
 //
 // Example:
-//   std::optional<Uuid> id = Uuid::Parse("0F3C2A8E-5B1D-4C7E-9A11-3D2F6B7C8E90");
-//   id->ToString();  // "0f3c2a8e-5b1d-4c7e-9a11-3d2f6b7c8e90"
+//   std::optional<Uuid> id =
+//   Uuid::Parse("0F3C2A8E-5B1D-4C7E-9A11-3D2F6B7C8E90"); id->ToString();  //
+//   "0f3c2a8e-5b1d-4c7e-9a11-3d2f6b7c8e90"
 
 #ifndef JETSTREAM_COMMON_UUID_H_
 #define JETSTREAM_COMMON_UUID_H_

@@ -17,13 +17,12 @@ std::string Value::DebugString() const {
     case Kind::kString:
       return absl::StrCat("\"", as_string(), "\"");
     case Kind::kArray:
-      return absl::StrCat(
-          "[",
-          absl::StrJoin(as_array(), ",",
-                        [](std::string* out, const Value& v) {
-                          absl::StrAppend(out, v.DebugString());
-                        }),
-          "]");
+      return absl::StrCat("[",
+                          absl::StrJoin(as_array(), ",",
+                                        [](std::string* out, const Value& v) {
+                                          absl::StrAppend(out, v.DebugString());
+                                        }),
+                          "]");
   }
   return "?";
 }

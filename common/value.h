@@ -1,11 +1,11 @@
 // File: common/value.h
 //
 // Value is a property value as it travels on the wire inside a SyncFragment:
-// null, a boolean, a number, a string, or a flat array of those (docs/protocol.md#fragment-parse
-// forbids nested arrays and objects). References to model objects are
-// strings holding a canonical lower-case UUID; Dates are numbers of seconds
-// since the epoch (docs/protocol.md#d2-dates). The schema gives a value its meaning; Value
-// itself knows nothing of schemas.
+// null, a boolean, a number, a string, or a flat array of those
+// (docs/protocol.md#fragment-parse forbids nested arrays and objects).
+// References to model objects are strings holding a canonical lower-case UUID;
+// Dates are numbers of seconds since the epoch (docs/protocol.md#d2-dates). The
+// schema gives a value its meaning; Value itself knows nothing of schemas.
 
 #ifndef JETSTREAM_COMMON_VALUE_H_
 #define JETSTREAM_COMMON_VALUE_H_

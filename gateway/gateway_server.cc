@@ -10,8 +10,8 @@
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
 #include "common/file_util.h"
-#include "common/logging.h"
 #include "common/grpc_link.h"
+#include "common/logging.h"
 #include "grpcpp/grpcpp.h"
 
 namespace jetstream::gateway {
@@ -39,7 +39,8 @@ http::response<http::string_body> Text(unsigned version, http::status status,
                                        absl::string_view type = "text/plain") {
   http::response<http::string_body> res{status, version};
   res.set(http::field::server, "jetstream-gateway");
-  res.set(http::field::content_type, beast::string_view(type.data(), type.size()));
+  res.set(http::field::content_type,
+          beast::string_view(type.data(), type.size()));
   res.body() = std::move(body);
   return res;
 }
@@ -131,16 +132,17 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options_.listen_address, ":", options_.port, ": ",
-        ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.listen_address, ":",
+                     options_.port, ": ", ec.message()));
   }
   uint16_t port = acceptor_.local_endpoint().port();
   if (!options_.metrics_listen.empty()) {
     const std::string& listen = options_.metrics_listen;
     const size_t colon = listen.rfind(':');
     int metrics_port = -1;
-    std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+    std::string host =
+        colon == std::string::npos ? "" : listen.substr(0, colon);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
       host = host.substr(1, host.size() - 2);
     }
@@ -154,18 +156,21 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
     tcp::endpoint metrics_endpoint(metrics_ip,
                                    static_cast<uint16_t>(metrics_port));
     metrics_acceptor_.open(metrics_endpoint.protocol(), ec);
-    if (!ec) metrics_acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec)
+      metrics_acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) metrics_acceptor_.bind(metrics_endpoint, ec);
-    if (!ec) metrics_acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (!ec)
+      metrics_acceptor_.listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
       return absl::UnavailableError(
           absl::StrCat("cannot listen on ", listen, ": ", ec.message()));
     }
     tcp::endpoint bound = metrics_acceptor_.local_endpoint();
-    metrics_address_ = absl::StrCat(
-        bound.address().is_v6() ? absl::StrCat("[", bound.address().to_string(), "]")
-                                : bound.address().to_string(),
-        ":", bound.port());
+    metrics_address_ =
+        absl::StrCat(bound.address().is_v6()
+                         ? absl::StrCat("[", bound.address().to_string(), "]")
+                         : bound.address().to_string(),
+                     ":", bound.port());
     DoAcceptMetrics();
   }
   net::post(hub_, [this] {
@@ -177,8 +182,8 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     threads_.emplace_back([this] { ioc_.run(); });
   }
-  LOG(INFO) << "gateway listening on " << options_.listen_address << ":"
-            << port << ", sync service at "
+  LOG(INFO) << "gateway listening on " << options_.listen_address << ":" << port
+            << ", sync service at "
             << absl::StrJoin(options_.sync_service_targets, ",");
   return port;
 }
@@ -256,53 +261,53 @@ http::response<http::string_body> GatewayServer::HandleHttp(
     const http::request<http::string_body>& req, bool public_port) {
   std::string target(req.target());
   if (size_t q = target.find('?'); q != std::string::npos) target.resize(q);
-  if (target == "/healthz") return Text(req.version(), http::status::ok, "ok\n");
+  if (target == "/healthz")
+    return Text(req.version(), http::status::ok, "ok\n");
   if (target == "/readyz") {
     const bool draining = draining_.load();
     const bool ready = !draining && sync_->connected();
     return Text(req.version(),
                 ready ? http::status::ok : http::status::service_unavailable,
-                ready ? "ready\n"
-                      : (draining ? "draining\n" : "sync service unavailable\n"));
+                ready
+                    ? "ready\n"
+                    : (draining ? "draining\n" : "sync service unavailable\n"));
   }
   // With a metrics port of its own, the public port keeps /metrics private.
   const bool metrics_here = public_port == options_.metrics_listen.empty();
   if (target == "/metrics" && metrics_here) {
     return Text(
         req.version(), http::status::ok,
-        absl::StrCat("# TYPE jetstream_gateway_sessions gauge\n",
-                     "jetstream_gateway_sessions ", manager_->session_count(),
-                     "\n# TYPE jetstream_gateway_connections gauge\n",
-                     "jetstream_gateway_connections ",
-                     manager_->connection_count(),
-                     "\n# TYPE jetstream_gateway_connections_held gauge\n",
-                     "jetstream_gateway_connections_held ",
-                     manager_->held_count(),
-                     "\n# TYPE jetstream_gateway_connections_tarpitted_total "
-                     "counter\n",
-                     "jetstream_gateway_connections_tarpitted_total ",
-                     manager_->tarpitted_total(),
-                     "\n# TYPE jetstream_gateway_connections_over_limit_total "
-                     "counter\n",
-                     "jetstream_gateway_connections_over_limit_total ",
-                     manager_->over_limit_total(),
-                     "\n# TYPE jetstream_gateway_origin_refused_total "
-                     "counter\n",
-                     "jetstream_gateway_origin_refused_total ",
-                     manager_->origin_refused_total(),
-                     "\n# TYPE jetstream_gateway_connections_rate_limited_total "
-                     "counter\n",
-                     "jetstream_gateway_connections_rate_limited_total ",
-                     manager_->connections_rate_limited_total(),
-                     "\n# TYPE jetstream_gateway_messages_rate_limited_total "
-                     "counter\n",
-                     "jetstream_gateway_messages_rate_limited_total ",
-                     manager_->messages_rate_limited_total(),
-                     "\n# TYPE jetstream_gateway_sync_members gauge\n",
-                     "jetstream_gateway_sync_members ", sync_->live_members(),
-                     "\n# TYPE jetstream_gateway_sync_links_up gauge\n",
-                     "jetstream_gateway_sync_links_up ", sync_->links_up(),
-                     "\n"),
+        absl::StrCat(
+            "# TYPE jetstream_gateway_sessions gauge\n",
+            "jetstream_gateway_sessions ", manager_->session_count(),
+            "\n# TYPE jetstream_gateway_connections gauge\n",
+            "jetstream_gateway_connections ", manager_->connection_count(),
+            "\n# TYPE jetstream_gateway_connections_held gauge\n",
+            "jetstream_gateway_connections_held ", manager_->held_count(),
+            "\n# TYPE jetstream_gateway_connections_tarpitted_total "
+            "counter\n",
+            "jetstream_gateway_connections_tarpitted_total ",
+            manager_->tarpitted_total(),
+            "\n# TYPE jetstream_gateway_connections_over_limit_total "
+            "counter\n",
+            "jetstream_gateway_connections_over_limit_total ",
+            manager_->over_limit_total(),
+            "\n# TYPE jetstream_gateway_origin_refused_total "
+            "counter\n",
+            "jetstream_gateway_origin_refused_total ",
+            manager_->origin_refused_total(),
+            "\n# TYPE jetstream_gateway_connections_rate_limited_total "
+            "counter\n",
+            "jetstream_gateway_connections_rate_limited_total ",
+            manager_->connections_rate_limited_total(),
+            "\n# TYPE jetstream_gateway_messages_rate_limited_total "
+            "counter\n",
+            "jetstream_gateway_messages_rate_limited_total ",
+            manager_->messages_rate_limited_total(),
+            "\n# TYPE jetstream_gateway_sync_members gauge\n",
+            "jetstream_gateway_sync_members ", sync_->live_members(),
+            "\n# TYPE jetstream_gateway_sync_links_up gauge\n",
+            "jetstream_gateway_sync_links_up ", sync_->links_up(), "\n"),
         "text/plain; version=0.0.4");
   }
   if (!public_port) {

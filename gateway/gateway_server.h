@@ -22,11 +22,11 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "gateway/core/gateway_options.h"
-#include "gateway/sync/grpc_sync_client.h"
-#include "gateway/sync/routing_sync_client.h"
 #include "gateway/net/http_session.h"
 #include "gateway/net/trusted_proxies.h"
 #include "gateway/session/session_manager.h"
+#include "gateway/sync/grpc_sync_client.h"
+#include "gateway/sync/routing_sync_client.h"
 
 namespace jetstream::gateway {
 

@@ -55,18 +55,21 @@ ABSL_FLAG(uint64_t, max_connections_per_address, 0,
 ABSL_FLAG(std::vector<std::string>, allowed_origins, {},
           "Comma-separated Origins browsers may connect from; others get "
           "HTTP 403. Empty: any.");
-ABSL_FLAG(uint64_t, max_connection_rate_per_address, 0,
-          "New connections per second from one source address (two seconds' "
-          "worth at once); over it, 4096 connection-rate-limited. 0: no limit (the "
-          "default: behind a proxy every client shares its address, unless "
-          "--trusted_proxies names it).");
-ABSL_FLAG(uint64_t, max_messages_per_second, 1000,
-          "Messages per second per session (two seconds' worth at once); a message "
-          "over it is answered rate-limited and not acted on. 0: no limit.");
-ABSL_FLAG(uint64_t, max_bytes_per_second, 4 << 20,
-          "Frame bytes per second per session (two seconds' worth at once); the "
-          "messages of a frame over it are answered rate-limited and not "
-          "acted on. 0: no limit.");
+ABSL_FLAG(
+    uint64_t, max_connection_rate_per_address, 0,
+    "New connections per second from one source address (two seconds' "
+    "worth at once); over it, 4096 connection-rate-limited. 0: no limit (the "
+    "default: behind a proxy every client shares its address, unless "
+    "--trusted_proxies names it).");
+ABSL_FLAG(
+    uint64_t, max_messages_per_second, 1000,
+    "Messages per second per session (two seconds' worth at once); a message "
+    "over it is answered rate-limited and not acted on. 0: no limit.");
+ABSL_FLAG(
+    uint64_t, max_bytes_per_second, 4 << 20,
+    "Frame bytes per second per session (two seconds' worth at once); the "
+    "messages of a frame over it are answered rate-limited and not "
+    "acted on. 0: no limit.");
 ABSL_FLAG(std::vector<std::string>, trusted_proxies, {},
           "Comma-separated IP addresses and CIDR blocks of proxies in front "
           "of the gateway whose X-Forwarded-For names the client (for limits, "
@@ -145,7 +148,8 @@ int main(int argc, char** argv) {
   options.allowed_origins = absl::GetFlag(FLAGS_allowed_origins);
   options.max_connection_rate_per_address =
       absl::GetFlag(FLAGS_max_connection_rate_per_address);
-  options.max_messages_per_second = absl::GetFlag(FLAGS_max_messages_per_second);
+  options.max_messages_per_second =
+      absl::GetFlag(FLAGS_max_messages_per_second);
   options.max_bytes_per_second = absl::GetFlag(FLAGS_max_bytes_per_second);
   options.trusted_proxies = absl::GetFlag(FLAGS_trusted_proxies);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);

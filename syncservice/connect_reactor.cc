@@ -160,8 +160,7 @@ class ConnectReactor final : public ConnectReactorBase {
       state_->watched.clear();
     }
     for (const auto& [name, host] : watched) host->Unwatch(outbox_.get());
-    LOG(INFO) << "stream closed peer=" << peer_
-              << " scopes=" << watched.size();
+    LOG(INFO) << "stream closed peer=" << peer_ << " scopes=" << watched.size();
     if (deps_->closed) deps_->closed(outbox_.get());
     delete this;
   }
@@ -228,7 +227,8 @@ class ConnectReactor final : public ConnectReactorBase {
       return PushFetchRedirect(*outbox_, id, *to);
     }
     if (deps_->access == nullptr) {
-      return Fetch(deps_, state_, outbox_, id, fetch.scope(), fetch.session_id(),
+      return Fetch(deps_, state_, outbox_, id, fetch.scope(),
+                   fetch.session_id(),
                    /*read_only=*/false, hints);
     }
     // The decision may come later, on another thread: the state and the
@@ -255,48 +255,51 @@ class ConnectReactor final : public ConnectReactorBase {
                     const std::shared_ptr<Outbox>& outbox, uint64_t id,
                     const std::string& scope, const std::string& session,
                     bool read_only, RoutingHints hints) {
-    deps->registry->Acquire(scope, hints, [state, outbox, id, scope, session,
-                                           read_only,
-                                           hints](ScopeLookup found) {
-      if (std::optional<Member> to = state->Redirected(scope, hints)) {
-        return PushFetchRedirect(*outbox, id, *to);
-      }
-      if (found.redirect.has_value()) {
-        state->NoteRedirect(scope, *found.redirect);
-        return PushFetchRedirect(*outbox, id, *found.redirect);
-      }
-      if (found.host == nullptr) {
-        return PushFetchError(*outbox, id, std::string(found.status.message()));
-      }
-      {
-        absl::MutexLock lock(&state->mu);
-        if (read_only) {
-          state->read_only.insert(StreamState::Key(session, scope));
-        } else {
-          state->read_only.erase(StreamState::Key(session, scope));
-        }
-      }
-      std::shared_ptr<ScopeHost> host = std::move(found.host);
-      if (!state->StartWatching(scope, host)) return;
-      // Released under the scope's lock, at the snapshot's place in the
-      // scope's order: ordered before the next commit.
-      const bool queued = host->Fetch(
-          outbox,
-          [outbox, id, read_only](const ScopeSnapshot& snapshot) {
-            outbox->Push(SnapshotEvent{/*resync=*/false, id, snapshot, read_only});
-          },
-          // The host stopped before the snapshot's turn came: nothing was
-          // sent; the gateway asks again.
-          [outbox, id](const absl::Status&) {
-            PushFetchRedirect(*outbox, id, kAnywhere);
-          });
-      if (!queued) {
-        state->StopWatching(scope, host.get());
-        return PushFetchRedirect(*outbox, id, kAnywhere);
-      }
-      // Closed while the watcher registered: take it back.
-      if (state->is_closed()) host->Unwatch(outbox.get());
-    });
+    deps->registry->Acquire(
+        scope, hints,
+        [state, outbox, id, scope, session, read_only,
+         hints](ScopeLookup found) {
+          if (std::optional<Member> to = state->Redirected(scope, hints)) {
+            return PushFetchRedirect(*outbox, id, *to);
+          }
+          if (found.redirect.has_value()) {
+            state->NoteRedirect(scope, *found.redirect);
+            return PushFetchRedirect(*outbox, id, *found.redirect);
+          }
+          if (found.host == nullptr) {
+            return PushFetchError(*outbox, id,
+                                  std::string(found.status.message()));
+          }
+          {
+            absl::MutexLock lock(&state->mu);
+            if (read_only) {
+              state->read_only.insert(StreamState::Key(session, scope));
+            } else {
+              state->read_only.erase(StreamState::Key(session, scope));
+            }
+          }
+          std::shared_ptr<ScopeHost> host = std::move(found.host);
+          if (!state->StartWatching(scope, host)) return;
+          // Released under the scope's lock, at the snapshot's place in the
+          // scope's order: ordered before the next commit.
+          const bool queued = host->Fetch(
+              outbox,
+              [outbox, id, read_only](const ScopeSnapshot& snapshot) {
+                outbox->Push(
+                    SnapshotEvent{/*resync=*/false, id, snapshot, read_only});
+              },
+              // The host stopped before the snapshot's turn came: nothing was
+              // sent; the gateway asks again.
+              [outbox, id](const absl::Status&) {
+                PushFetchRedirect(*outbox, id, kAnywhere);
+              });
+          if (!queued) {
+            state->StopWatching(scope, host.get());
+            return PushFetchRedirect(*outbox, id, kAnywhere);
+          }
+          // Closed while the watcher registered: take it back.
+          if (state->is_closed()) host->Unwatch(outbox.get());
+        });
   }
 
   void DoApply(uint64_t id, sync::v1::ApplyRequest apply) {
@@ -378,7 +381,8 @@ class ConnectReactor final : public ConnectReactorBase {
           ServiceEvent event;
           sync::v1::ApplyResult* result = event.mutable_apply_result();
           result->set_request_id(id);
-          result->mutable_replies()->Reserve(static_cast<int>(r.replies.size()));
+          result->mutable_replies()->Reserve(
+              static_cast<int>(r.replies.size()));
           for (const FragmentReply& reply : r.replies) {
             ToProto(reply, result->add_replies());
           }
@@ -415,7 +419,8 @@ class ConnectReactor final : public ConnectReactorBase {
           if (found.host == nullptr) {
             LOG(WARNING) << "stream peer=" << peer << ": cannot watch '"
                          << scope << "': " << found.status.message();
-            return outbox->PushScopeLost(scope, found.status.message(), nullptr);
+            return outbox->PushScopeLost(scope, found.status.message(),
+                                         nullptr);
           }
           std::shared_ptr<ScopeHost> host = std::move(found.host);
           if (!state->StartWatching(scope, host)) return;

@@ -4,7 +4,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -33,9 +32,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void Run() {
     stream_.expires_after(std::chrono::seconds(10));
-    http::async_read(stream_, buffer_, request_,
-                     beast::bind_front_handler(&HttpSession::OnRead,
-                                               shared_from_this()));
+    http::async_read(
+        stream_, buffer_, request_,
+        beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 
  private:
@@ -58,9 +57,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     } else {
       Respond(http::status::not_found, "not found\n", "text/plain");
     }
-    http::async_write(stream_, response_,
-                      beast::bind_front_handler(&HttpSession::OnWrite,
-                                                shared_from_this()));
+    http::async_write(
+        stream_, response_,
+        beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this()));
   }
 
   void Respond(http::status status, std::string body, const char* type) {
@@ -108,8 +107,8 @@ class MetricsHttpServer::Impl {
     if (colon == std::string::npos ||
         !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
         port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "metrics address '", listen, "' is not ip:port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics address '", listen, "' is not ip:port"));
     }
     std::string host = listen.substr(0, colon);
     if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) {
@@ -118,8 +117,8 @@ class MetricsHttpServer::Impl {
     beast::error_code ec;
     net::ip::address ip = net::ip::make_address(host, ec);
     if (ec) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "metrics address '", listen, "' is not ip:port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics address '", listen, "' is not ip:port"));
     }
     tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
     acceptor_.open(endpoint.protocol(), ec);
@@ -127,14 +126,14 @@ class MetricsHttpServer::Impl {
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot serve metrics on '", listen, "': ", ec.message()));
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on '",
+                                                 listen, "': ", ec.message()));
     }
     tcp::endpoint bound = acceptor_.local_endpoint();
-    return ip.is_v6() ? absl::StrCat("[", bound.address().to_string(), "]:",
-                                     bound.port())
-                      : absl::StrCat(bound.address().to_string(), ":",
-                                     bound.port());
+    return ip.is_v6()
+               ? absl::StrCat("[", bound.address().to_string(),
+                              "]:", bound.port())
+               : absl::StrCat(bound.address().to_string(), ":", bound.port());
   }
 
   void Run() {
@@ -150,15 +149,14 @@ class MetricsHttpServer::Impl {
 
  private:
   void DoAccept() {
-    acceptor_.async_accept(
-        net::make_strand(ioc_),
-        [this](beast::error_code ec, tcp::socket socket) {
-          if (ec == net::error::operation_aborted) return;
-          if (!ec) {
-            std::make_shared<HttpSession>(std::move(socket), &render_)->Run();
-          }
-          DoAccept();
-        });
+    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec,
+                                                          tcp::socket socket) {
+      if (ec == net::error::operation_aborted) return;
+      if (!ec) {
+        std::make_shared<HttpSession>(std::move(socket), &render_)->Run();
+      }
+      DoAccept();
+    });
   }
 
   const Render render_;

@@ -83,8 +83,7 @@ class MetricsHttpServer {
 // GetScope").
 std::string PrometheusText(
     const std::map<CallMetrics::Key, CallMetrics::Method>& calls,
-                           uint64_t auth_refused,
-                           const std::vector<ScopeHostInfo>& scopes);
+    uint64_t auth_refused, const std::vector<ScopeHostInfo>& scopes);
 
 }  // namespace jetstream
 

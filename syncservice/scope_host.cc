@@ -42,11 +42,13 @@ const ScopeSnapshot& ScopeHost::SnapshotLocked() {
     rapidjson::StringBuffer buffer;
     JsonWriter writer(buffer);
     scope_->WriteStateFragments(writer);
-    snapshot_ =
-        ScopeSnapshot{name_, epoch_, scope_->version(), scope_->root().uuid(),
-                      std::make_shared<const std::string>(buffer.GetString(),
-                                                          buffer.GetSize()),
-                      date_properties_};
+    snapshot_ = ScopeSnapshot{name_,
+                              epoch_,
+                              scope_->version(),
+                              scope_->root().uuid(),
+                              std::make_shared<const std::string>(
+                                  buffer.GetString(), buffer.GetSize()),
+                              date_properties_};
   }
   return *snapshot_;
 }
@@ -93,7 +95,8 @@ bool ScopeHost::Apply(Changeset changeset, ChangesetContext context,
   {
     absl::MutexLock lock(&mu_);
     if (failed_ || closing_) return false;
-    jobs_.push_back(Job{std::move(changeset), std::move(context), std::move(done)});
+    jobs_.push_back(
+        Job{std::move(changeset), std::move(context), std::move(done)});
     if (pumping_) return true;  // the running pump will get to it
     pumping_ = true;
   }
@@ -199,7 +202,8 @@ void ScopeHost::CommitOrRefuseLocked(Job job, ValidationOutcome outcome) {
   }
   // The host stopped while the changeset was being validated.
   if (job.done) {
-    job.done(scope_->RejectAll(job.changeset.fragments.size(), failure_reason_));
+    job.done(
+        scope_->RejectAll(job.changeset.fragments.size(), failure_reason_));
   }
 }
 
@@ -231,7 +235,8 @@ ChangesetResult ScopeHost::ApplyOutcomeLocked(Changeset changeset,
     result.version = scope_->version();
     return result;
   }
-  // Validator modifications replace or add values (docs/protocol.md#d3-modifications).
+  // Validator modifications replace or add values
+  // (docs/protocol.md#d3-modifications).
   std::vector<PropertyList> modified(n);
   for (const auto& [index, properties] : outcome.modifications) {
     if (index >= n) continue;
@@ -260,11 +265,12 @@ ChangesetResult ScopeHost::ApplyOutcomeLocked(Changeset changeset,
     // All or nothing (docs/protocol.md#d1-atomic): nothing is applied.
     for (size_t i = 0; i < n; ++i) {
       result.replies[i].error =
-          refused[i] ? *refused[i]
-                     : WireError{absl::StrCat("Atomic changeset rejected: fragment ",
-                                              first_refused, " failed: ",
-                                              refused[first_refused]->message),
-                                 "atomic-changeset-rejected"};
+          refused[i]
+              ? *refused[i]
+              : WireError{absl::StrCat("Atomic changeset rejected: fragment ",
+                                       first_refused, " failed: ",
+                                       refused[first_refused]->message),
+                          "atomic-changeset-rejected"};
     }
     result.version = scope_->version();
     return result;
@@ -393,8 +399,8 @@ void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
         unknown.version = entry->result.version;
         entry->done(unknown);
       } else {
-        entry->done(scope_->RejectAll(entry->result.replies.size(),
-                                      failure_reason_));
+        entry->done(
+            scope_->RejectAll(entry->result.replies.size(), failure_reason_));
       }
     }
     releases_.remove_if([entry](const Release& r) { return &r == entry; });
@@ -405,8 +411,8 @@ void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
   ReleaseLocked();
 }
 
-bool ScopeHost::CanReplayLocked(absl::string_view epoch,
-                                uint64_t after_version, uint64_t up_to) const {
+bool ScopeHost::CanReplayLocked(absl::string_view epoch, uint64_t after_version,
+                                uint64_t up_to) const {
   if (epoch != epoch_ || after_version > up_to) return false;
   if (after_version == up_to) return true;
   return !log_.empty() && log_.front()->version <= after_version + 1 &&
@@ -507,8 +513,8 @@ void ScopeHost::FailLocked(const absl::Status& status, const Member* moved_to,
   } else {
     LOG(ERROR) << "scope " << name_ << " stops: " << status;
   }
-  failure_reason_ = absl::StrCat("the scope is unavailable here (",
-                                 status.message(), ")");
+  failure_reason_ =
+      absl::StrCat("the scope is unavailable here (", status.message(), ")");
   // Everyone watching, or waiting to, hears that the scope is gone here;
   // snapshots waiting behind unfinished commits will never be released.
   absl::flat_hash_set<ScopeWatcher*> told;
@@ -536,8 +542,8 @@ void ScopeHost::FailLocked(const absl::Status& status, const Member* moved_to,
   releases_.remove_if([](const Release& r) { return r.ready; });
   for (Job& job : jobs_) {
     if (job.done) {
-      job.done(scope_->RejectAll(job.changeset.fragments.size(),
-                                 failure_reason_));
+      job.done(
+          scope_->RejectAll(job.changeset.fragments.size(), failure_reason_));
     }
   }
   jobs_.clear();
@@ -569,7 +575,8 @@ ScopeHost::CatchUp ScopeHost::Watch(
   const uint64_t up_to = r.snapshot.version;
   bool replayable = epoch == epoch_ && after_version <= up_to;
   if (replayable && after_version < up_to) {
-    uint64_t oldest = !log_.empty() ? log_.front()->version : released_version_ + 1;
+    uint64_t oldest =
+        !log_.empty() ? log_.front()->version : released_version_ + 1;
     replayable = log_capacity_ > 0 && oldest <= after_version + 1;
   }
   releases_.push_back(std::move(r));

@@ -47,8 +47,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <list>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,8 +68,8 @@ namespace jetstream {
 //
 // The full state of a scope at `version` of `epoch`: the ScopeState
 // fragments as a JSON array (root first as `change`, then every reachable
-// object as `add`, docs/protocol.md#scope-state). `fragments_json` is immutable and may be
-// shared by any number of readers.
+// object as `add`, docs/protocol.md#scope-state). `fragments_json` is immutable
+// and may be shared by any number of readers.
 struct ScopeSnapshot {
   std::string scope;
   std::string epoch;
@@ -297,15 +297,15 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
     ScopeSnapshot snapshot;
     SnapshotCallback on_snapshot;
     LostCallback on_lost;  // kSnapshot: the host failed before its release
-    std::string epoch;          // kCatchUp: what the stream has seen
+    std::string epoch;     // kCatchUp: what the stream has seen
     uint64_t after_version = 0;
   };
 
   // Runs queued jobs through validation and apply until the queue is empty
   // or a validation is outstanding. Called without the lock.
   void Pump();
-  std::vector<ObjectSnapshot> CurrentObjectsLocked(const Changeset& changeset)
-      const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<ObjectSnapshot> CurrentObjectsLocked(
+      const Changeset& changeset) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies a validated job and queues its release entries.
   void CommitLocked(Job job, ValidationOutcome outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -477,12 +477,12 @@ TEST(ScopeHostTest, WhenPersistingFailsEveryoneWaitingIsAnswered) {
   // A change waits for its persist; a fetch and a backend snapshot wait
   // behind it in the release order.
   std::vector<std::string> answers;
-  host->Apply(Rename("lost"), ChangesetContext{},
-              [&](const ChangesetResult& r) {
-                answers.push_back(r.replies[0].ok()
-                                      ? "applied"
-                                      : "refused: " + r.replies[0].error->message);
-              });
+  host->Apply(
+      Rename("lost"), ChangesetContext{}, [&](const ChangesetResult& r) {
+        answers.push_back(r.replies[0].ok()
+                              ? "applied"
+                              : "refused: " + r.replies[0].error->message);
+      });
   auto late = std::make_shared<RecordingWatcher>();
   ASSERT_TRUE(host->Fetch(
       late, [&](const ScopeSnapshot&) { answers.push_back("snapshot"); },
@@ -509,7 +509,6 @@ TEST(ScopeHostTest, WhenPersistingFailsEveryoneWaitingIsAnswered) {
   // A failed host refuses new fetches at once.
   EXPECT_FALSE(host->Fetch(nullptr, [](const ScopeSnapshot&) {}));
 }
-
 
 namespace leases {
 
@@ -593,12 +592,11 @@ TEST(ScopeHostLeaseTest, AChangesetValidatedWhileTheLeaseRanOutIsRefused) {
   options.validator = &validator;
   auto host = NewCanvasHost(options);
   std::vector<std::string> answers;
-  ASSERT_TRUE(host->Apply(Rename("x"), ChangesetContext{},
-                          [&](const ChangesetResult& r) {
-                            answers.push_back(r.replies[0].ok()
-                                                  ? "applied"
-                                                  : r.replies[0].error->message);
-                          }));
+  ASSERT_TRUE(host->Apply(
+      Rename("x"), ChangesetContext{}, [&](const ChangesetResult& r) {
+        answers.push_back(r.replies[0].ok() ? "applied"
+                                            : r.replies[0].error->message);
+      }));
   lease.valid = false;
   validator.CompleteAll(ValidationOutcome{});
   ASSERT_THAT(answers, SizeIs(1));
@@ -614,16 +612,14 @@ TEST(ScopeHostLeaseTest, ACommitBeingPersistedWhenTheHostStopsGetsItsOutcome) {
   auto watcher = std::make_shared<RecordingWatcher>();
   host->Fetch(watcher);
   std::vector<std::string> answers;
-  ASSERT_TRUE(host->Apply(Rename("stored"), ChangesetContext{},
-                          [&](const ChangesetResult& r) {
-                            answers.push_back(r.replies[0].ok() ? "applied"
-                                                                : "refused");
-                          }));
-  ASSERT_TRUE(host->Apply(Rename("queued"), ChangesetContext{},
-                          [&](const ChangesetResult& r) {
-                            answers.push_back(r.replies[0].ok() ? "applied"
-                                                                : "refused");
-                          }));
+  ASSERT_TRUE(host->Apply(
+      Rename("stored"), ChangesetContext{}, [&](const ChangesetResult& r) {
+        answers.push_back(r.replies[0].ok() ? "applied" : "refused");
+      }));
+  ASSERT_TRUE(host->Apply(
+      Rename("queued"), ChangesetContext{}, [&](const ChangesetResult& r) {
+        answers.push_back(r.replies[0].ok() ? "applied" : "refused");
+      }));
   // The lease moves on while the first commit is in the store's hands.
   const Member other{"sync-1", "10.0.0.2:50051"};
   host->Stop(absl::AbortedError("handed off"), &other);
@@ -675,9 +671,8 @@ struct Answers {
   std::vector<std::string> list;
   ScopeHost::ResultCallback Record() {
     return [this](const ChangesetResult& r) {
-      list.push_back(r.replies[0].ok()
-                         ? absl::StrCat("applied ", r.version)
-                         : r.replies[0].error->message);
+      list.push_back(r.replies[0].ok() ? absl::StrCat("applied ", r.version)
+                                       : r.replies[0].error->message);
     };
   }
 };
@@ -696,8 +691,9 @@ TEST(ScopeHostValidateTest, AnInlineVerdictIsAppliedOrRefusedAtOnce) {
   refuse.reject_all = CouldNotApply("not today");
   validator.set_inline_outcome(refuse);
   ASSERT_TRUE(host->Apply(Rename("no"), ChangesetContext{}, answers.Record()));
-  EXPECT_THAT(answers.list,
-              ElementsAre("applied 1", "Could not apply SyncMessage: not today"));
+  EXPECT_THAT(
+      answers.list,
+      ElementsAre("applied 1", "Could not apply SyncMessage: not today"));
   EXPECT_EQ(host->version(), 1u);
   EXPECT_THAT(watcher->events(), ElementsAre("commit 1"));
   ASSERT_THAT(validator.calls(), SizeIs(2));
@@ -724,12 +720,15 @@ TEST(ScopeHostValidateTest, LaterVerdictsKeepTheScopesOrder) {
   refuse.reject_all = CouldNotApply("b is wrong");
   ASSERT_TRUE(validator.Complete(refuse));
   ASSERT_TRUE(validator.Complete(ValidationOutcome{}));
-  EXPECT_THAT(answers.list,
-              ElementsAre("applied 1", "Could not apply SyncMessage: b is wrong",
-                          "applied 2"));
+  EXPECT_THAT(
+      answers.list,
+      ElementsAre("applied 1", "Could not apply SyncMessage: b is wrong",
+                  "applied 2"));
   ASSERT_THAT(watcher->commits(), SizeIs(2));
-  EXPECT_THAT(*watcher->commits()[0]->fragments_json, ::testing::HasSubstr("\"a\""));
-  EXPECT_THAT(*watcher->commits()[1]->fragments_json, ::testing::HasSubstr("\"c\""));
+  EXPECT_THAT(*watcher->commits()[0]->fragments_json,
+              ::testing::HasSubstr("\"a\""));
+  EXPECT_THAT(*watcher->commits()[1]->fragments_json,
+              ::testing::HasSubstr("\"c\""));
   EXPECT_EQ(host->version(), 2u);
 }
 
@@ -737,9 +736,10 @@ TEST(ScopeHostValidateTest, AValidatorsModificationsAreAppliedAndBroadcast) {
   testing::FakeValidator validator;
   ValidationOutcome modify;
   modify.modifications.push_back(
-      {0, ParseFragmentsJson(absl::StrCat(
-              R"([{"type":"change","uuid":")", kCanvas.ToString(),
-              R"(","clsName":"Canvas","properties":{"name":"checked"}}])"))
+      {0, ParseFragmentsJson(
+              absl::StrCat(
+                  R"([{"type":"change","uuid":")", kCanvas.ToString(),
+                  R"(","clsName":"Canvas","properties":{"name":"checked"}}])"))
               .value()[0]
               .properties});
   validator.set_inline_outcome(modify);
@@ -749,8 +749,9 @@ TEST(ScopeHostValidateTest, AValidatorsModificationsAreAppliedAndBroadcast) {
   auto watcher = std::make_shared<RecordingWatcher>();
   host->Fetch(watcher);
   std::vector<ChangesetResult> results;
-  ASSERT_TRUE(host->Apply(Rename("raw"), ChangesetContext{},
-                          [&](const ChangesetResult& r) { results.push_back(r); }));
+  ASSERT_TRUE(
+      host->Apply(Rename("raw"), ChangesetContext{},
+                  [&](const ChangesetResult& r) { results.push_back(r); }));
   ASSERT_THAT(results, SizeIs(1));
   ASSERT_TRUE(results[0].all_ok());
   EXPECT_FALSE(results[0].replies[0].modifications.empty());

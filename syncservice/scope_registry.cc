@@ -32,9 +32,9 @@ absl::StatusOr<std::unique_ptr<ScopeRegistry>> ScopeRegistry::Create(
   if (!registry->standalone()) {
     // Static scopes are loaded where their leases go, on first request.
     for (const ScopeSpec& s : c.scopes) {
-      absl::StatusOr<std::unique_ptr<Scope>> trial = BuildScope(
-          registry->schema_, s.root,
-          absl::StrCat(c.source, ": scope '", s.name, "'"));
+      absl::StatusOr<std::unique_ptr<Scope>> trial =
+          BuildScope(registry->schema_, s.root,
+                     absl::StrCat(c.source, ": scope '", s.name, "'"));
       if (!trial.ok()) return trial.status();
     }
     return registry;
@@ -263,9 +263,9 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
       if (lease->holder_live && !lease->holder.id.empty()) {
         ScopeLookup there;
         there.redirect = lease->holder;
-        if (!AnswerWaiters(name, generation,
-                           [](const Waiter& w) { return !w.hints.take_over; },
-                           there)) {
+        if (!AnswerWaiters(
+                name, generation,
+                [](const Waiter& w) { return !w.hints.take_over; }, there)) {
           return;
         }
       }
@@ -284,20 +284,19 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
       }
       if (gave_up) {
         ScopeLookup failed;
-        failed.status = absl::UnavailableError(absl::StrCat(
-            "the scope is held by another replica (",
-            lease->holder.id.empty() ? "gone" : lease->holder.id,
-            ") and was not released in time"));
+        failed.status = absl::UnavailableError(
+            absl::StrCat("the scope is held by another replica (",
+                         lease->holder.id.empty() ? "gone" : lease->holder.id,
+                         ") and was not released in time"));
         AnswerWaiters(name, generation, nullptr, failed);
         return;
       }
       // Short looks: a handoff releases the lease long before it expires.
-      absl::Duration delay = std::clamp(lease->expires_in + absl::Milliseconds(5),
-                                        absl::Milliseconds(10),
-                                        absl::Milliseconds(100));
-      workers_->PostAfter(delay, [this, name, generation] {
-        Load(name, generation);
-      });
+      absl::Duration delay =
+          std::clamp(lease->expires_in + absl::Milliseconds(5),
+                     absl::Milliseconds(10), absl::Milliseconds(100));
+      workers_->PostAfter(delay,
+                          [this, name, generation] { Load(name, generation); });
       return;
     }
     epoch = lease->epoch;
@@ -308,11 +307,11 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
     LOG(ERROR) << "scope " << name << ": " << scope.status();
     if (!standalone()) options_.cluster->Release(name, epoch);
     ScopeLookup failed;
-    failed.status = absl::IsNotFound(scope.status())
-                        ? scope.status()
-                        : absl::InternalError(absl::StrCat(
-                              "Could not create scope: ",
-                              scope.status().message()));
+    failed.status =
+        absl::IsNotFound(scope.status())
+            ? scope.status()
+            : absl::InternalError(absl::StrCat("Could not create scope: ",
+                                               scope.status().message()));
     AnswerWaiters(name, generation, nullptr, failed);
     return;
   }
@@ -320,9 +319,9 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
         epoch);
 }
 
-bool ScopeRegistry::AnswerWaiters(const std::string& name, uint64_t generation,
-                                  const std::function<bool(const Waiter&)>& pick,
-                                  const ScopeLookup& answer) {
+bool ScopeRegistry::AnswerWaiters(
+    const std::string& name, uint64_t generation,
+    const std::function<bool(const Waiter&)>& pick, const ScopeLookup& answer) {
   std::vector<Waiter> answered;
   bool left = false;
   {

@@ -134,7 +134,6 @@ TEST(ScopeRegistryTest, BadTemplatesFailAtStartupToo) {
             "scope root");
 }
 
-
 namespace loading {
 
 // A store whose loads of one scope wait until the test lets them go; the
@@ -160,7 +159,8 @@ class GatedStore : public ScopeStore {
               std::function<void(absl::Status)> done) override {
     std::thread([done = std::move(done)] { done(absl::OkStatus()); }).detach();
   }
-  absl::Status SaveSnapshot(const std::string&, const StoredSnapshot&) override {
+  absl::Status SaveSnapshot(const std::string&,
+                            const StoredSnapshot&) override {
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<std::string>> List() override {
@@ -189,7 +189,8 @@ class GatedStore : public ScopeStore {
   std::map<std::string, int> loads_ ABSL_GUARDED_BY(mu_);
 };
 
-TEST(ScopeRegistryLoadingTest, ASlowLoadHoldsUpNoOtherScopeAndServesItsWaitersInOrder) {
+TEST(ScopeRegistryLoadingTest,
+     ASlowLoadHoldsUpNoOtherScopeAndServesItsWaitersInOrder) {
   GatedStore store("canvas/slow");
   ScopeRegistryOptions options;
   options.store = &store;
@@ -206,7 +207,8 @@ TEST(ScopeRegistryLoadingTest, ASlowLoadHoldsUpNoOtherScopeAndServesItsWaitersIn
   }
   ASSERT_TRUE(store.WaitUntilWaiting());
   // Another scope loads and serves while the first one's load is stuck.
-  absl::StatusOr<std::shared_ptr<ScopeHost>> fast = registry->Fetch("canvas/fast");
+  absl::StatusOr<std::shared_ptr<ScopeHost>> fast =
+      registry->Fetch("canvas/fast");
   ASSERT_TRUE(fast.ok()) << fast.status();
   EXPECT_EQ(registry->Find("canvas/slow"), nullptr);
   {
@@ -214,7 +216,8 @@ TEST(ScopeRegistryLoadingTest, ASlowLoadHoldsUpNoOtherScopeAndServesItsWaitersIn
     EXPECT_TRUE(answered.empty());
   }
   store.Open();
-  absl::StatusOr<std::shared_ptr<ScopeHost>> slow = registry->Fetch("canvas/slow");
+  absl::StatusOr<std::shared_ptr<ScopeHost>> slow =
+      registry->Fetch("canvas/slow");
   ASSERT_TRUE(slow.ok()) << slow.status();
   absl::MutexLock lock(&mu);
   // One load for all of them; answered in the order they asked.
@@ -335,7 +338,8 @@ struct Clustered {
   std::unique_ptr<ScopeRegistry> registry;
 };
 
-TEST(ScopeRegistryLeaseTest, AFreshRequestForAScopeThatPrefersAnotherMemberIsRedirected) {
+TEST(ScopeRegistryLeaseTest,
+     AFreshRequestForAScopeThatPrefersAnotherMemberIsRedirected) {
   Clustered c;
   const std::string scope = ScopePreferring(kOther.id);
   ScopeLookup found = AcquireAndWait(*c.registry, scope);
@@ -374,7 +378,8 @@ TEST(ScopeRegistryLeaseTest, AScopeWhoseLeaseIsHeldElsewhereIsRedirectedThere) {
   EXPECT_TRUE(served.WaitForNotificationWithTimeout(absl::Seconds(10)));
 }
 
-TEST(ScopeRegistryLeaseTest, ALostLeaseStopsTheHostAndTheNextRequestLoadsAfresh) {
+TEST(ScopeRegistryLeaseTest,
+     ALostLeaseStopsTheHostAndTheNextRequestLoadsAfresh) {
   Clustered c;
   const std::string scope = ScopePreferring(kMe.id);
   ScopeLookup first = AcquireAndWait(*c.registry, scope);

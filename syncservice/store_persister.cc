@@ -96,16 +96,16 @@ absl::StatusOr<std::unique_ptr<Scope>> Rebuild(
   absl::StatusOr<std::vector<SyncFragment>> fragments =
       ParseFragmentsJson(stored.snapshot.fragments_json);
   if (!fragments.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        where, ": snapshot at version ", stored.snapshot.version,
-        " does not parse: ", fragments.status().message()));
+    return absl::DataLossError(
+        absl::StrCat(where, ": snapshot at version ", stored.snapshot.version,
+                     " does not parse: ", fragments.status().message()));
   }
-  absl::StatusOr<std::unique_ptr<Scope>> scope = Scope::FromState(
-      schema, *std::move(fragments), stored.snapshot.version);
+  absl::StatusOr<std::unique_ptr<Scope>> scope =
+      Scope::FromState(schema, *std::move(fragments), stored.snapshot.version);
   if (!scope.ok()) {
-    return absl::DataLossError(absl::StrCat(
-        where, ": snapshot at version ", stored.snapshot.version,
-        " does not rebuild: ", scope.status().message()));
+    return absl::DataLossError(
+        absl::StrCat(where, ": snapshot at version ", stored.snapshot.version,
+                     " does not rebuild: ", scope.status().message()));
   }
   for (const StoredCommit& commit : stored.log) {
     absl::StatusOr<std::vector<SyncFragment>> request =
@@ -118,10 +118,11 @@ absl::StatusOr<std::unique_ptr<Scope>> Rebuild(
     ChangesetResult result =
         (*scope)->Apply(Changeset{*std::move(request), commit.atomic});
     if (result.version != commit.version) {
-      return absl::DataLossError(absl::StrCat(
-          where, ": replaying commit ", commit.version, " produced version ",
-          result.version, " (the stored log does not match this schema or "
-                          "engine)"));
+      return absl::DataLossError(
+          absl::StrCat(where, ": replaying commit ", commit.version,
+                       " produced version ", result.version,
+                       " (the stored log does not match this schema or "
+                       "engine)"));
     }
   }
   return scope;
@@ -146,9 +147,9 @@ absl::StatusOr<std::unique_ptr<Scope>> LoadOrCreateScope(
     absl::Status created = store.Create(name, SnapshotOf(**scope));
     if (created.ok()) return scope;
     if (!absl::IsAlreadyExists(created)) {
-      return absl::Status(created.code(),
-                          absl::StrCat("storing new scope '", name,
-                                       "': ", created.message()));
+      return absl::Status(
+          created.code(),
+          absl::StrCat("storing new scope '", name, "': ", created.message()));
     }
     // Another owner created it meanwhile: load theirs.
   }

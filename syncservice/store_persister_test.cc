@@ -65,12 +65,11 @@ struct Service {
 // Adds Shape `n` to the canvas (a changeset the engine must replay).
 Changeset AddShape(const ScopeHost& host, const std::string& root_json_uuid,
                    uint64_t n, const std::string& shapes_json) {
-  return Changeset{
-      {jetstream::testing::Add(TestUuid(n), "Shape",
-                               absl::StrCat(R"({"x":)", n, "}")),
-       Change(*Uuid::Parse(root_json_uuid), "Canvas",
-              absl::StrCat(R"({"shapes":)", shapes_json, R"(,"name":"v)", n,
-                           R"("})"))}};
+  return Changeset{{jetstream::testing::Add(TestUuid(n), "Shape",
+                                            absl::StrCat(R"({"x":)", n, "}")),
+                    Change(*Uuid::Parse(root_json_uuid), "Canvas",
+                           absl::StrCat(R"({"shapes":)", shapes_json,
+                                        R"(,"name":"v)", n, R"("})"))}};
 }
 
 // Writes `count` commits to `name`, each adding a shape and keeping all.
@@ -207,8 +206,8 @@ TEST(DurableScopesTest, BadStoredDataIsALoadErrorNamingTheScope) {
   {
     auto store = SqliteScopeStore::Open(path).value();
     ASSERT_TRUE(store
-                    ->Create("Canvas", StoredSnapshot{0, "Canvas",
-                                                      R"([{"type":"add"}])"})
+                    ->Create("Canvas",
+                             StoredSnapshot{0, "Canvas", R"([{"type":"add"}])"})
                     .ok());
   }
   auto store = SqliteScopeStore::Open(path).value();

@@ -51,7 +51,8 @@ struct SnapshotEvent {
 
 // An event waiting in a stream's queue. Commits and snapshots keep their
 // shared JSON bytes until the frame is built; the rest is built eagerly.
-using OutEvent = std::variant<sync::v1::ServiceEvent, CommitEvent, SnapshotEvent>;
+using OutEvent =
+    std::variant<sync::v1::ServiceEvent, CommitEvent, SnapshotEvent>;
 
 // Roughly the bytes an event adds to a frame.
 inline size_t EstimateBytes(const OutEvent& event) {
@@ -133,7 +134,8 @@ class Outbox final : public ScopeWatcher {
     sync::v1::ScopeLost* lost = event.mutable_scope_lost();
     lost->set_scope(scope);
     lost->mutable_error()->set_message(std::string(why));
-    if (moved_to != nullptr) RedirectToProto(*moved_to, lost->mutable_moved_to());
+    if (moved_to != nullptr)
+      RedirectToProto(*moved_to, lost->mutable_moved_to());
     Push(std::move(event));
   }
 
@@ -289,7 +291,6 @@ class Outbox final : public ScopeWatcher {
   std::vector<OutEvent> batch_;
   sync::v1::ServiceFrame frame_;
 };
-
 
 }  // namespace jetstream
 

@@ -47,8 +47,9 @@ absl::StatusOr<std::vector<SyncFragment>> ConvertFragments(
   return out;
 }
 
-void RejectAll(int fragment_count, absl::string_view reason,
-               google::protobuf::RepeatedPtrField<sync::v1::FragmentReply>* out) {
+void RejectAll(
+    int fragment_count, absl::string_view reason,
+    google::protobuf::RepeatedPtrField<sync::v1::FragmentReply>* out) {
   const WireError refused = CouldNotApply(reason);
   for (int i = 0; i < fragment_count; ++i) {
     sync::v1::Error* error = out->Add()->mutable_error();

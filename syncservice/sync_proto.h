@@ -21,7 +21,6 @@
 
 namespace jetstream {
 
-
 // The per-fragment error of a changeset sent for a read-only scope.
 inline const WireError kScopeReadOnly{"Scope is read-only for this session",
                                       "scope-read-only"};
@@ -37,8 +36,9 @@ absl::StatusOr<std::vector<SyncFragment>> ConvertFragments(
 
 // One reply per fragment, each `Could not apply SyncMessage: <reason>`,
 // typed kCouldNotApply.
-void RejectAll(int fragment_count, absl::string_view reason,
-               google::protobuf::RepeatedPtrField<sync::v1::FragmentReply>* out);
+void RejectAll(
+    int fragment_count, absl::string_view reason,
+    google::protobuf::RepeatedPtrField<sync::v1::FragmentReply>* out);
 
 // The reason a changeset naming `procedure` is refused when procedures are
 // off (docs/protocol.md#procedures).

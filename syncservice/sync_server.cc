@@ -5,15 +5,14 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <pthread.h>
 #include <signal.h>
-
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
@@ -98,7 +97,9 @@ class ClusterEvents : public Cluster::Listener {
                    const absl::Status& why) override {
     registry_->OnLeaseLost(scope, epoch, why);
   }
-  void OnDatabaseReachable(bool reachable) override { on_reachable_(reachable); }
+  void OnDatabaseReachable(bool reachable) override {
+    on_reachable_(reachable);
+  }
   void OnHeartbeat(const MemberView& view) override {
     registry_->Rebalance(view);
   }
@@ -261,8 +262,8 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   builder.AddListeningPort(options.listen, *credentials, &port);
   ConfigureSyncServiceServer(options.keepalive, builder);
   builder.RegisterService(server->service_.get());
-  std::vector<std::unique_ptr<
-      grpc::experimental::ServerInterceptorFactoryInterface>>
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(
       std::make_unique<MetricsServerInterceptorFactory>(&server->metrics_));
@@ -312,8 +313,7 @@ std::string SyncServer::MetricsText() const {
   for (const std::shared_ptr<ScopeHost>& host : registry_->List()) {
     scopes.push_back(host->Info());
   }
-  return PrometheusText(metrics_.Snapshot(), authenticator_->refused(),
-                        scopes);
+  return PrometheusText(metrics_.Snapshot(), authenticator_->refused(), scopes);
 }
 
 SyncServer::~SyncServer() {
@@ -395,17 +395,18 @@ int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {
   for (const TemplateSpec& t : config.templates) templates.push_back(t.pattern);
   LOG(INFO) << "syncservice listening address=" << (*server)->address()
             << " schema=" << options.schema_path
-            << " scopes_file=" << options.scopes_path
-            << " hooks_file=" << (options.hooks_path.empty() ? "-" : options.hooks_path)
-            << " auth=" << (options.auth_tokens_path.empty() ? "none" : "bearer")
+            << " scopes_file=" << options.scopes_path << " hooks_file="
+            << (options.hooks_path.empty() ? "-" : options.hooks_path)
+            << " auth="
+            << (options.auth_tokens_path.empty() ? "none" : "bearer")
             << (options.tls_client_ca_path.empty()
                     ? (options.tls_cert_path.empty() ? "" : "+tls")
                     : "+mtls")
-            << " store=" << (absl::StartsWith(options.store, "postgres:")
-                                 ? std::string("postgres")
-                                 : options.store)
-            << " scopes=["
-            << absl::StrJoin(scopes, ",") << "] templates=["
+            << " store="
+            << (absl::StartsWith(options.store, "postgres:")
+                    ? std::string("postgres")
+                    : options.store)
+            << " scopes=[" << absl::StrJoin(scopes, ",") << "] templates=["
             << absl::StrJoin(templates, ",") << "]";
   if (!(*server)->metrics_address().empty()) {
     LOG(INFO) << "syncservice metrics address=http://"

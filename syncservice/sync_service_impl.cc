@@ -50,15 +50,16 @@ sync::v1::ServiceEvent SyncServiceImpl::MembershipEvent(
   sync::v1::ServiceEvent event;
   const bool standalone =
       options_.cluster == nullptr || options_.cluster->standalone();
-  MembershipToProto(options_.cluster != nullptr ? options_.cluster->self()
-                                                : options_.self,
-                    view, standalone, event.mutable_membership());
+  MembershipToProto(
+      options_.cluster != nullptr ? options_.cluster->self() : options_.self,
+      view, standalone, event.mutable_membership());
   return event;
 }
 
 void SyncServiceImpl::StreamOpened(const std::shared_ptr<Outbox>& outbox) {
-  MemberView view = options_.cluster != nullptr ? options_.cluster->members()
-                                                : MemberView{{options_.self}, 0};
+  MemberView view = options_.cluster != nullptr
+                        ? options_.cluster->members()
+                        : MemberView{{options_.self}, 0};
   {
     absl::MutexLock lock(&mu_);
     streams_.push_back(outbox);
@@ -111,29 +112,33 @@ grpc::ServerUnaryReactor* SyncServiceImpl::GetScope(
     sync::v1::GetScopeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const std::string scope = request->scope();
-  registry_->Acquire(scope, RoutingHints{}, [context, reactor, response,
-                                             scope](ScopeLookup found) {
-    if (found.redirect.has_value()) {
-      return reactor->Finish(RedirectStatus(context, scope, *found.redirect));
-    }
-    if (found.host == nullptr) {
-      return reactor->Finish(ToGrpcStatus(found.status));
-    }
-    if (!found.host->Fetch(
-            nullptr,
-            [reactor, response](const ScopeSnapshot& s) {
-              SnapshotToProto(s, response->mutable_snapshot());
-              reactor->Finish(grpc::Status::OK);
-            },
-            [reactor](const absl::Status& why) {
-              reactor->Finish(grpc::Status(
-                  grpc::StatusCode::UNAVAILABLE,
-                  absl::StrCat("the scope is unavailable: ", why.message())));
-            })) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                   "the scope is unavailable here: call again"));
-    }
-  });
+  registry_->Acquire(
+      scope, RoutingHints{},
+      [context, reactor, response, scope](ScopeLookup found) {
+        if (found.redirect.has_value()) {
+          return reactor->Finish(
+              RedirectStatus(context, scope, *found.redirect));
+        }
+        if (found.host == nullptr) {
+          return reactor->Finish(ToGrpcStatus(found.status));
+        }
+        if (!found.host->Fetch(
+                nullptr,
+                [reactor, response](const ScopeSnapshot& s) {
+                  SnapshotToProto(s, response->mutable_snapshot());
+                  reactor->Finish(grpc::Status::OK);
+                },
+                [reactor](const absl::Status& why) {
+                  reactor->Finish(
+                      grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   absl::StrCat("the scope is unavailable: ",
+                                                why.message())));
+                })) {
+          reactor->Finish(
+              grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "the scope is unavailable here: call again"));
+        }
+      });
   return reactor;
 }
 
@@ -172,32 +177,35 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ApplyChangeset(
   auto changeset = std::make_shared<Changeset>(
       Changeset{*std::move(fragments), request->atomic()});
   const absl::Time deadline = absl::FromChrono(context->deadline());
-  registry_->Acquire(scope, RoutingHints{}, [context, reactor, response, scope,
-                                             changeset,
-                                             deadline](ScopeLookup found) {
-    if (found.redirect.has_value()) {
-      return reactor->Finish(RedirectStatus(context, scope, *found.redirect));
-    }
-    if (found.host == nullptr) {
-      return reactor->Finish(ToGrpcStatus(found.status));
-    }
-    ChangesetContext changeset_context;
-    changeset_context.deadline = deadline;
-    if (!found.host->Apply(
-            std::move(*changeset), std::move(changeset_context),
-            [reactor, response, scope](const ChangesetResult& result) {
-              for (const FragmentReply& reply : result.replies) {
-                ToProto(reply, response->add_replies());
-              }
-              response->set_version(result.version);
-              VLOG(1) << "backend apply scope=" << scope
-                      << " version=" << result.version;
-              reactor->Finish(grpc::Status::OK);
-            })) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                   "the scope is unavailable here: call again"));
-    }
-  });
+  registry_->Acquire(
+      scope, RoutingHints{},
+      [context, reactor, response, scope, changeset,
+       deadline](ScopeLookup found) {
+        if (found.redirect.has_value()) {
+          return reactor->Finish(
+              RedirectStatus(context, scope, *found.redirect));
+        }
+        if (found.host == nullptr) {
+          return reactor->Finish(ToGrpcStatus(found.status));
+        }
+        ChangesetContext changeset_context;
+        changeset_context.deadline = deadline;
+        if (!found.host->Apply(
+                std::move(*changeset), std::move(changeset_context),
+                [reactor, response, scope](const ChangesetResult& result) {
+                  for (const FragmentReply& reply : result.replies) {
+                    ToProto(reply, response->add_replies());
+                  }
+                  response->set_version(result.version);
+                  VLOG(1) << "backend apply scope=" << scope
+                          << " version=" << result.version;
+                  reactor->Finish(grpc::Status::OK);
+                })) {
+          reactor->Finish(
+              grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "the scope is unavailable here: call again"));
+        }
+      });
   return reactor;
 }
 

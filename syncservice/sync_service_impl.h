@@ -44,9 +44,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
-#include "syncservice/core/access_policy.h"
 #include "syncservice/cluster/cluster.h"
 #include "syncservice/connect_reactor.h"
+#include "syncservice/core/access_policy.h"
 #include "syncservice/scope_registry.h"
 
 namespace jetstream {

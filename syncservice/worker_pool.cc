@@ -14,9 +14,9 @@ WorkerPool::~WorkerPool() { Shutdown(); }
 
 void WorkerPool::PostAfter(absl::Duration delay, std::function<void()> task) {
   const Clock::time_point due =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         absl::ToChronoNanoseconds(
-                             std::max(delay, absl::ZeroDuration())));
+      Clock::now() +
+      std::chrono::duration_cast<Clock::duration>(
+          absl::ToChronoNanoseconds(std::max(delay, absl::ZeroDuration())));
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   tasks_.emplace(std::make_pair(due, posted_++), std::move(task));
@@ -44,8 +44,8 @@ void WorkerPool::Run() {
         if (!tasks_.empty() && tasks_.begin()->first.first <= now) break;
         // Wait for the next due task, a new one, or the stop.
         const size_t count = tasks_.size();
-        const auto first =
-            tasks_.empty() ? Clock::time_point::max() : tasks_.begin()->first.first;
+        const auto first = tasks_.empty() ? Clock::time_point::max()
+                                          : tasks_.begin()->first.first;
         auto changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return stopping_ || tasks_.size() != count ||
                  (!tasks_.empty() && tasks_.begin()->first.first != first);

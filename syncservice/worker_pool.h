@@ -53,8 +53,8 @@ class WorkerPool {
 
   absl::Mutex mu_;
   // Due time and order of posting -> task.
-  std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>>
-      tasks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<Clock::time_point, uint64_t>, std::function<void()>> tasks_
+      ABSL_GUARDED_BY(mu_);
   uint64_t posted_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

@@ -24,6 +24,8 @@ PACKAGES=(
   "${BUILD_PACKAGES[@]}"
   # Tests and benchmarks; openssl makes the TLS/mTLS tests' certificates.
   libgtest-dev libgmock-dev libbenchmark-dev openssl
+  # The C++ format check (tests/build:format_test, .clang-format).
+  clang-format
   # A PostgreSQL server the storage tests start on their own.
   postgresql
   # Browser test of the demo pages (clients/js/browser-test, tools/js_test.sh).

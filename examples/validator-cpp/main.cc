@@ -4,7 +4,8 @@
 // (demo_rules.h) served over gRPC with the callback API. Prints
 // "LISTENING <host>:<port>" once serving; stops on SIGINT/SIGTERM.
 //
-//   bazel run //examples/validator-cpp:demo_validator -- --listen=127.0.0.1:50061
+//   bazel run //examples/validator-cpp:demo_validator --
+//   --listen=127.0.0.1:50061
 //
 // Wire it in with a hooks file (examples/demo_hooks.json) and
 // `syncservice --hooks=examples/demo_hooks.json`.
@@ -36,8 +37,8 @@ class DemoValidator final : public v1::ChangesetValidator::CallbackService {
     jetstream::examples::ApplyDemoRules(*request, response);
     std::cerr << "validated " << request->fragments_size()
               << " fragments of scope " << request->scope() << " from '"
-              << request->principal().identity() << "': "
-              << response->rejections_size() << " rejected, "
+              << request->principal().identity()
+              << "': " << response->rejections_size() << " rejected, "
               << response->modifications_size() << " modified\n";
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);

@@ -1,7 +1,8 @@
 // File: gateway/core/gateway_options.h
 //
 // Everything configurable about the gateway, with the defaults of
-// docs/protocol.md#timers and sane limits. Filled from flags in gateway/main.cc only.
+// docs/protocol.md#timers and sane limits. Filled from flags in gateway/main.cc
+// only.
 
 #ifndef JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
 #define JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
@@ -44,12 +45,12 @@ struct GatewayOptions {
   absl::Duration drain_window = absl::Seconds(10);
 
   // Limits.
-  size_t max_frame_bytes = 1 << 20;          // a larger frame closes with 1009
+  size_t max_frame_bytes = 1 << 20;  // a larger frame closes with 1009
   size_t max_messages_per_frame = 1000;
   size_t max_fragments_per_changeset = 10000;
   size_t max_scopes_per_session = 100;
-  size_t max_write_queue_bytes = 16 << 20;   // per connection
-  size_t max_unacked_messages = 100000;      // per session
+  size_t max_write_queue_bytes = 16 << 20;  // per connection
+  size_t max_unacked_messages = 100000;     // per session
   // Open WebSocket connections, in total and from one source address; over
   // either, a new connection is closed with 4096 `too-many-connections`.
   // 0: no limit. The per-address limit is off by default: behind a load

@@ -47,9 +47,10 @@ std::string PercentDecode(absl::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '+') {
       out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() &&
-               HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2])));
+    } else if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 &&
+               HexDigit(s[i + 2]) >= 0) {
+      out.push_back(
+          static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2])));
       i += 2;
     } else {
       out.push_back(s[i]);
@@ -102,14 +103,12 @@ std::string ForwardedFor(const http::request<http::string_body>& request) {
   return joined;
 }
 
-HttpSession::HttpSession(net::ip::tcp::socket&& socket,
-                         SessionManager& manager,
+HttpSession::HttpSession(net::ip::tcp::socket&& socket, SessionManager& manager,
                          const GatewayOptions& options,
                          const HttpHandler& handler,
                          const TrustedProxies& trusted_proxies, bool upgrades)
-    : stream_(MakeConnectionStream(std::move(socket),
-                                   ConnectionStrandFor(socket, manager,
-                                                       options))),
+    : stream_(MakeConnectionStream(
+          std::move(socket), ConnectionStrandFor(socket, manager, options))),
       manager_(manager),
       options_(options),
       handler_(handler),
@@ -117,15 +116,16 @@ HttpSession::HttpSession(net::ip::tcp::socket&& socket,
       upgrades_(upgrades) {
   beast::error_code ec;
   auto endpoint = stream_.socket().remote_endpoint(ec);
-  peer_ = ec ? "?" : absl::StrCat(endpoint.address().to_string(), ":",
-                                  endpoint.port());
+  peer_ =
+      ec ? "?"
+         : absl::StrCat(endpoint.address().to_string(), ":", endpoint.port());
   if (!ec) peer_address_ = endpoint.address();
 }
 
 void HttpSession::Run() {
-  net::dispatch(stream_.get_executor(),
-                beast::bind_front_handler(&HttpSession::DoRead,
-                                          shared_from_this()));
+  net::dispatch(
+      stream_.get_executor(),
+      beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
 }
 
 void HttpSession::DoRead() {
@@ -133,9 +133,9 @@ void HttpSession::DoRead() {
   parser_->header_limit(16 * 1024);
   parser_->body_limit(64 * 1024);
   stream_.expires_after(std::chrono::seconds(30));
-  http::async_read(stream_, buffer_, *parser_,
-                   beast::bind_front_handler(&HttpSession::OnRead,
-                                             shared_from_this()));
+  http::async_read(
+      stream_, buffer_, *parser_,
+      beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
 }
 
 void HttpSession::OnRead(beast::error_code ec, size_t) {
@@ -196,8 +196,7 @@ bool HttpSession::OriginAllowed(
   if (options_.allowed_origins.empty()) return true;
   auto origin = request.find(http::field::origin);
   if (origin == request.end()) return true;  // not a browser
-  const absl::string_view value(origin->value().data(),
-                                origin->value().size());
+  const absl::string_view value(origin->value().data(), origin->value().size());
   for (const std::string& allowed : options_.allowed_origins) {
     if (absl::EqualsIgnoreCase(allowed, value)) return true;
   }

@@ -1,9 +1,9 @@
 // File: gateway/net/http_session.h
 //
 // One accepted TCP connection speaking HTTP. A WebSocket upgrade (on any
-// path, docs/protocol.md#connecting) becomes a WebSocketConnection carrying the request's
-// `x-jetstream-*` headers and query parameters, its Origin and the client's
-// address (docs/protocol.md#client-address). Other requests get the
+// path, docs/protocol.md#connecting) becomes a WebSocketConnection carrying the
+// request's `x-jetstream-*` headers and query parameters, its Origin and the
+// client's address (docs/protocol.md#client-address). Other requests get the
 // health endpoints (/healthz, /readyz), the metrics endpoint (/metrics), or
 // a file of the demo web pages.
 //
@@ -22,17 +22,17 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "gateway/core/gateway_options.h"
-#include "gateway/session/connection.h"
 #include "gateway/net/trusted_proxies.h"
 #include "gateway/net/websocket_connection.h"
+#include "gateway/session/connection.h"
 #include "gateway/session/session_manager.h"
 
 namespace jetstream::gateway {
 
 // Answers plain HTTP requests other than upgrades (health, metrics, files).
-using HttpHandler = std::function<boost::beast::http::response<
-    boost::beast::http::string_body>(
-    const boost::beast::http::request<boost::beast::http::string_body>&)>;
+using HttpHandler =
+    std::function<boost::beast::http::response<boost::beast::http::string_body>(
+        const boost::beast::http::request<boost::beast::http::string_body>&)>;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
@@ -48,8 +48,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void OnWrite(bool close, boost::beast::error_code ec, size_t bytes);
   // Whether an upgrade may proceed under GatewayOptions::allowed_origins.
-  bool OriginAllowed(const boost::beast::http::request<
-                     boost::beast::http::string_body>& request) const;
+  bool OriginAllowed(
+      const boost::beast::http::request<boost::beast::http::string_body>&
+          request) const;
 
   ConnectionStream stream_;
   boost::beast::flat_buffer buffer_;
@@ -71,7 +72,8 @@ std::string ForwardedFor(
     const boost::beast::http::request<boost::beast::http::string_body>&
         request);
 
-// The `x-jetstream-*` params of an upgrade request (docs/protocol.md#connection-params).
+// The `x-jetstream-*` params of an upgrade request
+// (docs/protocol.md#connection-params).
 ConnectionParams ExtractConnectionParams(
     const boost::beast::http::request<boost::beast::http::string_body>&
         request);

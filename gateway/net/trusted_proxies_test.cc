@@ -48,9 +48,9 @@ TEST(TrustedProxiesTest, AnEntryThatIsNotAnAddressIsAnErrorNamingIt) {
 
 TEST(TrustedProxiesTest, AnUntrustedPeerIsTheClientWhateverItForwards) {
   TrustedProxies proxies = MustParse({"10.0.0.1"});
-  EXPECT_EQ(proxies.ClientAddress(ip::make_address("203.0.113.9"),
-                                  "198.51.100.1"),
-            "203.0.113.9");
+  EXPECT_EQ(
+      proxies.ClientAddress(ip::make_address("203.0.113.9"), "198.51.100.1"),
+      "203.0.113.9");
   EXPECT_EQ(TrustedProxies().ClientAddress(ip::make_address("127.0.0.1"),
                                            "198.51.100.1"),
             "127.0.0.1");
@@ -58,8 +58,7 @@ TEST(TrustedProxiesTest, AnUntrustedPeerIsTheClientWhateverItForwards) {
 
 TEST(TrustedProxiesTest, ATrustedPeerNamesTheClient) {
   TrustedProxies proxies = MustParse({"10.0.0.0/8"});
-  EXPECT_EQ(proxies.ClientAddress(ip::make_address("10.0.0.1"),
-                                  "198.51.100.1"),
+  EXPECT_EQ(proxies.ClientAddress(ip::make_address("10.0.0.1"), "198.51.100.1"),
             "198.51.100.1");
   // Hops appended by further trusted proxies are skipped; an address the
   // client wrote itself (to the left) is not believed.
@@ -67,12 +66,12 @@ TEST(TrustedProxiesTest, ATrustedPeerNamesTheClient) {
                                   "6.6.6.6, 198.51.100.1, 10.3.3.3"),
             "198.51.100.1");
   // Ports and brackets some proxies add.
-  EXPECT_EQ(proxies.ClientAddress(ip::make_address("10.0.0.1"),
-                                  "198.51.100.1:4711"),
-            "198.51.100.1");
-  EXPECT_EQ(proxies.ClientAddress(ip::make_address("10.0.0.1"),
-                                  "[2001:db8::7]:443"),
-            "2001:db8::7");
+  EXPECT_EQ(
+      proxies.ClientAddress(ip::make_address("10.0.0.1"), "198.51.100.1:4711"),
+      "198.51.100.1");
+  EXPECT_EQ(
+      proxies.ClientAddress(ip::make_address("10.0.0.1"), "[2001:db8::7]:443"),
+      "2001:db8::7");
 }
 
 TEST(TrustedProxiesTest, GarbageStopsAtTheHopThatWroteIt) {
@@ -88,9 +87,9 @@ TEST(TrustedProxiesTest, NoHeaderOrOnlyProxies) {
   TrustedProxies proxies = MustParse({"10.0.0.0/8"});
   EXPECT_EQ(proxies.ClientAddress(ip::make_address("10.0.0.1"), ""),
             "10.0.0.1");
-  EXPECT_EQ(proxies.ClientAddress(ip::make_address("10.0.0.1"),
-                                  "10.0.0.5, 10.0.0.6"),
-            "10.0.0.5");
+  EXPECT_EQ(
+      proxies.ClientAddress(ip::make_address("10.0.0.1"), "10.0.0.5, 10.0.0.6"),
+      "10.0.0.5");
   EXPECT_EQ(proxies.ClientAddress(ip::make_address("::ffff:10.0.0.1"),
                                   "::ffff:198.51.100.1"),
             "198.51.100.1");

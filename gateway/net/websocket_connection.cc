@@ -71,17 +71,17 @@ void WebSocketConnection::Run(
   timeout.idle_timeout = std::chrono::seconds(60);
   timeout.keep_alive_pings = true;
   ws_.set_option(timeout);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) {
+  ws_.set_option(
+      websocket::stream_base::decorator([](websocket::response_type& res) {
         res.set(beast::http::field::server, "jetstream-gateway");
       }));
   // The frame limit is enforced here (OnRead), not by Beast, which would
   // fail the connection without a close reason and without draining what
   // the client is still sending.
   ws_.read_message_max(0);
-  ws_.async_accept(request, beast::bind_front_handler(
-                                &WebSocketConnection::OnAccept,
-                                shared_from_this()));
+  ws_.async_accept(request,
+                   beast::bind_front_handler(&WebSocketConnection::OnAccept,
+                                             shared_from_this()));
 }
 
 void WebSocketConnection::OnAccept(beast::error_code ec) {
@@ -108,10 +108,10 @@ void WebSocketConnection::RefuseOversizedMessage() {
   discarding_ = true;
   buffer_.clear();
   Close(static_cast<uint16_t>(websocket::close_code::too_big),
-        EncodeCloseReason(WireError{
-            absl::StrCat("Message is over the limit of ",
-                         options_.max_frame_bytes, " bytes"),
-            "message-too-big"}));
+        EncodeCloseReason(
+            WireError{absl::StrCat("Message is over the limit of ",
+                                   options_.max_frame_bytes, " bytes"),
+                      "message-too-big"}));
 }
 
 void WebSocketConnection::OnRead(beast::error_code ec, size_t) {
@@ -136,19 +136,19 @@ void WebSocketConnection::OnRead(beast::error_code ec, size_t) {
     DoRead();
     return;
   }
-  // Text and binary frames are both parsed as JSON text (docs/protocol.md#websocket), in
-  // place after a terminating NUL (outside the message, not committed).
-  // Beast has validated a text frame's UTF-8 (RFC 6455); a binary frame's
-  // is checked by the parser.
+  // Text and binary frames are both parsed as JSON text
+  // (docs/protocol.md#websocket), in place after a terminating NUL (outside the
+  // message, not committed). Beast has validated a text frame's UTF-8 (RFC
+  // 6455); a binary frame's is checked by the parser.
   const size_t size = buffer_.size();
   static_cast<char*>(buffer_.prepare(1).data())[0] = '\0';
   char* text = static_cast<char*>(buffer_.data().data());
   ParseLimits limits;
   limits.max_messages_per_frame = options_.max_messages_per_frame;
-  manager_.OnFrame(shared_from_this(), size,
-                   ParseClientFrameInsitu(text, size,
-                                          /*utf8_validated=*/ws_.got_text(),
-                                          limits));
+  manager_.OnFrame(
+      shared_from_this(), size,
+      ParseClientFrameInsitu(text, size,
+                             /*utf8_validated=*/ws_.got_text(), limits));
   buffer_.consume(size);
   DoRead();
 }
@@ -215,18 +215,18 @@ void WebSocketConnection::OnWrite(beast::error_code ec, size_t) {
 }
 
 void WebSocketConnection::Close(uint16_t code, std::string reason) {
-  net::dispatch(ws_.get_executor(), [self = shared_from_this(), code,
-                                     reason = std::move(reason)] {
-    if (self->closing_ || self->finished_) return;
-    self->closing_ = true;
-    websocket::close_reason cr;
-    cr.code = code;
-    cr.reason = beast::string_view(reason.data(),
-                                   std::min<size_t>(reason.size(), 123));
-    self->close_reason_ = cr;
-    if (!self->opened_) return;
-    if (!self->writing_) self->DoClose();
-  });
+  net::dispatch(ws_.get_executor(),
+                [self = shared_from_this(), code, reason = std::move(reason)] {
+                  if (self->closing_ || self->finished_) return;
+                  self->closing_ = true;
+                  websocket::close_reason cr;
+                  cr.code = code;
+                  cr.reason = beast::string_view(
+                      reason.data(), std::min<size_t>(reason.size(), 123));
+                  self->close_reason_ = cr;
+                  if (!self->opened_) return;
+                  if (!self->writing_) self->DoClose();
+                });
 }
 
 void WebSocketConnection::DoClose() {
@@ -238,7 +238,8 @@ void WebSocketConnection::DoClose() {
   timeout.handshake_timeout = std::chrono::seconds(5);
   ws_.set_option(timeout);
   ws_.async_close(cr, [self = shared_from_this()](beast::error_code ec) {
-    if (ec) VLOG(1) << "connection " << self->peer_ << ": close: " << ec.message();
+    if (ec)
+      VLOG(1) << "connection " << self->peer_ << ": close: " << ec.message();
   });
 }
 

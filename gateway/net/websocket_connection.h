@@ -57,10 +57,11 @@ class WebSocketConnection
  public:
   // Who is on the other end, from the upgrade request.
   struct Client {
-    ConnectionParams params;  // x-jetstream-* (docs/protocol.md#connection-params)
-    std::string peer;         // "ip:port" of the TCP peer
-    std::string address;      // the client's (docs/protocol.md#client-address)
-    std::string origin;       // the Origin header; empty without one
+    ConnectionParams
+        params;           // x-jetstream-* (docs/protocol.md#connection-params)
+    std::string peer;     // "ip:port" of the TCP peer
+    std::string address;  // the client's (docs/protocol.md#client-address)
+    std::string origin;   // the Origin header; empty without one
   };
 
   WebSocketConnection(ConnectionSocket&& socket, SessionManager& manager,
@@ -68,7 +69,8 @@ class WebSocketConnection
   ~WebSocketConnection() override;
 
   // Completes the upgrade of `request` and starts reading.
-  void Run(boost::beast::http::request<boost::beast::http::string_body> request);
+  void Run(
+      boost::beast::http::request<boost::beast::http::string_body> request);
 
   // Connection
   void Send(ServerFrame frame) override;

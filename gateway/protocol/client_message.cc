@@ -248,9 +248,11 @@ absl::StatusOr<ClientMessage> ParseClientMessage(const JsonValue& json) {
         if (!procedure->IsString()) return Invalid("Invalid procedure");
         m.procedure.assign(procedure->GetString(),
                            procedure->GetStringLength());
-        // Only the presence of the key is required (docs/protocol.md#kept-quirks: clients
-        // rely on it and it is harmless).
-        if (atomic == nullptr) return Invalid("Procedure requires to be atomic");
+        // Only the presence of the key is required
+        // (docs/protocol.md#kept-quirks: clients rely on it and it is
+        // harmless).
+        if (atomic == nullptr)
+          return Invalid("Procedure requires to be atomic");
         if (!ParseProcedureName(m.procedure).has_value()) {
           return Invalid(kBadProcedureName);
         }
@@ -263,7 +265,8 @@ absl::StatusOr<ClientMessage> ParseClientMessage(const JsonValue& json) {
       if (!v) return Invalid("Invalid ack");
       m.ack = *v;
       const JsonValue* resend = Member(json, "resendMissing");
-      m.resend_missing = resend != nullptr && resend->IsBool() && resend->GetBool();
+      m.resend_missing =
+          resend != nullptr && resend->IsBool() && resend->GetBool();
       break;
     }
   }

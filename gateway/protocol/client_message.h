@@ -2,9 +2,10 @@
 //
 // Parsing of what clients send (docs/protocol.md#framing). A frame holds one
 // message object or an array of them; arrays are stably sorted by index; if
-// any element fails to parse the whole frame is rejected (docs/protocol.md#r-frame-2). The
-// parser is pure: no I/O, no session state, so it can run on a connection's
-// own strand before the protocol logic sees the result.
+// any element fails to parse the whole frame is rejected
+// (docs/protocol.md#r-frame-2). The parser is pure: no I/O, no session state,
+// so it can run on a connection's own strand before the protocol logic sees the
+// result.
 
 #ifndef JETSTREAM_GATEWAY_PROTOCOL_CLIENT_MESSAGE_H_
 #define JETSTREAM_GATEWAY_PROTOCOL_CLIENT_MESSAGE_H_

@@ -33,8 +33,8 @@ class DateRewriter {
   bool Double(double) { return false; }
   bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
     if (InDateValue()) {
-      std::optional<std::string> iso =
-          FormatIsoDate(std::strtod(std::string(text, length).c_str(), nullptr));
+      std::optional<std::string> iso = FormatIsoDate(
+          std::strtod(std::string(text, length).c_str(), nullptr));
       if (iso.has_value()) {
         return out_.String(iso->data(),
                            static_cast<rapidjson::SizeType>(iso->size()));
@@ -55,7 +55,8 @@ class DateRewriter {
   bool Key(const char* text, rapidjson::SizeType length, bool) {
     key_.assign(text, length);
     if (depth() == in_properties_) {
-      date_key_ = !cls_.empty() && dates_.contains(absl::StrCat(cls_, ".", key_));
+      date_key_ =
+          !cls_.empty() && dates_.contains(absl::StrCat(cls_, ".", key_));
     }
     return out_.Key(text, length);
   }
@@ -87,8 +88,8 @@ class DateRewriter {
   Writer& out_;
   const DateProperties& dates_;
   std::vector<Container> stack_;
-  std::string key_;   // the last key read, at any depth
-  std::string cls_;   // the current fragment's clsName
+  std::string key_;         // the last key read, at any depth
+  std::string cls_;         // the current fragment's clsName
   int in_properties_ = -1;  // depth of the `properties` object being read
   bool date_key_ = false;   // the last key of `properties` is a Date
 };

@@ -14,8 +14,9 @@
 // text in the body and an empty head.
 //
 // A ServerFrame is one WebSocket text frame: the JSON array of its messages
-// (docs/protocol.md#r-frame-1), '[' m1 ',' m2 ... ']'. It owns everything it refers to, so it
-// can be handed to another thread and written as a buffer sequence.
+// (docs/protocol.md#r-frame-1), '[' m1 ',' m2 ... ']'. It owns everything it
+// refers to, so it can be handed to another thread and written as a buffer
+// sequence.
 //
 // Thread-safety: values; a body is immutable once shared, so copies on
 // different threads are safe.
@@ -76,7 +77,9 @@ class ServerMessage {
     return *this;
   }
 
-  absl::string_view head() const { return absl::string_view(head_, head_size_); }
+  absl::string_view head() const {
+    return absl::string_view(head_, head_size_);
+  }
   // Never null for a message built by the constructors above.
   const std::shared_ptr<const std::string>& body() const { return body_; }
   size_t size() const { return head_size_ + (body_ ? body_->size() : 0); }
@@ -136,7 +139,8 @@ class ServerFrame {
       f(absl::string_view(&kPunct[i == 0 ? 0 : 1], 1));
       const ServerMessage& m = messages_[i];
       if (!m.head().empty()) f(m.head());
-      if (m.body() != nullptr && !m.body()->empty()) f(absl::string_view(*m.body()));
+      if (m.body() != nullptr && !m.body()->empty())
+        f(absl::string_view(*m.body()));
     }
     f(absl::string_view(&kPunct[2], 1));
   }

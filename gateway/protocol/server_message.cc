@@ -180,7 +180,8 @@ std::string EncodeCloseReason(const WireError& error) {
     // Shorten by the excess (plus room for escapes) on a UTF-8 boundary.
     size_t cut = e.message.size() -
                  std::min(e.message.size(), reason.size() - kMaxReason);
-    while (cut > 0 && (static_cast<unsigned char>(e.message[cut]) & 0xC0) == 0x80) {
+    while (cut > 0 &&
+           (static_cast<unsigned char>(e.message[cut]) & 0xC0) == 0x80) {
       --cut;
     }
     e.message.resize(cut);

@@ -1,10 +1,10 @@
 // File: gateway/protocol/server_message.h
 //
-// Encoding of what the server sends (docs/protocol.md#messages). Every function returns
-// one message object as JSON text; a frame is always a JSON array of them
-// (docs/protocol.md#r-frame-1), built by EncodeFrame(). Key order matches the original server.
-// Fragment lists arrive already encoded (the sync service encodes each
-// committed changeset once) and are spliced in verbatim.
+// Encoding of what the server sends (docs/protocol.md#messages). Every function
+// returns one message object as JSON text; a frame is always a JSON array of
+// them (docs/protocol.md#r-frame-1), built by EncodeFrame(). Key order matches
+// the original server. Fragment lists arrive already encoded (the sync service
+// encodes each committed changeset once) and are spliced in verbatim.
 
 #ifndef JETSTREAM_GATEWAY_PROTOCOL_SERVER_MESSAGE_H_
 #define JETSTREAM_GATEWAY_PROTOCOL_SERVER_MESSAGE_H_
@@ -42,9 +42,8 @@ std::string EncodeScopeSync(uint64_t index, uint64_t scope_index,
 // has exactly the text of EncodeScopeSync(i, s, f).
 std::shared_ptr<const std::string> EncodeScopeSyncBody(
     absl::string_view fragments_json);
-ServerMessage EncodeScopeSyncMessage(
-    uint64_t index, uint64_t scope_index,
-    std::shared_ptr<const std::string> body);
+ServerMessage EncodeScopeSyncMessage(uint64_t index, uint64_t scope_index,
+                                     std::shared_ptr<const std::string> body);
 
 std::string EncodeScopeSyncReply(uint64_t index, uint64_t reply_to,
                                  const std::vector<FragmentReply>& replies);

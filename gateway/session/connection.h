@@ -52,9 +52,10 @@ class Connection {
 
 using ConnectionPtr = std::shared_ptr<Connection>;
 
-// The `x-jetstream-*` parameters of a connection (docs/protocol.md#connection-params): from headers
-// (names lower-cased) and from the query string (case kept after the
-// prefix), keyed by the rest of the name.
+// The `x-jetstream-*` parameters of a connection
+// (docs/protocol.md#connection-params): from headers (names lower-cased) and
+// from the query string (case kept after the prefix), keyed by the rest of the
+// name.
 using ConnectionParams = std::map<std::string, std::string>;
 
 }  // namespace jetstream::gateway

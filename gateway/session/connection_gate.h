@@ -51,8 +51,7 @@ class ConnectionGate {
   // tarpit's delay for its address (the connection is held meanwhile; its
   // frames are for nobody); with kNone, at once.
   enum class Hold { kNone, kTarpit };
-  void Deny(const ConnectionPtr& connection, const WireError& error,
-            Hold hold);
+  void Deny(const ConnectionPtr& connection, const WireError& error, Hold hold);
 
   // ConnectionGate::Closed()
   //

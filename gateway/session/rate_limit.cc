@@ -10,8 +10,8 @@ TokenBucket::TokenBucket(double rate, double burst, absl::Time now)
 
 void TokenBucket::Refill(absl::Time now) {
   if (now <= last_) return;
-  tokens_ = std::min(burst_,
-                     tokens_ + absl::ToDoubleSeconds(now - last_) * rate_);
+  tokens_ =
+      std::min(burst_, tokens_ + absl::ToDoubleSeconds(now - last_) * rate_);
   last_ = now;
 }
 
@@ -55,7 +55,8 @@ void AddressRateLimiter::Evict(absl::Time now) {
   // Still full of busy addresses: forgetting one only lets it start with a
   // full bucket, so drop half rather than grow without bound.
   for (auto it = by_address_.begin();
-       it != by_address_.end() && by_address_.size() >= options_.max_addresses / 2;) {
+       it != by_address_.end() &&
+       by_address_.size() >= options_.max_addresses / 2;) {
     by_address_.erase(it++);
   }
 }

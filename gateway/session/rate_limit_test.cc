@@ -45,10 +45,10 @@ TEST(TokenBucketTest, AnItemOverTheBurstPassesAFullBucketAndLeavesADebt) {
   TokenBucket bucket(/*rate=*/100, /*burst=*/100, kStart);
   EXPECT_TRUE(bucket.Take(300, kStart));  // 200 in debt
   absl::Time t = kStart + absl::Seconds(2);
-  EXPECT_FALSE(bucket.Take(1, t));         // back to 0
+  EXPECT_FALSE(bucket.Take(1, t));  // back to 0
   t += absl::Milliseconds(500);
   EXPECT_TRUE(bucket.Take(50, t));
-  EXPECT_FALSE(bucket.Take(300, t));       // only a full bucket lets it by
+  EXPECT_FALSE(bucket.Take(300, t));  // only a full bucket lets it by
   t += absl::Seconds(1);
   EXPECT_TRUE(bucket.Take(300, t));
 }

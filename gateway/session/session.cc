@@ -46,7 +46,8 @@ Session::Session(SessionManager& manager, HubExecutor hub,
                     kRateLimitBurst * options.max_messages_per_second,
                     manager_.Now()),
       byte_rate_(static_cast<double>(options.max_bytes_per_second),
-                 kRateLimitBurst * options.max_bytes_per_second, manager_.Now()),
+                 kRateLimitBurst * options.max_bytes_per_second,
+                 manager_.Now()),
       ping_timer_(hub),
       expiry_timer_(hub),
       last_activity_(manager_.Now()) {}
@@ -55,7 +56,8 @@ Session::~Session() = default;
 
 void Session::Start(ConnectionPtr connection) {
   connection_ = std::move(connection);
-  // SessionCreateReply is index 0: unsequenced, never resent (docs/protocol.md#indexes).
+  // SessionCreateReply is index 0: unsequenced, never resent
+  // (docs/protocol.md#indexes).
   EnqueueEphemeral(EncodeSessionCreateReply(token_));
   ArmPingTimer();
   ArmExpiryTimer();
@@ -72,7 +74,8 @@ void Session::Attach(ConnectionPtr connection) {
   // what was never sent: messages written to the old connection may have
   // been lost with it, and sending only the later ones would show the
   // client a gap in the indexes, which it treats as a broken connection
-  // (docs/protocol.md#client-receive). Clients ignore indexes they already have.
+  // (docs/protocol.md#client-receive). Clients ignore indexes they already
+  // have.
   outbox_.clear();
   for (const Unacked& u : unacked_) outbox_.Add(u.message);
   ScheduleFlush();
@@ -116,7 +119,8 @@ void Session::OnFrame(size_t frame_bytes,
   const bool over_bytes =
       !byte_rate_.Take(static_cast<double>(frame_bytes), manager_.Now());
   if (!messages.ok()) {
-    // The whole frame is dropped, as the original does (docs/protocol.md#r-frame-2).
+    // The whole frame is dropped, as the original does
+    // (docs/protocol.md#r-frame-2).
     LOG(INFO) << "session " << id_
               << ": frame dropped: " << messages.status().message();
     return;
@@ -124,8 +128,7 @@ void Session::OnFrame(size_t frame_bytes,
   OnMessages(*std::move(messages), over_bytes);
 }
 
-void Session::OnMessages(std::vector<ClientMessage> messages,
-                         bool over_bytes) {
+void Session::OnMessages(std::vector<ClientMessage> messages, bool over_bytes) {
   const absl::Time now = manager_.Now();
   for (ClientMessage& m : messages) {
     if (m.index != 0) {
@@ -147,19 +150,19 @@ void Session::OnMessages(std::vector<ClientMessage> messages,
     VLOG(1) << "session " << id_ << " <- " << ClientMessageTypeName(m.type)
             << " index " << m.index;
     if (over_bytes) {
-      RefuseRateLimited(
-          m, WireError{absl::StrCat("Session is over its limit of ",
-                                    options_.max_bytes_per_second,
-                                    " bytes per second"),
-                       "rate-limited"});
+      RefuseRateLimited(m,
+                        WireError{absl::StrCat("Session is over its limit of ",
+                                               options_.max_bytes_per_second,
+                                               " bytes per second"),
+                                  "rate-limited"});
       continue;
     }
     if (!message_rate_.Take(1, now)) {
-      RefuseRateLimited(
-          m, WireError{absl::StrCat("Session is over its limit of ",
-                                    options_.max_messages_per_second,
-                                    " messages per second"),
-                       "rate-limited"});
+      RefuseRateLimited(m,
+                        WireError{absl::StrCat("Session is over its limit of ",
+                                               options_.max_messages_per_second,
+                                               " messages per second"),
+                                  "rate-limited"});
       continue;
     }
     switch (m.type) {
@@ -193,9 +196,9 @@ void Session::RefuseRateLimited(const ClientMessage& message,
       break;
     case ClientMessageType::kScopeSync:
       index = NextIndex();
-      Enqueue(index, EncodeScopeSyncReply(
-                         index, message.index,
-                         AllFail(message.fragments.size(), error)));
+      Enqueue(index,
+              EncodeScopeSyncReply(index, message.index,
+                                   AllFail(message.fragments.size(), error)));
       break;
     default:
       break;  // nothing to answer (a Ping, or a message servers ignore)
@@ -210,8 +213,8 @@ void Session::HandlePing(const ClientMessage& message) {
   if (!message.resend_missing) return;
   // Reply Ping first, then everything still unacknowledged, in one frame.
   outbox_.clear();
-  outbox_.Add(ServerMessage(
-      EncodePing(last_client_index_, /*resend_missing=*/true)));
+  outbox_.Add(
+      ServerMessage(EncodePing(last_client_index_, /*resend_missing=*/true)));
   for (const Unacked& u : unacked_) outbox_.Add(u.message);
   Flush();
 }
@@ -222,20 +225,20 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
   for (const std::string& s : scopes_) known = known || s == message.name;
   if (!known && scopes_.size() >= options_.max_scopes_per_session) {
     uint64_t index = NextIndex();
-    Enqueue(index,
-            EncodeScopeFetchReplyError(
-                index, reply_to,
-                WireError{absl::StrCat("Session has fetched the maximum of ",
-                                       options_.max_scopes_per_session,
-                                       " scopes"),
-                          "too-many-scopes"}));
+    Enqueue(
+        index,
+        EncodeScopeFetchReplyError(
+            index, reply_to,
+            WireError{absl::StrCat("Session has fetched the maximum of ",
+                                   options_.max_scopes_per_session, " scopes"),
+                      "too-many-scopes"}));
     return;
   }
   std::weak_ptr<Session> weak = weak_from_this();
   manager_.Fetch(
       *this, message.name, message.params_json,
-      [weak, reply_to, name = message.name](
-          absl::StatusOr<sync::v1::FetchResult> result) {
+      [weak, reply_to,
+       name = message.name](absl::StatusOr<sync::v1::FetchResult> result) {
         std::shared_ptr<Session> self = weak.lock();
         if (self == nullptr || self->ended_) return;
         if (!result.ok() || result->has_error()) {
@@ -244,13 +247,16 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
             error = WireError{std::string(result.status().message()),
                               "sync-service-unavailable"};
           } else {
-            error = WireError{result->error().message(), result->error().type()};
+            error =
+                WireError{result->error().message(), result->error().type()};
           }
           uint64_t index = self->NextIndex();
-          self->Enqueue(index, EncodeScopeFetchReplyError(index, reply_to, error));
+          self->Enqueue(index,
+                        EncodeScopeFetchReplyError(index, reply_to, error));
           return;
         }
-        // The same scope fetched again keeps its scopeIndex (docs/protocol.md#d11-fetch-twice).
+        // The same scope fetched again keeps its scopeIndex
+        // (docs/protocol.md#d11-fetch-twice).
         uint64_t scope_index = self->scopes_.size();
         for (size_t i = 0; i < self->scopes_.size(); ++i) {
           if (self->scopes_[i] == name) scope_index = i;
@@ -262,12 +268,12 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
         self->read_only_[scope_index] = result->read_only();
         self->manager_.Subscribe(*self, name, scope_index, result->snapshot());
         uint64_t index = self->NextIndex();
-        self->Enqueue(index, EncodeScopeFetchReply(index, reply_to, scope_index));
+        self->Enqueue(index,
+                      EncodeScopeFetchReply(index, reply_to, scope_index));
         self->SendScopeState(scope_index, result->snapshot());
         LOG(INFO) << "session " << self->id_ << " fetched scope '" << name
                   << "' at version " << result->snapshot().version()
-                  << " as scopeIndex "
-                  << scope_index;
+                  << " as scopeIndex " << scope_index;
       });
 }
 
@@ -279,10 +285,10 @@ void Session::HandleScopeSync(ClientMessage message) {
     Enqueue(index, EncodeScopeSyncReply(index, reply_to, replies));
   };
   if (message.scope_index >= scopes_.size()) {
-    reply(AllFail(n, WireError{absl::StrCat("Scope at index ",
-                                            message.scope_index,
-                                            " was not found"),
-                               "scope-index-not-found"}));
+    reply(AllFail(n,
+                  WireError{absl::StrCat("Scope at index ", message.scope_index,
+                                         " was not found"),
+                            "scope-index-not-found"}));
     return;
   }
   if (read_only_[message.scope_index] && n > 0) {
@@ -293,11 +299,11 @@ void Session::HandleScopeSync(ClientMessage message) {
     return;
   }
   if (n > options_.max_fragments_per_changeset) {
-    reply(AllFail(n, WireError{absl::StrCat(
-                                   "Changeset has ", n,
-                                   " fragments; the limit is ",
-                                   options_.max_fragments_per_changeset),
-                               "changeset-too-large"}));
+    reply(AllFail(
+        n,
+        WireError{absl::StrCat("Changeset has ", n, " fragments; the limit is ",
+                               options_.max_fragments_per_changeset),
+                  "changeset-too-large"}));
     return;
   }
   sync::v1::ApplyRequest request;
@@ -326,7 +332,8 @@ void Session::HandleScopeSync(ClientMessage message) {
           replies = AllFail(n, CouldNotApply(result.status().message()));
         } else {
           replies.reserve(result->replies_size());
-          for (const auto& r : result->replies()) replies.push_back(FromProto(r));
+          for (const auto& r : result->replies())
+            replies.push_back(FromProto(r));
         }
         uint64_t index = self->NextIndex();
         self->Enqueue(index, EncodeScopeSyncReply(index, reply_to, replies));
@@ -347,9 +354,9 @@ void Session::SendScopeState(uint64_t scope_index,
   if (iso_dates_ && snapshot.date_properties_size() > 0) {
     const DateProperties dates(snapshot.date_properties().begin(),
                                snapshot.date_properties().end());
-    Enqueue(index,
-            EncodeScopeState(index, scope_index, snapshot.root_uuid(),
-                             DatesAsIsoStrings(snapshot.fragments_json(), dates)));
+    Enqueue(index, EncodeScopeState(
+                       index, scope_index, snapshot.root_uuid(),
+                       DatesAsIsoStrings(snapshot.fragments_json(), dates)));
     return;
   }
   Enqueue(index, EncodeScopeState(index, scope_index, snapshot.root_uuid(),
@@ -367,13 +374,15 @@ void Session::Enqueue(uint64_t index, ServerMessage message) {
     // Not from here: the caller may be the manager walking a scope's
     // subscribers, which End() changes (it may even drop the scope).
     net::post(hub_, [self = shared_from_this()] {
-      self->End(kCloseClosedConnection,
-                EncodeCloseReason(WireError{"Too many unacknowledged messages",
-                                            "too-many-unacknowledged-messages"}));
+      self->End(
+          kCloseClosedConnection,
+          EncodeCloseReason(WireError{"Too many unacknowledged messages",
+                                      "too-many-unacknowledged-messages"}));
     });
     return;
   }
-  if (connection_ == nullptr) return;  // sent on resume (docs/protocol.md#d7-flush-on-resume)
+  if (connection_ == nullptr)
+    return;  // sent on resume (docs/protocol.md#d7-flush-on-resume)
   outbox_.Add(std::move(message));
   ScheduleFlush();
 }
@@ -401,13 +410,14 @@ void Session::Flush() {
 }
 
 void Session::ArmPingTimer() {
-  // Uniform in [interval - jitter, interval + jitter) (docs/protocol.md#timers).
+  // Uniform in [interval - jitter, interval + jitter)
+  // (docs/protocol.md#timers).
   thread_local absl::BitGen gen;
-  absl::Duration delay =
-      options_.ping_interval +
-      absl::Uniform(gen, -1.0, 1.0) * options_.ping_jitter;
+  absl::Duration delay = options_.ping_interval +
+                         absl::Uniform(gen, -1.0, 1.0) * options_.ping_jitter;
   ping_timer_.expires_after(ToChrono(delay));
-  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+  ping_timer_.async_wait([weak =
+                              weak_from_this()](boost::system::error_code ec) {
     std::shared_ptr<Session> self = weak.lock();
     if (ec || self == nullptr || self->ended_ || self->connection_ == nullptr) {
       return;
@@ -420,13 +430,14 @@ void Session::ArmPingTimer() {
 
 void Session::ArmExpiryTimer() {
   absl::Time deadline = last_activity_ + options_.session_expiry;
-  expiry_timer_.expires_after(ToChrono(std::max(deadline - manager_.Now(),
-                                                absl::ZeroDuration())));
+  expiry_timer_.expires_after(
+      ToChrono(std::max(deadline - manager_.Now(), absl::ZeroDuration())));
   expiry_timer_.async_wait(
       [weak = weak_from_this()](boost::system::error_code ec) {
         std::shared_ptr<Session> self = weak.lock();
         if (ec || self == nullptr || self->ended_) return;
-        if (self->manager_.Now() - self->last_activity_ < self->options_.session_expiry) {
+        if (self->manager_.Now() - self->last_activity_ <
+            self->options_.session_expiry) {
           self->ArmExpiryTimer();  // activity since: wait for the remainder
           return;
         }

@@ -66,9 +66,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Session::Attach()
   //
-  // Resumes on a new connection (docs/protocol.md#resume). Every unacknowledged message
-  // is sent at once (docs/protocol.md#d7-flush-on-resume), so the client
-  // sees no gap. A previous connection, if still open, is closed.
+  // Resumes on a new connection (docs/protocol.md#resume). Every unacknowledged
+  // message is sent at once (docs/protocol.md#d7-flush-on-resume), so the
+  // client sees no gap. A previous connection, if still open, is closed.
   void Attach(ConnectionPtr connection);
 
   // Session::Detach()
@@ -161,7 +161,8 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerFrame outbox_;
   bool flush_scheduled_ = false;
 
-  // Fetched scopes; scopeIndex is the position (docs/protocol.md#d11-fetch-twice).
+  // Fetched scopes; scopeIndex is the position
+  // (docs/protocol.md#d11-fetch-twice).
   std::vector<std::string> scopes_;
   // By scopeIndex: the scope authorizer allowed reading only, so
   // changesets are refused here with per-fragment errors.

@@ -1,10 +1,9 @@
 #include "gateway/session/session_manager.h"
 
-#include <algorithm>
-#include <random>
-
 #include <sys/random.h>
 
+#include <algorithm>
+#include <random>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -20,9 +19,9 @@ namespace net = boost::asio;
 
 namespace {
 
-// Typed denial errors (docs/protocol.md#close-codes). The unrecognized-handshake text is the
-// original's minus the word "message": RFC 6455 caps a close reason at 123
-// bytes and the original's did not fit.
+// Typed denial errors (docs/protocol.md#close-codes). The
+// unrecognized-handshake text is the original's minus the word "message": RFC
+// 6455 caps a close reason at 123 bytes and the original's did not fit.
 const WireError kUnrecognizedHandshake{
     "Unrecognized handshake, should send SessionCreate as first and only "
     "message",
@@ -32,7 +31,8 @@ const WireError kTokenUnrecognized{"Session token unrecognized",
 const WireError kEstablishTimedOut{
     "Session took long to establish and timed out",
     "session-establish-timedout"};
-// What a denied client receives, whatever the reason (docs/protocol.md#authorization).
+// What a denied client receives, whatever the reason
+// (docs/protocol.md#authorization).
 const WireError kSessionDenied{"Session creation denied", ""};
 
 const std::string* FindParam(const ConnectionParams& params,
@@ -156,8 +156,7 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
     if (it == by_token_.end()) {
       LOG(INFO) << "connection " << connection->peer()
                 << ": unknown session token, denied";
-      gate_.Deny(connection, kTokenUnrecognized,
-                 ConnectionGate::Hold::kTarpit);
+      gate_.Deny(connection, kTokenUnrecognized, ConnectionGate::Hold::kTarpit);
       return;
     }
     std::shared_ptr<Session> session = it->second;
@@ -165,7 +164,8 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
     session->Attach(std::move(connection));
     return;
   }
-  // A new session: the first frame must be SessionCreate (docs/protocol.md#handshake).
+  // A new session: the first frame must be SessionCreate
+  // (docs/protocol.md#handshake).
   Handshake handshake;
   handshake.connection = connection;
   handshake.params = std::move(params);
@@ -203,8 +203,7 @@ void SessionManager::FrameOnHub(
 }
 
 void SessionManager::HandleHandshakeFrame(
-    Handshake& handshake,
-    absl::StatusOr<std::vector<ClientMessage>> messages) {
+    Handshake& handshake, absl::StatusOr<std::vector<ClientMessage>> messages) {
   if (handshake.consumed) return;  // frames before acceptance are lost
   handshake.consumed = true;
   handshake.timer->cancel();
@@ -216,10 +215,11 @@ void SessionManager::HandleHandshakeFrame(
               << ": handshake refused: " << messages.status().message();
     gate_.Deny(connection,
                WireError{std::string(messages.status().message()), ""},
-         ConnectionGate::Hold::kTarpit);
+               ConnectionGate::Hold::kTarpit);
     return;
   }
-  // One SessionCreate, alone or in a one-element array (docs/protocol.md#d5-handshake-array).
+  // One SessionCreate, alone or in a one-element array
+  // (docs/protocol.md#d5-handshake-array).
   if (messages->size() != 1 ||
       messages->front().type != ClientMessageType::kSessionCreate) {
     gate_.Deny(connection, kUnrecognizedHandshake,
@@ -245,8 +245,8 @@ void SessionManager::AuthorizeSession(const ConnectionPtr& connection,
   authorizing_.emplace(connection->id(), connection);
   sync_.AuthorizeSession(
       std::move(request),
-      [this, connection, create, id](
-          absl::StatusOr<sync::v1::SessionAuthorization> decision) mutable {
+      [this, connection, create,
+       id](absl::StatusOr<sync::v1::SessionAuthorization> decision) mutable {
         if (authorizing_.erase(connection->id()) == 0) return;  // closed
         if (!decision.ok() || !decision->allow()) {
           LOG(INFO) << "connection " << connection->peer()
@@ -311,9 +311,9 @@ void SessionManager::ClosedOnHub(const ConnectionPtr& connection) {
   session->Detach(connection.get());
 }
 
-void SessionManager::Fetch(
-    Session& session, std::string scope, std::string params_json,
-    SyncClient::FetchCallback done) {
+void SessionManager::Fetch(Session& session, std::string scope,
+                           std::string params_json,
+                           SyncClient::FetchCallback done) {
   sync::v1::FetchRequest request;
   request.set_scope(scope);
   request.set_params_json(std::move(params_json));
@@ -344,19 +344,19 @@ void SessionManager::Fetch(
 void SessionManager::Apply(Session& session, sync::v1::ApplyRequest request,
                            SyncClient::ApplyCallback done) {
   std::string scope = request.scope();
-  sync_.Apply(std::move(request),
-              [this, scope = std::move(scope), id = session.id(),
-               done = std::move(done)](
-                  absl::StatusOr<sync::v1::ApplyResult> result) mutable {
-                if (result.ok() && !result->has_redirect() &&
-                    result->version() > 0) {
-                  if (auto it = scopes_.find(scope); it != scopes_.end() &&
-                      result->version() > it->second.version) {
-                    it->second.answered[result->version()] = id;
-                  }
-                }
-                done(std::move(result));
-              });
+  sync_.Apply(
+      std::move(request),
+      [this, scope = std::move(scope), id = session.id(),
+       done = std::move(done)](
+          absl::StatusOr<sync::v1::ApplyResult> result) mutable {
+        if (result.ok() && !result->has_redirect() && result->version() > 0) {
+          if (auto it = scopes_.find(scope);
+              it != scopes_.end() && result->version() > it->second.version) {
+            it->second.answered[result->version()] = id;
+          }
+        }
+        done(std::move(result));
+      });
 }
 
 void SessionManager::ForgetAnswered(ScopeWatch& watch, uint64_t version) {
@@ -447,8 +447,8 @@ void SessionManager::NoteVersion(const std::string& scope,
 
 void SessionManager::NoteDates(ScopeWatch& watch,
                                const sync::v1::ScopeSnapshot& snapshot) {
-  if (watch.dates != nullptr &&
-      static_cast<int>(watch.dates->size()) == snapshot.date_properties_size()) {
+  if (watch.dates != nullptr && static_cast<int>(watch.dates->size()) ==
+                                    snapshot.date_properties_size()) {
     return;  // a scope's schema does not change while it is watched
   }
   watch.dates = std::make_shared<const DateProperties>(
@@ -471,8 +471,8 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
     // sends its state).
     if (!watch.catching_up) {
       LOG(WARNING) << "scope '" << commit.scope() << "' commit "
-                   << commit.version() << " does not follow "
-                   << watch.version << ": watching again";
+                   << commit.version() << " does not follow " << watch.version
+                   << ": watching again";
       watch.catching_up = true;
       sync_.Unwatch(commit.scope());
       Rewatch(commit.scope(), watch);
@@ -485,15 +485,15 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   watch.version = commit.version();
   watch.catching_up = false;
   // The originator already has its changes and gets its reply instead
-  // (docs/protocol.md#broadcast), unless the reply was lost with a broken stream.
-  // A replayed commit goes to its originator only if the originator did
+  // (docs/protocol.md#broadcast), unless the reply was lost with a broken
+  // stream. A replayed commit goes to its originator only if the originator did
   // not get its reply.
   Session* origin = nullptr;
   bool answered = !commit.replayed();
   if (!answered) {
     auto a = watch.answered.find(commit.version());
-    answered = a != watch.answered.end() &&
-               a->second == commit.origin_session_id();
+    answered =
+        a != watch.answered.end() && a->second == commit.origin_session_id();
   }
   ForgetAnswered(watch, commit.version());
   if (answered && !commit.origin_session_id().empty()) {
@@ -558,7 +558,8 @@ void SessionManager::OnScopeLost(const std::string& scope) {
   if (it != scopes_.end()) Rewatch(scope, it->second);
 }
 
-void SessionManager::Rewatch(const std::string& scope, const ScopeWatch& watch) {
+void SessionManager::Rewatch(const std::string& scope,
+                             const ScopeWatch& watch) {
   if (watch.epoch.empty()) return;  // its first fetch is still in flight
   sync::v1::WatchRequest request;
   request.set_scope(scope);

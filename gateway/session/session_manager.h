@@ -1,10 +1,10 @@
 // File: gateway/session/session_manager.h
 //
 // The gateway's hub: it owns every protocol session, runs handshakes and
-// resumes (docs/protocol.md#sessions), keeps which local sessions watch which scope, and turns
-// the sync service's events into client messages. A committed changeset
-// arrives once, already encoded, and goes to every watching session but its
-// originator (docs/protocol.md#broadcast).
+// resumes (docs/protocol.md#sessions), keeps which local sessions watch which
+// scope, and turns the sync service's events into client messages. A committed
+// changeset arrives once, already encoded, and goes to every watching session
+// but its originator (docs/protocol.md#broadcast).
 //
 // Thread-safety: the public On*() entry points may be called from any
 // thread; they hop onto the hub executor (a strand). Everything else runs on
@@ -117,7 +117,8 @@ class SessionManager : public SyncClient::Listener {
  private:
   struct Handshake {
     ConnectionPtr connection;
-    ConnectionParams params;  // x-jetstream-* (docs/protocol.md#d16-session-params)
+    ConnectionParams
+        params;  // x-jetstream-* (docs/protocol.md#d16-session-params)
     std::unique_ptr<boost::asio::steady_timer> timer;
     bool consumed = false;  // the first frame has arrived
   };
@@ -156,8 +157,9 @@ class SessionManager : public SyncClient::Listener {
   void FrameOnHub(ConnectionPtr connection, size_t frame_bytes,
                   absl::StatusOr<std::vector<ClientMessage>> messages);
   void ClosedOnHub(const ConnectionPtr& connection);
-  void HandleHandshakeFrame(Handshake& handshake,
-                            absl::StatusOr<std::vector<ClientMessage>> messages);
+  void HandleHandshakeFrame(
+      Handshake& handshake,
+      absl::StatusOr<std::vector<ClientMessage>> messages);
   // Closes every connection still in its handshake or being authorized
   // with 1001, and every held one (shutdown, drain).
   void CloseUnestablished();

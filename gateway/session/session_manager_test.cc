@@ -63,14 +63,14 @@ sync::v1::FetchResult Fetched(const std::string& epoch, uint64_t version) {
 }
 
 sync::v1::Commit Commit(const std::string& epoch, uint64_t version,
-                        const std::string& origin = "",
-                        bool replayed = false) {
+                        const std::string& origin = "", bool replayed = false) {
   sync::v1::Commit c;
   c.set_scope("Canvas");
   c.set_epoch(epoch);
   c.set_version(version);
   c.set_origin_session_id(origin);
-  c.set_fragments_json(absl::StrCat("[", Rename(absl::StrCat("c", version)), "]"));
+  c.set_fragments_json(
+      absl::StrCat("[", Rename(absl::StrCat("c", version)), "]"));
   c.set_replayed(replayed);
   return c;
 }
@@ -170,10 +170,11 @@ class SessionManagerTest : public ::testing::Test {
 };
 
 TEST_F(SessionManagerTest, TheAuthorizerIsAskedWithEverythingTheClientSaid) {
-  auto connection = Open({{"tenant", "acme"}}, "198.51.100.7",
-                         "https://app.example.com");
-  Send(connection,
-       R"({"type":"SessionCreate","index":0,"version":"0.1.0","params":{"token":"x"}})");
+  auto connection =
+      Open({{"tenant", "acme"}}, "198.51.100.7", "https://app.example.com");
+  Send(
+      connection,
+      R"({"type":"SessionCreate","index":0,"version":"0.1.0","params":{"token":"x"}})");
   ASSERT_THAT(sync_.authorizations(), SizeIs(1));
   const sync::v1::AuthorizeSessionRequest& asked =
       sync_.authorizations()[0].request;
@@ -203,8 +204,10 @@ TEST_F(SessionManagerTest, ADeniedSessionGetsTheFixedReplyAndNothingMore) {
   deny.mutable_error()->set_message("no token");
   sync_.AnswerAuthorization(0, deny);
   Run();
-  EXPECT_THAT(connection->messages(),
-              ElementsAre(R"({"type":"SessionCreateReply","index":0,"error":{"message":"Session creation denied"}})"));
+  EXPECT_THAT(
+      connection->messages(),
+      ElementsAre(
+          R"({"type":"SessionCreateReply","index":0,"error":{"message":"Session creation denied"}})"));
   Send(connection, R"({"type":"ScopeFetch","index":1,"name":"Canvas"})");
   EXPECT_THAT(sync_.fetches(), IsEmpty());
   EXPECT_FALSE(connection->close().has_value());
@@ -302,7 +305,8 @@ TEST_F(SessionManagerTest, ACommitGoesToEverySessionButItsOriginator) {
                                 HasSubstr(Rename("c6")))));
 }
 
-TEST_F(SessionManagerTest, AReplayedCommitGoesToItsOriginatorOnlyIfItsReplyWasLost) {
+TEST_F(SessionManagerTest,
+       AReplayedCommitGoesToItsOriginatorOnlyIfItsReplyWasLost) {
   Client a = NewSession();
   Fetch(a, 1, Fetched("e1", 5));
   a.connection->TakeMessages();
@@ -367,8 +371,8 @@ TEST_F(SessionManagerTest, MessagesOverTheRateAreRefusedUntilTheBucketRefills) {
   Client a = NewSession();
   Fetch(a, 1, Fetched("e1", 5));  // takes one
   a.connection->TakeMessages();
-  Send(a.connection, absl::StrCat("[", SyncFrame(2, "x"), ",", SyncFrame(3, "y"),
-                                  "]"));
+  Send(a.connection,
+       absl::StrCat("[", SyncFrame(2, "x"), ",", SyncFrame(3, "y"), "]"));
   ASSERT_THAT(sync_.applies(), SizeIs(1));  // only index 2 went on
   EXPECT_THAT(a.connection->TakeMessages(),
               ElementsAre(AllOf(HasSubstr(R"("replyTo":3)"),

@@ -29,8 +29,7 @@ class GrpcSyncClient::Stream
     self_ = std::move(self);
     client_->StreamStarted();
     if (!client_->bearer_token_.empty()) {
-      context_.AddMetadata("authorization",
-                           "Bearer " + client_->bearer_token_);
+      context_.AddMetadata("authorization", "Bearer " + client_->bearer_token_);
     }
     client_->stub_->async()->Connect(&context_, this);
     StartRead(&incoming_);
@@ -365,7 +364,8 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
             applied = applied || !reply.has_error();
           }
           // Its Commit follows (an ApplyResult precedes its own Commit).
-          if (applied) unanswered_commits_.insert({late->second, result.version()});
+          if (applied)
+            unanswered_commits_.insert({late->second, result.version()});
           timed_out_applies_.erase(late);
           break;
         }
@@ -387,14 +387,16 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
       case sync::v1::ServiceEvent::kCommit: {
         sync::v1::Commit* commit = event.mutable_commit();
         if (!unanswered_commits_.empty() &&
-            unanswered_commits_.erase({commit->scope(), commit->version()}) > 0) {
+            unanswered_commits_.erase({commit->scope(), commit->version()}) >
+                0) {
           commit->clear_origin_session_id();
         }
         if (listener_ != nullptr) listener_->OnCommit(*commit);
         break;
       }
       case sync::v1::ServiceEvent::kResync:
-        if (listener_ != nullptr) listener_->OnResync(event.resync().snapshot());
+        if (listener_ != nullptr)
+          listener_->OnResync(event.resync().snapshot());
         break;
       case sync::v1::ServiceEvent::kScopeLost: {
         const sync::v1::ScopeLost& lost = event.scope_lost();
@@ -420,10 +422,12 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
 void GrpcSyncClient::Fail(Pending& pending, const absl::Status& status) {
   // Never inline: the caller may be in the middle of its own bookkeeping.
   if (pending.fetch) {
-    net::post(hub_, [done = std::move(pending.fetch), status] { done(status); });
+    net::post(hub_,
+              [done = std::move(pending.fetch), status] { done(status); });
   }
   if (pending.apply) {
-    net::post(hub_, [done = std::move(pending.apply), status] { done(status); });
+    net::post(hub_,
+              [done = std::move(pending.apply), status] { done(status); });
   }
   if (pending.authorize) {
     net::post(hub_,
@@ -444,7 +448,8 @@ void GrpcSyncClient::ArmSweep() {
     absl::Time now = absl::Now();
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.deadline <= now) {
-        if (it->second.apply) timed_out_applies_.emplace(it->first, it->second.scope);
+        if (it->second.apply)
+          timed_out_applies_.emplace(it->first, it->second.scope);
         Fail(it->second, absl::DeadlineExceededError(
                              "Sync service did not answer in time"));
         pending_.erase(it++);

@@ -4,9 +4,10 @@
 // sessions are queued and written in batches (one GatewayFrame per write,
 // one write in flight; the requests of one hub turn always share a frame);
 // incoming frames are handed to the hub executor in order, those that
-// arrive while the hub is busy in one hand-off. When the stream breaks, every pending request fails with
-// kUnavailable at once (clients get error replies, never hangs) and the
-// client reconnects by itself with backoff; the listener then re-watches.
+// arrive while the hub is busy in one hand-off. When the stream breaks, every
+// pending request fails with kUnavailable at once (clients get error replies,
+// never hangs) and the client reconnects by itself with backoff; the listener
+// then re-watches.
 //
 // Thread-safety: public methods on the hub executor only. gRPC's own
 // threads only touch the write queue (under a mutex) and post to the hub.
@@ -16,16 +17,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
-
-#include <deque>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"

@@ -250,11 +250,13 @@ TEST_F(GrpcSyncClientTest, TheRequestsOfOneTurnGoInFramesUnderTheAgreedSize) {
   // more than the one request that crossed it.
   std::vector<size_t> frames = service_.frame_bytes();
   EXPECT_GE(frames.size(), 5u);
-  for (size_t bytes : frames) EXPECT_LT(bytes, kGatewayFrameSoftBytes + kBytes + 1024);
+  for (size_t bytes : frames)
+    EXPECT_LT(bytes, kGatewayFrameSoftBytes + kBytes + 1024);
   EXPECT_EQ(service_.streams(), 1);
 }
 
-TEST_F(GrpcSyncClientTest, ARequestTooLargeForTheServiceFailsAloneAndTheStreamLives) {
+TEST_F(GrpcSyncClientTest,
+       ARequestTooLargeForTheServiceFailsAloneAndTheStreamLives) {
   Start();
   absl::Notification failed;
   absl::Status status;
@@ -291,7 +293,8 @@ TEST_F(GrpcSyncClientTest, AServerWithoutTheAgreementTearsTheIdleStreamDown) {
   EXPECT_TRUE(log_.WaitFor("ended", absl::Seconds(30)));
 }
 
-TEST_F(GrpcSyncClientTest, AStreamThatBreaksFailsPendingRequestsAsUnknownOutcomes) {
+TEST_F(GrpcSyncClientTest,
+       AStreamThatBreaksFailsPendingRequestsAsUnknownOutcomes) {
   Start();
   absl::Notification failed;
   absl::Status status;

@@ -155,7 +155,8 @@ std::string RoutingSyncClient::RouteForTest(const std::string& scope) const {
   return r == nullptr ? "" : (r->member_id.empty() ? r->address : r->member_id);
 }
 
-std::string RoutingSyncClient::PlacementForTest(const std::string& scope) const {
+std::string RoutingSyncClient::PlacementForTest(
+    const std::string& scope) const {
   auto it = routes_.find(scope);
   if (it == routes_.end() || it->second.replica == nullptr) return "";
   const Replica* r = it->second.replica;
@@ -210,8 +211,8 @@ void RoutingSyncClient::Fetch(sync::v1::FetchRequest request,
   ScopeRoute& route = routes_[scope];
   const uint64_t seq = route.next_seq++;
   if (route.moving) {
-    route.held.push_back(Held{seq, 0, std::make_pair(std::move(request),
-                                                      std::move(done))});
+    route.held.push_back(
+        Held{seq, 0, std::make_pair(std::move(request), std::move(done))});
     return;
   }
   SendFetch(scope, route, seq, 0, std::move(request), std::move(done));
@@ -223,8 +224,8 @@ void RoutingSyncClient::Apply(sync::v1::ApplyRequest request,
   ScopeRoute& route = routes_[scope];
   const uint64_t seq = route.next_seq++;
   if (route.moving) {
-    route.held.push_back(Held{seq, 0, std::make_pair(std::move(request),
-                                                      std::move(done))});
+    route.held.push_back(
+        Held{seq, 0, std::make_pair(std::move(request), std::move(done))});
     return;
   }
   SendApply(scope, route, seq, 0, std::move(request), std::move(done));
@@ -293,11 +294,10 @@ void RoutingSyncClient::SendFetch(const std::string& scope, ScopeRoute& route,
         const bool redirected = result.ok() && result->has_redirect();
         // Its replica's stream ended: a fetch changes nothing, so it is
         // sent again where the scope goes.
-        const bool stream_lost =
-            !result.ok() &&
-            (absl::IsUnknown(result.status()) ||
-             absl::IsUnavailable(result.status())) &&
-            route.replica == sent_to && route.moving;
+        const bool stream_lost = !result.ok() &&
+                                 (absl::IsUnknown(result.status()) ||
+                                  absl::IsUnavailable(result.status())) &&
+                                 route.replica == sent_to && route.moving;
         if ((redirected || stream_lost) && hops < kMaxHops) {
           if (redirected && !route.moving) {
             StartMove(scope, result->redirect().member_id(),
@@ -314,7 +314,8 @@ void RoutingSyncClient::SendFetch(const std::string& scope, ScopeRoute& route,
           done(absl::UnavailableError(
               "the scope kept moving between sync service replicas"));
         } else {
-          if (result.ok() && !result->has_error()) route.lost_without_target = 0;
+          if (result.ok() && !result->has_error())
+            route.lost_without_target = 0;
           done(std::move(result));
         }
         MaybeFinishMove(scope);
@@ -361,9 +362,9 @@ void RoutingSyncClient::SendApply(const std::string& scope, ScopeRoute& route,
                       result->redirect().address());
           }
           copy->clear_routing();
-          InsertInOrder(route.held,
-                        Held{seq, hops + 1,
-                             std::make_pair(std::move(*copy), std::move(done))});
+          InsertInOrder(route.held, Held{seq, hops + 1,
+                                         std::make_pair(std::move(*copy),
+                                                        std::move(done))});
           FinishMoveAfter(scope, RedirectBackoff(hops + 1));
           return;
         }
@@ -464,15 +465,14 @@ void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
     // Lost again with nowhere to go: give the replicas a moment.
     route.rewatch_scheduled = true;
     std::weak_ptr<bool> alive = alive_;
-    schedule_(RewatchBackoff(route.lost_without_target),
-              [this, alive, scope] {
-                if (alive.expired()) return;
-                auto again = routes_.find(scope);
-                if (again == routes_.end()) return;
-                again->second.rewatch_scheduled = false;
-                again->second.lost_without_target = 1;  // the wait is done
-                MaybeFinishMove(scope);
-              });
+    schedule_(RewatchBackoff(route.lost_without_target), [this, alive, scope] {
+      if (alive.expired()) return;
+      auto again = routes_.find(scope);
+      if (again == routes_.end()) return;
+      again->second.rewatch_scheduled = false;
+      again->second.lost_without_target = 1;  // the wait is done
+      MaybeFinishMove(scope);
+    });
     return;
   }
   // A move to where a replica said the scope is: its requests are resends,
@@ -537,7 +537,8 @@ void RoutingSyncClient::MaybeFinishMove(const std::string& scope) {
   routes_[scope].rerouted = false;
 }
 
-void RoutingSyncClient::OnCommit(Replica* from, const sync::v1::Commit& commit) {
+void RoutingSyncClient::OnCommit(Replica* from,
+                                 const sync::v1::Commit& commit) {
   auto it = routes_.find(commit.scope());
   if (it == routes_.end() || it->second.replica != from) {
     VLOG(1) << "scope '" << commit.scope() << "' commit " << commit.version()
@@ -569,7 +570,8 @@ void RoutingSyncClient::OnStreamStarted(Replica* from) {
     std::vector<std::string> back;
     for (const auto& [scope, route] : routes_) {
       bool first = false;
-      if (route.replica != from && !route.moving && Choose(scope, &first) == from) {
+      if (route.replica != from && !route.moving &&
+          Choose(scope, &first) == from) {
         back.push_back(scope);
       }
     }
@@ -616,9 +618,9 @@ void RoutingSyncClient::MoveScopesOff(Replica* replica) {
   std::vector<std::string> scopes;
   for (auto& [scope, route] : routes_) {
     const bool moving_there =
-        route.moving && ((!route.move_id.empty() &&
-                          route.move_id == replica->member_id) ||
-                         route.move_address == replica->address);
+        route.moving &&
+        ((!route.move_id.empty() && route.move_id == replica->member_id) ||
+         route.move_address == replica->address);
     if (moving_there) {
       // It is gone: go wherever routing points instead.
       route.move_id.clear();

@@ -104,7 +104,7 @@ class RoutingSyncClient : public SyncClient {
     bool seed = false;
     // The member it is (empty: not known as one).
     std::string member_id;
-    bool live = false;      // in the current view (or a standalone seed)
+    bool live = false;  // in the current view (or a standalone seed)
     bool standalone = false;
     uint64_t generation = 0;  // stream starts seen
     std::unique_ptr<SyncClient> client;

@@ -7,8 +7,8 @@
 
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,8 +84,8 @@ class FakeReplica : public SyncClient {
 class RecordingListener : public SyncClient::Listener {
  public:
   void OnCommit(const sync::v1::Commit& commit) override {
-    events.push_back(absl::StrCat("commit ", commit.scope(), " ",
-                                  commit.version()));
+    events.push_back(
+        absl::StrCat("commit ", commit.scope(), " ", commit.version()));
   }
   void OnResync(const sync::v1::ScopeSnapshot& snapshot) override {
     events.push_back("resync " + snapshot.scope());
@@ -100,7 +100,8 @@ class RecordingListener : public SyncClient::Listener {
   std::function<void(const std::string&)> rewatch;
 };
 
-sync::v1::FetchResult Redirect(const std::string& id, const std::string& address) {
+sync::v1::FetchResult Redirect(const std::string& id,
+                               const std::string& address) {
   sync::v1::FetchResult r;
   r.mutable_redirect()->set_member_id(id);
   r.mutable_redirect()->set_address(address);
@@ -175,10 +176,10 @@ struct Gateway {
     sync::v1::FetchRequest request;
     request.set_scope(scope);
     router->Fetch(std::move(request), [this, scope](auto result) {
-      answers.push_back(
-          !result.ok() ? "fetch error"
-                       : (result->has_redirect() ? "fetch REDIRECT"
-                                                 : "fetched " + scope));
+      answers.push_back(!result.ok()
+                            ? "fetch error"
+                            : (result->has_redirect() ? "fetch REDIRECT"
+                                                      : "fetched " + scope));
     });
   }
   void Apply(const std::string& scope, const std::string& session) {
@@ -186,10 +187,10 @@ struct Gateway {
     request.set_scope(scope);
     request.set_session_id(session);
     router->Apply(std::move(request), [this, session](auto result) {
-      answers.push_back(!result.ok() ? "apply error " + session
-                                     : (result->has_redirect()
-                                            ? "apply REDIRECT"
-                                            : "applied " + session));
+      answers.push_back(!result.ok()
+                            ? "apply error " + session
+                            : (result->has_redirect() ? "apply REDIRECT"
+                                                      : "applied " + session));
     });
   }
   void Watch(const std::string& scope) {
@@ -242,14 +243,16 @@ const std::vector<std::string> kIds = {"sync-0", "sync-1", "sync-2"};
 struct Clustered : Gateway {
   Clustered() : Gateway({"dns:///sync"}) {
     Members("dns:///sync", kThree, 100);
-    for (const auto& [id, address] : kThree) at(address).listener_->OnStreamStarted();
+    for (const auto& [id, address] : kThree)
+      at(address).listener_->OnStreamStarted();
     listener.events.clear();
   }
 };
 
 TEST(RoutingSyncClientTest, LearnsTheMembersFromOneSeedAndRoutesOverTheirIds) {
   Clustered g;
-  EXPECT_THAT(g.router->MembersForTest(), ElementsAre("sync-0", "sync-1", "sync-2"));
+  EXPECT_THAT(g.router->MembersForTest(),
+              ElementsAre("sync-0", "sync-1", "sync-2"));
   EXPECT_THAT(g.order, ElementsAre("dns:///sync", "10.0.0.1:50051",
                                    "10.0.0.2:50051", "10.0.0.3:50051"));
   // Every scope goes to the member its ranking puts first, by id.
@@ -270,8 +273,8 @@ TEST(RoutingSyncClientTest, ANewerViewWinsAndAnOlderOneIsIgnored) {
   EXPECT_THAT(g.router->MembersForTest(), ElementsAre("sync-0", "sync-1"));
   g.Members("10.0.0.2:50051", kThree, 150);  // read before the last one
   EXPECT_THAT(g.router->MembersForTest(), ElementsAre("sync-0", "sync-1"));
-  g.Members("10.0.0.2:50051", {kThree[0], kThree[1], {"sync-3", "10.0.0.4:50051"}},
-            300);
+  g.Members("10.0.0.2:50051",
+            {kThree[0], kThree[1], {"sync-3", "10.0.0.4:50051"}}, 300);
   EXPECT_THAT(g.router->MembersForTest(),
               ElementsAre("sync-0", "sync-1", "sync-3"));
   EXPECT_TRUE(g.replicas.count("10.0.0.4:50051"));
@@ -327,8 +330,9 @@ TEST(RoutingSyncClientTest, ARedirectToAReplicaThatIsDownMayTakeTheLeaseOver) {
   g.at("10.0.0.1:50051").AnswerFetch(Redirect("sync-2", "10.0.0.3:50051"));
   // Resent where routing points instead: a resend (which ends the stream's
   // redirect) that may take the lease over.
-  EXPECT_THAT(g.at("10.0.0.1:50051").calls,
-              ElementsAre("fetch " + scope, "fetch " + scope + " take_over rerouted"));
+  EXPECT_THAT(
+      g.at("10.0.0.1:50051").calls,
+      ElementsAre("fetch " + scope, "fetch " + scope + " take_over rerouted"));
   g.Apply(scope, "later");
   EXPECT_EQ(g.at("10.0.0.1:50051").calls.back(),
             "apply " + scope + " later take_over");
@@ -376,8 +380,9 @@ TEST(RoutingSyncClientTest, AMemberLeavingTheViewHasItsScopesMoved) {
   g.Members("10.0.0.2:50051", {kThree[1], kThree[2]}, 200);
   const std::vector<std::string> rest = {"sync-1", "sync-2"};
   const std::string next =
-      rest[RankByRendezvous(rest, scope).front()] == "sync-1" ? "10.0.0.2:50051"
-                                                              : "10.0.0.3:50051";
+      rest[RankByRendezvous(rest, scope).front()] == "sync-1"
+          ? "10.0.0.2:50051"
+          : "10.0.0.3:50051";
   EXPECT_THAT(g.listener.events, ElementsAre("lost " + scope));
   EXPECT_THAT(g.at(next).calls, ElementsAre("watch " + scope));
   // Its client is shut down once nothing is placed there any more.
@@ -399,14 +404,16 @@ TEST(RoutingSyncClientTest, AFetchWhoseStreamEndedIsSentAgainAndAnApplyIsNot) {
   EXPECT_THAT(g.answers, ElementsAre("apply error 1"));
   const std::vector<std::string> rest = {"sync-1", "sync-2"};
   const std::string next =
-      rest[RankByRendezvous(rest, scope).front()] == "sync-1" ? "10.0.0.2:50051"
-                                                              : "10.0.0.3:50051";
+      rest[RankByRendezvous(rest, scope).front()] == "sync-1"
+          ? "10.0.0.2:50051"
+          : "10.0.0.3:50051";
   // Sent to the next member in the ranking; its owner may be unreachable
   // from here, so it may take the lease over.
   EXPECT_THAT(g.at(next).calls, ElementsAre("fetch " + scope + " take_over"));
 }
 
-TEST(RoutingSyncClientTest, AScopeLostWithNowhereToGoIsWatchedAgainAfterABackoff) {
+TEST(RoutingSyncClientTest,
+     AScopeLostWithNowhereToGoIsWatchedAgainAfterABackoff) {
   Clustered g;
   const std::string scope = ScopeRankingFirst(kIds, "sync-0");
   g.Watch(scope);
@@ -442,7 +449,8 @@ TEST(RoutingSyncClientTest, StandaloneSeedsAreMembersNamedAsWritten) {
   for (const char* seed : {"c:1", "b:1", "a:1"}) reversed.Standalone(seed);
   for (int i = 0; i < 30; ++i) {
     const std::string scope = absl::StrCat("scope-", i);
-    EXPECT_EQ(g.router->RouteForTest(scope), reversed.router->RouteForTest(scope));
+    EXPECT_EQ(g.router->RouteForTest(scope),
+              reversed.router->RouteForTest(scope));
   }
 }
 

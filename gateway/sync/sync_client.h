@@ -56,7 +56,8 @@ class SyncClient {
   // resolves those, so its own callers never see one.
   using FetchCallback =
       std::function<void(absl::StatusOr<sync::v1::FetchResult>)>;
-  using ApplyCallback = std::function<void(absl::StatusOr<sync::v1::ApplyResult>)>;
+  using ApplyCallback =
+      std::function<void(absl::StatusOr<sync::v1::ApplyResult>)>;
   // The service's decision on a new session, or kUnavailable /
   // kDeadlineExceeded.
   using AuthorizeCallback =

@@ -152,7 +152,8 @@ absl::Status PostgresCluster::Join(const Member& self) {
   }
   const PostgresClusterOptions& o = options_;
   absl::StatusOr<Result> registered = control_->Query(
-      kRegister, {self.id.c_str(), o.incarnation.c_str(), self.address.c_str()});
+      kRegister,
+      {self.id.c_str(), o.incarnation.c_str(), self.address.c_str()});
   if (!registered.ok()) return registered.status();
   {
     absl::MutexLock lock(&mu_);
@@ -178,7 +179,8 @@ PostgresCluster::PostgresCluster(PostgresClusterOptions options,
                                  std::unique_ptr<Connection> control,
                                  std::unique_ptr<Connection> leases)
     : options_(std::move(options)),
-      ttl_millis_(std::to_string(absl::ToInt64Milliseconds(options_.lease_ttl))),
+      ttl_millis_(
+          std::to_string(absl::ToInt64Milliseconds(options_.lease_ttl))),
       control_(std::move(control)),
       leases_(std::move(leases)) {
   absl::MutexLock lock(&mu_);
@@ -201,8 +203,7 @@ PostgresCluster::~PostgresCluster() {
   // Gone at once from every view, rather than when the heartbeat ages out.
   absl::MutexLock lock(&leases_mu_);
   if (leases_->ok() || leases_->Reset().ok()) {
-    leases_
-        ->Query(kLeave, {self_id.c_str(), options_.incarnation.c_str()})
+    leases_->Query(kLeave, {self_id.c_str(), options_.incarnation.c_str()})
         .IgnoreError();
   }
 }
@@ -242,15 +243,17 @@ bool PostgresCluster::Valid(const std::string& scope, uint64_t epoch) const {
          now < it->second.valid_until;
 }
 
-absl::StatusOr<LeaseOutcome> PostgresCluster::Acquire(const std::string& scope) {
+absl::StatusOr<LeaseOutcome> PostgresCluster::Acquire(
+    const std::string& scope) {
   {
     absl::MutexLock lock(&mu_);
     if (!joined_) {
-      return absl::UnavailableError("the replica has not joined its cluster yet");
+      return absl::UnavailableError(
+          "the replica has not joined its cluster yet");
     }
     if (superseded_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "another process registered as member ", self_.id));
+      return absl::FailedPreconditionError(
+          absl::StrCat("another process registered as member ", self_.id));
     }
   }
   absl::MutexLock lock(&leases_mu_);
@@ -300,8 +303,10 @@ absl::StatusOr<LeaseOutcome> PostgresCluster::TryAcquire(
   }
   absl::StatusOr<Result> taken =
       row->rows() == 0
-          ? c.Query(kInsertLease, {scope.c_str(), me.c_str(), ttl_millis_.c_str()})
-          : c.Query(kTakeLease, {scope.c_str(), me.c_str(), ttl_millis_.c_str()});
+          ? c.Query(kInsertLease,
+                    {scope.c_str(), me.c_str(), ttl_millis_.c_str()})
+          : c.Query(kTakeLease,
+                    {scope.c_str(), me.c_str(), ttl_millis_.c_str()});
   if (!taken.ok()) return fail(taken.status());
   if (taken->rows() != 1) {
     // Another replica inserted the first row meanwhile: look again.
@@ -332,7 +337,8 @@ void PostgresCluster::Release(const std::string& scope, uint64_t epoch) {
   absl::MutexLock lock(&leases_mu_);
   if (!leases_->ok() && !leases_->Reset().ok()) return;  // it expires instead
   absl::StatusOr<Result> released = leases_->Query(
-      kRelease, {scope.c_str(), options_.incarnation.c_str(), epoch_text.c_str()});
+      kRelease,
+      {scope.c_str(), options_.incarnation.c_str(), epoch_text.c_str()});
   if (!released.ok()) {
     LOG(WARNING) << "lease of scope " << scope
                  << " not released (it expires instead): " << released.status();
@@ -350,7 +356,8 @@ void PostgresCluster::Drain() {
     if (leases_->ok() || leases_->Reset().ok()) {
       absl::StatusOr<Result> r = leases_->Query(
           kDrain, {self_id.c_str(), options_.incarnation.c_str()});
-      if (!r.ok()) LOG(WARNING) << "cluster: cannot mark draining: " << r.status();
+      if (!r.ok())
+        LOG(WARNING) << "cluster: cannot mark draining: " << r.status();
     }
   }
   // The local view drops this member at once (the listener hears of it
@@ -366,9 +373,8 @@ void PostgresCluster::HeartbeatLoop() {
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_;
-      };
+      auto stop = [this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stop),
                                options_.heartbeat_interval)) {
         return;
@@ -429,7 +435,8 @@ absl::Status PostgresCluster::Heartbeat() {
       kHeartbeat, {self.id.c_str(), options_.incarnation.c_str()});
   if (!beat.ok()) return beat.status();
   if (beat->rows() == 1) return absl::OkStatus();
-  absl::StatusOr<Result> who = control_->Query(kIncarnationOf, {self.id.c_str()});
+  absl::StatusOr<Result> who =
+      control_->Query(kIncarnationOf, {self.id.c_str()});
   if (!who.ok()) return who.status();
   if (who->rows() == 0) {
     // Our row was removed (by an operator, say): register again.
@@ -446,7 +453,8 @@ absl::Status PostgresCluster::Heartbeat() {
   {
     absl::MutexLock lock(&mu_);
     superseded_ = true;
-    for (const auto& [scope, held] : held_) lost.emplace_back(scope, held.epoch);
+    for (const auto& [scope, held] : held_)
+      lost.emplace_back(scope, held.epoch);
     held_.clear();
     ++held_changes_;
   }
@@ -468,7 +476,8 @@ absl::Status PostgresCluster::Renew() {
   const std::string array = TextArray(scopes);
   const Clock::time_point sent = Clock::now();
   absl::StatusOr<Result> renewed = control_->Query(
-      kRenew, {options_.incarnation.c_str(), ttl_millis_.c_str(), array.c_str()});
+      kRenew,
+      {options_.incarnation.c_str(), ttl_millis_.c_str(), array.c_str()});
   if (!renewed.ok()) return renewed.status();
   absl::flat_hash_map<std::string, uint64_t> found;
   for (int row = 0; row < renewed->rows(); ++row) {

@@ -247,10 +247,11 @@ TEST_F(PostgresClusterTest, ATakeOverWaitsForACommitRunningUnderTheOldLease) {
   ASSERT_NE(b, nullptr);
   // An expired lease of another writer, whose commit still runs: its
   // transaction holds the lease row as a commit does (FOR KEY SHARE).
-  ASSERT_TRUE(ExecSql(conninfo_,
-                      "INSERT INTO jetstream_leases VALUES ('Canvas', 'old', 7, "
-                      "clock_timestamp() - interval '1 second')")
-                  .ok());
+  ASSERT_TRUE(
+      ExecSql(conninfo_,
+              "INSERT INTO jetstream_leases VALUES ('Canvas', 'old', 7, "
+              "clock_timestamp() - interval '1 second')")
+          .ok());
   PGconn* commit = PQconnectdb(conninfo_.c_str());
   ASSERT_EQ(PQstatus(commit), CONNECTION_OK);
   PQclear(PQexec(commit, "BEGIN"));
@@ -341,7 +342,8 @@ TEST_F(PostgresClusterTest, TheStoreRefusesACommitUnderALostOrExpiredLease) {
   EXPECT_EQ((*rows)[0][2], std::to_string(lease->epoch));
 }
 
-TEST_F(PostgresClusterTest, AProcessRegisteringTheSameMemberIdSupersedesTheOld) {
+TEST_F(PostgresClusterTest,
+       AProcessRegisteringTheSameMemberIdSupersedesTheOld) {
   RecordingListener events;
   auto old_process = StartMember("a", &events, absl::Milliseconds(900), "one");
   ASSERT_NE(old_process, nullptr);

@@ -23,10 +23,11 @@
 
 namespace jetstream {
 
-// A new client session asks to be created (docs/protocol.md#d16-session-params).
+// A new client session asks to be created
+// (docs/protocol.md#d16-session-params).
 struct SessionRequest {
   std::string session_id;
-  std::string params_json;  // SessionCreate.params
+  std::string params_json;                               // SessionCreate.params
   std::map<std::string, std::string> connection_params;  // x-jetstream-*
   std::string client_version;
   std::string origin;          // the upgrade's Origin header; may be empty

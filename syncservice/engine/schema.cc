@@ -16,13 +16,12 @@ bool Enumeration::Contains(const Value& value) const {
 }
 
 std::string Enumeration::ValuesJson() const {
-  return absl::StrCat(
-      "[",
-      absl::StrJoin(values, ",",
-                    [](std::string* out, const Value& v) {
-                      absl::StrAppend(out, v.DebugString());
-                    }),
-      "]");
+  return absl::StrCat("[",
+                      absl::StrJoin(values, ",",
+                                    [](std::string* out, const Value& v) {
+                                      absl::StrAppend(out, v.DebugString());
+                                    }),
+                      "]");
 }
 
 std::string PropertyType::ElementName() const {

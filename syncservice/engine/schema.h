@@ -7,8 +7,8 @@
 //
 // Property types (docs/protocol.md#property-types): String, Number,
 // Boolean, Date (seconds since the
-// epoch, docs/protocol.md#d2-dates), an enumeration (string- or integer-valued), a reference to a
-// model, and arrays of any of those.
+// epoch, docs/protocol.md#d2-dates), an enumeration (string- or
+// integer-valued), a reference to a model, and arrays of any of those.
 
 #ifndef JETSTREAM_SYNCSERVICE_ENGINE_SCHEMA_H_
 #define JETSTREAM_SYNCSERVICE_ENGINE_SCHEMA_H_
@@ -93,7 +93,8 @@ class ModelType {
 
   // True if an object of `type` may be added to a scope whose root is of this
   // type: `type` is reachable from this type through property declarations,
-  // or derives from a reachable type (docs/protocol.md#apply-errors, "No such class type").
+  // or derives from a reachable type (docs/protocol.md#apply-errors, "No such
+  // class type").
   bool CanContain(const ModelType& type) const {
     return containable_.contains(&type);
   }

@@ -21,9 +21,8 @@ class SchemaBuilder {
 
  private:
   absl::Status Error(absl::string_view where, absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": ", where,
-                                                   where.empty() ? "" : ": ",
-                                                   what));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ": ", where, where.empty() ? "" : ": ", what));
   }
   static std::string ModelWhere(absl::string_view model) {
     return absl::StrCat("model '", model, "'");
@@ -179,7 +178,8 @@ absl::Status SchemaBuilder::DeclareModels(const JsonValue& json) {
     if (!IsValidName(name)) {
       return Error(where, "a name needs letters, digits or '_'");
     }
-    if (IsReservedName(name)) return Error(where, "the name is a built-in type");
+    if (IsReservedName(name))
+      return Error(where, "the name is a built-in type");
     if (schema_->enumeration_by_name_.contains(name)) {
       return Error(where, "the name is already an enumeration");
     }
@@ -190,8 +190,9 @@ absl::Status SchemaBuilder::DeclareModels(const JsonValue& json) {
     for (const auto& key : member.value.GetObject()) {
       std::string k = Str(key.name);
       if (k != "extends" && k != "properties") {
-        return Error(where, absl::StrCat("unknown key '", k,
-                                         "' (expected 'extends', 'properties')"));
+        return Error(where,
+                     absl::StrCat("unknown key '", k,
+                                  "' (expected 'extends', 'properties')"));
       }
     }
     auto model = std::make_unique<ModelType>();

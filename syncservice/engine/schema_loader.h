@@ -5,8 +5,8 @@
 //
 //   {
 //     "enumerations": {
-//       "ChatRoomStatus": {"type": "Number", "values": {"Open": 0, "Closed": 1}},
-//       "Mood": {"type": "String", "values": ["Happy", "Sad"]}
+//       "ChatRoomStatus": {"type": "Number", "values": {"Open": 0, "Closed":
+//       1}}, "Mood": {"type": "String", "values": ["Happy", "Sad"]}
 //     },
 //     "models": {
 //       "Canvas": {"properties": {"name": "String", "shapes": "[Shape]"}},

@@ -55,8 +55,8 @@ std::vector<std::string> PropertyNames(const ModelType& model) {
 // test/enumeration.js
 
 TEST(EnumerationTest, DefinesStringEnumeration) {
-  auto schema = Parse(WithEnumerations(
-      R"("Mood":{"type":"String","values":["Happy","Sad"]})"));
+  auto schema = Parse(
+      WithEnumerations(R"("Mood":{"type":"String","values":["Happy","Sad"]})"));
   ASSERT_TRUE(schema.ok()) << schema.status();
   const Enumeration* e = (*schema)->FindEnumeration("Mood");
   ASSERT_NE(e, nullptr);
@@ -94,8 +94,9 @@ TEST(EnumerationTest, ThrowsWhenNameNotGiven) {
 TEST(EnumerationTest, ThrowsWhenTypeNotStringOrNumber) {
   const std::string expected =
       R"(x.json: enumeration 'E': 'type' must be "String" or "Number")";
-  EXPECT_EQ(ErrorOf(WithEnumerations(R"("E":{"type":"Boolean","values":[true]})")),
-            expected);
+  EXPECT_EQ(
+      ErrorOf(WithEnumerations(R"("E":{"type":"Boolean","values":[true]})")),
+      expected);
   EXPECT_EQ(ErrorOf(WithEnumerations(R"("E":{"values":["A"]})")), expected);
   EXPECT_EQ(ErrorOf(WithEnumerations(R"("E":{"type":7,"values":["A"]})")),
             expected);
@@ -127,17 +128,18 @@ TEST(EnumerationTest, ThrowsWhenNumberValuesEmptyOrNotAnObject) {
       "to integers";
   EXPECT_EQ(ErrorOf(WithEnumerations(R"("E":{"type":"Number","values":{}})")),
             expected);
-  EXPECT_EQ(ErrorOf(WithEnumerations(R"("E":{"type":"Number","values":[0,1]})")),
-            expected);
+  EXPECT_EQ(
+      ErrorOf(WithEnumerations(R"("E":{"type":"Number","values":[0,1]})")),
+      expected);
 }
 
 TEST(EnumerationTest, ThrowsWhenNumberValuesNotAllIntegers) {
   EXPECT_EQ(ErrorOf(WithEnumerations(
                 R"("E":{"type":"Number","values":{"A":0,"B":1.5}})")),
             "x.json: enumeration 'E': value 'B' is not an integer");
-  EXPECT_EQ(ErrorOf(WithEnumerations(
-                R"("E":{"type":"Number","values":{"A":"0"}})")),
-            "x.json: enumeration 'E': value 'A' is not an integer");
+  EXPECT_EQ(
+      ErrorOf(WithEnumerations(R"("E":{"type":"Number","values":{"A":"0"}})")),
+      "x.json: enumeration 'E': value 'A' is not an integer");
   // Integers written with a fraction or an exponent are integers.
   EXPECT_EQ(ErrorOf(WithEnumerations(
                 R"("E":{"type":"Number","values":{"A":1.0,"B":2e1,"C":-3}})")),
@@ -171,8 +173,9 @@ TEST(ModelSchemaTest, RedefiningAnInheritedPropertyIsAnError) {
 }
 
 TEST(ModelSchemaTest, DefiningAPropertyTwiceIsAnError) {
-  EXPECT_EQ(ErrorOf(R"({"models":{"M":{"properties":{"a":"Number","a":"String"}}}})"),
-            "x.json: model 'M', property 'a': defined twice");
+  EXPECT_EQ(
+      ErrorOf(R"({"models":{"M":{"properties":{"a":"Number","a":"String"}}}})"),
+      "x.json: model 'M', property 'a': defined twice");
   // A model with a base that repeats one of its *own* properties.
   EXPECT_EQ(ErrorOf(R"({"models":{
                 "Base":{"properties":{"a":"Number"}},
@@ -226,7 +229,8 @@ TEST(ModelSchemaTest, LateInheritanceSubclassDeclaredBeforeItsBase) {
       "Shape":{"properties":{"x":"Number","y":"Number"}}}})");
   ASSERT_TRUE(schema.ok()) << schema.status();
   const ModelType* circle = (*schema)->FindModel("Circle");
-  EXPECT_THAT(PropertyNames(*circle), ElementsAre("x", "y", "smooth", "radius"));
+  EXPECT_THAT(PropertyNames(*circle),
+              ElementsAre("x", "y", "smooth", "radius"));
   EXPECT_TRUE(circle->IsA(*(*schema)->FindModel("Shape")));
   // models() keeps declaration order.
   ASSERT_EQ((*schema)->models().size(), 3u);
@@ -235,14 +239,18 @@ TEST(ModelSchemaTest, LateInheritanceSubclassDeclaredBeforeItsBase) {
 }
 
 TEST(ModelSchemaTest, UnknownTypeErrorNamesFileModelAndProperty) {
-  EXPECT_EQ(ErrorOf(R"({"models":{"Shape":{"properties":{"x":"Number","color":"Colour"}}}})"),
-            "x.json: model 'Shape', property 'color': unknown type 'Colour'");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"Shape":{"properties":{"x":"Number","color":"Colour"}}}})"),
+      "x.json: model 'Shape', property 'color': unknown type 'Colour'");
   EXPECT_EQ(ErrorOf(R"({"models":{"Shape":{"properties":{"xs":"[Colour]"}}}})"),
             "x.json: model 'Shape', property 'xs': unknown type '[Colour]'");
-  EXPECT_EQ(ErrorOf(R"({"models":{"Shape":{"properties":{"xs":"[[Number]]"}}}})"),
-            "x.json: model 'Shape', property 'xs': unknown type '[[Number]]'");
-  EXPECT_EQ(ErrorOf(R"({"models":{"Shape":{"properties":{"x":{"type":"number"}}}}})"),
-            "x.json: model 'Shape', property 'x': unknown type 'number'");
+  EXPECT_EQ(
+      ErrorOf(R"({"models":{"Shape":{"properties":{"xs":"[[Number]]"}}}})"),
+      "x.json: model 'Shape', property 'xs': unknown type '[[Number]]'");
+  EXPECT_EQ(
+      ErrorOf(R"({"models":{"Shape":{"properties":{"x":{"type":"number"}}}}})"),
+      "x.json: model 'Shape', property 'x': unknown type 'number'");
   // The source name is whatever the caller passes.
   auto schema = ParseSchema(R"({"models":{"S":{"properties":{"c":"Colour"}}}})",
                             "conf/other.json");
@@ -255,9 +263,10 @@ TEST(ModelSchemaTest, InheritanceCycleIsAnError) {
             "x.json: model 'A': inheritance forms a cycle");
   EXPECT_EQ(ErrorOf(R"({"models":{"A":{"extends":"A"}}})"),
             "x.json: model 'A': inheritance forms a cycle");
-  EXPECT_EQ(ErrorOf(R"({"models":{"X":{},"A":{"extends":"B"},"B":{"extends":"C"},
+  EXPECT_EQ(
+      ErrorOf(R"({"models":{"X":{},"A":{"extends":"B"},"B":{"extends":"C"},
                         "C":{"extends":"A"}}})"),
-            "x.json: model 'A': inheritance forms a cycle");
+      "x.json: model 'A': inheritance forms a cycle");
 }
 
 TEST(ModelSchemaTest, StructuralErrors) {
@@ -265,7 +274,8 @@ TEST(ModelSchemaTest, StructuralErrors) {
             "x.json: model 'A': extends unknown model 'Nope'");
   EXPECT_EQ(ErrorOf(R"({"models":{"A":{"extends":3}}})"),
             "x.json: model 'A': 'extends' must be a model name");
-  EXPECT_EQ(ErrorOf(R"({"models":{}})"), "x.json: 'models' must be a non-empty object");
+  EXPECT_EQ(ErrorOf(R"({"models":{}})"),
+            "x.json: 'models' must be a non-empty object");
   EXPECT_EQ(ErrorOf(R"({"enumerations":{}})"),
             "x.json: 'models' must be a non-empty object");
   EXPECT_EQ(ErrorOf(R"([])"), "x.json: the schema must be a JSON object");
@@ -274,7 +284,8 @@ TEST(ModelSchemaTest, StructuralErrors) {
   EXPECT_EQ(ErrorOf(R"({"models":{"A":{"props":{}}}})"),
             "x.json: model 'A': unknown key 'props' (expected 'extends', "
             "'properties')");
-  EXPECT_EQ(ErrorOf(R"({"models":{"A":[]}})"), "x.json: model 'A': must be an object");
+  EXPECT_EQ(ErrorOf(R"({"models":{"A":[]}})"),
+            "x.json: model 'A': must be an object");
   EXPECT_EQ(ErrorOf(R"({"models":{"String":{}}})"),
             "x.json: model 'String': the name is a built-in type");
   EXPECT_EQ(ErrorOf(R"({"models":{"A-B":{}}})"),
@@ -286,14 +297,17 @@ TEST(ModelSchemaTest, StructuralErrors) {
             "as \"Number\"");
   EXPECT_EQ(ErrorOf(R"({"models":{"A":{"properties":{"x":{"default":1}}}}})"),
             "x.json: model 'A', property 'x': requires 'type'");
-  EXPECT_EQ(ErrorOf(R"({"models":{"A":{"properties":{"x":{"type":"Number","min":1}}}}})"),
-            "x.json: model 'A', property 'x': unknown key 'min' (expected "
-            "'type', 'default')");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"A":{"properties":{"x":{"type":"Number","min":1}}}}})"),
+      "x.json: model 'A', property 'x': unknown key 'min' (expected "
+      "'type', 'default')");
   // Not JSON at all: the source is named.
   auto bad = Parse("{models");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(bad.status().message()), ::testing::StartsWith("x.json: "));
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::StartsWith("x.json: "));
 }
 
 // ---------------------------------------------------------------------------
@@ -327,7 +341,8 @@ TEST(SchemaDefaultsTest, ValidDefaultsApplyToNewObjects) {
   EXPECT_EQ(*(*scope)->root().Get("title"), Value::String("Untitled"));
   ChangesetResult r = (*scope)->Apply(Changeset{{
       Add(TestUuid(2), "Item", R"({"plain":3})"),
-      Change(TestUuid(1), "Root", R"({"items":[")" + TestUuidString(2) + R"("]})"),
+      Change(TestUuid(1), "Root",
+             R"({"items":[")" + TestUuidString(2) + R"("]})"),
   }});
   EXPECT_THAT(ReplyMessages(r), ElementsAre("", ""));
   const ModelObject* added = (*scope)->Find(TestUuid(2));
@@ -344,27 +359,44 @@ TEST(SchemaDefaultsTest, ValidDefaultsApplyToNewObjects) {
 }
 
 TEST(SchemaDefaultsTest, InvalidDefaultIsRejected) {
-  EXPECT_EQ(ErrorOf(R"({"models":{"Shape":{"properties":{"x":{"type":"Number","default":"five"}}}}})"),
-            R"(x.json: model 'Shape', property 'x': default "five" is not a valid Number)");
-  EXPECT_EQ(ErrorOf(R"({"models":{"M":{"properties":{"d":{"type":"Date","default":"2015-12-20"}}}}})"),
-            R"(x.json: model 'M', property 'd': default "2015-12-20" is not a valid Date)");
-  EXPECT_EQ(ErrorOf(R"({"models":{"M":{"properties":{"b":{"type":"Boolean","default":0}}}}})"),
-            "x.json: model 'M', property 'b': default 0 is not a valid Boolean");
-  EXPECT_EQ(ErrorOf(R"({"enumerations":{"Level":{"type":"Number","values":{"Low":0}}},
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"Shape":{"properties":{"x":{"type":"Number","default":"five"}}}}})"),
+      R"(x.json: model 'Shape', property 'x': default "five" is not a valid Number)");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"M":{"properties":{"d":{"type":"Date","default":"2015-12-20"}}}}})"),
+      R"(x.json: model 'M', property 'd': default "2015-12-20" is not a valid Date)");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"M":{"properties":{"b":{"type":"Boolean","default":0}}}}})"),
+      "x.json: model 'M', property 'b': default 0 is not a valid Boolean");
+  EXPECT_EQ(
+      ErrorOf(R"({"enumerations":{"Level":{"type":"Number","values":{"Low":0}}},
                         "models":{"M":{"properties":{"l":{"type":"Level","default":3}}}}})"),
-            "x.json: model 'M', property 'l': default 3 is not a valid Level");
-  EXPECT_EQ(ErrorOf(R"({"models":{"M":{"properties":{"t":{"type":"[String]","default":"a"}}}}})"),
-            R"(x.json: model 'M', property 't': default "a" is not a valid [String])");
-  EXPECT_EQ(ErrorOf(R"({"models":{"M":{"properties":{"t":{"type":"[Number]","default":[1,"a"]}}}}})"),
-            "x.json: model 'M', property 't': Property 't' array elements must "
-            "all be of one type");
-  EXPECT_EQ(ErrorOf(R"({"models":{"M":{"properties":{"t":{"type":"[Number]","default":["a"]}}}}})"),
-            R"(x.json: model 'M', property 't': default ["a"] is not a valid [Number])");
-  EXPECT_EQ(ErrorOf(R"({"models":{"M":{"properties":{"t":{"type":"[Number]","default":null}}}}})"),
-            "x.json: model 'M', property 't': default null is not a valid [Number]");
-  EXPECT_EQ(ErrorOf(R"({"models":{"M":{"properties":{"t":{"type":"String","default":{"a":1}}}}}})"),
-            "x.json: model 'M', property 't': Property 't' not a string, number, "
-            "boolean, array, date, null");
+      "x.json: model 'M', property 'l': default 3 is not a valid Level");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"M":{"properties":{"t":{"type":"[String]","default":"a"}}}}})"),
+      R"(x.json: model 'M', property 't': default "a" is not a valid [String])");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"M":{"properties":{"t":{"type":"[Number]","default":[1,"a"]}}}}})"),
+      "x.json: model 'M', property 't': Property 't' array elements must "
+      "all be of one type");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"M":{"properties":{"t":{"type":"[Number]","default":["a"]}}}}})"),
+      R"(x.json: model 'M', property 't': default ["a"] is not a valid [Number])");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"M":{"properties":{"t":{"type":"[Number]","default":null}}}}})"),
+      "x.json: model 'M', property 't': default null is not a valid [Number]");
+  EXPECT_EQ(
+      ErrorOf(
+          R"({"models":{"M":{"properties":{"t":{"type":"String","default":{"a":1}}}}}})"),
+      "x.json: model 'M', property 't': Property 't' not a string, number, "
+      "boolean, array, date, null");
 }
 
 TEST(SchemaDefaultsTest, ReferenceDefaultIsRejected) {
@@ -398,12 +430,13 @@ TEST(SchemaTypesTest, ArraysOfEveryBaseType) {
     BaseType base;
     const char* type_name;
   };
-  for (const Expect& e : std::vector<Expect>{{"s", BaseType::kString, "[String]"},
-                                             {"n", BaseType::kNumber, "[Number]"},
-                                             {"b", BaseType::kBoolean, "[Boolean]"},
-                                             {"d", BaseType::kDate, "[Date]"},
-                                             {"e", BaseType::kEnumeration, "[Mood]"},
-                                             {"m", BaseType::kModel, "[M]"}}) {
+  for (const Expect& e :
+       std::vector<Expect>{{"s", BaseType::kString, "[String]"},
+                           {"n", BaseType::kNumber, "[Number]"},
+                           {"b", BaseType::kBoolean, "[Boolean]"},
+                           {"d", BaseType::kDate, "[Date]"},
+                           {"e", BaseType::kEnumeration, "[Mood]"},
+                           {"m", BaseType::kModel, "[M]"}}) {
     SCOPED_TRACE(e.name);
     const Property* p = m->FindProperty(e.name);
     ASSERT_NE(p, nullptr);
@@ -412,7 +445,8 @@ TEST(SchemaTypesTest, ArraysOfEveryBaseType) {
     EXPECT_EQ(p->type.Name(), e.type_name);
     EXPECT_EQ(p->default_value, Value::ArrayOf({}));
   }
-  EXPECT_EQ(m->FindProperty("e")->type.enumeration, (*schema)->FindEnumeration("Mood"));
+  EXPECT_EQ(m->FindProperty("e")->type.enumeration,
+            (*schema)->FindEnumeration("Mood"));
   EXPECT_EQ(m->FindProperty("m")->type.model, m);
   EXPECT_TRUE(m->FindProperty("m")->type.is_reference());
   EXPECT_FALSE(m->FindProperty("e")->type.is_reference());
@@ -438,9 +472,10 @@ TEST(SchemaTypesTest, CanContainReachableTypesAndTheirSubclasses) {
   const ModelType& canvas = *model("Canvas");
   EXPECT_TRUE(canvas.CanContain(*model("Shape")));
   EXPECT_TRUE(canvas.CanContain(*model("Paint")));
-  EXPECT_TRUE(canvas.CanContain(*model("Circle")));  // subclass of a reachable type
-  EXPECT_TRUE(canvas.CanContain(*model("Point")));   // reachable through Circle
-  EXPECT_FALSE(canvas.CanContain(canvas));           // not referenced by anything
+  EXPECT_TRUE(
+      canvas.CanContain(*model("Circle")));  // subclass of a reachable type
+  EXPECT_TRUE(canvas.CanContain(*model("Point")));  // reachable through Circle
+  EXPECT_FALSE(canvas.CanContain(canvas));  // not referenced by anything
   EXPECT_FALSE(canvas.CanContain(*model("Island")));
   EXPECT_FALSE(canvas.CanContain(*model("Base")));
   EXPECT_FALSE(canvas.CanContain(*model("Sub")));
@@ -466,7 +501,8 @@ TEST(SchemaTypesTest, CanContainReachableTypesAndTheirSubclasses) {
 }
 
 TEST(SchemaTypesTest, SelfReferenceMakesAModelContainItself) {
-  auto schema = Parse(R"({"models":{"Node":{"properties":{"children":"[Node]"}}}})");
+  auto schema =
+      Parse(R"({"models":{"Node":{"properties":{"children":"[Node]"}}}})");
   ASSERT_TRUE(schema.ok()) << schema.status();
   const ModelType* node = (*schema)->FindModel("Node");
   EXPECT_TRUE(node->CanContain(*node));
@@ -502,8 +538,9 @@ TEST(LoadSchemaFileTest, DemoSchemaLoadsWithTheExpectedModels) {
     return out;
   };
   EXPECT_THAT(types("Canvas"), ElementsAre("name:String", "shapes:[Shape]"));
-  EXPECT_THAT(types("Shape"), ElementsAre("x:Number", "y:Number", "width:Number",
-                                          "height:Number", "color:Number"));
+  EXPECT_THAT(types("Shape"),
+              ElementsAre("x:Number", "y:Number", "width:Number",
+                          "height:Number", "color:Number"));
   EXPECT_THAT(types("ChatRoom"),
               ElementsAre("name:String", "attributes:ChatRoomAttributes",
                           "users:[User]", "messages:[Message]"));
@@ -520,7 +557,9 @@ TEST(LoadSchemaFileTest, DemoSchemaLoadsWithTheExpectedModels) {
   EXPECT_TRUE(status->numeric);
   EXPECT_THAT(status->labels, ElementsAre("Open", "Closed"));
   EXPECT_EQ(status->ValuesJson(), "[0,1]");
-  EXPECT_EQ(demo.FindModel("ChatRoomAttributes")->FindProperty("status")->type.enumeration,
+  EXPECT_EQ(demo.FindModel("ChatRoomAttributes")
+                ->FindProperty("status")
+                ->type.enumeration,
             status);
   EXPECT_EQ(demo.FindModel("User")->FindProperty("lastActive")->type.base,
             BaseType::kDate);

@@ -15,13 +15,17 @@
 namespace jetstream {
 namespace {
 
-WireError Untyped(std::string message) { return WireError{std::move(message), ""}; }
+WireError Untyped(std::string message) {
+  return WireError{std::move(message), ""};
+}
 
-std::string Quoted(absl::string_view key) { return absl::StrCat("'", key, "'"); }
+std::string Quoted(absl::string_view key) {
+  return absl::StrCat("'", key, "'");
+}
 
 WireError NotValidType(absl::string_view key, absl::string_view should_be) {
-  return Untyped(
-      absl::StrCat("Not valid type at ", Quoted(key), ", should be ", should_be));
+  return Untyped(absl::StrCat("Not valid type at ", Quoted(key), ", should be ",
+                              should_be));
 }
 
 }  // namespace
@@ -36,7 +40,8 @@ bool ChangesetResult::all_ok() const {
 ModelObject::ModelObject(Uuid uuid, const ModelType* type)
     : uuid_(uuid), type_(type) {
   values_.reserve(type->properties().size());
-  for (const Property& p : type->properties()) values_.push_back(p.default_value);
+  for (const Property& p : type->properties())
+    values_.push_back(p.default_value);
 }
 
 const Value* ModelObject::Get(absl::string_view name) const {
@@ -81,9 +86,9 @@ absl::StatusOr<std::unique_ptr<Scope>> Scope::FromState(
       (*scope)->Apply(Changeset{std::move(fragments), /*atomic=*/true});
   for (size_t i = 0; i < result.replies.size(); ++i) {
     if (!result.replies[i].ok()) {
-      return absl::DataLossError(absl::StrCat(
-          "scope state fragment ", i, " does not apply: ",
-          result.replies[i].error->message));
+      return absl::DataLossError(
+          absl::StrCat("scope state fragment ", i,
+                       " does not apply: ", result.replies[i].error->message));
     }
   }
   (*scope)->version_ = version;
@@ -120,7 +125,8 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
 
   if (type.is_reference()) {
     // Checks one UUID string: exists, right class. Lower-cases it in place.
-    auto check = [&](std::string& text, bool* missing) -> std::optional<WireError> {
+    auto check = [&](std::string& text,
+                     bool* missing) -> std::optional<WireError> {
       absl::AsciiStrToLower(&text);
       ModelObject* target = Resolve(text);
       if (target == nullptr) {
@@ -128,15 +134,16 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
         return std::nullopt;
       }
       if (!target->type_->IsA(*type.model)) {
-        return NotValidType(key, type.model->name());  // docs/protocol.md#d9-reference-class
+        return NotValidType(
+            key, type.model->name());  // docs/protocol.md#d9-reference-class
       }
       return std::nullopt;
     };
     if (!type.collection) {
       if (value.is_null()) return std::nullopt;
       if (!value.is_string()) {
-        return Untyped(
-            absl::StrCat("Cannot set property at ", Quoted(key), " as non-UUID"));
+        return Untyped(absl::StrCat("Cannot set property at ", Quoted(key),
+                                    " as non-UUID"));
       }
       bool missing = false;
       if (auto e = check(value.mutable_string(), &missing)) return e;
@@ -162,8 +169,8 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
                           absl::StrAppend(out, "\"", id, "\"");
                         }),
           "]");
-      return Untyped(absl::StrCat("No such ModelObjects '", list, "' at ",
-                                  Quoted(key)));
+      return Untyped(
+          absl::StrCat("No such ModelObjects '", list, "' at ", Quoted(key)));
     }
     return std::nullopt;
   }
@@ -191,7 +198,8 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
       case BaseType::kString:
         return v.is_string();
       case BaseType::kNumber:
-      case BaseType::kDate:  // seconds since the epoch (docs/protocol.md#d2-dates)
+      case BaseType::kDate:  // seconds since the epoch
+                             // (docs/protocol.md#d2-dates)
         return v.is_number();
       case BaseType::kBoolean:
         return v.is_bool();
@@ -211,8 +219,8 @@ std::optional<WireError> Scope::ValidateValue(const Property& property,
   };
   if (type.collection) {
     if (!value.is_array()) {
-      return Untyped(absl::StrCat("Collection type without array value at ",
-                                  Quoted(key)));
+      return Untyped(
+          absl::StrCat("Collection type without array value at ", Quoted(key)));
     }
     for (const Value& element : value.as_array()) {
       if (!element_ok(element)) return type_error();
@@ -249,12 +257,10 @@ void Scope::Assign(ModelObject& object, uint32_t property, Value value,
   if (object.type_->properties()[property].type.is_reference()) {
     // Link the new targets before unlinking the old ones, so an object kept
     // by the assignment is never seen as orphaned.
-    ForEachReference(value, [&](ModelObject& child) {
-      Link(child, object, property, +1);
-    });
-    ForEachReference(slot, [&](ModelObject& child) {
-      Link(child, object, property, -1);
-    });
+    ForEachReference(
+        value, [&](ModelObject& child) { Link(child, object, property, +1); });
+    ForEachReference(
+        slot, [&](ModelObject& child) { Link(child, object, property, -1); });
   }
   if (log) {
     undo_.push_back(UndoEntry{UndoEntry::Kind::kAssign, &object, property,
@@ -347,13 +353,14 @@ ChangesetResult Scope::Apply(Changeset changeset) {
   // The object each `add` created, or nullptr once that add failed.
   std::vector<ModelObject*> added(n, nullptr);
 
-  // 1. Create the objects of all `add`s (docs/protocol.md#changeset-algorithm, step 1).
+  // 1. Create the objects of all `add`s (docs/protocol.md#changeset-algorithm,
+  // step 1).
   for (size_t i = 0; i < n; ++i) {
     SyncFragment& f = fragments[i];
     if (f.type != FragmentType::kAdd) continue;
     if (objects_.contains(f.uuid)) {  // also a second add in this changeset
-      fail(i, Untyped(absl::StrCat("ModelObject with UUID '",
-                                   f.uuid.ToString(), "' already exists")));
+      fail(i, Untyped(absl::StrCat("ModelObject with UUID '", f.uuid.ToString(),
+                                   "' already exists")));
       continue;
     }
     const ModelType* type = schema_->FindModel(f.cls_name);
@@ -405,7 +412,8 @@ ChangesetResult Scope::Apply(Changeset changeset) {
       fail(i, Untyped("ModelObject not found"));
       continue;
     }
-    if (object->type_->name() != f.cls_name) {  // docs/protocol.md#d8-change-class
+    if (object->type_->name() !=
+        f.cls_name) {  // docs/protocol.md#d8-change-class
       fail(i, Untyped(absl::StrCat("ModelObject '", f.uuid.ToString(),
                                    "' is a '", object->type_->name(),
                                    "', not a '", f.cls_name, "'")));
@@ -447,10 +455,10 @@ ChangesetResult Scope::Apply(Changeset changeset) {
     const std::string& cause = result.replies[first_failure].error->message;
     for (size_t i = 0; i < n; ++i) {
       if (result.replies[i].ok()) {
-        result.replies[i].error = WireError{
-            absl::StrCat("Atomic changeset rejected: fragment ", first_failure,
-                         " failed: ", cause),
-            "atomic-changeset-rejected"};
+        result.replies[i].error =
+            WireError{absl::StrCat("Atomic changeset rejected: fragment ",
+                                   first_failure, " failed: ", cause),
+                      "atomic-changeset-rejected"};
       }
     }
     result.version = version_;
@@ -459,7 +467,8 @@ ChangesetResult Scope::Apply(Changeset changeset) {
 
   undo_.clear();
   for (size_t i = 0; i < n; ++i) {
-    if (result.replies[i].ok()) result.applied.push_back(std::move(fragments[i]));
+    if (result.replies[i].ok())
+      result.applied.push_back(std::move(fragments[i]));
   }
   if (!result.applied.empty()) ++version_;
   result.version = version_;
@@ -469,9 +478,8 @@ ChangesetResult Scope::Apply(Changeset changeset) {
 ChangesetResult Scope::RejectAll(size_t fragment_count,
                                  absl::string_view reason) const {
   ChangesetResult result;
-  result.replies.assign(
-      fragment_count,
-      FragmentReply{CouldNotApply(reason), {}});
+  result.replies.assign(fragment_count,
+                        FragmentReply{CouldNotApply(reason), {}});
   result.version = version_;
   return result;
 }
@@ -479,7 +487,8 @@ ChangesetResult Scope::RejectAll(size_t fragment_count,
 namespace {
 
 // Depth-first pre-order over references in declaration order, each object
-// once (docs/protocol.md#scope-state). Iterative, so deep chains cannot exhaust the stack.
+// once (docs/protocol.md#scope-state). Iterative, so deep chains cannot exhaust
+// the stack.
 template <typename Resolve, typename Visit>
 void TraverseFromRoot(const ModelObject& root, Resolve&& resolve,
                       Visit&& visit) {
@@ -495,10 +504,12 @@ void TraverseFromRoot(const ModelObject& root, Resolve&& resolve,
     for (uint32_t p : object->type().reference_properties()) {
       const Value& v = object->values()[p];
       if (v.is_string()) {
-        if (const ModelObject* c = resolve(v.as_string())) children.push_back(c);
+        if (const ModelObject* c = resolve(v.as_string()))
+          children.push_back(c);
       } else if (v.is_array()) {
         for (const Value& e : v.as_array()) {
-          if (const ModelObject* c = resolve(e.as_string())) children.push_back(c);
+          if (const ModelObject* c = resolve(e.as_string()))
+            children.push_back(c);
         }
       }
     }
@@ -602,11 +613,15 @@ void Scope::WriteFragmentsImpl(JsonWriter& writer, bool all_objects) const {
 
 absl::Status Scope::CheckInvariants() const {
   // Expected parent links, recomputed from the references.
-  absl::flat_hash_map<std::pair<const ModelObject*, std::pair<const ModelObject*, uint32_t>>, uint32_t> expected;
+  absl::flat_hash_map<
+      std::pair<const ModelObject*, std::pair<const ModelObject*, uint32_t>>,
+      uint32_t>
+      expected;
   for (const auto& [id, object] : objects_) {
     if (id != object->uuid_) return absl::InternalError("object keyed wrongly");
     if (object->state_ != ModelObject::State::kCommitted) {
-      return absl::InternalError(absl::StrCat(id.ToString(), " is not committed"));
+      return absl::InternalError(
+          absl::StrCat(id.ToString(), " is not committed"));
     }
     for (uint32_t p : object->type_->reference_properties()) {
       const Property& property = object->type_->properties()[p];
@@ -618,23 +633,22 @@ absl::Status Scope::CheckInvariants() const {
       }
       for (const Value* r : refs) {
         if (!r->is_string()) {
-          return absl::InternalError(absl::StrCat(id.ToString(), ".",
-                                                  property.name,
-                                                  " holds a non-UUID"));
+          return absl::InternalError(absl::StrCat(
+              id.ToString(), ".", property.name, " holds a non-UUID"));
         }
         const ModelObject* target = Resolve(r->as_string());
         if (target == nullptr) {
-          return absl::InternalError(absl::StrCat(
-              id.ToString(), ".", property.name, " references missing ",
-              r->as_string()));
+          return absl::InternalError(
+              absl::StrCat(id.ToString(), ".", property.name,
+                           " references missing ", r->as_string()));
         }
         if (r->as_string() != target->uuid_.ToString()) {
           return absl::InternalError("reference not in canonical form");
         }
         if (!target->type_->IsA(*property.type.model)) {
-          return absl::InternalError(absl::StrCat(
-              id.ToString(), ".", property.name, " references a ",
-              target->type_->name()));
+          return absl::InternalError(
+              absl::StrCat(id.ToString(), ".", property.name, " references a ",
+                           target->type_->name()));
         }
         ++expected[{target, {object.get(), p}}];
       }
@@ -648,8 +662,8 @@ absl::Status Scope::CheckInvariants() const {
     for (const auto& link : object->parents_) {
       auto it = expected.find({object.get(), {link.parent, link.property}});
       if (it == expected.end() || it->second != link.count) {
-        return absl::InternalError(
-            absl::StrCat(id.ToString(), " has a parent link with no reference"));
+        return absl::InternalError(absl::StrCat(
+            id.ToString(), " has a parent link with no reference"));
       }
       ++links;
     }

@@ -12,7 +12,8 @@
 //   * an object whose parent count drops to zero leaves the scope, and so,
 //     in cascade, do the objects that only it referenced (collection by
 //     parent count: a detached cycle stays, as in the original server);
-//   * `atomic: true` applies all fragments or none (docs/protocol.md#d1-atomic).
+//   * `atomic: true` applies all fragments or none
+//   (docs/protocol.md#d1-atomic).
 //
 // Changes are applied in place and recorded in an undo log, so a rejected
 // atomic changeset is rolled back without ever copying the scope.
@@ -67,8 +68,8 @@ struct ChangesetResult {
   bool all_ok() const;
 };
 
-// The full state of a scope (docs/protocol.md#scope-state): the root first, as a `change`
-// fragment, then every object reachable from it as an `add` fragment
+// The full state of a scope (docs/protocol.md#scope-state): the root first, as
+// a `change` fragment, then every object reachable from it as an `add` fragment
 // carrying all its properties, in depth-first pre-order.
 struct ScopeState {
   Uuid root_uuid;

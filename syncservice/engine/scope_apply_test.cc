@@ -161,18 +161,19 @@ class ChatRoomTest : public ::testing::Test {
  protected:
   void SetUp() override {
     scope_ = NewScope(DemoSchema(), "ChatRoom");
-    ApplyOk(*scope_,
-            {Add(TestUuid(2), "ChatRoomAttributes",
-                 R"({"status":0,"topic":"Hello","tintColor":4278190335,"locale":"en_US"})"),
-             Add(TestUuid(3), "User",
-                 R"({"username":"alice","color":1,"lastActive":1450582561.123})"),
-             Add(TestUuid(4), "Message",
-                 absl::StrCat(R"({"author":)", Q(3),
-                              R"(,"postedAt":1450582562.5,"text":"hi"})")),
-             Change(TestUuid(1), "ChatRoom",
-                    absl::StrCat(R"({"name":"Chat Demo","attributes":)", Q(2),
-                                 R"(,"users":)", L({3}), R"(,"messages":)",
-                                 L({4}), "}"))});
+    ApplyOk(
+        *scope_,
+        {Add(TestUuid(2), "ChatRoomAttributes",
+             R"({"status":0,"topic":"Hello","tintColor":4278190335,"locale":"en_US"})"),
+         Add(TestUuid(3), "User",
+             R"({"username":"alice","color":1,"lastActive":1450582561.123})"),
+         Add(TestUuid(4), "Message",
+             absl::StrCat(R"({"author":)", Q(3),
+                          R"(,"postedAt":1450582562.5,"text":"hi"})")),
+         Change(TestUuid(1), "ChatRoom",
+                absl::StrCat(R"({"name":"Chat Demo","attributes":)", Q(2),
+                             R"(,"users":)", L({3}), R"(,"messages":)", L({4}),
+                             "}"))});
     ASSERT_EQ(scope_->size(), 4u);
   }
   std::unique_ptr<Scope> scope_;
@@ -181,7 +182,9 @@ class ChatRoomTest : public ::testing::Test {
 // A Node graph scope, root 1.
 class GraphTest : public ::testing::Test {
  protected:
-  void SetUp() override { scope_ = NewScope(SchemaOrDie(kGraphSchema), "Node"); }
+  void SetUp() override {
+    scope_ = NewScope(SchemaOrDie(kGraphSchema), "Node");
+  }
   SyncFragment AddNode(uint64_t n, absl::string_view props = "{}") {
     return Add(TestUuid(n), "Node", props);
   }
@@ -192,7 +195,8 @@ class GraphTest : public ::testing::Test {
     return absl::StrCat(R"({"children":)", L(ns), "}");
   }
   static std::string Other(uint64_t n) {
-    return n == 0 ? R"({"other":null})" : absl::StrCat(R"({"other":)", Q(n), "}");
+    return n == 0 ? R"({"other":null})"
+                  : absl::StrCat(R"({"other":)", Q(n), "}");
   }
   std::unique_ptr<Scope> scope_;
 };
@@ -223,11 +227,13 @@ TEST_F(CanvasTest, NoPropertyAtKey) {
   // Also for an add, and for a property of another model.
   ChangesetResult r = scope_->Apply(Changeset{{
       Add(TestUuid(9), "Shape", R"({"x":1,"shapes":[]})"),
-      Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
+      Change(TestUuid(1), "Canvas",
+             absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
   }});
   EXPECT_THAT(ReplyMessages(r),
               ElementsAre("No property at 'shapes'",
-                          absl::StrCat("No such ModelObjects '[", Q(9), "]' at 'shapes'")));
+                          absl::StrCat("No such ModelObjects '[", Q(9),
+                                       "]' at 'shapes'")));
   EXPECT_EQ(scope_->size(), 3u);
   EXPECT_EQ(scope_->version(), 1u);
 }
@@ -244,13 +250,16 @@ TEST_F(ValuesTest, CollectionTypeWithoutArrayValue) {
 }
 
 TEST_F(CanvasTest, ModelCollectionWithoutArrayOfUuids) {
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "Canvas",
-                                      absl::StrCat(R"({"shapes":)", Q(2), "}"))),
-            "Not valid type at 'shapes', should be array of UUIDs");
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "Canvas", R"({"shapes":null})")),
-            "Not valid type at 'shapes', should be array of UUIDs");
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "Canvas", R"({"shapes":[1,2]})")),
-            "Not valid type at 'shapes', should be array of UUIDs");
+  EXPECT_EQ(
+      OnlyError(*scope_, Change(TestUuid(1), "Canvas",
+                                absl::StrCat(R"({"shapes":)", Q(2), "}"))),
+      "Not valid type at 'shapes', should be array of UUIDs");
+  EXPECT_EQ(
+      OnlyError(*scope_, Change(TestUuid(1), "Canvas", R"({"shapes":null})")),
+      "Not valid type at 'shapes', should be array of UUIDs");
+  EXPECT_EQ(
+      OnlyError(*scope_, Change(TestUuid(1), "Canvas", R"({"shapes":[1,2]})")),
+      "Not valid type at 'shapes', should be array of UUIDs");
   EXPECT_THAT(scope_->root().Get("shapes")->as_array(), ::testing::SizeIs(2));
 }
 
@@ -293,27 +302,33 @@ TEST_F(ValuesTest, StringEnumerationValueNotAllowed) {
 }
 
 TEST_F(ChatRoomTest, ReferenceNotAStringIsNonUuid) {
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "ChatRoom", R"({"attributes":5})")),
+  EXPECT_EQ(OnlyError(*scope_,
+                      Change(TestUuid(1), "ChatRoom", R"({"attributes":5})")),
             "Cannot set property at 'attributes' as non-UUID");
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(4), "Message", R"({"author":true})")),
-            "Cannot set property at 'author' as non-UUID");
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(4), "Message",
-                                      absl::StrCat(R"({"author":)", L({3}), "}"))),
-            "Cannot set property at 'author' as non-UUID");
+  EXPECT_EQ(
+      OnlyError(*scope_, Change(TestUuid(4), "Message", R"({"author":true})")),
+      "Cannot set property at 'author' as non-UUID");
+  EXPECT_EQ(
+      OnlyError(*scope_, Change(TestUuid(4), "Message",
+                                absl::StrCat(R"({"author":)", L({3}), "}"))),
+      "Cannot set property at 'author' as non-UUID");
 }
 
 TEST_F(ChatRoomTest, NoSuchModelObjectForSingleReference) {
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "ChatRoom",
-                                      absl::StrCat(R"({"attributes":)", Q(99), "}"))),
-            absl::StrCat("No such ModelObject '", Id(99), "' at 'attributes'"));
+  EXPECT_EQ(
+      OnlyError(*scope_, Change(TestUuid(1), "ChatRoom",
+                                absl::StrCat(R"({"attributes":)", Q(99), "}"))),
+      absl::StrCat("No such ModelObject '", Id(99), "' at 'attributes'"));
   // Not even a UUID.
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(4), "Message", R"({"author":"alice"})")),
+  EXPECT_EQ(OnlyError(*scope_,
+                      Change(TestUuid(4), "Message", R"({"author":"alice"})")),
             "No such ModelObject 'alice' at 'author'");
 }
 
 TEST_F(ChatRoomTest, NoSuchModelObjectsForCollectionListsTheMissingOnes) {
   EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "ChatRoom",
-                                      absl::StrCat(R"({"users":)", L({98, 3, 99}), "}"))),
+                                      absl::StrCat(R"({"users":)",
+                                                   L({98, 3, 99}), "}"))),
             absl::StrCat("No such ModelObjects '[\"", Id(98), "\",\"", Id(99),
                          "\"]' at 'users'"));
   EXPECT_THAT(scope_->root().Get("users")->as_array(),
@@ -325,9 +340,11 @@ TEST_F(CanvasTest, AddOfAnExistingUuid) {
       Add(TestUuid(2), "Shape", R"({"x":50})"),
       Add(TestUuid(1), "Shape"),
   }});
-  EXPECT_THAT(ReplyMessages(r),
-              ElementsAre(absl::StrCat("ModelObject with UUID '", Id(2), "' already exists"),
-                          absl::StrCat("ModelObject with UUID '", Id(1), "' already exists")));
+  EXPECT_THAT(
+      ReplyMessages(r),
+      ElementsAre(
+          absl::StrCat("ModelObject with UUID '", Id(2), "' already exists"),
+          absl::StrCat("ModelObject with UUID '", Id(1), "' already exists")));
   EXPECT_EQ(*scope_->Find(TestUuid(2))->Get("x"), Value::Number(1));
 }
 
@@ -337,11 +354,13 @@ TEST_F(CanvasTest, NoSuchClassType) {
     SCOPED_TRACE(cls);
     ChangesetResult r = scope_->Apply(Changeset{{
         Add(TestUuid(9), cls),
-        Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
+        Change(TestUuid(1), "Canvas",
+               absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
     }});
     EXPECT_THAT(ReplyMessages(r),
                 ElementsAre(absl::StrCat("No such class type '", cls, "'"),
-                            absl::StrCat("No such ModelObjects '[", Q(9), "]' at 'shapes'")));
+                            absl::StrCat("No such ModelObjects '[", Q(9),
+                                         "]' at 'shapes'")));
   }
   EXPECT_EQ(scope_->size(), 3u);
   EXPECT_EQ(scope_->version(), 1u);
@@ -431,7 +450,8 @@ TEST_F(CanvasTest, AtomicRejectionRepliesCiteTheFirstFailure) {
   ChangesetResult r = scope_->Apply(Atomic({
       Change(TestUuid(2), "Shape", R"({"x":10})"),
       Add(TestUuid(9), "Shape", R"({"x":"wide"})"),
-      Change(TestUuid(1), "Canvas", absl::StrCat(R"({"name":"n","shapes":)", L({2, 3}), "}")),
+      Change(TestUuid(1), "Canvas",
+             absl::StrCat(R"({"name":"n","shapes":)", L({2, 3}), "}")),
       Change(TestUuid(3), "Shape", R"({"nope":1})"),
   }));
   const std::string rejected =
@@ -475,8 +495,8 @@ TEST_F(CanvasTest, AtomicRollbackRestoresObjectsRemovedByOrphanCollection) {
 }
 
 TEST_F(GraphTest, AtomicRollbackRestoresACascadeAndNewObjects) {
-  ApplyOk(*scope_, {AddNode(2, Children({3, 4})), AddNode(3, Other(4)), AddNode(4),
-                    ChangeNode(1, Children({2}))});
+  ApplyOk(*scope_, {AddNode(2, Children({3, 4})), AddNode(3, Other(4)),
+                    AddNode(4), ChangeNode(1, Children({2}))});
   std::string before = StateJson(*scope_);
   ChangesetResult r = scope_->Apply(Atomic({
       AddNode(5, R"({"name":"new"})"),
@@ -511,10 +531,12 @@ TEST_F(CanvasTest, AtomicChangesetThatSucceedsApplies) {
 }
 
 TEST_F(CanvasTest, AtomicFalseKeepsPerFragmentSemantics) {
-  ChangesetResult r = scope_->Apply(Changeset{{
-      Change(TestUuid(2), "Shape", R"({"x":"bad"})"),
-      Change(TestUuid(3), "Shape", R"({"x":30})"),
-  }, /*atomic=*/false});
+  ChangesetResult r = scope_->Apply(
+      Changeset{{
+                    Change(TestUuid(2), "Shape", R"({"x":"bad"})"),
+                    Change(TestUuid(3), "Shape", R"({"x":30})"),
+                },
+                /*atomic=*/false});
   EXPECT_THAT(ReplyMessages(r),
               ElementsAre("Not valid type at 'x', should be Number", ""));
   EXPECT_THAT(ReplyTypes(r), ElementsAre("", ""));
@@ -528,11 +550,13 @@ TEST_F(CanvasTest, AtomicFalseKeepsPerFragmentSemantics) {
 
 TEST_F(ChatRoomTest, DateStoredAsSecondsExactly) {
   ChangesetResult r = ApplyOk(
-      *scope_, {Change(TestUuid(3), "User", R"({"lastActive":1450582599.987})")});
+      *scope_,
+      {Change(TestUuid(3), "User", R"({"lastActive":1450582599.987})")});
   EXPECT_EQ(*scope_->Find(TestUuid(3))->Get("lastActive"),
             Value::Number(1450582599.987));
   EXPECT_EQ(*r.applied[0].Find("lastActive"), Value::Number(1450582599.987));
-  EXPECT_EQ(*scope_->Find(TestUuid(4))->Get("postedAt"), Value::Number(1450582562.5));
+  EXPECT_EQ(*scope_->Find(TestUuid(4))->Get("postedAt"),
+            Value::Number(1450582562.5));
   std::string state = StateJson(*scope_);
   EXPECT_THAT(state, HasSubstr(R"("lastActive":1450582599.987)"));
   EXPECT_THAT(state, HasSubstr(R"("postedAt":1450582562.5)"));
@@ -542,7 +566,8 @@ TEST_F(ValuesTest, DateRoundTripsThroughStateAndRejectsOtherStrings) {
   ApplyOk(*scope_, {Set(R"({"d":1450582561.123})")});
   EXPECT_EQ(Get("d"), Value::Number(1450582561.123));
   EXPECT_THAT(StateJson(*scope_), HasSubstr(R"("d":1450582561.123,)"));
-  auto copy = Scope::FromState(schema_, scope_->State().fragments, scope_->version());
+  auto copy =
+      Scope::FromState(schema_, scope_->State().fragments, scope_->version());
   ASSERT_TRUE(copy.ok()) << copy.status();
   EXPECT_EQ(*(*copy)->root().Get("d"), Value::Number(1450582561.123));
 
@@ -593,19 +618,23 @@ TEST_F(ValuesTest, AnIsoDateArrayIsStoredAsItsSeconds) {
 // (docs/protocol.md#d8-change-class)
 
 TEST_F(CanvasTest, ChangeWithWrongClsNameIsRejected) {
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(2), "Canvas", R"({"x":5})")),
-            absl::StrCat("ModelObject '", Id(2), "' is a 'Shape', not a 'Canvas'"));
-  EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "Bogus", R"({})")),
-            absl::StrCat("ModelObject '", Id(1), "' is a 'Canvas', not a 'Bogus'"));
+  EXPECT_EQ(
+      OnlyError(*scope_, Change(TestUuid(2), "Canvas", R"({"x":5})")),
+      absl::StrCat("ModelObject '", Id(2), "' is a 'Shape', not a 'Canvas'"));
+  EXPECT_EQ(
+      OnlyError(*scope_, Change(TestUuid(1), "Bogus", R"({})")),
+      absl::StrCat("ModelObject '", Id(1), "' is a 'Canvas', not a 'Bogus'"));
   EXPECT_EQ(*scope_->Find(TestUuid(2))->Get("x"), Value::Number(1));
 }
 
 TEST(InheritanceTest, ChangeNamingTheBaseClassIsRejected) {
   auto scope = NewScope(SchemaOrDie(kShapesSchema), "Board");
   ApplyOk(*scope, {Add(TestUuid(2), "Circle", R"({"x":1,"radius":2})"),
-                   Change(TestUuid(1), "Board", absl::StrCat(R"({"main":)", Q(2), "}"))});
-  EXPECT_EQ(OnlyError(*scope, Change(TestUuid(2), "Shape", R"({"x":3})")),
-            absl::StrCat("ModelObject '", Id(2), "' is a 'Circle', not a 'Shape'"));
+                   Change(TestUuid(1), "Board",
+                          absl::StrCat(R"({"main":)", Q(2), "}"))});
+  EXPECT_EQ(
+      OnlyError(*scope, Change(TestUuid(2), "Shape", R"({"x":3})")),
+      absl::StrCat("ModelObject '", Id(2), "' is a 'Circle', not a 'Shape'"));
   ApplyOk(*scope, {Change(TestUuid(2), "Circle", R"({"x":3})")});
   EXPECT_EQ(*scope->Find(TestUuid(2))->Get("x"), Value::Number(3));
 }
@@ -623,12 +652,14 @@ TEST(InheritanceTest, ReferenceToTheWrongClassIsRejected) {
   EXPECT_EQ(OnlyError(*scope, Change(TestUuid(1), "Board",
                                      absl::StrCat(R"({"main":)", Q(3), "}"))),
             "Not valid type at 'main', should be Shape");
-  EXPECT_EQ(OnlyError(*scope, Change(TestUuid(1), "Board",
-                                     absl::StrCat(R"({"shapes":)", L({2, 3}), "}"))),
-            "Not valid type at 'shapes', should be Shape");
-  EXPECT_EQ(OnlyError(*scope, Change(TestUuid(1), "Board",
-                                     absl::StrCat(R"({"labels":)", L({3, 2}), "}"))),
-            "Not valid type at 'labels', should be Label");
+  EXPECT_EQ(
+      OnlyError(*scope, Change(TestUuid(1), "Board",
+                               absl::StrCat(R"({"shapes":)", L({2, 3}), "}"))),
+      "Not valid type at 'shapes', should be Shape");
+  EXPECT_EQ(
+      OnlyError(*scope, Change(TestUuid(1), "Board",
+                               absl::StrCat(R"({"labels":)", L({3, 2}), "}"))),
+      "Not valid type at 'labels', should be Label");
   // The root itself is a Board, not a Shape.
   EXPECT_EQ(OnlyError(*scope, Change(TestUuid(1), "Board",
                                      absl::StrCat(R"({"main":)", Q(1), "}"))),
@@ -648,24 +679,24 @@ TEST(InheritanceTest, ReferenceToTheWrongClassIsRejected) {
 
 TEST(InheritanceTest, SubclassInstanceIsAccepted) {
   auto scope = NewScope(SchemaOrDie(kShapesSchema), "Board");
-  ChangesetResult r = ApplyOk(
-      *scope, {Add(TestUuid(2), "Circle", R"({"x":1,"radius":5})"),
-               Add(TestUuid(3), "Shape", R"({"x":2})"),
-               Change(TestUuid(1), "Board",
-                      absl::StrCat(R"({"main":)", Q(2), R"(,"shapes":)",
-                                   L({3, 2}), "}"))});
+  ChangesetResult r =
+      ApplyOk(*scope, {Add(TestUuid(2), "Circle", R"({"x":1,"radius":5})"),
+                       Add(TestUuid(3), "Shape", R"({"x":2})"),
+                       Change(TestUuid(1), "Board",
+                              absl::StrCat(R"({"main":)", Q(2), R"(,"shapes":)",
+                                           L({3, 2}), "}"))});
   EXPECT_EQ(r.applied.size(), 3u);
   EXPECT_EQ(scope->Find(TestUuid(2))->type().name(), "Circle");
   EXPECT_EQ(scope->Find(TestUuid(2))->parent_count(), 2u);
-  EXPECT_EQ(StateJson(*scope),
-            absl::StrCat(
-                R"([{"type":"change","uuid":)", Q(1),
-                R"(,"clsName":"Board","properties":{"shapes":)", L({3, 2}),
-                R"(,"main":)", Q(2), R"(,"labels":[]}},)",
-                R"({"type":"add","uuid":)", Q(3),
-                R"(,"clsName":"Shape","properties":{"x":2}},)",
-                R"({"type":"add","uuid":)", Q(2),
-                R"(,"clsName":"Circle","properties":{"x":1,"radius":5}}])"));
+  EXPECT_EQ(
+      StateJson(*scope),
+      absl::StrCat(R"([{"type":"change","uuid":)", Q(1),
+                   R"(,"clsName":"Board","properties":{"shapes":)", L({3, 2}),
+                   R"(,"main":)", Q(2), R"(,"labels":[]}},)",
+                   R"({"type":"add","uuid":)", Q(3),
+                   R"(,"clsName":"Shape","properties":{"x":2}},)",
+                   R"({"type":"add","uuid":)", Q(2),
+                   R"(,"clsName":"Circle","properties":{"x":1,"radius":5}}])"));
   EXPECT_TRUE(scope->CheckInvariants().ok());
 }
 
@@ -677,11 +708,13 @@ TEST_F(CanvasTest, DuplicateAddInOneChangesetSecondFails) {
   ChangesetResult r = scope_->Apply(Changeset{{
       Add(TestUuid(9), "Shape", R"({"x":1})"),
       Add(TestUuid(9), "Shape", R"({"x":2})"),
-      Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
+      Change(TestUuid(1), "Canvas",
+             absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
   }});
   EXPECT_THAT(ReplyMessages(r),
-              ElementsAre("", absl::StrCat("ModelObject with UUID '", Id(9),
-                                           "' already exists"),
+              ElementsAre("",
+                          absl::StrCat("ModelObject with UUID '", Id(9),
+                                       "' already exists"),
                           ""));
   ASSERT_EQ(r.applied.size(), 2u);
   EXPECT_EQ(*r.applied[0].Find("x"), Value::Number(1));
@@ -692,15 +725,19 @@ TEST_F(CanvasTest, DuplicateAddInOneChangesetSecondFails) {
 
 TEST_F(ChatRoomTest, AddReferencingAFailedAddFails) {
   ChangesetResult r = scope_->Apply(Changeset{{
-      Add(TestUuid(5), "Message", absl::StrCat(R"({"author":)", Q(6), R"(,"text":"yo"})")),
+      Add(TestUuid(5), "Message",
+          absl::StrCat(R"({"author":)", Q(6), R"(,"text":"yo"})")),
       Add(TestUuid(6), "User", R"({"username":42})"),
       Change(TestUuid(1), "ChatRoom",
-             absl::StrCat(R"({"users":)", L({3, 6}), R"(,"messages":)", L({4, 5}), "}")),
+             absl::StrCat(R"({"users":)", L({3, 6}), R"(,"messages":)",
+                          L({4, 5}), "}")),
   }});
-  EXPECT_THAT(ReplyMessages(r),
-              ElementsAre(absl::StrCat("No such ModelObject '", Id(6), "' at 'author'"),
-                          "Not valid type at 'username', should be String",
-                          absl::StrCat("No such ModelObjects '[", Q(6), "]' at 'users'")));
+  EXPECT_THAT(
+      ReplyMessages(r),
+      ElementsAre(
+          absl::StrCat("No such ModelObject '", Id(6), "' at 'author'"),
+          "Not valid type at 'username', should be String",
+          absl::StrCat("No such ModelObjects '[", Q(6), "]' at 'users'")));
   EXPECT_TRUE(r.applied.empty());
   EXPECT_EQ(scope_->Find(TestUuid(5)), nullptr);
   EXPECT_EQ(scope_->Find(TestUuid(6)), nullptr);
@@ -717,12 +754,14 @@ TEST_F(GraphTest, AddDependingOnAFailedAddFailsTransitively) {
       AddNode(5, R"({"name":"independent"})"),
       ChangeNode(1, Children({5, 2})),
   }});
-  EXPECT_THAT(ReplyMessages(r),
-              ElementsAre(absl::StrCat("No such ModelObject '", Id(3), "' at 'other'"),
-                          absl::StrCat("No such ModelObjects '[", Q(4), "]' at 'children'"),
-                          "Not valid type at 'name', should be String",
-                          "No parents, parent sync fragment failed",
-                          absl::StrCat("No such ModelObjects '[", Q(2), "]' at 'children'")));
+  EXPECT_THAT(
+      ReplyMessages(r),
+      ElementsAre(
+          absl::StrCat("No such ModelObject '", Id(3), "' at 'other'"),
+          absl::StrCat("No such ModelObjects '[", Q(4), "]' at 'children'"),
+          "Not valid type at 'name', should be String",
+          "No parents, parent sync fragment failed",
+          absl::StrCat("No such ModelObjects '[", Q(2), "]' at 'children'")));
   // 5 was valid but its only referrer failed.
   EXPECT_EQ(scope_->size(), 1u);
   EXPECT_TRUE(r.applied.empty());
@@ -735,8 +774,9 @@ TEST_F(GraphTest, FailedAddDoesNotBreakAnIndependentSibling) {
       AddNode(3, R"({"name":"ok"})"),
       ChangeNode(1, Children({3})),
   }});
-  EXPECT_THAT(ReplyMessages(r),
-              ElementsAre("Not valid type at 'name', should be String", "", ""));
+  EXPECT_THAT(
+      ReplyMessages(r),
+      ElementsAre("Not valid type at 'name', should be String", "", ""));
   EXPECT_EQ(scope_->size(), 2u);
   EXPECT_EQ(r.version, 1u);
   EXPECT_TRUE(scope_->CheckInvariants().ok());
@@ -746,15 +786,18 @@ TEST_F(GraphTest, FailedAddDoesNotBreakAnIndependentSibling) {
 // D12: a fragment without properties is {} (docs/protocol.md#d12-no-properties)
 
 TEST_F(CanvasTest, FragmentsWithoutPropertiesAreEmpty) {
-  SyncFragment add = Fragment(absl::StrCat(
-      R"({"type":"add","uuid":)", Q(9), R"(,"clsName":"Shape"})"));
-  SyncFragment change = Fragment(absl::StrCat(
-      R"({"type":"change","uuid":)", Q(2), R"(,"clsName":"Shape","properties":null})"));
+  SyncFragment add = Fragment(
+      absl::StrCat(R"({"type":"add","uuid":)", Q(9), R"(,"clsName":"Shape"})"));
+  SyncFragment change =
+      Fragment(absl::StrCat(R"({"type":"change","uuid":)", Q(2),
+                            R"(,"clsName":"Shape","properties":null})"));
   ASSERT_TRUE(add.properties.empty());
   ASSERT_TRUE(change.properties.empty());
   ChangesetResult r = scope_->Apply(Changeset{{
-      add, change,
-      Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
+      add,
+      change,
+      Change(TestUuid(1), "Canvas",
+             absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
   }});
   EXPECT_THAT(ReplyMessages(r), ElementsAre("", "", ""));
   EXPECT_EQ(r.applied.size(), 3u);
@@ -772,8 +815,9 @@ TEST_F(CanvasTest, FragmentsWithoutPropertiesAreEmpty) {
 // test/scope.js: applySyncFragments
 
 TEST_F(CanvasTest, RemovesObjectsWithNoParents) {
-  ChangesetResult r = ApplyOk(*scope_, {Change(TestUuid(1), "Canvas",
-                                               absl::StrCat(R"({"shapes":)", L({2}), "}"))});
+  ChangesetResult r =
+      ApplyOk(*scope_, {Change(TestUuid(1), "Canvas",
+                               absl::StrCat(R"({"shapes":)", L({2}), "}"))});
   EXPECT_EQ(r.applied.size(), 1u);
   EXPECT_EQ(scope_->Find(TestUuid(3)), nullptr);
   EXPECT_NE(scope_->Find(TestUuid(2)), nullptr);
@@ -783,14 +827,16 @@ TEST_F(CanvasTest, RemovesObjectsWithNoParents) {
 }
 
 TEST_F(CanvasTest, ClearsTheOrphanSetAfterwards) {
-  ApplyOk(*scope_, {Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2}), "}"))});
+  ApplyOk(*scope_, {Change(TestUuid(1), "Canvas",
+                           absl::StrCat(R"({"shapes":)", L({2}), "}"))});
   ASSERT_EQ(scope_->size(), 2u);
   // Later changesets that orphan nothing remove nothing, even ones that add
   // and edit objects.
   ApplyOk(*scope_, {Change(TestUuid(2), "Shape", R"({"x":99})")});
   EXPECT_EQ(scope_->size(), 2u);
   ApplyOk(*scope_, {Add(TestUuid(3), "Shape"),
-                    Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2, 3}), "}"))});
+                    Change(TestUuid(1), "Canvas",
+                           absl::StrCat(R"({"shapes":)", L({2, 3}), "}"))});
   EXPECT_EQ(scope_->size(), 3u);
   ApplyOk(*scope_, {Change(TestUuid(3), "Shape", R"({"x":1})")});
   EXPECT_EQ(scope_->size(), 3u);
@@ -801,8 +847,8 @@ TEST_F(CanvasTest, ClearsTheOrphanSetAfterwards) {
 
 TEST_F(GraphTest, ClearsNewlyOrphanedObjectsAfterOrphansAreRemoved) {
   // root -> child -> {g1, g2}, g1 -> g2.
-  ApplyOk(*scope_, {AddNode(2, Children({3, 4})), AddNode(3, Other(4)), AddNode(4),
-                    ChangeNode(1, Children({2}))});
+  ApplyOk(*scope_, {AddNode(2, Children({3, 4})), AddNode(3, Other(4)),
+                    AddNode(4), ChangeNode(1, Children({2}))});
   ASSERT_EQ(scope_->size(), 4u);
   ChangesetResult r = ApplyOk(*scope_, {ChangeNode(1, Children({}))});
   EXPECT_EQ(r.applied.size(), 1u);
@@ -817,8 +863,9 @@ TEST_F(GraphTest, ClearsNewlyOrphanedObjectsAfterOrphansAreRemoved) {
 // Orphan semantics (docs/protocol.md#parents, docs/protocol.md#orphans)
 
 TEST_F(GraphTest, ObjectMovedWithinOneChangesetSurvives) {
-  ApplyOk(*scope_, {AddNode(2, Children({4})), AddNode(3), AddNode(4, R"({"name":"mover"})"),
-                    ChangeNode(1, Children({2, 3}))});
+  ApplyOk(*scope_,
+          {AddNode(2, Children({4})), AddNode(3),
+           AddNode(4, R"({"name":"mover"})"), ChangeNode(1, Children({2, 3}))});
   // Removed from 2 first, then added to 3.
   ApplyOk(*scope_, {ChangeNode(2, Children({})), ChangeNode(3, Children({4}))});
   ASSERT_NE(scope_->Find(TestUuid(4)), nullptr);
@@ -832,13 +879,14 @@ TEST_F(GraphTest, ObjectMovedWithinOneChangesetSurvives) {
                     ChangeNode(3, Children({5}))});
   EXPECT_NE(scope_->Find(TestUuid(4)), nullptr);
   EXPECT_EQ(scope_->size(), 5u);
-  EXPECT_THAT(StateUuids(*scope_), ElementsAre(Id(1), Id(2), Id(3), Id(5), Id(4)));
+  EXPECT_THAT(StateUuids(*scope_),
+              ElementsAre(Id(1), Id(2), Id(3), Id(5), Id(4)));
   EXPECT_TRUE(scope_->CheckInvariants().ok());
 }
 
 TEST_F(GraphTest, ObjectWithTwoParentsSurvivesLosingOne) {
-  ApplyOk(*scope_, {AddNode(2, Children({4})), AddNode(3, Children({4})), AddNode(4),
-                    ChangeNode(1, Children({2, 3}))});
+  ApplyOk(*scope_, {AddNode(2, Children({4})), AddNode(3, Children({4})),
+                    AddNode(4), ChangeNode(1, Children({2, 3}))});
   EXPECT_EQ(scope_->Find(TestUuid(4))->parent_count(), 2u);
   // 2 leaves the scope; 4 keeps its other parent.
   ApplyOk(*scope_, {ChangeNode(1, Children({3}))});
@@ -854,8 +902,9 @@ TEST_F(GraphTest, ObjectWithTwoParentsSurvivesLosingOne) {
 }
 
 TEST_F(GraphTest, SameParentUnderTwoKeysCountsTwice) {
-  ApplyOk(*scope_, {AddNode(2), ChangeNode(1, absl::StrCat(R"({"children":)", L({2}),
-                                                            R"(,"other":)", Q(2), "}"))});
+  ApplyOk(*scope_,
+          {AddNode(2), ChangeNode(1, absl::StrCat(R"({"children":)", L({2}),
+                                                  R"(,"other":)", Q(2), "}"))});
   EXPECT_EQ(scope_->Find(TestUuid(2))->parent_count(), 2u);
   EXPECT_THAT(StateUuids(*scope_), ElementsAre(Id(1), Id(2)));  // listed once
   ApplyOk(*scope_, {ChangeNode(1, Children({}))});
@@ -871,11 +920,13 @@ TEST_F(GraphTest, DuplicateUuidInOneCollectionIsOneRelationship) {
   EXPECT_EQ(scope_->Find(TestUuid(2))->parent_count(), 1u);
   EXPECT_EQ(scope_->size(), 2u);
   // The collection keeps its duplicates; the state lists the object once.
-  EXPECT_EQ(StateJson(*scope_),
-            absl::StrCat(R"([{"type":"change","uuid":)", Q(1),
-                         R"(,"clsName":"Node","properties":{"name":null,"children":)",
-                         L({2, 2, 2}), R"(}},{"type":"add","uuid":)", Q(2),
-                         R"(,"clsName":"Node","properties":{"name":null,"children":[]}}])"));
+  EXPECT_EQ(
+      StateJson(*scope_),
+      absl::StrCat(
+          R"([{"type":"change","uuid":)", Q(1),
+          R"(,"clsName":"Node","properties":{"name":null,"children":)",
+          L({2, 2, 2}), R"(}},{"type":"add","uuid":)", Q(2),
+          R"(,"clsName":"Node","properties":{"name":null,"children":[]}}])"));
   // Removing some occurrences keeps the parent.
   ApplyOk(*scope_, {ChangeNode(1, Children({2}))});
   ASSERT_NE(scope_->Find(TestUuid(2)), nullptr);
@@ -887,7 +938,8 @@ TEST_F(GraphTest, DuplicateUuidInOneCollectionIsOneRelationship) {
 }
 
 TEST_F(GraphTest, DetachedCycleIsNotCollectedButLeavesTheState) {
-  ApplyOk(*scope_, {AddNode(2, Other(3)), AddNode(3, Other(2)), ChangeNode(1, Children({2}))});
+  ApplyOk(*scope_, {AddNode(2, Other(3)), AddNode(3, Other(2)),
+                    ChangeNode(1, Children({2}))});
   ASSERT_EQ(scope_->size(), 3u);
   ApplyOk(*scope_, {ChangeNode(1, Children({}))});
   // Parent count, not reachability: 2 and 3 keep each other.
@@ -897,14 +949,15 @@ TEST_F(GraphTest, DetachedCycleIsNotCollectedButLeavesTheState) {
   EXPECT_THAT(StateUuids(*scope_), ElementsAre(Id(1)));
   EXPECT_TRUE(scope_->CheckInvariants().ok());
   // A scope rebuilt from that state does not have them.
-  auto copy = Scope::FromState(SchemaOrDie(kGraphSchema), scope_->State().fragments,
-                               scope_->version());
+  auto copy = Scope::FromState(SchemaOrDie(kGraphSchema),
+                               scope_->State().fragments, scope_->version());
   ASSERT_TRUE(copy.ok()) << copy.status();
   EXPECT_EQ((*copy)->size(), 1u);
 }
 
 TEST_F(GraphTest, SnapshotFragmentsKeepDetachedCyclesSoReplayIsExact) {
-  ApplyOk(*scope_, {AddNode(2, Other(3)), AddNode(3, Other(2)), ChangeNode(1, Children({2}))});
+  ApplyOk(*scope_, {AddNode(2, Other(3)), AddNode(3, Other(2)),
+                    ChangeNode(1, Children({2}))});
   ApplyOk(*scope_, {ChangeNode(1, Children({}))});
   rapidjson::StringBuffer state_buffer, snapshot_buffer;
   JsonWriter state_writer(state_buffer), snapshot_writer(snapshot_buffer);
@@ -912,7 +965,8 @@ TEST_F(GraphTest, SnapshotFragmentsKeepDetachedCyclesSoReplayIsExact) {
   scope_->WriteSnapshotFragments(snapshot_writer);
   // Clients' state: the root only. The snapshot: the root first, then the
   // unreachable cycle as adds, by uuid.
-  std::vector<SyncFragment> state = ParseFragmentsJson(state_buffer.GetString()).value();
+  std::vector<SyncFragment> state =
+      ParseFragmentsJson(state_buffer.GetString()).value();
   ASSERT_EQ(state.size(), 1u);
   std::vector<SyncFragment> snapshot =
       ParseFragmentsJson(snapshot_buffer.GetString()).value();
@@ -921,13 +975,16 @@ TEST_F(GraphTest, SnapshotFragmentsKeepDetachedCyclesSoReplayIsExact) {
   EXPECT_EQ(snapshot[0].uuid, TestUuid(1));
   EXPECT_EQ(snapshot[1].uuid, TestUuid(2));
   EXPECT_EQ(snapshot[2].uuid, TestUuid(3));
-  auto copy = Scope::FromState(SchemaOrDie(kGraphSchema), snapshot, scope_->version());
+  auto copy =
+      Scope::FromState(SchemaOrDie(kGraphSchema), snapshot, scope_->version());
   ASSERT_TRUE(copy.ok()) << copy.status();
   EXPECT_EQ((*copy)->size(), 3u);
   EXPECT_TRUE((*copy)->CheckInvariants().ok());
   // Re-attaching the cycle gives the same result on both.
-  ChangesetResult original = scope_->Apply(Changeset{{ChangeNode(1, Children({2}))}});
-  ChangesetResult replayed = (*copy)->Apply(Changeset{{ChangeNode(1, Children({2}))}});
+  ChangesetResult original =
+      scope_->Apply(Changeset{{ChangeNode(1, Children({2}))}});
+  ChangesetResult replayed =
+      (*copy)->Apply(Changeset{{ChangeNode(1, Children({2}))}});
   EXPECT_TRUE(original.all_ok());
   EXPECT_TRUE(replayed.all_ok());
   EXPECT_EQ(original.version, replayed.version);
@@ -969,9 +1026,10 @@ TEST_F(CanvasTest, VersionGrowsOncePerChangesetThatAppliedSomething) {
   EXPECT_EQ(failed.version, 1u);
   EXPECT_EQ(scope_->version(), 1u);
 
-  ChangesetResult three = ApplyOk(*scope_, {Change(TestUuid(2), "Shape", R"({"x":5})"),
-                                            Change(TestUuid(3), "Shape", R"({"x":6})"),
-                                            Change(TestUuid(2), "Shape", R"({"y":7})")});
+  ChangesetResult three =
+      ApplyOk(*scope_, {Change(TestUuid(2), "Shape", R"({"x":5})"),
+                        Change(TestUuid(3), "Shape", R"({"x":6})"),
+                        Change(TestUuid(2), "Shape", R"({"y":7})")});
   EXPECT_TRUE(three.all_ok());
   EXPECT_EQ(three.version, 2u);
 
@@ -992,37 +1050,36 @@ TEST_F(ChatRoomTest, AppliedListsSuccessfulFragmentsInRequestOrderLowerCased) {
   // The change comes first in the request although adds are applied first.
   std::vector<SyncFragment> fragments = Fragments(absl::StrCat(
       R"([{"type":"change","uuid":")", UpperId(1),
-      R"(","clsName":"ChatRoom","properties":{"users":[")", UpperId(3), R"(",")",
-      UpperId(bob), R"("],"messages":[")", UpperId(4), R"(",")", UpperId(post),
-      R"("]}},)",
-      R"({"type":"change","uuid":")", UpperId(3),
+      R"(","clsName":"ChatRoom","properties":{"users":[")", UpperId(3),
+      R"(",")", UpperId(bob), R"("],"messages":[")", UpperId(4), R"(",")",
+      UpperId(post), R"("]}},)", R"({"type":"change","uuid":")", UpperId(3),
       R"(","clsName":"User","properties":{"color":"red"}},)",
       R"({"type":"add","uuid":")", UpperId(post),
       R"(","clsName":"Message","properties":{"author":")", UpperId(bob),
-      R"(","text":"hey"}},)",
-      R"({"type":"add","uuid":")", UpperId(bob),
+      R"(","text":"hey"}},)", R"({"type":"add","uuid":")", UpperId(bob),
       R"(","clsName":"User","properties":{"username":"bob"}}])"));
   ASSERT_EQ(*fragments[2].Find("author"), Value::String(UpperId(bob)));
   ChangesetResult r = scope_->Apply(Changeset{std::move(fragments)});
-  EXPECT_THAT(ReplyMessages(r),
-              ElementsAre("", "Not valid type at 'color', should be Number", "", ""));
+  EXPECT_THAT(
+      ReplyMessages(r),
+      ElementsAre("", "Not valid type at 'color', should be Number", "", ""));
   ASSERT_EQ(r.applied.size(), 3u);
   EXPECT_EQ(r.applied[0].uuid, TestUuid(1));
   EXPECT_EQ(r.applied[0].type, FragmentType::kChange);
   EXPECT_EQ(r.applied[1].uuid, TestUuid(post));
   EXPECT_EQ(r.applied[2].uuid, TestUuid(bob));
-  EXPECT_EQ(EncodeFragments(r.applied),
-            absl::StrCat(
-                R"([{"type":"change","uuid":)", Q(1),
-                R"(,"clsName":"ChatRoom","properties":{"users":)", L({3, bob}),
-                R"(,"messages":)", L({4, post}), R"(}},)",
-                R"({"type":"add","uuid":)", Q(post),
-                R"(,"clsName":"Message","properties":{"author":)", Q(bob),
-                R"(,"text":"hey"}},)",
-                R"({"type":"add","uuid":)", Q(bob),
-                R"(,"clsName":"User","properties":{"username":"bob"}}])"));
+  EXPECT_EQ(
+      EncodeFragments(r.applied),
+      absl::StrCat(R"([{"type":"change","uuid":)", Q(1),
+                   R"(,"clsName":"ChatRoom","properties":{"users":)",
+                   L({3, bob}), R"(,"messages":)", L({4, post}), R"(}},)",
+                   R"({"type":"add","uuid":)", Q(post),
+                   R"(,"clsName":"Message","properties":{"author":)", Q(bob),
+                   R"(,"text":"hey"}},)", R"({"type":"add","uuid":)", Q(bob),
+                   R"(,"clsName":"User","properties":{"username":"bob"}}])"));
   // Stored references are lower case too, single and in collections.
-  EXPECT_EQ(*scope_->Find(TestUuid(post))->Get("author"), Value::String(Id(bob)));
+  EXPECT_EQ(*scope_->Find(TestUuid(post))->Get("author"),
+            Value::String(Id(bob)));
   EXPECT_EQ(*scope_->root().Get("users"),
             Value::ArrayOf({Value::String(Id(3)), Value::String(Id(bob))}));
   EXPECT_THAT(StateJson(*scope_), ::testing::Not(HasSubstr(UpperId(bob))));
@@ -1032,10 +1089,12 @@ TEST_F(ChatRoomTest, AppliedListsSuccessfulFragmentsInRequestOrderLowerCased) {
 TEST_F(ChatRoomTest, MissingReferencesAreReportedLowerCased) {
   const uint64_t ghost = 0xdead9;
   EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(4), "Message",
-                                      absl::StrCat(R"({"author":")", UpperId(ghost), R"("})"))),
+                                      absl::StrCat(R"({"author":")",
+                                                   UpperId(ghost), R"("})"))),
             absl::StrCat("No such ModelObject '", Id(ghost), "' at 'author'"));
   EXPECT_EQ(OnlyError(*scope_, Change(TestUuid(1), "ChatRoom",
-                                      absl::StrCat(R"({"users":[")", UpperId(ghost), R"("]})"))),
+                                      absl::StrCat(R"({"users":[")",
+                                                   UpperId(ghost), R"("]})"))),
             absl::StrCat("No such ModelObjects '[", Q(ghost), "]' at 'users'"));
 }
 
@@ -1044,7 +1103,8 @@ TEST_F(ChatRoomTest, MissingReferencesAreReportedLowerCased) {
 
 TEST_F(CanvasTest, AddsAreProcessedBeforeChanges) {
   ChangesetResult r = scope_->Apply(Changeset{{
-      Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
+      Change(TestUuid(1), "Canvas",
+             absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
       Add(TestUuid(9), "Shape", R"({"x":9})"),
   }});
   EXPECT_THAT(ReplyMessages(r), ElementsAre("", ""));
@@ -1055,7 +1115,8 @@ TEST_F(CanvasTest, AddsAreProcessedBeforeChanges) {
 TEST_F(CanvasTest, ChangeCannotTargetAnObjectAddedInTheSameChangeset) {
   ChangesetResult r = scope_->Apply(Changeset{{
       Add(TestUuid(9), "Shape", R"({"x":9})"),
-      Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
+      Change(TestUuid(1), "Canvas",
+             absl::StrCat(R"({"shapes":)", L({2, 3, 9}), "}")),
       Change(TestUuid(9), "Shape", R"({"x":10})"),
   }});
   EXPECT_THAT(ReplyMessages(r), ElementsAre("", "", "ModelObject not found"));
@@ -1066,15 +1127,21 @@ TEST_F(CanvasTest, ChangeCannotTargetAnObjectAddedInTheSameChangeset) {
 }
 
 TEST_F(ChatRoomTest, EnumerationAcceptsNull) {
-  ApplyOk(*scope_, {Change(TestUuid(2), "ChatRoomAttributes", R"({"status":null})")});
+  ApplyOk(*scope_,
+          {Change(TestUuid(2), "ChatRoomAttributes", R"({"status":null})")});
   EXPECT_TRUE(scope_->Find(TestUuid(2))->Get("status")->is_null());
-  ApplyOk(*scope_, {Change(TestUuid(2), "ChatRoomAttributes", R"({"status":1})")});
+  ApplyOk(*scope_,
+          {Change(TestUuid(2), "ChatRoomAttributes", R"({"status":1})")});
   EXPECT_EQ(*scope_->Find(TestUuid(2))->Get("status"), Value::Number(1));
 }
 
 TEST_F(ValuesTest, NullIsAcceptedForSingleValuesAndReferences) {
-  ApplyOk(*scope_, {Set(R"({"s":"a","n":1,"b":true,"d":2,"mood":"Sad","level":1})")});
-  ApplyOk(*scope_, {Set(R"({"s":null,"n":null,"b":null,"d":null,"mood":null,"level":null,"item":null})")});
+  ApplyOk(*scope_,
+          {Set(R"({"s":"a","n":1,"b":true,"d":2,"mood":"Sad","level":1})")});
+  ApplyOk(
+      *scope_,
+      {Set(
+          R"({"s":null,"n":null,"b":null,"d":null,"mood":null,"level":null,"item":null})")});
   for (const char* name : {"s", "n", "b", "d", "mood", "level", "item"}) {
     EXPECT_TRUE(Get(name).is_null()) << name;
   }
@@ -1100,17 +1167,19 @@ TEST_F(ValuesTest, ValueCollectionsRejectWrongElementTypes) {
   SyncFragment mixed = Set("{}");
   mixed.properties.emplace_back(
       "ss", Value::ArrayOf({Value::String("a"), Value::Number(1)}));
-  EXPECT_EQ(OnlyError(*scope_, mixed), "Not valid type at 'ss', should be String");
+  EXPECT_EQ(OnlyError(*scope_, mixed),
+            "Not valid type at 'ss', should be String");
   SyncFragment with_null = Set("{}");
   with_null.properties.emplace_back(
       "ns", Value::ArrayOf({Value::Number(1), Value::Null()}));
-  EXPECT_EQ(OnlyError(*scope_, with_null), "Not valid type at 'ns', should be Number");
+  EXPECT_EQ(OnlyError(*scope_, with_null),
+            "Not valid type at 'ns', should be Number");
 
   ApplyOk(*scope_, {Set(R"({"ss":["a","b"],"ns":[1,2.5],"bs":[true,false],)"
                         R"("moods":["Sad"],"levels":[1,0,1],"ds":[]})")});
   EXPECT_EQ(Get("ns"), Value::ArrayOf({Value::Number(1), Value::Number(2.5)}));
-  EXPECT_EQ(Get("levels"),
-            Value::ArrayOf({Value::Number(1), Value::Number(0), Value::Number(1)}));
+  EXPECT_EQ(Get("levels"), Value::ArrayOf({Value::Number(1), Value::Number(0),
+                                           Value::Number(1)}));
 }
 
 TEST_F(ValuesTest, FirstInvalidKeyDecidesAndNothingIsAssigned) {
@@ -1129,42 +1198,44 @@ TEST_F(GraphTest, StateIsDepthFirstPreOrderInDeclarationOrder) {
           {AddNode(5, absl::StrCat(R"({"name":"D","other":)", Q(3), "}")),
            AddNode(4), AddNode(3, R"({"name":"B"})"),
            AddNode(2, absl::StrCat(R"({"name":"A","children":)", L({5}), "}")),
-           ChangeNode(1, absl::StrCat(R"({"name":"root","children":)", L({2, 3}),
-                                      R"(,"other":)", Q(4), "}"))});
+           ChangeNode(1, absl::StrCat(R"({"name":"root","children":)",
+                                      L({2, 3}), R"(,"other":)", Q(4), "}"))});
   ScopeState state = scope_->State();
   EXPECT_EQ(state.root_uuid, TestUuid(1));
-  EXPECT_EQ(StateJson(*scope_),
-            absl::StrCat(
-                R"([{"type":"change","uuid":)", Q(1),
-                R"(,"clsName":"Node","properties":{"name":"root","children":)",
-                L({2, 3}), R"(,"other":)", Q(4), R"(}},)",
-                R"({"type":"add","uuid":)", Q(2),
-                R"(,"clsName":"Node","properties":{"name":"A","children":)", L({5}),
-                R"(}},)",
-                R"({"type":"add","uuid":)", Q(5),
-                R"(,"clsName":"Node","properties":{"name":"D","children":[],"other":)",
-                Q(3), R"(}},)",
-                R"({"type":"add","uuid":)", Q(3),
-                R"(,"clsName":"Node","properties":{"name":"B","children":[]}},)",
-                R"({"type":"add","uuid":)", Q(4),
-                R"(,"clsName":"Node","properties":{"name":null,"children":[]}}])"));
+  EXPECT_EQ(
+      StateJson(*scope_),
+      absl::StrCat(
+          R"([{"type":"change","uuid":)", Q(1),
+          R"(,"clsName":"Node","properties":{"name":"root","children":)",
+          L({2, 3}), R"(,"other":)", Q(4), R"(}},)", R"({"type":"add","uuid":)",
+          Q(2), R"(,"clsName":"Node","properties":{"name":"A","children":)",
+          L({5}), R"(}},)", R"({"type":"add","uuid":)", Q(5),
+          R"(,"clsName":"Node","properties":{"name":"D","children":[],"other":)",
+          Q(3), R"(}},)", R"({"type":"add","uuid":)", Q(3),
+          R"(,"clsName":"Node","properties":{"name":"B","children":[]}},)",
+          R"({"type":"add","uuid":)", Q(4),
+          R"(,"clsName":"Node","properties":{"name":null,"children":[]}}])"));
 }
 
 TEST_F(GraphTest, NewScopeStateIsTheRootAlone) {
   ScopeState state = scope_->State();
   EXPECT_EQ(state.version, 0u);
-  EXPECT_EQ(EncodeFragments(state.fragments),
-            absl::StrCat(R"([{"type":"change","uuid":)", Q(1),
-                         R"(,"clsName":"Node","properties":{"name":null,"children":[]}}])"));
+  EXPECT_EQ(
+      EncodeFragments(state.fragments),
+      absl::StrCat(
+          R"([{"type":"change","uuid":)", Q(1),
+          R"(,"clsName":"Node","properties":{"name":null,"children":[]}}])"));
 }
 
 TEST_F(ChatRoomTest, WriteStateFragmentsIsByteIdenticalToEncodeFragments) {
-  ApplyOk(*scope_,
-          {Change(TestUuid(4), "Message",
-                  R"({"text":"quote \" backslash \\ tab \t nl \n \u00e9 \u2603 \ud83d\ude00 \u0001"})"),
-           Change(TestUuid(3), "User", R"({"color":-0.000001,"username":null})"),
-           Change(TestUuid(2), "ChatRoomAttributes",
-                  R"({"tintColor":1e21,"status":null,"locale":""})")});
+  ApplyOk(
+      *scope_,
+      {Change(
+           TestUuid(4), "Message",
+           R"({"text":"quote \" backslash \\ tab \t nl \n \u00e9 \u2603 \ud83d\ude00 \u0001"})"),
+       Change(TestUuid(3), "User", R"({"color":-0.000001,"username":null})"),
+       Change(TestUuid(2), "ChatRoomAttributes",
+              R"({"tintColor":1e21,"status":null,"locale":""})")});
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   scope_->WriteStateFragments(writer);
@@ -1187,18 +1258,22 @@ TEST_F(ChatRoomTest, WriteStateFragmentsIsByteIdenticalToEncodeFragments) {
 }
 
 TEST_F(ChatRoomTest, StateOmitsNullReferencesKeepsNullValues) {
-  ApplyOk(*scope_, {Change(TestUuid(4), "Message", R"({"author":null,"text":null})")});
+  ApplyOk(*scope_,
+          {Change(TestUuid(4), "Message", R"({"author":null,"text":null})")});
   std::string state = StateJson(*scope_);
   // Message 4 now has no author key but a null text; user 3 still has
   // users as parent.
-  EXPECT_THAT(state, HasSubstr(absl::StrCat(
-                         R"({"type":"add","uuid":)", Q(4),
-                         R"(,"clsName":"Message","properties":{"postedAt":1450582562.5,"text":null}})")));
+  EXPECT_THAT(
+      state,
+      HasSubstr(absl::StrCat(
+          R"({"type":"add","uuid":)", Q(4),
+          R"(,"clsName":"Message","properties":{"postedAt":1450582562.5,"text":null}})")));
   EXPECT_NE(scope_->Find(TestUuid(3)), nullptr);
 }
 
 TEST_F(ChatRoomTest, FromStateReproducesStateAndVersion) {
-  ApplyOk(*scope_, {Change(TestUuid(2), "ChatRoomAttributes", R"({"status":1})")});
+  ApplyOk(*scope_,
+          {Change(TestUuid(2), "ChatRoomAttributes", R"({"status":1})")});
   ASSERT_EQ(scope_->version(), 2u);
   ScopeState state = scope_->State();
   auto copy = Scope::FromState(DemoSchema(), state.fragments, state.version);
@@ -1209,7 +1284,8 @@ TEST_F(ChatRoomTest, FromStateReproducesStateAndVersion) {
   EXPECT_EQ(StateJson(**copy), StateJson(*scope_));
   EXPECT_TRUE((*copy)->CheckInvariants().ok());
   // The copy behaves like the original.
-  ApplyOk(**copy, {Change(TestUuid(1), "ChatRoom", R"({"messages":[],"users":[]})")});
+  ApplyOk(**copy,
+          {Change(TestUuid(1), "ChatRoom", R"({"messages":[],"users":[]})")});
   EXPECT_EQ((*copy)->size(), 2u);
   EXPECT_EQ((*copy)->version(), 3u);
 }
@@ -1219,15 +1295,18 @@ TEST(FromStateTest, RejectsStatesThatDoNotApply) {
   EXPECT_FALSE(Scope::FromState(schema, {}, 0).ok());
   EXPECT_FALSE(Scope::FromState(schema, {Add(TestUuid(1), "Canvas")}, 0).ok());
   EXPECT_FALSE(Scope::FromState(schema, {Change(TestUuid(1), "Nope")}, 0).ok());
-  auto bad = Scope::FromState(
-      schema, {Change(TestUuid(1), "Canvas", absl::StrCat(R"({"shapes":)", L({2}), "}")),
-               Add(TestUuid(2), "Shape", R"({"x":"a"})")},
-      4);
+  auto bad =
+      Scope::FromState(schema,
+                       {Change(TestUuid(1), "Canvas",
+                               absl::StrCat(R"({"shapes":)", L({2}), "}")),
+                        Add(TestUuid(2), "Shape", R"({"x":"a"})")},
+                       4);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(bad.status().message(),
             absl::StrCat("scope state fragment 0 does not apply: No such "
-                         "ModelObjects '[", Q(2), "]' at 'shapes'"));
+                         "ModelObjects '[",
+                         Q(2), "]' at 'shapes'"));
   auto bad_value = Scope::FromState(
       schema, {Change(TestUuid(1), "Canvas", R"({"name":5})")}, 4);
   ASSERT_FALSE(bad_value.ok());
@@ -1312,8 +1391,8 @@ TEST_F(GraphTest, AddingDependentFirstIsOrderIndependent) {
 
 TEST(SyncFragmentTest, SerializationFailureWithoutTypeUuidOrClsName) {
   const std::string uuid = Id(1);
-  EXPECT_EQ(ParseFragmentsJson(absl::StrCat(R"([{"uuid":")", uuid,
-                                            R"(","clsName":"Shape"}])"))
+  EXPECT_EQ(ParseFragmentsJson(
+                absl::StrCat(R"([{"uuid":")", uuid, R"(","clsName":"Shape"}])"))
                 .status()
                 .message(),
             "SyncFragment requires type");
@@ -1321,8 +1400,8 @@ TEST(SyncFragmentTest, SerializationFailureWithoutTypeUuidOrClsName) {
                 .status()
                 .message(),
             "SyncFragment requires uuid");
-  EXPECT_EQ(ParseFragmentsJson(absl::StrCat(R"([{"type":"add","uuid":")", uuid,
-                                            R"("}])"))
+  EXPECT_EQ(ParseFragmentsJson(
+                absl::StrCat(R"([{"type":"add","uuid":")", uuid, R"("}])"))
                 .status()
                 .message(),
             "Requires clsName or modelObject");
@@ -1332,53 +1411,63 @@ TEST(SyncFragmentTest, SerializationFailureWithoutTypeUuidOrClsName) {
 // The demo ChatRoom
 
 TEST_F(ChatRoomTest, ChatRoomUsersMessagesAndAttributes) {
-  EXPECT_EQ(StateJson(*scope_),
-            absl::StrCat(
-                R"([{"type":"change","uuid":)", Q(1),
-                R"(,"clsName":"ChatRoom","properties":{"name":"Chat Demo","attributes":)",
-                Q(2), R"(,"users":)", L({3}), R"(,"messages":)", L({4}), R"(}},)",
-                R"({"type":"add","uuid":)", Q(2),
-                R"(,"clsName":"ChatRoomAttributes","properties":{"status":0,"topic":"Hello",)"
-                R"("tintColor":4278190335,"locale":"en_US"}},)",
-                R"({"type":"add","uuid":)", Q(3),
-                R"(,"clsName":"User","properties":{"username":"alice","color":1,)"
-                R"("lastActive":1450582561.123}},)",
-                R"({"type":"add","uuid":)", Q(4),
-                R"(,"clsName":"Message","properties":{"author":)", Q(3),
-                R"(,"postedAt":1450582562.5,"text":"hi"}}])"));
+  EXPECT_EQ(
+      StateJson(*scope_),
+      absl::StrCat(
+          R"([{"type":"change","uuid":)", Q(1),
+          R"(,"clsName":"ChatRoom","properties":{"name":"Chat Demo","attributes":)",
+          Q(2), R"(,"users":)", L({3}), R"(,"messages":)", L({4}), R"(}},)",
+          R"({"type":"add","uuid":)", Q(2),
+          R"(,"clsName":"ChatRoomAttributes","properties":{"status":0,"topic":"Hello",)"
+          R"("tintColor":4278190335,"locale":"en_US"}},)",
+          R"({"type":"add","uuid":)", Q(3),
+          R"(,"clsName":"User","properties":{"username":"alice","color":1,)"
+          R"("lastActive":1450582561.123}},)",
+          R"({"type":"add","uuid":)", Q(4),
+          R"(,"clsName":"Message","properties":{"author":)", Q(3),
+          R"(,"postedAt":1450582562.5,"text":"hi"}}])"));
   EXPECT_EQ(scope_->Find(TestUuid(3))->parent_count(), 2u);  // users + author
 
   ChangesetResult r = scope_->Apply(Changeset{{
       Change(TestUuid(2), "ChatRoomAttributes", R"({"status":2})"),
-      Change(TestUuid(2), "ChatRoomAttributes", R"({"status":1,"topic":"Closed"})"),
+      Change(TestUuid(2), "ChatRoomAttributes",
+             R"({"status":1,"topic":"Closed"})"),
       Change(TestUuid(4), "Message", absl::StrCat(R"({"author":)", Q(4), "}")),
       Change(TestUuid(4), "Message", R"({"postedAt":"yesterday"})"),
-      Change(TestUuid(1), "ChatRoom", absl::StrCat(R"({"messages":)", L({3}), "}")),
-      Change(TestUuid(1), "ChatRoom", absl::StrCat(R"({"attributes":)", Q(3), "}")),
+      Change(TestUuid(1), "ChatRoom",
+             absl::StrCat(R"({"messages":)", L({3}), "}")),
+      Change(TestUuid(1), "ChatRoom",
+             absl::StrCat(R"({"attributes":)", Q(3), "}")),
   }});
-  EXPECT_THAT(ReplyMessages(r),
-              ElementsAre("Not valid type at 'status', should be one of [0,1]", "",
-                          "Not valid type at 'author', should be User",
-                          "Not valid type at 'postedAt', should be Date",
-                          "Not valid type at 'messages', should be Message",
-                          "Not valid type at 'attributes', should be ChatRoomAttributes"));
+  EXPECT_THAT(
+      ReplyMessages(r),
+      ElementsAre(
+          "Not valid type at 'status', should be one of [0,1]", "",
+          "Not valid type at 'author', should be User",
+          "Not valid type at 'postedAt', should be Date",
+          "Not valid type at 'messages', should be Message",
+          "Not valid type at 'attributes', should be ChatRoomAttributes"));
   EXPECT_EQ(*scope_->Find(TestUuid(2))->Get("status"), Value::Number(1));
 
   // A second user posts; then the first one logs out: still an author, so
   // it stays until its message goes too.
-  ApplyOk(*scope_, {Add(TestUuid(5), "User", R"({"username":"bob"})"),
-                    Add(TestUuid(6), "Message",
-                        absl::StrCat(R"({"author":)", Q(5), R"(,"text":"yo"})")),
-                    Change(TestUuid(1), "ChatRoom",
-                           absl::StrCat(R"({"users":)", L({3, 5}), R"(,"messages":)",
-                                        L({4, 6}), "}"))});
+  ApplyOk(*scope_,
+          {Add(TestUuid(5), "User", R"({"username":"bob"})"),
+           Add(TestUuid(6), "Message",
+               absl::StrCat(R"({"author":)", Q(5), R"(,"text":"yo"})")),
+           Change(TestUuid(1), "ChatRoom",
+                  absl::StrCat(R"({"users":)", L({3, 5}), R"(,"messages":)",
+                               L({4, 6}), "}"))});
   EXPECT_EQ(scope_->size(), 6u);
-  ApplyOk(*scope_, {Change(TestUuid(1), "ChatRoom", absl::StrCat(R"({"users":)", L({5}), "}"))});
+  ApplyOk(*scope_, {Change(TestUuid(1), "ChatRoom",
+                           absl::StrCat(R"({"users":)", L({5}), "}"))});
   ASSERT_NE(scope_->Find(TestUuid(3)), nullptr);
   EXPECT_EQ(scope_->Find(TestUuid(3))->parent_count(), 1u);
-  ApplyOk(*scope_, {Change(TestUuid(1), "ChatRoom", absl::StrCat(R"({"messages":)", L({6}), "}"))});
+  ApplyOk(*scope_, {Change(TestUuid(1), "ChatRoom",
+                           absl::StrCat(R"({"messages":)", L({6}), "}"))});
   EXPECT_EQ(scope_->Find(TestUuid(4)), nullptr);
-  EXPECT_EQ(scope_->Find(TestUuid(3)), nullptr);  // cascade: its last parent left
+  EXPECT_EQ(scope_->Find(TestUuid(3)),
+            nullptr);  // cascade: its last parent left
   EXPECT_EQ(scope_->size(), 4u);
   EXPECT_EQ(scope_->version(), 5u);
   EXPECT_TRUE(scope_->CheckInvariants().ok());

@@ -50,8 +50,8 @@ void Check(bool ok, const char* what) {
 std::unique_ptr<Scope> CanvasWithShapes(int shapes) {
   auto schema = ParseSchema(kCanvasSchema, "kCanvasSchema");
   Check(schema.ok(), "schema");
-  auto scope = Scope::Create(*schema, "Canvas",
-                             *Uuid::Parse("00000000-0000-4000-8000-000000000001"));
+  auto scope = Scope::Create(
+      *schema, "Canvas", *Uuid::Parse("00000000-0000-4000-8000-000000000001"));
   Check(scope.ok(), "scope");
   Changeset changeset;
   Value::Array refs;
@@ -120,10 +120,10 @@ void BM_DecodeApplyEncode(benchmark::State& state) {
   constexpr int kTexts = 4096;
   std::vector<std::string> texts;
   for (int i = 0; i < kTexts; ++i) {
-    texts.push_back(absl::StrCat(
-        R"([{"type":"change","uuid":")", ShapeUuid(i * 7 % kShapes).ToString(),
-        R"(","clsName":"Shape","properties":{"x":)", i, R"(,"y":)", i * 0.5,
-        "}}]"));
+    texts.push_back(absl::StrCat(R"([{"type":"change","uuid":")",
+                                 ShapeUuid(i * 7 % kShapes).ToString(),
+                                 R"(","clsName":"Shape","properties":{"x":)", i,
+                                 R"(,"y":)", i * 0.5, "}}]"));
   }
   size_t bytes = 0;
   int next = 0;
@@ -137,7 +137,8 @@ void BM_DecodeApplyEncode(benchmark::State& state) {
     rapidjson::StringBuffer buffer;
     JsonWriter writer(buffer);
     writer.StartArray();
-    for (const FragmentReply& reply : r.replies) WriteFragmentReply(writer, reply);
+    for (const FragmentReply& reply : r.replies)
+      WriteFragmentReply(writer, reply);
     writer.EndArray();
     std::string broadcast = EncodeFragments(r.applied);
     bytes += text.size() + buffer.GetSize() + broadcast.size();

@@ -14,7 +14,8 @@
 // and `atomic` true and false.
 //
 // After every changeset the test asserts:
-//   (a) atomicity (docs/protocol.md#d1-atomic): the scope is compared with a full replica that gets
+//   (a) atomicity (docs/protocol.md#d1-atomic): the scope is compared with a
+//   full replica that gets
 //       the same changeset non-atomically. An atomic changeset with any
 //       failure leaves state JSON, size() and version() untouched and every
 //       reply is an error (the failing fragments their own, the others
@@ -66,9 +67,9 @@ using ::jetstream::testing::DemoSchema;
 using ::jetstream::testing::StateJson;
 
 constexpr int kStepsPerSeed = 300;
-constexpr uint32_t kSeeds[] = {1,     2,     3,     5,     8,     13,   21,
-                               34,    55,    89,    144,   233,   377,  610,
-                               987,   1597,  2584,  4181,  6765,  10946};
+constexpr uint32_t kSeeds[] = {1,   2,    3,    5,    8,    13,   21,
+                               34,  55,   89,   144,  233,  377,  610,
+                               987, 1597, 2584, 4181, 6765, 10946};
 
 // Deeper trees, cycles (through `next`, `children`, and back to the root when
 // the root is a Node), inheritance (Special is a Node), a string enumeration,
@@ -127,9 +128,10 @@ bool IsA(const ModelType* type, const ModelType* other) {
   return false;
 }
 
-// The classes an `add` may name under a root of `root` (docs/protocol.md#apply-errors): reachable
-// from the root's type through property declarations, or derived from such a
-// class. Computed here independently of ModelType::CanContain.
+// The classes an `add` may name under a root of `root`
+// (docs/protocol.md#apply-errors): reachable from the root's type through
+// property declarations, or derived from such a class. Computed here
+// independently of ModelType::CanContain.
 std::set<const ModelType*> ContainableTypes(const Schema& schema,
                                             const ModelType* root) {
   std::set<const ModelType*> out;
@@ -165,14 +167,16 @@ WireError Err(std::string message) { return WireError{std::move(message), ""}; }
 
 std::string ErrorString(const std::optional<WireError>& e) {
   if (!e) return "ok";
-  return e->type.empty() ? e->message : absl::StrCat(e->message, " [", e->type, "]");
+  return e->type.empty() ? e->message
+                         : absl::StrCat(e->message, " [", e->type, "]");
 }
 
 std::string ReplyString(const FragmentReply& r) { return ErrorString(r.error); }
 
 // ---------------------------------------------------------------------------
 // The reference model: a plain map of lower-case UUID text to object, with the
-// changeset rules of docs/protocol.md written out step by step. Slow and simple.
+// changeset rules of docs/protocol.md written out step by step. Slow and
+// simple.
 
 class ReferenceModel {
  public:
@@ -217,14 +221,15 @@ class ReferenceModel {
     };
 
     // Step 4: temporary objects for all adds, duplicates and unknown classes
-    // refused (docs/protocol.md#d10-duplicate-adds: a second add of one UUID fails).
+    // refused (docs/protocol.md#d10-duplicate-adds: a second add of one UUID
+    // fails).
     for (size_t i = 0; i < n; ++i) {
       const SyncFragment& f = fragments[i];
       if (f.type != FragmentType::kAdd) continue;
       std::string id = id_of(i);
       if (objects_.count(id) || fresh.count(id)) {
-        result.replies[i] =
-            Err(absl::StrCat("ModelObject with UUID '", id, "' already exists"));
+        result.replies[i] = Err(
+            absl::StrCat("ModelObject with UUID '", id, "' already exists"));
         continue;
       }
       const ModelType* type = schema_->FindModel(f.cls_name);
@@ -276,13 +281,15 @@ class ReferenceModel {
         result.replies[i] = Err("ModelObject not found");
         continue;
       }
-      if (it->second.type->name() != f.cls_name) {  // docs/protocol.md#d8-change-class
+      if (it->second.type->name() !=
+          f.cls_name) {  // docs/protocol.md#d8-change-class
         result.replies[i] = Err(absl::StrCat("ModelObject '", id, "' is a '",
                                              it->second.type->name(),
                                              "', not a '", f.cls_name, "'"));
         continue;
       }
-      if (auto e = Validate(*it->second.type, fragments[i].properties, lookup)) {
+      if (auto e =
+              Validate(*it->second.type, fragments[i].properties, lookup)) {
         result.replies[i] = *e;
         continue;
       }
@@ -340,9 +347,9 @@ class ReferenceModel {
     return result;
   }
 
-  // docs/protocol.md#scope-state: depth-first pre-order from the root over references in
-  // declaration order, each object once; the root as `change`; all
-  // properties, null single references omitted.
+  // docs/protocol.md#scope-state: depth-first pre-order from the root over
+  // references in declaration order, each object once; the root as `change`;
+  // all properties, null single references omitted.
   std::vector<SyncFragment> State() const {
     std::vector<SyncFragment> out;
     std::set<std::string> seen;
@@ -423,8 +430,8 @@ class ReferenceModel {
     return refs;
   }
 
-  // docs/protocol.md#apply-errors, key by key; the first bad key's error. Reference UUIDs are
-  // lower-cased in place.
+  // docs/protocol.md#apply-errors, key by key; the first bad key's error.
+  // Reference UUIDs are lower-cased in place.
   static std::optional<WireError> Validate(
       const ModelType& type, PropertyList& properties,
       const std::function<const Obj*(const std::string&)>& lookup) {
@@ -440,15 +447,15 @@ class ReferenceModel {
       const std::string& key, const PropertyType& t, Value& value,
       const std::function<const Obj*(const std::string&)>& lookup) {
     auto not_valid = [&](const std::string& should_be) {
-      return Err(absl::StrCat("Not valid type at '", key, "', should be ",
-                              should_be));
+      return Err(
+          absl::StrCat("Not valid type at '", key, "', should be ", should_be));
     };
     if (t.is_reference()) {
       if (!t.collection) {
         if (value.is_null()) return std::nullopt;
         if (!value.is_string()) {
-          return Err(absl::StrCat("Cannot set property at '", key,
-                                  "' as non-UUID"));
+          return Err(
+              absl::StrCat("Cannot set property at '", key, "' as non-UUID"));
         }
         value = Value::String(Lower(value.as_string()));
         const Obj* target = lookup(value.as_string());
@@ -504,14 +511,15 @@ class ReferenceModel {
         for (const Value& v : t.enumeration->values) {
           values.push_back(v.DebugString());
         }
-        return not_valid(absl::StrCat("one of [", absl::StrJoin(values, ","), "]"));
+        return not_valid(
+            absl::StrCat("one of [", absl::StrJoin(values, ","), "]"));
       }
       return not_valid(t.ElementName());
     };
     if (t.collection) {
       if (!value.is_array()) {
-        return Err(absl::StrCat("Collection type without array value at '",
-                                key, "'"));
+        return Err(
+            absl::StrCat("Collection type without array value at '", key, "'"));
       }
       for (const Value& e : value.as_array()) {
         if (!element_ok(e)) return type_error();
@@ -538,7 +546,10 @@ class Generator {
  public:
   Generator(uint32_t seed, std::shared_ptr<const Schema> schema,
             const ReferenceModel& model, std::vector<std::string>& universe)
-      : rng_(seed), schema_(std::move(schema)), model_(model), universe_(universe) {
+      : rng_(seed),
+        schema_(std::move(schema)),
+        model_(model),
+        universe_(universe) {
     for (const ModelType* t : model_.containable()) containable_.push_back(t);
     std::sort(containable_.begin(), containable_.end(),
               [](const ModelType* a, const ModelType* b) {
@@ -656,7 +667,9 @@ class Generator {
   size_t Uniform(size_t n) { return n == 0 ? 0 : rng_() % n; }
   bool Chance(double p) { return (rng_() % 1000000) < p * 1000000; }
   template <typename T>
-  const T& Pick(const std::vector<T>& v) { return v[Uniform(v.size())]; }
+  const T& Pick(const std::vector<T>& v) {
+    return v[Uniform(v.size())];
+  }
 
   std::string MaybeUpper(const std::string& id) {
     return Chance(0.1) ? Upper(id) : id;
@@ -698,18 +711,20 @@ class Generator {
   Value Scalar(const PropertyType& t) {
     switch (t.base) {
       case BaseType::kString: {
-        static const char* kStrings[] = {"", "a", "hello", "Ünïcødé ✓",
-                                         "quote\"back\\slash", "line\nbreak"};
+        static const char* kStrings[] = {
+            "", "a", "hello", "Ünïcødé ✓", "quote\"back\\slash", "line\nbreak"};
         return Value::String(kStrings[Uniform(6)]);
       }
       case BaseType::kNumber: {
-        static const double kNumbers[] = {0, 1, -3, 42.5, 1e21, 4279308287.0,
-                                          1e-7, 0.1};
-        if (Chance(0.5)) return Value::Number(static_cast<double>(Uniform(1000)));
+        static const double kNumbers[] = {
+            0, 1, -3, 42.5, 1e21, 4279308287.0, 1e-7, 0.1};
+        if (Chance(0.5))
+          return Value::Number(static_cast<double>(Uniform(1000)));
         return Value::Number(kNumbers[Uniform(8)]);
       }
       case BaseType::kDate:
-        return Value::Number(1450582561.123 + static_cast<double>(Uniform(100000)));
+        return Value::Number(1450582561.123 +
+                             static_cast<double>(Uniform(100000)));
       case BaseType::kBoolean:
         return Value::Bool(Chance(0.5));
       case BaseType::kEnumeration:
@@ -785,7 +800,8 @@ class Generator {
           case 1:
             return Value::String("not-a-uuid");
           case 2:
-            if (!wrong.empty()) return Value::String(MaybeUpper(Pick(wrong).id));
+            if (!wrong.empty())
+              return Value::String(MaybeUpper(Pick(wrong).id));
             [[fallthrough]];
           case 3:
             return Value::String(MaybeUpper(MissingUuid()));
@@ -810,10 +826,11 @@ class Generator {
           }
           [[fallthrough]];
         default:
-          base.mutable_array().insert(
-              base.mutable_array().begin() + Uniform(base.as_array().size() + 1),
-              Value::String(MaybeUpper(MissingUuid())));
-          if (Chance(0.3)) base.mutable_array().push_back(Value::String(MissingUuid()));
+          base.mutable_array().insert(base.mutable_array().begin() +
+                                          Uniform(base.as_array().size() + 1),
+                                      Value::String(MaybeUpper(MissingUuid())));
+          if (Chance(0.3))
+            base.mutable_array().push_back(Value::String(MissingUuid()));
           return base;
       }
     }
@@ -923,7 +940,7 @@ class Generator {
     Slot s = Pick(slots);
     if (Chance(0.4)) {
       for (int tries = 0; tries < 4 && !(s.existing && existing_[s.index].id ==
-                                                          model_.root_id());
+                                                           model_.root_id());
            ++tries) {
         s = Pick(slots);
       }
@@ -965,11 +982,13 @@ class Generator {
     } else if (Chance(0.05) && !existing_.empty()) {
       id = Pick(existing_).id;  // already exists
     } else if (Chance(0.04) && !news_.empty()) {
-      id = Pick(news_).id;  // second add in this changeset (docs/protocol.md#d10-duplicate-adds)
+      id = Pick(news_).id;  // second add in this changeset
+                            // (docs/protocol.md#d10-duplicate-adds)
     } else {
       id = FreshUuid();
     }
-    gens_.push_back(Gen{true, id, type->name(), RandomProperties(type, 0.5, 0.06)});
+    gens_.push_back(
+        Gen{true, id, type->name(), RandomProperties(type, 0.5, 0.06)});
     news_.push_back({id, type});
     if (with_parent) AttachSomewhere(id, type);
     // Sometimes a subtree: a child added under the new object.
@@ -1025,7 +1044,8 @@ class Generator {
     } else {
       id = MissingUuid();
     }
-    gens_.push_back(Gen{false, id, type->name(), RandomProperties(type, 0.3, 0.1)});
+    gens_.push_back(
+        Gen{false, id, type->name(), RandomProperties(type, 0.3, 0.1)});
   }
 
   // (object id, property) pairs that reference `child` in the model.
@@ -1099,7 +1119,8 @@ class Generator {
     if (v.is_array() && Chance(0.8)) {
       auto& a = v.mutable_array();
       size_t drop = Chance(0.85) ? 1 : 1 + Uniform(a.size());
-      for (size_t d = 0; d < drop && !a.empty(); ++d) a.erase(a.begin() + Uniform(a.size()));
+      for (size_t d = 0; d < drop && !a.empty(); ++d)
+        a.erase(a.begin() + Uniform(a.size()));
     } else {
       v = p->type.collection ? Value::ArrayOf({}) : Value();
     }
@@ -1112,7 +1133,8 @@ class Generator {
     std::vector<std::pair<const ModelType*, const Property*>> self_refs;
     for (const ModelType* t : containable_) {
       for (const Property& p : t->properties()) {
-        if (p.type.is_reference() && IsA(t, p.type.model)) self_refs.push_back({t, &p});
+        if (p.type.is_reference() && IsA(t, p.type.model))
+          self_refs.push_back({t, &p});
       }
     }
     if (self_refs.empty()) return GenAdd(true);
@@ -1149,8 +1171,11 @@ class Generator {
     for (size_t i = 0; i < len; ++i) ids.push_back(FreshUuid());
     for (size_t i = 0; i < len; ++i) {
       Value ref = Value::String(ids[(i + 1) % len]);
-      gens_.push_back(Gen{true, ids[i], t->name(),
-                          {{p->name, p->type.collection ? Value::ArrayOf({ref}) : ref}}});
+      gens_.push_back(
+          Gen{true,
+              ids[i],
+              t->name(),
+              {{p->name, p->type.collection ? Value::ArrayOf({ref}) : ref}}});
       news_.push_back({ids[i], t});
     }
     if (Chance(0.5)) AttachSomewhere(ids[0], t);
@@ -1173,7 +1198,6 @@ class Generator {
 // ---------------------------------------------------------------------------
 // Checks.
 
-
 std::string RandomUuidFrom(std::mt19937& rng) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s;
@@ -1185,8 +1209,8 @@ std::string RandomUuidFrom(std::mt19937& rng) {
 }
 
 // A complete replica of `scope`: the ScopeState plus every unreachable object
-// (detached cycles stay in a scope, docs/protocol.md#orphans) as extra `add`s, loaded by
-// Scope::FromState in one go, so the version is kept.
+// (detached cycles stay in a scope, docs/protocol.md#orphans) as extra `add`s,
+// loaded by Scope::FromState in one go, so the version is kept.
 std::unique_ptr<Scope> Replicate(const Scope& scope,
                                  std::shared_ptr<const Schema> schema,
                                  const std::vector<std::string>& universe,
@@ -1324,7 +1348,8 @@ std::string SlowEncodeFragments(const std::vector<SyncFragment>& fragments) {
 
 std::vector<std::string> Replies(const ChangesetResult& r) {
   std::vector<std::string> out;
-  for (const FragmentReply& reply : r.replies) out.push_back(ReplyString(reply));
+  for (const FragmentReply& reply : r.replies)
+    out.push_back(ReplyString(reply));
   return out;
 }
 
@@ -1355,7 +1380,8 @@ std::string ErrorKind(const std::string& message) {
 
 void RunSeed(const Case& c, uint32_t seed, int steps, Stats& stats) {
   SCOPED_TRACE(absl::StrCat("case ", c.name, " seed ", seed,
-                            " (rerun: --test_env=SCOPE_RANDOM_SEED=", seed, ")"));
+                            " (rerun: --test_env=SCOPE_RANDOM_SEED=", seed,
+                            ")"));
   std::shared_ptr<const Schema> schema = c.schema();
   std::mt19937 root_rng(seed * 7919u + 17u);
   std::string root_id = RandomUuidFrom(root_rng);
@@ -1380,7 +1406,8 @@ void RunSeed(const Case& c, uint32_t seed, int steps, Stats& stats) {
     const size_t before_size = scope->size();
     const uint64_t before_version = scope->version();
     size_t detached = 0;
-    std::unique_ptr<Scope> copy = Replicate(*scope, schema, universe, &detached);
+    std::unique_ptr<Scope> copy =
+        Replicate(*scope, schema, universe, &detached);
     ASSERT_NE(copy, nullptr);
     ASSERT_EQ(CompareObjects(*scope, *copy, universe), "") << "bad replica";
     ASSERT_EQ(copy->version(), before_version);
@@ -1442,8 +1469,8 @@ void RunSeed(const Case& c, uint32_t seed, int steps, Stats& stats) {
 
     // (b) A ScopeState loads back into the same state and version, and the
     // direct writer matches the fragment encoder.
-    auto loaded = Scope::FromState(schema, scope->State().fragments,
-                                   scope->version());
+    auto loaded =
+        Scope::FromState(schema, scope->State().fragments, scope->version());
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     EXPECT_EQ(StateJson(**loaded), after_json);
     EXPECT_EQ((*loaded)->version(), scope->version());
@@ -1530,9 +1557,9 @@ TEST(JsonAppendTest, StringsMatchRapidJsonByteForByte) {
     EXPECT_EQ(fast, slow) << "byte " << c;
   }
   std::mt19937 rng(20240601);
-  const std::string alphabet = std::string("\"\\/\b\f\n\r\t\x01\x1f\x7f azAZ09") +
-                               "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80\xff" +
-                               std::string(1, '\0');
+  const std::string alphabet =
+      std::string("\"\\/\b\f\n\r\t\x01\x1f\x7f azAZ09") +
+      "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80\xff" + std::string(1, '\0');
   for (int i = 0; i < 5000; ++i) {
     std::string s;
     size_t len = rng() % 48;
@@ -1545,8 +1572,9 @@ TEST(JsonAppendTest, StringsMatchRapidJsonByteForByte) {
 // The integer fast path of FormatJsonNumberTo prints plain decimal digits.
 TEST(JsonAppendTest, IntegersPrintAsDecimalDigits) {
   std::mt19937_64 rng(7);
-  std::vector<double> values = {1, -1, 9007199254740991.0, -9007199254740991.0,
-                                4279308287.0, 1e15, -1e15, 123456789};
+  std::vector<double> values = {
+      1,    -1,    9007199254740991.0, -9007199254740991.0, 4279308287.0,
+      1e15, -1e15, 123456789};
   for (int i = 0; i < 20000; ++i) {
     int64_t v = static_cast<int64_t>(rng() >> (11 + rng() % 53));
     values.push_back(static_cast<double>(rng() % 2 ? v : -v));

@@ -31,24 +31,28 @@ class CanvasScopeTest : public ::testing::Test {
 
 TEST_F(CanvasScopeTest, AddWithParentInSameChangesetCommitsAndBumpsVersion) {
   ChangesetResult r = scope_->Apply(Changeset{{
-      Add(TestUuid(2), "Shape", R"({"x":50,"y":50,"width":100,"height":100,"color":4279308287})"),
+      Add(TestUuid(2), "Shape",
+          R"({"x":50,"y":50,"width":100,"height":100,"color":4279308287})"),
       Change(root_, "Canvas", R"({"shapes":[")" + Id(2) + R"("]})"),
   }});
   EXPECT_THAT(ReplyMessages(r), ElementsAre("", ""));
   EXPECT_EQ(r.applied.size(), 2u);
   EXPECT_EQ(r.version, 1u);
   EXPECT_EQ(scope_->size(), 2u);
-  EXPECT_EQ(StateJson(*scope_),
-            R"([{"type":"change","uuid":")" + Id(1) +
-                R"(","clsName":"Canvas","properties":{"name":null,"shapes":[")" + Id(2) +
-                R"("]}},{"type":"add","uuid":")" + Id(2) +
-                R"(","clsName":"Shape","properties":{"x":50,"y":50,"width":100,"height":100,"color":4279308287}}])");
+  EXPECT_EQ(
+      StateJson(*scope_),
+      R"([{"type":"change","uuid":")" + Id(1) +
+          R"(","clsName":"Canvas","properties":{"name":null,"shapes":[")" +
+          Id(2) + R"("]}},{"type":"add","uuid":")" + Id(2) +
+          R"(","clsName":"Shape","properties":{"x":50,"y":50,"width":100,"height":100,"color":4279308287}}])");
   EXPECT_TRUE(scope_->CheckInvariants().ok());
 }
 
 TEST_F(CanvasScopeTest, BadFragmentFailsAloneWithoutAtomic) {
-  scope_->Apply(Changeset{{Add(TestUuid(2), "Shape"), Add(TestUuid(3), "Shape"),
-                           Change(root_, "Canvas", R"({"shapes":[")" + Id(2) + R"(",")" + Id(3) + R"("]})")}});
+  scope_->Apply(Changeset{
+      {Add(TestUuid(2), "Shape"), Add(TestUuid(3), "Shape"),
+       Change(root_, "Canvas",
+              R"({"shapes":[")" + Id(2) + R"(",")" + Id(3) + R"("]})")}});
   ChangesetResult r = scope_->Apply(Changeset{{
       Change(TestUuid(3), "Shape", R"({"x":"left"})"),
       Change(TestUuid(2), "Shape", R"({"x":20})"),
@@ -62,10 +66,12 @@ TEST_F(CanvasScopeTest, BadFragmentFailsAloneWithoutAtomic) {
 }
 
 TEST_F(CanvasScopeTest, DroppingTheLastParentRemovesTheObject) {
-  scope_->Apply(Changeset{{Add(TestUuid(2), "Shape"), Add(TestUuid(3), "Shape"),
-                           Change(root_, "Canvas", R"({"shapes":[")" + Id(2) + R"(",")" + Id(3) + R"("]})")}});
-  ChangesetResult r = scope_->Apply(
-      Changeset{{Change(root_, "Canvas", R"({"shapes":[")" + Id(3) + R"("]})")}});
+  scope_->Apply(Changeset{
+      {Add(TestUuid(2), "Shape"), Add(TestUuid(3), "Shape"),
+       Change(root_, "Canvas",
+              R"({"shapes":[")" + Id(2) + R"(",")" + Id(3) + R"("]})")}});
+  ChangesetResult r = scope_->Apply(Changeset{
+      {Change(root_, "Canvas", R"({"shapes":[")" + Id(3) + R"("]})")}});
   EXPECT_THAT(ReplyMessages(r), ElementsAre(""));
   EXPECT_EQ(scope_->Find(TestUuid(2)), nullptr);
   EXPECT_NE(scope_->Find(TestUuid(3)), nullptr);
@@ -81,8 +87,10 @@ TEST_F(CanvasScopeTest, AtomicChangesetIsAllOrNothing) {
        Change(root_, "Canvas", R"({"name":7})")},
       /*atomic=*/true});
   EXPECT_THAT(ReplyMessages(r),
-              ElementsAre("Atomic changeset rejected: fragment 2 failed: Not valid type at 'name', should be String",
-                          "Atomic changeset rejected: fragment 2 failed: Not valid type at 'name', should be String",
+              ElementsAre("Atomic changeset rejected: fragment 2 failed: Not "
+                          "valid type at 'name', should be String",
+                          "Atomic changeset rejected: fragment 2 failed: Not "
+                          "valid type at 'name', should be String",
                           "Not valid type at 'name', should be String"));
   EXPECT_EQ(r.replies[0].error->type, "atomic-changeset-rejected");
   EXPECT_EQ(r.replies[2].error->type, "");

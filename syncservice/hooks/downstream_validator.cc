@@ -73,14 +73,13 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
         Next();
         return;
       }
-      return Reject(DownstreamUnavailable(spec.name,
-                                          kCouldNotApplyPrefix));
+      return Reject(DownstreamUnavailable(spec.name, kCouldNotApplyPrefix));
     }
     if (response->verdict() == v1::ValidateChangesetResponse::REJECT) {
-      return Reject(CouldNotApply(
-          response->message().empty()
-              ? absl::StrCat("rejected by '", spec.name, "'")
-              : response->message()));
+      return Reject(
+          CouldNotApply(response->message().empty()
+                            ? absl::StrCat("rejected by '", spec.name, "'")
+                            : response->message()));
     }
     const size_t n = changeset_.fragments.size();
     for (const v1::FragmentRejection& r : response->rejections()) {
@@ -137,8 +136,8 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
 
   void OnProcedure(absl::StatusOr<v1::RunProcedureResponse> response) {
     if (!response.ok()) {
-      return Reject(DownstreamUnavailable(procedure_->name,
-                                          kCouldNotApplyPrefix));
+      return Reject(
+          DownstreamUnavailable(procedure_->name, kCouldNotApplyPrefix));
     }
     if (response->reject()) {
       return Reject(CouldNotApply(
@@ -151,10 +150,9 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
     if (!updates.ok()) {
       LOG(WARNING) << "procedure " << procedure_->name
                    << " returned bad updates: " << updates.status().message();
-      return Reject(CouldNotApply(
-          absl::StrCat("procedure '", procedure_->name,
-                       "' returned an invalid update: ",
-                       updates.status().message())));
+      return Reject(CouldNotApply(absl::StrCat(
+          "procedure '", procedure_->name,
+          "' returned an invalid update: ", updates.status().message())));
     }
     follow_up_ = *std::move(updates);
     Finish();
@@ -242,14 +240,14 @@ void DownstreamValidator::Validate(
     const std::string& model = parsed->model;
     const std::string& name = parsed->name;
     if (schema_ != nullptr && schema_->FindModel(model) == nullptr) {
-      return reject(CouldNotApply(absl::StrCat(
-          "No such model '", model, "' for procedure call with procedure '",
-          name, "'")));
+      return reject(CouldNotApply(
+          absl::StrCat("No such model '", model,
+                       "' for procedure call with procedure '", name, "'")));
     }
     auto it = config_->procedures.find(context.procedure);
     if (it == config_->procedures.end() || !it->second.AppliesToScope(scope)) {
-      return reject(CouldNotApply(absl::StrCat(
-          "No such procedure '", name, "' for model '", model, "'")));
+      return reject(CouldNotApply(absl::StrCat("No such procedure '", name,
+                                               "' for model '", model, "'")));
     }
     procedure = &it->second;
     if (!MatchesConstraints(procedure->constraints, changeset.fragments,

@@ -1,11 +1,11 @@
 // File: syncservice/hooks/downstream_validator.h
 //
-// The ChangesetValidator (syncservice/core/commit_stages.h) backed by downstream
-// gRPC services: the configured ChangesetValidator hooks, then the
-// procedure the changeset calls (docs/protocol.md#procedures). It runs inside the scope's
-// ordered commit pipeline, before the changeset is applied; while it waits
-// for a hook the scope's other changesets queue, and every other scope goes
-// on (ScopeHost never holds its lock across Validate()).
+// The ChangesetValidator (syncservice/core/commit_stages.h) backed by
+// downstream gRPC services: the configured ChangesetValidator hooks, then the
+// procedure the changeset calls (docs/protocol.md#procedures). It runs inside
+// the scope's ordered commit pipeline, before the changeset is applied; while
+// it waits for a hook the scope's other changesets queue, and every other scope
+// goes on (ScopeHost never holds its lock across Validate()).
 //
 // For one changeset of scope S:
 //  1. A procedure ("Model.name") is resolved against the schema and the

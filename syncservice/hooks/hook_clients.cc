@@ -11,8 +11,9 @@ namespace jetstream::hooks {
 namespace {
 
 template <typename Request, typename Response>
-using Starter = std::function<void(grpc::ClientContext*, const Request*,
-                                   Response*, std::function<void(grpc::Status)>)>;
+using Starter =
+    std::function<void(grpc::ClientContext*, const Request*, Response*,
+                       std::function<void(grpc::Status)>)>;
 
 // One attempt in flight; owns what gRPC needs until the callback ran.
 template <typename Request, typename Response>
@@ -48,8 +49,9 @@ void Call(std::string hook, Starter<Request, Response> start,
                                     attempts - 1, std::move(done));
             return;
           }
-          LOG(WARNING) << "hook " << hook << " failed: code="
-                       << status.error_code() << " " << status.error_message();
+          LOG(WARNING) << "hook " << hook
+                       << " failed: code=" << status.error_code() << " "
+                       << status.error_message();
           done(FromGrpcStatus(status));
         });
 }
@@ -63,8 +65,8 @@ HookClients::HookClients(const HookConfig& config, CallMetrics* metrics) {
   for (const HookSpec& s : config.validators) all.push_back(&s);
   for (const auto& [name, s] : config.procedures) all.push_back(&s);
   for (const HookSpec* spec : all) {
-    std::vector<std::unique_ptr<
-        grpc::experimental::ClientInterceptorFactoryInterface>>
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
         interceptors;
     interceptors.push_back(
         std::make_unique<MetricsClientInterceptorFactory>(metrics, spec->name));
@@ -107,10 +109,9 @@ void HookClients::AuthorizeSession(
       spec.deadline, cap, /*attempts=*/2, std::move(done));
 }
 
-void HookClients::AuthorizeScope(const HookSpec& spec,
-                                 v1::AuthorizeScopeRequest request,
-                                 absl::Time cap,
-                                 HookCallback<v1::AuthorizeScopeResponse> done) {
+void HookClients::AuthorizeScope(
+    const HookSpec& spec, v1::AuthorizeScopeRequest request, absl::Time cap,
+    HookCallback<v1::AuthorizeScopeResponse> done) {
   v1::ScopeAuthorizer::Stub* stub = StubsFor(spec).scope.get();
   Call<v1::AuthorizeScopeRequest, v1::AuthorizeScopeResponse>(
       spec.name,

@@ -51,8 +51,8 @@ class HookClients {
 
   // Each call's deadline is now + spec.deadline, or `cap` if earlier (the
   // deadline of the call that caused it, when there is one).
-  void AuthorizeSession(const HookSpec& spec, v1::AuthorizeSessionRequest request,
-                        absl::Time cap,
+  void AuthorizeSession(const HookSpec& spec,
+                        v1::AuthorizeSessionRequest request, absl::Time cap,
                         HookCallback<v1::AuthorizeSessionResponse> done);
   void AuthorizeScope(const HookSpec& spec, v1::AuthorizeScopeRequest request,
                       absl::Time cap,
@@ -61,7 +61,8 @@ class HookClients {
                          v1::ValidateChangesetRequest request, absl::Time cap,
                          HookCallback<v1::ValidateChangesetResponse> done);
   void RunProcedure(const HookSpec& spec, v1::RunProcedureRequest request,
-                    absl::Time cap, HookCallback<v1::RunProcedureResponse> done);
+                    absl::Time cap,
+                    HookCallback<v1::RunProcedureResponse> done);
 
  private:
   struct Stubs {

@@ -58,10 +58,9 @@ class Parser {
         }
       }
     }
-    std::stable_sort(config.validators.begin(), config.validators.end(),
-                     [](const HookSpec& a, const HookSpec& b) {
-                       return a.order < b.order;
-                     });
+    std::stable_sort(
+        config.validators.begin(), config.validators.end(),
+        [](const HookSpec& a, const HookSpec& b) { return a.order < b.order; });
     if (root.HasMember("procedures")) {
       const JsonValue& procedures = root["procedures"];
       for (rapidjson::SizeType i = 0; i < procedures.Size(); ++i) {
@@ -83,19 +82,21 @@ class Parser {
 
  private:
   absl::Status Error(absl::string_view where, absl::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "hooks file '", file_, "'", where.empty() ? "" : ": ", where, ": ",
-        what));
+    return absl::InvalidArgumentError(absl::StrCat("hooks file '", file_, "'",
+                                                   where.empty() ? "" : ": ",
+                                                   where, ": ", what));
   }
 
   static std::string Str(const JsonValue& v) {
     return std::string(v.GetString(), v.GetStringLength());
   }
 
-  absl::StatusOr<std::vector<std::string>> ReadStrings(
-      absl::string_view where, absl::string_view key, const JsonValue& v) {
+  absl::StatusOr<std::vector<std::string>> ReadStrings(absl::string_view where,
+                                                       absl::string_view key,
+                                                       const JsonValue& v) {
     if (!v.IsArray()) {
-      return Error(where, absl::StrCat("'", key, "' must be an array of strings"));
+      return Error(where,
+                   absl::StrCat("'", key, "' must be an array of strings"));
     }
     std::vector<std::string> out;
     for (const JsonValue& e : v.GetArray()) {
@@ -119,7 +120,8 @@ class Parser {
       if (key == "name" || key == "endpoint" || (key == "kind" && !procedure) ||
           (key == "failure" && !procedure)) {
         if (!v.IsString() || v.GetStringLength() == 0) {
-          return Error(where, absl::StrCat("'", key, "' must be a non-empty string"));
+          return Error(where,
+                       absl::StrCat("'", key, "' must be a non-empty string"));
         }
         std::string s = Str(v);
         if (key == "name") {
@@ -135,10 +137,10 @@ class Parser {
           } else if (s == "validator") {
             spec.kind = HookKind::kValidator;
           } else {
-            return Error(where, absl::StrCat(
-                                    "unknown kind '", s,
-                                    "' (session_authorizer, scope_authorizer "
-                                    "or validator)"));
+            return Error(where,
+                         absl::StrCat("unknown kind '", s,
+                                      "' (session_authorizer, scope_authorizer "
+                                      "or validator)"));
           }
         } else {
           if (s == "closed") {
@@ -169,8 +171,8 @@ class Parser {
       } else if (key == "constraints" && procedure) {
         if (!v.IsArray()) return Error(where, "'constraints' must be an array");
         for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
-          absl::StatusOr<ProcedureConstraint> c =
-              ReadConstraint(absl::StrCat(where, ".constraints[", i, "]"), v[i]);
+          absl::StatusOr<ProcedureConstraint> c = ReadConstraint(
+              absl::StrCat(where, ".constraints[", i, "]"), v[i]);
           if (!c.ok()) return c.status();
           spec.constraints.push_back(*std::move(c));
         }
@@ -212,7 +214,8 @@ class Parser {
         }
         c.allow_additional_properties = v.GetBool();
       } else if (key == "properties") {
-        if (!v.IsObject()) return Error(where, "'properties' must be an object");
+        if (!v.IsObject())
+          return Error(where, "'properties' must be an object");
         for (auto p = v.MemberBegin(); p != v.MemberEnd(); ++p) {
           const std::string name = Str(p->name);
           absl::StatusOr<PropertyConstraint> pc =

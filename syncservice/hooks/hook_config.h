@@ -46,11 +46,11 @@
 // * `order` (default 0): validators run in ascending order (file order
 //   among equals), each seeing the values the earlier ones modified.
 //
-// procedures[] (docs/protocol.md#procedures): `name` is "Model.procedure"; `endpoint`, `scopes`
-// and `deadline_ms` as above. Procedures are never retried and always fail
-// closed. `constraints`
-// (docs/protocol.md#procedure-constraints): a changeset calling the procedure must
-// have every fragment matched by at least one constraint; an empty list
+// procedures[] (docs/protocol.md#procedures): `name` is "Model.procedure";
+// `endpoint`, `scopes` and `deadline_ms` as above. Procedures are never retried
+// and always fail closed. `constraints`
+// (docs/protocol.md#procedure-constraints): a changeset calling the procedure
+// must have every fragment matched by at least one constraint; an empty list
 // matches only an empty changeset. A constraint has `type` ("add" or
 // "change"), `clsName`, `properties` (key -> a literal value that must be
 // equal, {"$hasNewValue": true} for presence only, or

@@ -26,7 +26,8 @@ TEST(HookConfigTest, ParsesHooksAndProcedures) {
           "allowAdditionalProperties": true},
          {"type": "change", "clsName": "ChatRoom",
           "properties": {"messages": {"$array": "insert"}}}]}
-    ]})", "test.json");
+    ]})",
+                                                      "test.json");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->validators.size(), 2u);
   EXPECT_EQ(config->validators[0].name, "a");

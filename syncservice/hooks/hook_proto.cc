@@ -7,9 +7,9 @@ namespace jetstream::hooks {
 
 WireError DownstreamUnavailable(absl::string_view name,
                                 absl::string_view prefix) {
-  return WireError{absl::StrCat(prefix, "downstream service '", name,
-                                "' unavailable"),
-                   std::string(kDownstreamUnavailable)};
+  return WireError{
+      absl::StrCat(prefix, "downstream service '", name, "' unavailable"),
+      std::string(kDownstreamUnavailable)};
 }
 
 void ToProto(const Principal& principal, sync::v1::Principal* out) {

@@ -50,8 +50,7 @@ bool MatchesConstraint(const ProcedureConstraint& constraint,
       case PropertyConstraint::Kind::kArrayRemove: {
         if (!value->is_array()) return false;
         const long now = static_cast<long>(value->as_array().size());
-        const bool insert =
-            want.kind == PropertyConstraint::Kind::kArrayInsert;
+        const bool insert = want.kind == PropertyConstraint::Kind::kArrayInsert;
         if (fragment.type == FragmentType::kAdd) {
           if (!insert || now == 0) return false;
           break;

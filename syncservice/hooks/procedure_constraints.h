@@ -1,7 +1,7 @@
 // File: syncservice/hooks/procedure_constraints.h
 //
-// Procedure constraints (docs/protocol.md#procedure-constraints): does a changeset have the shape a
-// procedure accepts? Pure and synchronous.
+// Procedure constraints (docs/protocol.md#procedure-constraints): does a
+// changeset have the shape a procedure accepts? Pure and synchronous.
 //
 // Example:
 //   if (!MatchesConstraints(spec.constraints, changeset.fragments, current)) {

@@ -19,7 +19,7 @@ std::vector<ProcedureConstraint> PostMessage() {
           "allowAdditionalProperties": true},
          {"type": "change", "clsName": "ChatRoom",
           "properties": {"messages": {"$array": "insert"}}}]}]})",
-                                                     "t");
+                                                      "t");
   return config->procedures.at("ChatRoom.postMessage").constraints;
 }
 
@@ -36,8 +36,8 @@ SyncFragment Fragment(FragmentType type, const char* uuid, const char* cls,
 std::vector<ObjectSnapshot> RoomWith(int messages) {
   Value::Array list;
   for (int i = 0; i < messages; ++i) list.push_back(Value::String(kOld));
-  return {ObjectSnapshot{*Uuid::Parse(kRoom), "ChatRoom",
-                         {{"messages", Value::ArrayOf(list)}}}};
+  return {ObjectSnapshot{
+      *Uuid::Parse(kRoom), "ChatRoom", {{"messages", Value::ArrayOf(list)}}}};
 }
 
 TEST(ProcedureConstraintsTest, PostMessageMatches) {
@@ -45,8 +45,8 @@ TEST(ProcedureConstraintsTest, PostMessageMatches) {
       Fragment(FragmentType::kAdd, kMsg, "Message",
                {{"text", Value::String("hi")}, {"postedAt", Value::Number(1)}}),
       Fragment(FragmentType::kChange, kRoom, "ChatRoom",
-               {{"messages", Value::ArrayOf({Value::String(kOld),
-                                             Value::String(kMsg)})}})};
+               {{"messages",
+                 Value::ArrayOf({Value::String(kOld), Value::String(kMsg)})}})};
   EXPECT_TRUE(MatchesConstraints(PostMessage(), fragments, RoomWith(1)));
   // The array did not grow.
   EXPECT_FALSE(MatchesConstraints(PostMessage(), fragments, RoomWith(2)));
@@ -84,16 +84,16 @@ TEST(ProcedureConstraintsTest, LiteralsAndRemove) {
   PropertyConstraint literal;
   literal.value = Value::String("closed");
   c.properties = {{"status", literal}};
-  EXPECT_TRUE(MatchesConstraint(
-      c,
-      Fragment(FragmentType::kChange, kRoom, "ChatRoom",
-               {{"status", Value::String("closed")}}),
-      {}));
-  EXPECT_FALSE(MatchesConstraint(
-      c,
-      Fragment(FragmentType::kChange, kRoom, "ChatRoom",
-               {{"status", Value::String("open")}}),
-      {}));
+  EXPECT_TRUE(
+      MatchesConstraint(c,
+                        Fragment(FragmentType::kChange, kRoom, "ChatRoom",
+                                 {{"status", Value::String("closed")}}),
+                        {}));
+  EXPECT_FALSE(
+      MatchesConstraint(c,
+                        Fragment(FragmentType::kChange, kRoom, "ChatRoom",
+                                 {{"status", Value::String("open")}}),
+                        {}));
 }
 
 }  // namespace

@@ -30,8 +30,8 @@ class ServerMetricsInterceptor : public grpc::experimental::Interceptor {
       // downstream (ApplyChangeset passes it to the hooks).
       VLOG(2) << "call " << method_ << " from " << context_->peer()
               << " deadline_in="
-              << absl::FormatDuration(
-                     absl::FromChrono(context_->deadline()) - absl::Now());
+              << absl::FormatDuration(absl::FromChrono(context_->deadline()) -
+                                      absl::Now());
     }
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
@@ -141,7 +141,8 @@ absl::Status CallAuthenticator::Check(const InputMetadata& metadata,
     absl::string_view value(it->second.data(), it->second.size());
     constexpr absl::string_view kBearer = "Bearer ";
     if (!absl::StartsWithIgnoreCase(value, kBearer)) {
-      refused = absl::UnauthenticatedError("authorization is not a bearer token");
+      refused =
+          absl::UnauthenticatedError("authorization is not a bearer token");
     } else if (options_.tokens.count(
                    std::string(value.substr(kBearer.size()))) == 0) {
       refused = absl::UnauthenticatedError("unknown bearer token");
@@ -157,10 +158,10 @@ absl::Status CallAuthenticator::Check(const InputMetadata& metadata,
   return refused;
 }
 
-grpc::Status CallAuthenticator::Process(
-    const InputMetadata& auth_metadata, grpc::AuthContext* context,
-    OutputMetadata* consumed_auth_metadata,
-    OutputMetadata* /*response_metadata*/) {
+grpc::Status CallAuthenticator::Process(const InputMetadata& auth_metadata,
+                                        grpc::AuthContext* context,
+                                        OutputMetadata* consumed_auth_metadata,
+                                        OutputMetadata* /*response_metadata*/) {
   // The TLS peer's certificate name when it presented one (mTLS).
   std::string peer = "a TLS client without certificate";
   if (context != nullptr) {

@@ -35,10 +35,9 @@ using testing::TestTmpDir;
 // Counts ListScopes handler runs; `ran` is notified on the first.
 class CountingService final : public sync::v1::SyncService::CallbackService {
  public:
-  grpc::ServerUnaryReactor* ListScopes(
-      grpc::CallbackServerContext* context,
-      const sync::v1::ListScopesRequest*,
-      sync::v1::ListScopesResponse*) override {
+  grpc::ServerUnaryReactor* ListScopes(grpc::CallbackServerContext* context,
+                                       const sync::v1::ListScopesRequest*,
+                                       sync::v1::ListScopesResponse*) override {
     if (calls.fetch_add(1) == 0) ran.Notify();
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
@@ -106,17 +105,18 @@ struct Served {
   std::string address;
 };
 
-Served Serve(CountingService* service,
-             std::shared_ptr<grpc::ServerCredentials> credentials,
-             std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-                 interceptor = nullptr) {
+Served Serve(
+    CountingService* service,
+    std::shared_ptr<grpc::ServerCredentials> credentials,
+    std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+        interceptor = nullptr) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", std::move(credentials), &port);
   builder.RegisterService(service);
   if (interceptor != nullptr) {
-    std::vector<std::unique_ptr<
-        grpc::experimental::ServerInterceptorFactoryInterface>>
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         creators;
     creators.push_back(std::move(interceptor));
     builder.experimental().SetInterceptorCreators(std::move(creators));
@@ -174,9 +174,9 @@ TEST(ServerInterceptorRefusal, ModifySendStatusComesAfterTheHandler) {
 // (and with it the method's work, e.g. an ApplyChangeset's write).
 TEST(ServerInterceptorRefusal, CoreCancelWithStatusStillRunsTheHandler) {
   CountingService service;
-  Served served = Serve(
-      &service, grpc::InsecureServerCredentials(),
-      std::make_unique<RefusingInterceptorFactory>(Refusal::kCoreCancel));
+  Served served =
+      Serve(&service, grpc::InsecureServerCredentials(),
+            std::make_unique<RefusingInterceptorFactory>(Refusal::kCoreCancel));
   grpc::Status status =
       ListScopes(served.address, grpc::InsecureChannelCredentials());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)

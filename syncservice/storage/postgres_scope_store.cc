@@ -18,7 +18,6 @@
 
 namespace jetstream {
 
-
 namespace {
 
 using pg_internal::Connection;
@@ -306,9 +305,9 @@ absl::Status LookUpCommitted(Connection& c, const WriteOp& op,
           {op.scope.c_str(), version.c_str(), writer_id.c_str()});
       if (!r.ok()) return r.status();
       if (r->rows() == 1) return absl::OkStatus();
-      return absl::AbortedError(absl::StrCat(
-          "version conflict: scope ", op.scope, " version ", op.version(),
-          " was not written by this replica"));
+      return absl::AbortedError(
+          absl::StrCat("version conflict: scope ", op.scope, " version ",
+                       op.version(), " was not written by this replica"));
     }
     case WriteOp::Kind::kCreate: {
       absl::StatusOr<Result> r = c.Query(
@@ -339,32 +338,32 @@ absl::StatusOr<std::unique_ptr<PostgresScopeStore>> PostgresScopeStore::Open(
       Connection::Open(
           conninfo, connect,
           [synchronous, idle_ms](Connection& c) -> absl::Status {
-            STORAGE_RETURN_IF_ERROR(c.Exec(synchronous
-                                               ? "SET synchronous_commit = on"
-                                               : "SET synchronous_commit = off"));
+            STORAGE_RETURN_IF_ERROR(
+                c.Exec(synchronous ? "SET synchronous_commit = on"
+                                   : "SET synchronous_commit = off"));
             if (idle_ms > 0) {
               std::string set = absl::StrCat(
                   "SET idle_in_transaction_session_timeout = ", idle_ms);
               STORAGE_RETURN_IF_ERROR(c.Exec(set.c_str()));
             }
             STORAGE_RETURN_IF_ERROR(CreateOrCheckSchema(c));
-            STORAGE_RETURN_IF_ERROR(c.Prepare(
-                kCreateName, kCreateSql,
-                {kTextOid, kTextOid, kInt8Oid, kTextOid, kTextOid}));
-            STORAGE_RETURN_IF_ERROR(c.Prepare(
-                kAppendName, kAppendSql,
-                {kTextOid, kInt8Oid, kTextOid, kBoolOid, kTextOid, kTextOid,
-                 kTextOid, kInt8Oid, kInt8Oid}));
-            STORAGE_RETURN_IF_ERROR(c.Prepare(kBatchMarkName, kBatchMarkSql,
-                                              {kTextOid, kInt8Oid}));
-            return c.Prepare(kSnapshotName, kSnapshotSql,
-                             {kTextOid, kInt8Oid, kTextOid, kTextOid, kTextOid,
-                              kInt8Oid});
+            STORAGE_RETURN_IF_ERROR(
+                c.Prepare(kCreateName, kCreateSql,
+                          {kTextOid, kTextOid, kInt8Oid, kTextOid, kTextOid}));
+            STORAGE_RETURN_IF_ERROR(
+                c.Prepare(kAppendName, kAppendSql,
+                          {kTextOid, kInt8Oid, kTextOid, kBoolOid, kTextOid,
+                           kTextOid, kTextOid, kInt8Oid, kInt8Oid}));
+            STORAGE_RETURN_IF_ERROR(
+                c.Prepare(kBatchMarkName, kBatchMarkSql, {kTextOid, kInt8Oid}));
+            return c.Prepare(
+                kSnapshotName, kSnapshotSql,
+                {kTextOid, kInt8Oid, kTextOid, kTextOid, kTextOid, kInt8Oid});
           }));
-  STORAGE_ASSIGN_OR_RETURN(
-      std::unique_ptr<Connection> reader,
-      Connection::Open(conninfo, connect,
-                       [](Connection&) { return absl::OkStatus(); }));
+  STORAGE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
+                           Connection::Open(conninfo, connect, [](Connection&) {
+                             return absl::OkStatus();
+                           }));
   return std::unique_ptr<PostgresScopeStore>(new PostgresScopeStore(
       std::move(options), std::move(writer), std::move(reader)));
 }
@@ -381,8 +380,7 @@ PostgresScopeStore::PostgresScopeStore(PostgresScopeStoreOptions options,
   queue_options.max_batch_bytes = options_.store.max_batch_bytes;
   queue_ = std::make_unique<GroupCommitQueue>(
       queue_options,
-      [this](std::vector<WriteOp>& batch) { return WriteBatch(batch); },
-      [] {});
+      [this](std::vector<WriteOp>& batch) { return WriteBatch(batch); }, [] {});
 }
 
 PostgresScopeStore::~PostgresScopeStore() { queue_->Shutdown(); }
@@ -418,8 +416,8 @@ absl::StatusOr<std::optional<StoredScope>> PostgresScopeStore::LoadOnce(
     stored.snapshot.version = static_cast<uint64_t>(snapshot.Int(0, 1));
     stored.snapshot.fragments_json = snapshot.Text(0, 2);
     std::string after = std::to_string(stored.snapshot.version);
-    STORAGE_ASSIGN_OR_RETURN(Result log,
-                             c.Query(kSelectLog, {scope.c_str(), after.c_str()}));
+    STORAGE_ASSIGN_OR_RETURN(
+        Result log, c.Query(kSelectLog, {scope.c_str(), after.c_str()}));
     stored.log.reserve(static_cast<size_t>(log.rows()));
     for (int row = 0; row < log.rows(); ++row) {
       StoredCommit& commit = stored.log.emplace_back();
@@ -531,10 +529,9 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
     std::string known = std::to_string(fence_.Known(op.scope));
     switch (op.kind) {
       case WriteOp::Kind::kCreate: {
-        const char* params[] = {op.scope.c_str(),
-                                op.snapshot.root_model.c_str(), version.c_str(),
-                                op.snapshot.fragments_json.c_str(),
-                                writer_id.c_str()};
+        const char* params[] = {
+            op.scope.c_str(), op.snapshot.root_model.c_str(), version.c_str(),
+            op.snapshot.fragments_json.c_str(), writer_id.c_str()};
         return PQsendQueryPrepared(conn, kCreateName, 5, params, nullptr,
                                    nullptr, 0) == 1;
       }
@@ -581,10 +578,10 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
       case WriteOp::Kind::kAppend: {
         if (r.Int(0, 0) == 1) return;
         if (!r.Bool(0, 4)) {
-          op.status = absl::AbortedError(absl::StrCat(
-              "lease lost: scope ", op.scope,
-              " is no longer leased to this replica at epoch ",
-              op.commit.lease_epoch));
+          op.status = absl::AbortedError(
+              absl::StrCat("lease lost: scope ", op.scope,
+                           " is no longer leased to this replica at epoch ",
+                           op.commit.lease_epoch));
           return;
         }
         op.status = CheckAppend(op.scope, HeadFromRow(r), op.version(),
@@ -666,7 +663,8 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
       break;
     }
     Result sync(PQgetResult(conn));
-    if (sync.get() == nullptr || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+    if (sync.get() == nullptr ||
+        PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
       if (failure.ok()) failure = PgError(conn, sync.get(), "pipeline sync");
       break;
     }
@@ -709,8 +707,8 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
       }
     }
     advance_fences();
-    LOG(WARNING) << "postgres: the session ended while committing batch "
-                 << seq << "; read back after reconnecting: it committed";
+    LOG(WARNING) << "postgres: the session ended while committing batch " << seq
+                 << "; read back after reconnecting: it committed";
     return absl::OkStatus();
   }
   // Not committed.
@@ -753,10 +751,10 @@ absl::StatusOr<bool> PostgresScopeStore::BatchCommitted(uint64_t seq) {
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Milliseconds(500));
   }
-  return absl::UnavailableError(absl::StrCat(
-      "could not reach the database for ",
-      absl::FormatDuration(options_.unknown_outcome_timeout), ": ",
-      last.message()));
+  return absl::UnavailableError(
+      absl::StrCat("could not reach the database for ",
+                   absl::FormatDuration(options_.unknown_outcome_timeout), ": ",
+                   last.message()));
 }
 
 }  // namespace jetstream

@@ -129,10 +129,9 @@ class PostgresScopeStore : public storage_internal::GroupCommitStore {
   const std::string& writer_id() const { return fence_.writer_id(); }
 
  private:
-  PostgresScopeStore(
-      PostgresScopeStoreOptions options,
-      std::unique_ptr<pg_internal::Connection> writer,
-      std::unique_ptr<pg_internal::Connection> reader);
+  PostgresScopeStore(PostgresScopeStoreOptions options,
+                     std::unique_ptr<pg_internal::Connection> writer,
+                     std::unique_ptr<pg_internal::Connection> reader);
 
   // Writer thread only.
   absl::Status WriteBatch(std::vector<storage_internal::WriteOp>& batch);

@@ -148,7 +148,8 @@ TEST_F(PostgresScopeStoreTest, OpenRefusesForeignTables) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition)
       << store.status();
-  EXPECT_THAT(store.status().message(), HasSubstr("not a Jetstream scope store"));
+  EXPECT_THAT(store.status().message(),
+              HasSubstr("not a Jetstream scope store"));
 }
 
 TEST_F(PostgresScopeStoreTest, OpenRefusesANewerSchemaVersion) {
@@ -263,8 +264,9 @@ class LostCommitTest : public ::testing::Test {
   }
 
   std::string Versions() {
-    auto rows = QuerySql(direct_, "SELECT string_agg(version::text, ',' "
-                                  "ORDER BY version) FROM commits");
+    auto rows = QuerySql(direct_,
+                         "SELECT string_agg(version::text, ',' "
+                         "ORDER BY version) FROM commits");
     EXPECT_TRUE(rows.ok()) << rows.status();
     return rows.ok() ? (*rows)[0][0] : "";
   }
@@ -360,7 +362,8 @@ TEST_F(PostgresServerRestartTest, StoreReconnectsAfterAServerRestart) {
 // not stored (so the same version can be appended again); one reported OK
 // is. Before the writer read its batch back after a lost COMMIT, some
 // committed appends were reported failed.
-TEST_F(PostgresServerRestartTest, AppendsReportTheirTrueOutcomeWhenConnectionsDie) {
+TEST_F(PostgresServerRestartTest,
+       AppendsReportTheirTrueOutcomeWhenConnectionsDie) {
   auto store = OpenStore(conninfo_);
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
@@ -385,7 +388,8 @@ TEST_F(PostgresServerRestartTest, AppendsReportTheirTrueOutcomeWhenConnectionsDi
       ++failures;
       // A failure must mean "not written": the same version goes through.
       ASSERT_FALSE(absl::StrContains(status.message(), "version conflict"))
-          << "version " << v << " was reported failed but is stored: " << status;
+          << "version " << v
+          << " was reported failed but is stored: " << status;
       ASSERT_FALSE(absl::StrContains(status.message(), "outcome"))
           << "the server was reachable, so the outcome is known: " << status;
       status = AppendAndWait(**store, "s", v);
@@ -407,7 +411,8 @@ TEST_F(PostgresServerRestartTest, KilledServerKeepsEveryAcknowledgedCommit) {
   auto store = OpenStore(conninfo_);
   ASSERT_TRUE(store.ok()) << store.status();
   for (int s = 0; s < 10; ++s) {
-    ASSERT_TRUE((*store)->Create(absl::StrCat("s", s), {0, "Canvas", "[]"}).ok());
+    ASSERT_TRUE(
+        (*store)->Create(absl::StrCat("s", s), {0, "Canvas", "[]"}).ok());
   }
   absl::BlockingCounter pending(300);
   std::atomic<int> ok{0};

@@ -81,19 +81,20 @@ RunResult Run(ScopeStore& store, bool pipelined, int run_id) {
   // next version.
   std::function<void(int, uint64_t)> append = [&](int s, uint64_t version) {
     const absl::Time sent = absl::Now();
-    store.Append(names[s], MakeCommit(version, payload),
-                 [&, s, version, sent](absl::Status status) {
-                   if (!status.ok()) ++failures;
-                   {
-                     absl::MutexLock lock(&mu);
-                     latencies_ms.push_back(
-                         absl::ToDoubleMilliseconds(absl::Now() - sent));
-                   }
-                   if (pipelined && version < static_cast<uint64_t>(per_scope)) {
-                     append(s, version + 1);
-                   }
-                   pending.DecrementCount();
-                 });
+    store.Append(
+        names[s], MakeCommit(version, payload),
+        [&, s, version, sent](absl::Status status) {
+          if (!status.ok()) ++failures;
+          {
+            absl::MutexLock lock(&mu);
+            latencies_ms.push_back(
+                absl::ToDoubleMilliseconds(absl::Now() - sent));
+          }
+          if (pipelined && version < static_cast<uint64_t>(per_scope)) {
+            append(s, version + 1);
+          }
+          pending.DecrementCount();
+        });
   };
   if (pipelined) {
     for (int s = 0; s < scopes; ++s) append(s, 1);
@@ -117,23 +118,21 @@ RunResult Run(ScopeStore& store, bool pipelined, int run_id) {
 
 void Measure(const std::string& name, const StoreFactory& factory) {
   static int run_id = 0;
-  const int appends =
-      absl::GetFlag(FLAGS_appends) / absl::GetFlag(FLAGS_scopes) *
-      absl::GetFlag(FLAGS_scopes);
+  const int appends = absl::GetFlag(FLAGS_appends) /
+                      absl::GetFlag(FLAGS_scopes) * absl::GetFlag(FLAGS_scopes);
   for (bool synchronous : {true, false}) {
     std::unique_ptr<ScopeStore> store = factory(synchronous);
     for (bool pipelined : {true, false}) {
       RunResult r = Run(*store, pipelined, run_id++);
-      std::printf("%-9s %-8s %-10s %8d %8.2f %11.0f %7llu %9.1f %8.2f %8.2f%s\n",
-                  name.c_str(), synchronous ? "sync" : "relaxed",
-                  pipelined ? "pipelined" : "flood", appends, r.seconds,
-                  appends / r.seconds,
-                  static_cast<unsigned long long>(r.transactions),
-                  static_cast<double>(appends) /
-                      static_cast<double>(std::max<uint64_t>(1, r.transactions)),
-                  r.p50_ms, r.p99_ms,
-                  r.failures ? absl::StrCat("  FAILURES: ", r.failures).c_str()
-                             : "");
+      std::printf(
+          "%-9s %-8s %-10s %8d %8.2f %11.0f %7llu %9.1f %8.2f %8.2f%s\n",
+          name.c_str(), synchronous ? "sync" : "relaxed",
+          pipelined ? "pipelined" : "flood", appends, r.seconds,
+          appends / r.seconds, static_cast<unsigned long long>(r.transactions),
+          static_cast<double>(appends) /
+              static_cast<double>(std::max<uint64_t>(1, r.transactions)),
+          r.p50_ms, r.p99_ms,
+          r.failures ? absl::StrCat("  FAILURES: ", r.failures).c_str() : "");
       std::fflush(stdout);
     }
   }
@@ -141,15 +140,16 @@ void Measure(const std::string& name, const StoreFactory& factory) {
 
 int Main() {
   std::printf("%-9s %-8s %-10s %8s %8s %11s %7s %9s %8s %8s\n", "store",
-              "durable", "workload", "appends", "seconds", "appends/s",
-              "txns", "avg_batch", "p50_ms", "p99_ms");
-  for (absl::string_view store : absl::StrSplit(absl::GetFlag(FLAGS_stores), ',')) {
+              "durable", "workload", "appends", "seconds", "appends/s", "txns",
+              "avg_batch", "p50_ms", "p99_ms");
+  for (absl::string_view store :
+       absl::StrSplit(absl::GetFlag(FLAGS_stores), ',')) {
     if (store == "sqlite") {
       std::vector<std::string> paths;
       Measure("sqlite", [&](bool synchronous) {
-        std::string path = absl::StrCat(absl::GetFlag(FLAGS_dir),
-                                        "/scope_store_benchmark-", getpid(),
-                                        "-", paths.size(), ".db");
+        std::string path =
+            absl::StrCat(absl::GetFlag(FLAGS_dir), "/scope_store_benchmark-",
+                         getpid(), "-", paths.size(), ".db");
         paths.push_back(path);
         SqliteScopeStoreOptions options;
         options.store.synchronous = synchronous;

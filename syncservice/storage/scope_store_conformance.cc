@@ -39,8 +39,8 @@ StoredCommit Commit(uint64_t version, absl::string_view tag = "a") {
       R"("clsName":"Canvas","properties":{"name":"v)", version, " ", tag,
       R"( é ✓ \"q\"\n"}}])");
   c.atomic = version % 2 == 0;
-  c.applied_json = absl::StrCat(R"([{"applied":)", version, R"(,"by":")", tag,
-                                R"("}])");
+  c.applied_json =
+      absl::StrCat(R"([{"applied":)", version, R"(,"by":")", tag, R"("}])");
   c.origin = absl::StrCat("session-", tag);
   return c;
 }
@@ -81,10 +81,10 @@ StoredScope LoadOrDie(ScopeStore& store, const std::string& scope) {
   return std::move(**loaded);
 }
 
-#define EXPECT_CODE(expr, expected)                                \
-  do {                                                            \
-    absl::Status st_ = (expr);                                    \
-    EXPECT_EQ(st_.code(), absl::StatusCode::expected) << st_;     \
+#define EXPECT_CODE(expr, expected)                           \
+  do {                                                        \
+    absl::Status st_ = (expr);                                \
+    EXPECT_EQ(st_.code(), absl::StatusCode::expected) << st_; \
   } while (false)
 
 }  // namespace
@@ -154,7 +154,8 @@ TEST_P(ScopeStoreConformanceTest, AppendsInOrderAreLoadedAfterTheSnapshot) {
     StoredScope stored = LoadOrDie(*reader, "s");
     EXPECT_EQ(stored.snapshot.version, 3u);
     ASSERT_THAT(Versions(stored), ElementsAre(4, 5, 6, 7, 8));
-    for (const StoredCommit& c : stored.log) ExpectSameCommit(c, Commit(c.version));
+    for (const StoredCommit& c : stored.log)
+      ExpectSameCommit(c, Commit(c.version));
     EXPECT_EQ(stored.head_version(), 8u);
   }
 }
@@ -165,7 +166,8 @@ TEST_P(ScopeStoreConformanceTest, AppendToUnknownScopeFailsWithNotFound) {
   EXPECT_CODE(AppendAndWait(*store, "ghost", Commit(1)), kNotFound);
 }
 
-TEST_P(ScopeStoreConformanceTest, AppendLeavingAGapFailsWithFailedPrecondition) {
+TEST_P(ScopeStoreConformanceTest,
+       AppendLeavingAGapFailsWithFailedPrecondition) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
@@ -242,7 +244,8 @@ TEST_P(ScopeStoreConformanceTest, SaveSnapshotCompactsTheLog) {
   EXPECT_EQ(stored.snapshot.version, 6u);
   EXPECT_EQ(stored.snapshot.fragments_json, "[6]");
   ASSERT_THAT(Versions(stored), ElementsAre(7, 8, 9, 10));
-  for (const StoredCommit& c : stored.log) ExpectSameCommit(c, Commit(c.version));
+  for (const StoredCommit& c : stored.log)
+    ExpectSameCommit(c, Commit(c.version));
 
   // The log goes on after the snapshot; a snapshot at the head empties it.
   ASSERT_TRUE(AppendAndWait(*store, "s", Commit(11)).ok());
@@ -330,12 +333,14 @@ TEST_P(ScopeStoreConformanceTest, RecoveryReplaysTheLogThroughTheEngine) {
       shapes.push_back(shape.ToString());
       apply({Add(shape, "Shape",
                  absl::StrCat(R"({"x":)", step, R"(,"y":)", 2 * step, "}")),
-             Change(root, "Canvas", absl::StrCat(R"({"shapes":)", shapes_json(), "}"))},
+             Change(root, "Canvas",
+                    absl::StrCat(R"({"shapes":)", shapes_json(), "}"))},
             true);
     } else if (step % 7 == 0 && shapes.size() > 1) {
       // Drop the first shape: it leaves the scope.
       shapes.erase(shapes.begin());
-      apply({Change(root, "Canvas", absl::StrCat(R"({"shapes":)", shapes_json(), "}"))},
+      apply({Change(root, "Canvas",
+                    absl::StrCat(R"({"shapes":)", shapes_json(), "}"))},
             false);
     } else {
       // Move the last shape; one bad fragment fails alone (not atomic).
@@ -345,8 +350,9 @@ TEST_P(ScopeStoreConformanceTest, RecoveryReplaysTheLogThroughTheEngine) {
             false);
     }
     if (step == 14) {
-      ASSERT_TRUE(store->SaveSnapshot(
-                         "canvas", Snapshot(live->version(), StateJson(*live)))
+      ASSERT_TRUE(store
+                      ->SaveSnapshot(
+                          "canvas", Snapshot(live->version(), StateJson(*live)))
                       .ok());
     }
   }
@@ -378,7 +384,8 @@ TEST_P(ScopeStoreConformanceTest, RecoveryReplaysTheLogThroughTheEngine) {
   EXPECT_EQ(StateJson(**rebuilt), StateJson(*live));
 }
 
-TEST_P(ScopeStoreConformanceTest, FencingTakenVersionFailsWithAbortedAndChangesNothing) {
+TEST_P(ScopeStoreConformanceTest,
+       FencingTakenVersionFailsWithAbortedAndChangesNothing) {
   auto a = OpenStore();
   auto b = OpenStore();
   ASSERT_NE(a, nullptr);
@@ -402,7 +409,8 @@ TEST_P(ScopeStoreConformanceTest, FencingTakenVersionFailsWithAbortedAndChangesN
   EXPECT_EQ(Versions(seen), Versions(stored));
 }
 
-TEST_P(ScopeStoreConformanceTest, FencingStaleOwnerCannotExtendOrSnapshotTheWinner) {
+TEST_P(ScopeStoreConformanceTest,
+       FencingStaleOwnerCannotExtendOrSnapshotTheWinner) {
   auto a = OpenStore();
   auto b = OpenStore();
   ASSERT_NE(a, nullptr);
@@ -418,8 +426,14 @@ TEST_P(ScopeStoreConformanceTest, FencingStaleOwnerCannotExtendOrSnapshotTheWinn
   // A, not knowing, has 4 and 5 in flight: 5 must not land on B's 4.
   absl::Status a4, a5;
   absl::BlockingCounter both(2);
-  a->Append("s", Commit(4, "a"), [&](absl::Status s) { a4 = s; both.DecrementCount(); });
-  a->Append("s", Commit(5, "a"), [&](absl::Status s) { a5 = s; both.DecrementCount(); });
+  a->Append("s", Commit(4, "a"), [&](absl::Status s) {
+    a4 = s;
+    both.DecrementCount();
+  });
+  a->Append("s", Commit(5, "a"), [&](absl::Status s) {
+    a5 = s;
+    both.DecrementCount();
+  });
   both.Wait();
   EXPECT_EQ(a4.code(), absl::StatusCode::kAborted) << a4;
   EXPECT_EQ(a5.code(), absl::StatusCode::kAborted) << a5;
@@ -546,8 +560,10 @@ TEST_P(ScopeStoreConformanceTest, GroupCommitBatchesConcurrentAppends) {
   // Far below one transaction per changeset.
   EXPECT_LE(transactions, 250u) << "max batch " << after.max_batch;
   EXPECT_GT(after.max_batch, 4u);
-  ::testing::Test::RecordProperty("transactions", static_cast<int>(transactions));
-  ::testing::Test::RecordProperty("max_batch", static_cast<int>(after.max_batch));
+  ::testing::Test::RecordProperty("transactions",
+                                  static_cast<int>(transactions));
+  ::testing::Test::RecordProperty("max_batch",
+                                  static_cast<int>(after.max_batch));
 
   store.reset();
   auto reader = OpenStore();

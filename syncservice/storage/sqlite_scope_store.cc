@@ -52,7 +52,8 @@ class Statement {
   Statement(Connection* connection, sqlite3_stmt* stmt)
       : connection_(connection), stmt_(stmt) {}
   Statement(Statement&& other)
-      : connection_(other.connection_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+      : connection_(other.connection_),
+        stmt_(std::exchange(other.stmt_, nullptr)) {}
   Statement& operator=(Statement&&) = delete;
   ~Statement() {
     if (stmt_ != nullptr) {
@@ -66,7 +67,9 @@ class Statement {
     sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
                       SQLITE_STATIC);
   }
-  void Bind(int index, int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
+  void Bind(int index, int64_t value) {
+    sqlite3_bind_int64(stmt_, index, value);
+  }
   void Bind(int index, uint64_t value) {
     Bind(index, static_cast<int64_t>(value));
   }
@@ -290,9 +293,9 @@ enum class Contents { kEmpty, kOurs };
 absl::StatusOr<Contents> CheckSchema(Connection& c) {
   const std::string& path = c.path();
   STORAGE_ASSIGN_OR_RETURN(std::vector<std::string> tables,
-                      QueryColumn(c, kSelectTables));
+                           QueryColumn(c, kSelectTables));
   STORAGE_ASSIGN_OR_RETURN(std::optional<std::string> app_id,
-                      QueryText(c, "PRAGMA application_id"));
+                           QueryText(c, "PRAGMA application_id"));
   int64_t application_id = app_id ? std::stoll(*app_id) : 0;
   if (application_id != 0 &&
       application_id != SqliteScopeStore::kApplicationId) {
@@ -309,18 +312,19 @@ absl::StatusOr<Contents> CheckSchema(Connection& c) {
         absl::StrJoin(tables, ", "), ")"));
   }
   STORAGE_ASSIGN_OR_RETURN(std::optional<std::string> version,
-                      QueryText(c, kSelectSchemaVersion));
+                           QueryText(c, kSelectSchemaVersion));
   if (!version.has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, ": not a Jetstream scope store (jetstream_meta has no "
-              "schema_version)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path,
+                     ": not a Jetstream scope store (jetstream_meta has no "
+                     "schema_version)"));
   }
   if (*version != std::to_string(SqliteScopeStore::kSchemaVersion)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, ": scope store schema version ", *version,
-        " is not supported by this build (it reads version ",
-        SqliteScopeStore::kSchemaVersion,
-        "); was it written by a newer Jetstream?"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": scope store schema version ", *version,
+                     " is not supported by this build (it reads version ",
+                     SqliteScopeStore::kSchemaVersion,
+                     "); was it written by a newer Jetstream?"));
   }
   return Contents::kOurs;
 }
@@ -334,16 +338,16 @@ bool FileExists(const std::string& path) {
 // file we refuse is never written to.
 absl::Status ValidateExisting(const std::string& path, bool quick_check) {
   STORAGE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> c,
-                      Connection::Open(path, SQLITE_OPEN_READONLY));
+                           Connection::Open(path, SQLITE_OPEN_READONLY));
   // The schema query is the first read of the file: a foreign file fails
   // it with SQLITE_NOTADB, a truncated one often with SQLITE_CORRUPT.
   absl::StatusOr<std::vector<std::string>> tables =
       QueryColumn(*c, kSelectTables);
   if (!tables.ok()) {
     if (absl::IsDataLoss(tables.status())) {
-      return absl::DataLossError(absl::StrCat(
-          path, ": not a SQLite database, or a damaged one (",
-          tables.status().message(), ")"));
+      return absl::DataLossError(
+          absl::StrCat(path, ": not a SQLite database, or a damaged one (",
+                       tables.status().message(), ")"));
     }
     return tables.status();
   }
@@ -351,9 +355,9 @@ absl::Status ValidateExisting(const std::string& path, bool quick_check) {
     absl::StatusOr<std::vector<std::string>> problems =
         QueryColumn(*c, "PRAGMA quick_check(20)");
     if (!problems.ok()) {
-      return absl::DataLossError(absl::StrCat(
-          path, ": damaged SQLite database (", problems.status().message(),
-          ")"));
+      return absl::DataLossError(
+          absl::StrCat(path, ": damaged SQLite database (",
+                       problems.status().message(), ")"));
     }
     if (problems->size() != 1 || (*problems)[0] != "ok") {
       return absl::DataLossError(
@@ -373,13 +377,13 @@ absl::Status InitSchema(Connection& c) {
   if (status.ok() && *contents == Contents::kEmpty) {
     status = c.Exec(kCreateTables);
     if (status.ok()) {
-      status = c.Exec(
-          absl::StrCat("INSERT INTO jetstream_meta (key, value) VALUES "
-                       "('schema_version', '",
-                       SqliteScopeStore::kSchemaVersion,
-                       "'); PRAGMA application_id = ",
-                       SqliteScopeStore::kApplicationId, ";")
-              .c_str());
+      status =
+          c.Exec(absl::StrCat("INSERT INTO jetstream_meta (key, value) VALUES "
+                              "('schema_version', '",
+                              SqliteScopeStore::kSchemaVersion,
+                              "'); PRAGMA application_id = ",
+                              SqliteScopeStore::kApplicationId, ";")
+                     .c_str());
     }
   }
   if (!status.ok()) {
@@ -391,9 +395,10 @@ absl::Status InitSchema(Connection& c) {
 
 absl::Status Configure(Connection& c, const SqliteScopeStoreOptions& options) {
   sqlite3_busy_timeout(
-      c.db(), static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
+      c.db(),
+      static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
   STORAGE_ASSIGN_OR_RETURN(std::optional<std::string> mode,
-                      QueryText(c, "PRAGMA journal_mode = WAL"));
+                           QueryText(c, "PRAGMA journal_mode = WAL"));
   if (!mode.has_value() || *mode != "wal") {
     return absl::FailedPreconditionError(
         absl::StrCat(c.path(), ": cannot switch to WAL mode (journal_mode is ",
@@ -447,20 +452,21 @@ absl::StatusOr<std::unique_ptr<SqliteScopeStore>> SqliteScopeStore::Open(
   STORAGE_RETURN_IF_ERROR(Configure(*writer, options));
   STORAGE_RETURN_IF_ERROR(InitSchema(*writer));
   STORAGE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
-                      Connection::Open(path, SQLITE_OPEN_READWRITE));
-  sqlite3_busy_timeout(reader->db(), static_cast<int>(absl::ToInt64Milliseconds(
-                                         options.busy_timeout)));
+                           Connection::Open(path, SQLITE_OPEN_READWRITE));
+  sqlite3_busy_timeout(
+      reader->db(),
+      static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
   STORAGE_RETURN_IF_ERROR(reader->Exec("PRAGMA query_only = 1"));
   STORAGE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> checkpointer,
-                      Connection::Open(path, SQLITE_OPEN_READWRITE));
+                           Connection::Open(path, SQLITE_OPEN_READWRITE));
   // The same durability as the writer: FULL syncs the database file after
   // copying pages into it.
   STORAGE_RETURN_IF_ERROR(checkpointer->Exec(
       options.store.synchronous ? "PRAGMA synchronous = FULL"
                                 : "PRAGMA synchronous = NORMAL"));
-  return std::unique_ptr<SqliteScopeStore>(new SqliteScopeStore(
-      path, std::move(options), std::move(writer), std::move(reader),
-      std::move(checkpointer)));
+  return std::unique_ptr<SqliteScopeStore>(
+      new SqliteScopeStore(path, std::move(options), std::move(writer),
+                           std::move(reader), std::move(checkpointer)));
 }
 
 SqliteScopeStore::SqliteScopeStore(std::string path,
@@ -522,10 +528,10 @@ void SqliteScopeStore::CheckpointLoop() {
     {
       absl::MutexLock lock(&checkpoint_mu_);
       checkpoint_mu_.Await(absl::Condition(
-          +[](SqliteScopeStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-               s->checkpoint_mu_) {
-            return s->checkpoint_wanted_ || s->checkpoint_stopping_;
-          },
+          +[](SqliteScopeStore* s)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->checkpoint_mu_) {
+                 return s->checkpoint_wanted_ || s->checkpoint_stopping_;
+               },
           this));
       if (checkpoint_stopping_) return;
       checkpoint_wanted_ = false;
@@ -703,9 +709,9 @@ absl::Status SqliteScopeStore::WriteOne(WriteOp& op, BatchHeads& heads) {
     }
     case WriteOp::Kind::kSnapshot: {
       SnapshotAction action;
-      op.status = CheckSnapshot(op.scope, head, op.snapshot.version,
-                                fence_.writer_id(), fence_.Known(op.scope),
-                                &action);
+      op.status =
+          CheckSnapshot(op.scope, head, op.snapshot.version, fence_.writer_id(),
+                        fence_.Known(op.scope), &action);
       if (!op.status.ok() || action == SnapshotAction::kKeepNewer) {
         return absl::OkStatus();
       }

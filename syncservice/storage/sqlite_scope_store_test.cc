@@ -172,8 +172,9 @@ TEST(SqliteScopeStoreTest, OpenUsesWalModeAndTheSchemaVersion) {
     return value;
   };
   EXPECT_EQ(text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(text("SELECT value FROM jetstream_meta WHERE key = 'schema_version'"),
-            "1");
+  EXPECT_EQ(
+      text("SELECT value FROM jetstream_meta WHERE key = 'schema_version'"),
+      "1");
   EXPECT_EQ(text("PRAGMA application_id"),
             std::to_string(SqliteScopeStore::kApplicationId));
   sqlite3_close(db);
@@ -226,8 +227,9 @@ TEST(SqliteScopeStoreTest, OpenRefusesANewerSchemaVersion) {
 
 TEST(SqliteScopeStoreTest, OpenRefusesAForeignDatabase) {
   const std::string path = TempPath("foreign");
-  RunSql(path, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); "
-               "INSERT INTO users VALUES (1, 'ann');");
+  RunSql(path,
+         "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); "
+         "INSERT INTO users VALUES (1, 'ann');");
   ExpectRefused(path, absl::StatusCode::kFailedPrecondition,
                 "not a Jetstream scope store");
 }

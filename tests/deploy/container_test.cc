@@ -50,8 +50,8 @@ constexpr uid_t kImageUid = 10001;
 constexpr char kDataMount[] = "/var/lib/jetstream";
 
 struct CommandResult {
-  int exit_code = -1;   // -1: did not exit normally
-  std::string output;   // stdout and stderr together
+  int exit_code = -1;  // -1: did not exit normally
+  std::string output;  // stdout and stderr together
 };
 
 // Runs argv[0] (looked up in PATH) and collects its output.
@@ -69,7 +69,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv) {
     close(out[0]);
     close(out[1]);
     std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     execvp(args[0], args.data());
     std::fprintf(stderr, "cannot run %s\n", args[0]);
@@ -90,8 +91,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv) {
 
 std::string Describe(const std::vector<std::string>& argv,
                      const CommandResult& r) {
-  return absl::StrCat("`", absl::StrJoin(argv, " "), "` exited ",
-                      r.exit_code, ":\n", r.output);
+  return absl::StrCat("`", absl::StrJoin(argv, " "), "` exited ", r.exit_code,
+                      ":\n", r.output);
 }
 
 // The container engine: podman, else docker; "" if neither is on the PATH.
@@ -144,8 +145,8 @@ class ContainerTest : public ::testing::Test {
   static void SetUpTestSuite() {
     engine_ = new std::string(FindEngine());
     setup_error_ = new std::string();
-    image_ = new std::string(
-        absl::StrCat("localhost/jetstream-test:", getpid()));
+    image_ =
+        new std::string(absl::StrCat("localhost/jetstream-test:", getpid()));
     if (engine_->empty()) {
       *setup_error_ =
           "containers cannot run here: neither podman nor docker is on the "
@@ -160,15 +161,17 @@ class ContainerTest : public ::testing::Test {
     }
     // The runfiles root holds gateway/gateway and syncservice/syncservice.
     std::string bin_dir = Runfile("gateway/gateway");
-    bin_dir = bin_dir.substr(0, bin_dir.size() - std::string("/gateway/gateway").size());
-    std::vector<std::string> build = {"bash", Runfile("deploy/build_image.sh"),
-                                      "--runtime-only", bin_dir, "--tag",
-                                      *image_};
+    bin_dir = bin_dir.substr(
+        0, bin_dir.size() - std::string("/gateway/gateway").size());
+    std::vector<std::string> build = {
+        "bash",           Runfile("deploy/build_image.sh"),
+        "--runtime-only", bin_dir,
+        "--tag",          *image_};
     setenv("ENGINE", engine_->c_str(), 1);
     CommandResult r = RunCommand(build);
     if (r.exit_code != 0) {
-      *setup_error_ = absl::StrCat(
-          "containers cannot be built here: ", Describe(build, r));
+      *setup_error_ =
+          absl::StrCat("containers cannot be built here: ", Describe(build, r));
     }
   }
 
@@ -183,10 +186,9 @@ class ContainerTest : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_TRUE(setup_error_->empty()) << *setup_error_;
-    data_dir_ = absl::StrCat(TempDir(), "/data-",
-                             ::testing::UnitTest::GetInstance()
-                                 ->current_test_info()
-                                 ->name());
+    data_dir_ = absl::StrCat(
+        TempDir(), "/data-",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     RunCommand({"rm", "-rf", data_dir_});
     ASSERT_EQ(mkdir(data_dir_.c_str(), 0750), 0) << data_dir_;
     // The volume belongs to the image's user, as a Kubernetes fsGroup or a
@@ -222,9 +224,9 @@ class ContainerTest : public ::testing::Test {
                                          bool volume) {
     Started started;
     started.name = ContainerName(role);
-    std::vector<std::string> run = {Engine(), "run", "-d", "--name",
-                                    started.name, "--network=host",
-                                    "--read-only"};
+    std::vector<std::string> run = {
+        Engine(),         "run",        "-d", "--name", started.name,
+        "--network=host", "--read-only"};
     if (volume) {
       std::string mount = absl::StrCat(data_dir_, ":", kDataMount);
       // Rootless podman maps uids: let it give the folder to the user.
@@ -247,9 +249,9 @@ class ContainerTest : public ::testing::Test {
                                      absl::Seconds(60));
     if (!log.ok()) {
       CommandResult logs = RunCommand({Engine(), "logs", started.name});
-      return absl::UnavailableError(absl::StrCat(
-          started.name, " did not start listening (", log.status().message(),
-          "); its log:\n", logs.output));
+      return absl::UnavailableError(
+          absl::StrCat(started.name, " did not start listening (",
+                       log.status().message(), "); its log:\n", logs.output));
     }
     started.log = *std::move(log);
     return started;
@@ -257,7 +259,8 @@ class ContainerTest : public ::testing::Test {
 
   // The pid, on this machine, of a container's main process.
   std::string ContainerPid(const std::string& name) {
-    CommandResult r = RunCommand({Engine(), "inspect", "-f", "{{.State.Pid}}", name});
+    CommandResult r =
+        RunCommand({Engine(), "inspect", "-f", "{{.State.Pid}}", name});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return std::string(absl::StripAsciiWhitespace(r.output));
   }
@@ -283,8 +286,11 @@ class ContainerTest : public ::testing::Test {
             "--metrics_listen=127.0.0.1:0"};
   }
   std::vector<std::string> GatewayArgs(const std::string& sync_address) {
-    return {"gateway", "--listen_address=127.0.0.1", "--port=0",
-            "--sync_service=" + sync_address, "--ping_interval=1h",
+    return {"gateway",
+            "--listen_address=127.0.0.1",
+            "--port=0",
+            "--sync_service=" + sync_address,
+            "--ping_interval=1h",
             "--sync_request_timeout=2s"};
   }
 
@@ -351,7 +357,8 @@ TEST_F(ContainerTest, RunAsTheImageUserOnAReadOnlyRootWithTheStoreOnTheVolume) {
   EXPECT_EQ(db.st_uid, kImageUid);
 
   // The gateway answers through the sync service: a session can be made.
-  std::unique_ptr<WsTestClient> client = ConnectWithSession(gateway->log->port());
+  std::unique_ptr<WsTestClient> client =
+      ConnectWithSession(gateway->log->port());
   ASSERT_NE(client, nullptr);
 
   // SIGTERM stops both cleanly (each program is the container's main

@@ -61,7 +61,8 @@ class PostgresEnvironmentTest : public ::testing::Test {
     int count = -1;
     if (PQstatus(conn) == CONNECTION_OK) {
       PGresult* r = PQexec(conn, "SELECT count(*) FROM scopes");
-      if (PQresultStatus(r) == PGRES_TUPLES_OK) count = std::atoi(PQgetvalue(r, 0, 0));
+      if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        count = std::atoi(PQgetvalue(r, 0, 0));
       PQclear(r);
     }
     PQfinish(conn);
@@ -74,7 +75,8 @@ class PostgresEnvironmentTest : public ::testing::Test {
     int count = -1;
     if (PQstatus(conn) == CONNECTION_OK) {
       PGresult* r = PQexec(conn, "SELECT count(*) FROM jetstream_members");
-      if (PQresultStatus(r) == PGRES_TUPLES_OK) count = std::atoi(PQgetvalue(r, 0, 0));
+      if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        count = std::atoi(PQgetvalue(r, 0, 0));
       PQclear(r);
     }
     PQfinish(conn);
@@ -86,7 +88,8 @@ class PostgresEnvironmentTest : public ::testing::Test {
   std::unique_ptr<PostgresServer> postgres_;
 };
 
-TEST_F(PostgresEnvironmentTest, AnEmptyConnectionStringTakesTheDatabaseFromTheEnvironment) {
+TEST_F(PostgresEnvironmentTest,
+       AnEmptyConnectionStringTakesTheDatabaseFromTheEnvironment) {
   SetEnvironment("from_env");
   absl::StatusOr<std::unique_ptr<ChildProcess>> sync = StartSyncService();
   ASSERT_TRUE(sync.ok()) << sync.status();
@@ -97,7 +100,8 @@ TEST_F(PostgresEnvironmentTest, AnEmptyConnectionStringTakesTheDatabaseFromTheEn
   EXPECT_TRUE((*sync)->Terminate());
 }
 
-TEST_F(PostgresEnvironmentTest, ADatabaseTheEnvironmentNamesWronglyStopsTheStart) {
+TEST_F(PostgresEnvironmentTest,
+       ADatabaseTheEnvironmentNamesWronglyStopsTheStart) {
   SetEnvironment("no_such_database");
   absl::StatusOr<std::unique_ptr<ChildProcess>> sync = StartSyncService();
   EXPECT_FALSE(sync.ok()) << "started without its database";

@@ -135,8 +135,8 @@ inline void CrashTestBase::RunKillUnderLoad() {
         absl::StatusOr<uint64_t> sync = w.client->SendScopeSync(
             w.scope_index, FragmentList({MoveShapeFragment(w.shape, x, w.y)}));
         if (!sync.ok()) return;
-        absl::StatusOr<UntilReply> r =
-            ReadUntilReply(*w.client, *sync, kRequestTimeout + absl::Seconds(5));
+        absl::StatusOr<UntilReply> r = ReadUntilReply(
+            *w.client, *sync, kRequestTimeout + absl::Seconds(5));
         if (!r.ok() || Field(r->reply, "fragmentReplies") != "[{}]") return;
         w.acked = x;
         absl::MutexLock lock(&mu);
@@ -184,12 +184,13 @@ inline void CrashTestBase::RunKillUnderLoad() {
     if (std::string(f["clsName"].GetString()) != "Shape") continue;
     EXPECT_EQ(f["properties"]["width"].GetDouble(), 100);
   }
-  std::printf("acks before kill: %d; in-flight changesets committed: %d\n",
-              [&] {
-                absl::MutexLock lock(&mu);
-                return total_acks;
-              }(),
-              unacked_committed);
+  std::printf(
+      "acks before kill: %d; in-flight changesets committed: %d\n",
+      [&] {
+        absl::MutexLock lock(&mu);
+        return total_acks;
+      }(),
+      unacked_committed);
 
   // Sessions still connected get the recovered state (a new epoch) and go
   // on writing.

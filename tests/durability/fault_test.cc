@@ -37,8 +37,10 @@ class FaultTest : public ::testing::Test {
     cluster_ = *std::move(cluster);
     for (int k = 0; k < 3; ++k) ASSERT_TRUE(cluster_->StartReplica(k).ok());
     // Each gateway knows one replica and finds the others.
-    ASSERT_TRUE(cluster_->StartGateway(0, {cluster_->replica(0)->address()}).ok());
-    ASSERT_TRUE(cluster_->StartGateway(1, {cluster_->replica(1)->address()}).ok());
+    ASSERT_TRUE(
+        cluster_->StartGateway(0, {cluster_->replica(0)->address()}).ok());
+    ASSERT_TRUE(
+        cluster_->StartGateway(1, {cluster_->replica(1)->address()}).ok());
     ASSERT_TRUE(cluster_->WaitForGatewaysToSee(3));
   }
 
@@ -91,7 +93,8 @@ TEST_F(FaultTest, AnOwnerPausedPastItsLeaseCommitsNothingAfterItWakes) {
   cluster_->replica(owner)->Signal(SIGSTOP);
   // Its lease runs out; another replica takes over and the load goes on.
   ASSERT_FALSE(cluster_->WaitForLeaseHolder(kScope, member).empty());
-  ASSERT_TRUE(workload_->WaitForAcks(kAcks)) << "no failover from a paused owner";
+  ASSERT_TRUE(workload_->WaitForAcks(kAcks))
+      << "no failover from a paused owner";
   auto before = ReadHistory(cluster_->conninfo(), kScope);
   ASSERT_TRUE(before.ok());
   const uint64_t head_at_wake = before->back().version;
@@ -131,7 +134,8 @@ TEST_F(FaultTest, PostgresRestartedUnderLoad) {
   ASSERT_TRUE(cluster_->postgres().Restart().ok())
       << cluster_->postgres().LogTail();
   ASSERT_TRUE(workload_->WaitForAcks(kAcks)) << "no moves after the restart";
-  workload_->StopAndCheck("PostgreSQL stopped (immediate) and restarted", fault);
+  workload_->StopAndCheck("PostgreSQL stopped (immediate) and restarted",
+                          fault);
 }
 
 TEST_F(FaultTest, AnOwnersDatabaseConnectionsKilledUnderLoad) {
@@ -142,12 +146,12 @@ TEST_F(FaultTest, AnOwnersDatabaseConnectionsKilledUnderLoad) {
   // Every connection of the owner (store writer, reader, cluster), a few
   // times over.
   for (int i = 0; i < 3; ++i) {
-    auto killed = QuerySql(
-        cluster_->conninfo(),
-        absl::StrCat("SELECT count(pg_terminate_backend(pid)) FROM "
-                     "pg_stat_activity WHERE application_name LIKE "
-                     "'jetstream-syncservice sync-",
-                     owner, "%'"));
+    auto killed =
+        QuerySql(cluster_->conninfo(),
+                 absl::StrCat("SELECT count(pg_terminate_backend(pid)) FROM "
+                              "pg_stat_activity WHERE application_name LIKE "
+                              "'jetstream-syncservice sync-",
+                              owner, "%'"));
     ASSERT_TRUE(killed.ok()) << killed.status();
     ASSERT_TRUE(workload_->WaitForAcks(10)) << "no moves after the kill";
   }
@@ -157,13 +161,15 @@ TEST_F(FaultTest, AnOwnersDatabaseConnectionsKilledUnderLoad) {
 
 TEST_F(FaultTest, AReplicaAddedAndOneRemovedUnderLoad) {
   // Scopes of which two prefer the replica still to come.
-  const std::vector<std::string> four = {"sync-0", "sync-1", "sync-2", "sync-3"};
+  const std::vector<std::string> four = {"sync-0", "sync-1", "sync-2",
+                                         "sync-3"};
   Workload::Options options;
   options.scopes.clear();
   options.writers = 1;
   for (int i = 0; options.scopes.size() < 4; ++i) {
     const std::string scope = absl::StrCat("canvas/scaling-", i);
-    const bool prefers_new = four[RankByRendezvous(four, scope).front()] == "sync-3";
+    const bool prefers_new =
+        four[RankByRendezvous(four, scope).front()] == "sync-3";
     const size_t want_new = options.scopes.size() < 2 ? 1 : 0;
     if (prefers_new == (want_new == 1)) options.scopes.push_back(scope);
   }

@@ -3,9 +3,9 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <deque>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
+#include <deque>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -80,8 +80,8 @@ absl::StatusOr<std::unique_ptr<ReplicaCluster>> ReplicaCluster::Start(
   return cluster;
 }
 
-absl::Status ReplicaCluster::StartReplica(int k,
-                                          std::vector<std::string> extra_flags) {
+absl::Status ReplicaCluster::StartReplica(
+    int k, std::vector<std::string> extra_flags) {
   std::vector<std::string> args = {
       "--listen=127.0.0.1:0",
       absl::StrCat("--member_id=sync-", k),
@@ -128,8 +128,8 @@ bool ReplicaCluster::StopReplica(int k) {
   return process != nullptr && process->Terminate(absl::Seconds(30));
 }
 
-absl::Status ReplicaCluster::StartGateway(int g,
-                                          const std::vector<std::string>& seeds) {
+absl::Status ReplicaCluster::StartGateway(
+    int g, const std::vector<std::string>& seeds) {
   auto process = ChildProcess::StartListening(
       "gateway/gateway",
       {"--port=0", "--sync_service=" + absl::StrJoin(seeds, ","),
@@ -166,7 +166,8 @@ std::vector<int> ReplicaCluster::GatewayPorts() {
   return ports;
 }
 
-bool ReplicaCluster::WaitForGatewaysToSee(int replicas, absl::Duration timeout) {
+bool ReplicaCluster::WaitForGatewaysToSee(int replicas,
+                                          absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   for (int port : GatewayPorts()) {
     const absl::Duration left = deadline - absl::Now();
@@ -212,12 +213,12 @@ std::string ReplicaCluster::WaitForLeaseHolder(const std::string& scope,
 }
 
 std::set<std::string> ReplicaCluster::LiveMembers() {
-  auto rows = QuerySql(
-      conninfo_,
-      absl::StrCat("SELECT member_id FROM jetstream_members WHERE NOT "
-                   "draining AND heartbeat_at > clock_timestamp() - ",
-                   absl::ToInt64Milliseconds(options_.lease_ttl),
-                   " * interval '1 millisecond'"));
+  auto rows =
+      QuerySql(conninfo_,
+               absl::StrCat("SELECT member_id FROM jetstream_members WHERE NOT "
+                            "draining AND heartbeat_at > clock_timestamp() - ",
+                            absl::ToInt64Milliseconds(options_.lease_ttl),
+                            " * interval '1 millisecond'"));
   std::set<std::string> out;
   if (!rows.ok()) return out;
   for (const auto& row : *rows) out.insert(row[0]);
@@ -235,10 +236,11 @@ std::string ReplicaCluster::IncarnationOf(const std::string& member_id) {
 
 absl::StatusOr<std::vector<StoredChange>> ReadHistory(
     const std::string& conninfo, const std::string& scope) {
-  auto rows = QuerySql(
-      conninfo, absl::StrCat("SELECT version, writer, lease_epoch, applied_json "
-                             "FROM commits WHERE scope = ",
-                             Quote(scope), " ORDER BY version"));
+  auto rows =
+      QuerySql(conninfo,
+               absl::StrCat("SELECT version, writer, lease_epoch, applied_json "
+                            "FROM commits WHERE scope = ",
+                            Quote(scope), " ORDER BY version"));
   if (!rows.ok()) return rows.status();
   std::vector<StoredChange> out;
   for (const auto& row : *rows) {
@@ -351,7 +353,8 @@ void Workload::Violation(Client& client, std::string what) {
   // When and where, to be found in the processes' logs, and what came
   // before.
   client.violations.push_back(absl::StrCat(
-      what, " (at ", absl::FormatTime("%H:%M:%E6S", absl::Now(), absl::UTCTimeZone()),
+      what, " (at ",
+      absl::FormatTime("%H:%M:%E6S", absl::Now(), absl::UTCTimeZone()),
       ", client ", client.number, " on gateway port ", client.port,
       "; it received before: ", absl::StrJoin(client.recent, " | "), ")"));
 }
@@ -371,8 +374,8 @@ void Workload::Observe(Client& client, const std::string& message) {
     for (const auto& [shape, x] : ShapeXs(message)) {
       auto it = client.last_x.find(shape);
       if (it != client.last_x.end() && x < it->second) {
-        Violation(client, absl::StrCat("a state with shape ", shape, " at x=", x,
-                                       " after x=", it->second));
+        Violation(client, absl::StrCat("a state with shape ", shape,
+                                       " at x=", x, " after x=", it->second));
       }
       client.last_x[shape] = std::max(x, client.last_x[shape]);
     }
@@ -412,7 +415,8 @@ void Workload::Run(Client* client) {
       continue;
     }
     if (c.shape.empty()) {
-      absl::StatusOr<std::string> m = c.ws->NextMessage(absl::Milliseconds(200));
+      absl::StatusOr<std::string> m =
+          c.ws->NextMessage(absl::Milliseconds(200));
       if (m.ok()) Observe(c, *m);
       continue;
     }
@@ -435,7 +439,8 @@ void Workload::Run(Client* client) {
     }
     for (const std::string& m : r->before) Observe(c, m);
     const std::string replies = Field(r->reply, "fragmentReplies");
-    c.recent.push_back(absl::StrCat("own x=", x, replies == "[{}]" ? " ok" : " refused"));
+    c.recent.push_back(
+        absl::StrCat("own x=", x, replies == "[{}]" ? " ok" : " refused"));
     if (c.recent.size() > 8) c.recent.pop_front();
     if (replies == "[{}]") {
       c.acked.push_back(x);
@@ -544,7 +549,8 @@ void Workload::StopAndCheck(const std::string& scenario,
       acked += static_cast<int>(c->acked.size());
       refused += static_cast<int>(c->refused.size());
       unanswered += c->unanswered;
-      EXPECT_THAT(c->violations, ::testing::IsEmpty()) << "client " << c->number;
+      EXPECT_THAT(c->violations, ::testing::IsEmpty())
+          << "client " << c->number;
       // No acknowledged changeset is lost.
       for (int64_t x : c->acked) {
         EXPECT_TRUE(stored_moves[c->shape].count(x))
@@ -579,7 +585,8 @@ void Workload::StopAndCheck(const std::string& scenario,
       const absl::Time since = absl::Now();
       const absl::Time deadline = since + absl::Seconds(30);
       while (!converged() && c->ws != nullptr && absl::Now() < deadline) {
-        absl::StatusOr<std::string> m = c->ws->NextMessage(deadline - absl::Now());
+        absl::StatusOr<std::string> m =
+            c->ws->NextMessage(deadline - absl::Now());
         if (!m.ok()) break;
         Observe(*c, *m);
       }
@@ -591,8 +598,8 @@ void Workload::StopAndCheck(const std::string& scenario,
         EXPECT_EQ(c->last_x[shape], x)
             << "client " << c->number << " (gateway port " << c->port
             << ") ends with shape " << shape << " at x=" << c->last_x[shape]
-            << ", stored x=" << x << "; last messages: "
-            << absl::StrJoin(c->recent, " | ");
+            << ", stored x=" << x
+            << "; last messages: " << absl::StrJoin(c->recent, " | ");
       }
     }
   }
@@ -608,9 +615,10 @@ void Workload::StopAndCheck(const std::string& scenario,
       longest = std::max(longest, a - last);
       last = a;
     }
-    recovery = absl::StrCat("the longest wait for an acknowledgement after "
-                            "the fault was ",
-                            absl::FormatDuration(longest));
+    recovery = absl::StrCat(
+        "the longest wait for an acknowledgement after "
+        "the fault was ",
+        absl::FormatDuration(longest));
   }
   std::printf(
       "%s: %d moves acknowledged, %d refused, %d unanswered (connection "

@@ -23,9 +23,9 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
+#include "tests/durability/replica_cluster.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/proto/health.grpc.pb.h"
-#include "tests/durability/replica_cluster.h"
 
 namespace jetstream::testing {
 namespace {
@@ -35,7 +35,8 @@ std::string ScopePreferring(const std::vector<std::string>& members,
                             const std::string& member) {
   for (int i = 0;; ++i) {
     std::string scope = absl::StrCat("canvas/replicas-", i);
-    if (members[RankByRendezvous(members, scope).front()] == member) return scope;
+    if (members[RankByRendezvous(members, scope).front()] == member)
+      return scope;
   }
 }
 
@@ -52,8 +53,10 @@ class ReplicasTest : public ::testing::Test {
 
 TEST_F(ReplicasTest, GatewaysWithDifferentSeedsSendAScopeToItsOneHolder) {
   for (int k = 0; k < 3; ++k) ASSERT_TRUE(cluster_->StartReplica(k).ok());
-  ASSERT_TRUE(cluster_->StartGateway(0, {cluster_->replica(0)->address()}).ok());
-  ASSERT_TRUE(cluster_->StartGateway(1, {cluster_->replica(2)->address()}).ok());
+  ASSERT_TRUE(
+      cluster_->StartGateway(0, {cluster_->replica(0)->address()}).ok());
+  ASSERT_TRUE(
+      cluster_->StartGateway(1, {cluster_->replica(2)->address()}).ok());
   ASSERT_TRUE(cluster_->WaitForGatewaysToSee(3));
   Workload::Options options;
   options.writers = 3;
@@ -74,7 +77,8 @@ TEST_F(ReplicasTest, GatewaysWithDifferentSeedsSendAScopeToItsOneHolder) {
 TEST_F(ReplicasTest, AReplicaThatComesBackGetsItsScopesHandedBack) {
   ASSERT_TRUE(cluster_->StartReplica(0).ok());
   ASSERT_TRUE(cluster_->StartReplica(1).ok());
-  ASSERT_TRUE(cluster_->StartGateway(0, {cluster_->replica(1)->address()}).ok());
+  ASSERT_TRUE(
+      cluster_->StartGateway(0, {cluster_->replica(1)->address()}).ok());
   ASSERT_TRUE(cluster_->WaitForGatewaysToSee(2));
   const std::string scope = ScopePreferring({"sync-0", "sync-1"}, "sync-0");
   Workload::Options options;
@@ -136,8 +140,8 @@ TEST_F(ReplicasTest, ABackendIsToldWhichReplicaHoldsAScope) {
   grpc::Status status = other->ApplyChangeset(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("sync-0"));
-  auto address = context.GetServerTrailingMetadata().find(
-      "jetstream-redirect-address");
+  auto address =
+      context.GetServerTrailingMetadata().find("jetstream-redirect-address");
   ASSERT_NE(address, context.GetServerTrailingMetadata().end());
   EXPECT_EQ(std::string(address->second.data(), address->second.size()),
             cluster_->replica(0)->address());
@@ -161,7 +165,8 @@ TEST_F(ReplicasTest, ACleanShutdownReleasesItsLeasesAtOnce) {
   EXPECT_TRUE(cluster_->StopReplica(0));
   auto rows = QuerySql(cluster_->conninfo(),
                        "SELECT expires_at < clock_timestamp() FROM "
-                       "jetstream_leases WHERE scope = '" + scope + "'");
+                       "jetstream_leases WHERE scope = '" +
+                           scope + "'");
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0][0], "t");

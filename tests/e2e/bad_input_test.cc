@@ -1,7 +1,7 @@
 // Hostile and malformed client input against the real binaries. Each case
 // gets the documented behaviour (docs/protocol.md#r-frame-2,
-// docs/protocol.md#parsing, docs/protocol.md#server-receive: the frame is dropped
-// silently and the session goes on, or the connection is closed), and a
+// docs/protocol.md#parsing, docs/protocol.md#server-receive: the frame is
+// dropped silently and the session goes on, or the connection is closed), and a
 // second client on the same scope is never affected: it keeps receiving
 // broadcasts and the scope's state stays what its messages say.
 #include <string>
@@ -66,18 +66,22 @@ class BadInputTest : public SystemFixture {
     absl::StatusOr<Fetched> fw = FetchState(*writer, "Canvas");
     ASSERT_TRUE(fw.ok()) << fw.status();
     const std::string shape = TestUuid(0xb0, writes_);
-    const std::string fragments = FragmentList(
-        {AddShapeFragment(shape, writes_, writes_),
-         ChangeFragment(root_, "Canvas",
-                        absl::StrCat(R"({"name":"healthy )", writes_, R"("})"))});
-    absl::StatusOr<uint64_t> sync = writer->SendScopeSync(fw->scope_index, fragments);
+    const std::string fragments =
+        FragmentList({AddShapeFragment(shape, writes_, writes_),
+                      ChangeFragment(root_, "Canvas",
+                                     absl::StrCat(R"({"name":"healthy )",
+                                                  writes_, R"("})"))});
+    absl::StatusOr<uint64_t> sync =
+        writer->SendScopeSync(fw->scope_index, fragments);
     ASSERT_TRUE(sync.ok());
     absl::StatusOr<UntilReply> r = ReadUntilReply(*writer, *sync);
     ASSERT_TRUE(r.ok()) << r.status();
     // The shape has no parent: it fails, the rename goes through.
-    EXPECT_EQ(Field(r->reply, "fragmentReplies"),
-              R"([{"error":{"message":"No parents, parent sync fragment failed"}},{}])");
-    absl::StatusOr<std::vector<std::string>> before = Barrier(*observer_, observer_scope_);
+    EXPECT_EQ(
+        Field(r->reply, "fragmentReplies"),
+        R"([{"error":{"message":"No parents, parent sync fragment failed"}},{}])");
+    absl::StatusOr<std::vector<std::string>> before =
+        Barrier(*observer_, observer_scope_);
     ASSERT_TRUE(before.ok()) << before.status();
     ASSERT_THAT(*before, SizeIs(1));
     ASSERT_EQ(MessageType((*before)[0]), "ScopeSync") << (*before)[0];
@@ -85,7 +89,9 @@ class BadInputTest : public SystemFixture {
               FragmentList({ChangeFragment(
                   root_, "Canvas",
                   absl::StrCat(R"({"name":"healthy )", writes_, R"("})"))}));
-    ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
+    ASSERT_TRUE(
+        observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments"))
+            .ok());
     absl::StatusOr<Fetched> fresh = FetchState(*writer, "Canvas");
     ASSERT_TRUE(fresh.ok()) << fresh.status();
     ScopeModel now;
@@ -119,9 +125,10 @@ TEST_F(BadInputTest, NotJsonIsDropped) {
 }
 
 TEST_F(BadInputTest, UnknownOrMissingTypeIsDropped) {
-  SendAllAndExpectDropped({R"({"type":"Bogus","index":2})", R"({"index":2})",
-                           R"({"type":5,"index":2})", R"({"type":null,"index":2})",
-                           R"([{"type":"scopesync","index":2,"scopeIndex":0,"fragments":[]}])"});
+  SendAllAndExpectDropped(
+      {R"({"type":"Bogus","index":2})", R"({"index":2})",
+       R"({"type":5,"index":2})", R"({"type":null,"index":2})",
+       R"([{"type":"scopesync","index":2,"scopeIndex":0,"fragments":[]}])"});
 }
 
 TEST_F(BadInputTest, ServerOnlyMessageTypesAreUnparseable) {
@@ -132,48 +139,80 @@ TEST_F(BadInputTest, ServerOnlyMessageTypesAreUnparseable) {
 }
 
 TEST_F(BadInputTest, ParseableButIgnoredTypesConsumeTheirIndex) {
-  // Parsed and ignored (docs/protocol.md#msg-ignored), but the index advances: 2..5 are used.
-  for (const char* frame :
-       {R"({"type":"Reply","index":2,"replyTo":1})",
-        R"({"type":"SessionCreate","index":3,"version":"0.2.0","params":{}})",
-        R"({"type":"SessionCreateReply","index":4,"sessionToken":"abc"})",
-        R"({"type":"ScopeState","index":5,"scopeIndex":0,"rootUUID":"x","fragments":[]})"}) {
+  // Parsed and ignored (docs/protocol.md#msg-ignored), but the index
+  // advances: 2..5 are used.
+  for (
+      const char* frame :
+      {R"({"type":"Reply","index":2,"replyTo":1})",
+       R"({"type":"SessionCreate","index":3,"version":"0.2.0","params":{}})",
+       R"({"type":"SessionCreateReply","index":4,"sessionToken":"abc"})",
+       R"({"type":"ScopeState","index":5,"scopeIndex":0,"rootUUID":"x","fragments":[]})"}) {
     ASSERT_TRUE(attacker_->SendText(frame).ok());
   }
   // Index 5 is now a duplicate: no reply. Index 6 is answered first.
-  ASSERT_TRUE(attacker_->SendText(R"({"type":"ScopeSync","index":5,"scopeIndex":0,"fragments":[]})").ok());
+  ASSERT_TRUE(
+      attacker_
+          ->SendText(
+              R"({"type":"ScopeSync","index":5,"scopeIndex":0,"fragments":[]})")
+          .ok());
   attacker_->SetNextIndex(6);
   ExpectAttackerGotNothing();
   ExpectObserverUnaffected();
 }
 
 TEST_F(BadInputTest, WrongFieldTypesAreDropped) {
-  const std::string change = ChangeFragment(root_, "Canvas", R"({"name":"bad"})");
+  const std::string change =
+      ChangeFragment(root_, "Canvas", R"({"name":"bad"})");
   auto sync = [&](const std::string& fields) {
     return absl::StrCat(R"({"type":"ScopeSync",)", fields, "}");
   };
   SendAllAndExpectDropped({
-      sync(absl::StrCat(R"("index":"str","scopeIndex":0,"fragments":[)", change, "]")),
-      sync(absl::StrCat(R"("index":-1,"scopeIndex":0,"fragments":[)", change, "]")),
-      sync(absl::StrCat(R"("index":2.5,"scopeIndex":0,"fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":"str","scopeIndex":0,"fragments":[)", change,
+                        "]")),
+      sync(absl::StrCat(R"("index":-1,"scopeIndex":0,"fragments":[)", change,
+                        "]")),
+      sync(absl::StrCat(R"("index":2.5,"scopeIndex":0,"fragments":[)", change,
+                        "]")),
       sync(absl::StrCat(R"("scopeIndex":0,"fragments":[)", change, "]")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":"0","fragments":[)", change, "]")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":-1,"fragments":[)", change, "]")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":"0","fragments":[)", change,
+                        "]")),
+      sync(absl::StrCat(R"("index":2,"scopeIndex":-1,"fragments":[)", change,
+                        "]")),
       sync(absl::StrCat(R"("index":2,"fragments":[)", change, "]")),
       sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":)", change)),
       sync(R"("index":2,"scopeIndex":0,"fragments":"[]")"),
       sync(R"("index":2,"scopeIndex":0)"),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"atomic":"yes","fragments":[)", change, "]")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"procedure":"Canvas.rename","fragments":[)", change, "]")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"atomic":true,"procedure":"rename","fragments":[)", change, "]")),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"atomic":"yes","fragments":[)", change,
+          "]")),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"procedure":"Canvas.rename","fragments":[)",
+          change, "]")),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"atomic":true,"procedure":"rename","fragments":[)",
+          change, "]")),
       // Bad fragments.
-      sync(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":"not-a-uuid","clsName":"Canvas","properties":{"name":"bad"}}])"),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"remove","uuid":")", root_, R"(","clsName":"Canvas"}])")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","properties":{"name":"bad"}}])")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","clsName":"Canvas","properties":{"name":{"nested":1}}}])")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","clsName":"Canvas","properties":{"shapes":[[1]]}}])")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","clsName":"Canvas","properties":{"shapes":[1,"a"]}}])")),
-      sync(absl::StrCat(R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", root_, R"(","clsName":"Canvas","properties":[1]}])")),
+      sync(
+          R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":"not-a-uuid","clsName":"Canvas","properties":{"name":"bad"}}])"),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"fragments":[{"type":"remove","uuid":")",
+          root_, R"(","clsName":"Canvas"}])")),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
+          root_, R"(","properties":{"name":"bad"}}])")),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
+          root_,
+          R"(","clsName":"Canvas","properties":{"name":{"nested":1}}}])")),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
+          root_, R"(","clsName":"Canvas","properties":{"shapes":[[1]]}}])")),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
+          root_, R"(","clsName":"Canvas","properties":{"shapes":[1,"a"]}}])")),
+      sync(absl::StrCat(
+          R"("index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
+          root_, R"(","clsName":"Canvas","properties":[1]}])")),
       sync(R"("index":2,"scopeIndex":0,"fragments":[5])"),
       // Other message kinds.
       R"({"type":"ScopeFetch","index":2,"name":5,"params":{}})",
@@ -186,27 +225,34 @@ TEST_F(BadInputTest, WrongFieldTypesAreDropped) {
 }
 
 TEST_F(BadInputTest, BinaryFrameIsParsedLikeText) {
-  ASSERT_TRUE(attacker_->SendBinary(absl::StrCat(
-                           R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
-                           ChangeFragment(root_, "Canvas", R"({"name":"binary"})"), "]}"))
-                  .ok());
+  ASSERT_TRUE(
+      attacker_
+          ->SendBinary(absl::StrCat(
+              R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
+              ChangeFragment(root_, "Canvas", R"({"name":"binary"})"), "]}"))
+          .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(r->before, IsEmpty());
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
-  absl::StatusOr<std::vector<std::string>> before = Barrier(*observer_, observer_scope_);
+  absl::StatusOr<std::vector<std::string>> before =
+      Barrier(*observer_, observer_scope_);
   ASSERT_TRUE(before.ok());
   ASSERT_THAT(*before, SizeIs(1));
-  ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
-  EXPECT_THAT(observer_model_.Canonical(), ::testing::HasSubstr(R"(name:"binary")"));
+  ASSERT_TRUE(
+      observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments"))
+          .ok());
+  EXPECT_THAT(observer_model_.Canonical(),
+              ::testing::HasSubstr(R"(name:"binary")"));
   attacker_->SetNextIndex(3);
   ExpectObserverUnaffected();
 }
 
 TEST_F(BadInputTest, InvalidUtf8InABinaryFrameIsDropped) {
   ASSERT_TRUE(attacker_->SendBinary("\xff\xfe").ok());
-  ASSERT_TRUE(attacker_->SendBinary(
-                           "{\"type\":\"ScopeFetch\",\"index\":2,\"name\":\"Can\xc3\x28vas\"}")
+  ASSERT_TRUE(attacker_
+                  ->SendBinary("{\"type\":\"ScopeFetch\",\"index\":2,\"name\":"
+                               "\"Can\xc3\x28vas\"}")
                   .ok());
   ExpectAttackerGotNothing();
   ExpectObserverUnaffected();
@@ -215,7 +261,9 @@ TEST_F(BadInputTest, InvalidUtf8InABinaryFrameIsDropped) {
 TEST_F(BadInputTest, InvalidUtf8InATextFrameFailsTheConnection) {
   // RFC 6455 8.1: a text frame must be UTF-8; the endpoint fails the
   // connection with 1007.
-  ASSERT_TRUE(attacker_->SendText("{\"type\":\"Ping\",\"index\":0,\"ack\":\"\xff\"}").ok());
+  ASSERT_TRUE(
+      attacker_->SendText("{\"type\":\"Ping\",\"index\":0,\"ack\":\"\xff\"}")
+          .ok());
   absl::StatusOr<CloseInfo> close = attacker_->WaitForClose();
   ASSERT_TRUE(close.ok()) << close.status();
   EXPECT_EQ(close->code, 1007);
@@ -231,24 +279,30 @@ TEST_F(BadInputTest, DeeplyNestedJsonIsSurvived) {
     close_obj += "}";
   }
   SendAllAndExpectDropped({
-      open,                                  // unterminated
-      absl::StrCat(open, close),             // valid, but no message
-      absl::StrCat("[", open, close, "]"),   // an array holding no message
+      open,                                 // unterminated
+      absl::StrCat(open, close),            // valid, but no message
+      absl::StrCat("[", open, close, "]"),  // an array holding no message
       absl::StrCat(open_obj, "1", close_obj),
-      absl::StrCat(R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
-                   root_, R"(","clsName":"Canvas","properties":{"name":)", open, close, "}}]}"),
+      absl::StrCat(
+          R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
+          root_, R"(","clsName":"Canvas","properties":{"name":)", open, close,
+          "}}]}"),
   });
 }
 
 TEST_F(BadInputTest, DeeplyNestedParamsAreSurvived) {
-  // Params may hold any object (docs/protocol.md#msg-scope-fetch); a deep one must neither crash
-  // the gateway nor stall the session. It is either answered or dropped.
+  // Params may hold any object (docs/protocol.md#msg-scope-fetch); a deep one
+  // must neither crash the gateway nor stall the session. It is either answered
+  // or dropped.
   const int kDepth = 450000;
-  std::string deep = absl::StrCat(std::string(kDepth, '['), std::string(kDepth, ']'));
-  ASSERT_TRUE(attacker_->SendText(absl::StrCat(
-                           R"({"type":"ScopeFetch","index":2,"name":"ChatRoom","params":{"deep":)",
-                           deep, "}}"))
-                  .ok());
+  std::string deep =
+      absl::StrCat(std::string(kDepth, '['), std::string(kDepth, ']'));
+  ASSERT_TRUE(
+      attacker_
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeFetch","index":2,"name":"ChatRoom","params":{"deep":)",
+              deep, "}}"))
+          .ok());
   attacker_->SetNextIndex(3);
   absl::StatusOr<std::vector<std::string>> before = Barrier(*attacker_, 0);
   ASSERT_TRUE(before.ok()) << before.status();
@@ -258,10 +312,13 @@ TEST_F(BadInputTest, DeeplyNestedParamsAreSurvived) {
     EXPECT_EQ(MessageType((*before)[1]), "ScopeState");
   }
   // Ordinary nesting is fine.
-  ASSERT_TRUE(attacker_->SendText(absl::StrCat(
-                           R"({"type":"ScopeFetch","index":4,"name":"ChatRoom","params":{"a":)",
-                           std::string(20, '['), std::string(20, ']'), R"(,"b":{"c":{"d":1}}}})"))
-                  .ok());
+  ASSERT_TRUE(
+      attacker_
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeFetch","index":4,"name":"ChatRoom","params":{"a":)",
+              std::string(20, '['), std::string(20, ']'),
+              R"(,"b":{"c":{"d":1}}}})"))
+          .ok());
   absl::StatusOr<UntilReply> shallow = ReadUntilReply(*attacker_, 4);
   ASSERT_TRUE(shallow.ok()) << shallow.status();
   EXPECT_EQ(MessageType(shallow->reply), "ScopeFetchReply");
@@ -270,7 +327,8 @@ TEST_F(BadInputTest, DeeplyNestedParamsAreSurvived) {
   // A new session with deep params in its handshake.
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  absl::StatusOr<std::string> token = c->CreateSession("0.2.0", absl::StrCat(R"({"deep":)", deep, "}"));
+  absl::StatusOr<std::string> token =
+      c->CreateSession("0.2.0", absl::StrCat(R"({"deep":)", deep, "}"));
   if (!token.ok()) {
     EXPECT_EQ(c->close_info().code, 4096) << token.status();
   }
@@ -294,9 +352,12 @@ TEST_F(BadInputTest, TooManyMessagesInOneFrameIsDropped) {
 TEST_F(BadInputTest, ManyMessagesWithinTheLimitAreProcessed) {
   std::string frame = "[";
   for (int i = 0; i < 999; ++i) {
-    absl::StrAppend(&frame, R"({"type":"Ping","index":0,"ack":0,"resendMissing":false},)");
+    absl::StrAppend(
+        &frame, R"({"type":"Ping","index":0,"ack":0,"resendMissing":false},)");
   }
-  absl::StrAppend(&frame, R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[]}])");
+  absl::StrAppend(
+      &frame,
+      R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[]}])");
   ASSERT_TRUE(attacker_->SendText(frame).ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -307,23 +368,29 @@ TEST_F(BadInputTest, ManyMessagesWithinTheLimitAreProcessed) {
 }
 
 TEST_F(BadInputTest, IndexZeroScopeSyncIsProcessedWithoutConsumingAnIndex) {
-  // Index 0 is never duplicate-checked (docs/protocol.md#indexes): processed each time.
+  // Index 0 is never duplicate-checked (docs/protocol.md#indexes): processed
+  // each time.
   for (const char* name : {"zero-a", "zero-b"}) {
-    ASSERT_TRUE(attacker_->SendText(absl::StrCat(
-                             R"({"type":"ScopeSync","index":0,"scopeIndex":0,"fragments":[)",
-                             ChangeFragment(root_, "Canvas",
-                                            absl::StrCat(R"({"name":")", name, R"("})")),
-                             "]}"))
-                    .ok());
+    ASSERT_TRUE(
+        attacker_
+            ->SendText(absl::StrCat(
+                R"({"type":"ScopeSync","index":0,"scopeIndex":0,"fragments":[)",
+                ChangeFragment(root_, "Canvas",
+                               absl::StrCat(R"({"name":")", name, R"("})")),
+                "]}"))
+            .ok());
     absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 0);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_THAT(r->before, IsEmpty());
     EXPECT_EQ(MessageType(r->reply), "ScopeSyncReply");
     EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
-    absl::StatusOr<std::vector<std::string>> before = Barrier(*observer_, observer_scope_);
+    absl::StatusOr<std::vector<std::string>> before =
+        Barrier(*observer_, observer_scope_);
     ASSERT_TRUE(before.ok());
     ASSERT_THAT(*before, SizeIs(1));
-    ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
+    ASSERT_TRUE(
+        observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments"))
+            .ok());
   }
   // Index 2 is still free.
   absl::StatusOr<std::vector<std::string>> before = Barrier(*attacker_, 0);
@@ -334,21 +401,25 @@ TEST_F(BadInputTest, IndexZeroScopeSyncIsProcessedWithoutConsumingAnIndex) {
 }
 
 TEST_F(BadInputTest, DecreasingAndRepeatedIndexesAreDuplicates) {
-  const std::string change = ChangeFragment(root_, "Canvas", R"({"name":"late"})");
+  const std::string change =
+      ChangeFragment(root_, "Canvas", R"({"name":"late"})");
   attacker_->SetNextIndex(5);
   ExpectAttackerGotNothing();  // index 5 answered
   // 3 and 4 are below the last index: dropped as duplicates; so is 5.
   for (int index : {3, 4, 5, 1}) {
-    ASSERT_TRUE(attacker_->SendText(absl::StrCat(
-                             R"({"type":"ScopeSync","index":)", index,
-                             R"(,"scopeIndex":0,"fragments":[)", change, "]}"))
+    ASSERT_TRUE(attacker_
+                    ->SendText(absl::StrCat(
+                        R"({"type":"ScopeSync","index":)", index,
+                        R"(,"scopeIndex":0,"fragments":[)", change, "]}"))
                     .ok());
   }
   // One frame repeating an index: the second copy is a duplicate.
-  ASSERT_TRUE(attacker_->SendText(
-                           R"([{"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":[]},)"
-                           R"({"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":[]}])")
-                  .ok());
+  ASSERT_TRUE(
+      attacker_
+          ->SendText(
+              R"([{"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":[]},)"
+              R"({"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":[]}])")
+          .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 6);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(r->before, IsEmpty());
@@ -367,17 +438,21 @@ class SmallFrameTest : public BadInputTest {
 TEST_F(SmallFrameTest, OversizedFrameClosesWith1009) {
   // Under the limit: fine.
   std::string padding(600, ' ');
-  ASSERT_TRUE(attacker_->SendText(absl::StrCat(
-                           R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[]})",
-                           padding))
-                  .ok());
+  ASSERT_TRUE(
+      attacker_
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[]})",
+              padding))
+          .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
   ASSERT_TRUE(r.ok()) << r.status();
   // Over it: the connection is closed with 1009 (message too big).
-  ASSERT_TRUE(attacker_->SendText(absl::StrCat(
-                           R"({"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[]})",
-                           std::string(2000, ' ')))
-                  .ok());
+  ASSERT_TRUE(
+      attacker_
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[]})",
+              std::string(2000, ' ')))
+          .ok());
   absl::StatusOr<CloseInfo> close = attacker_->WaitForClose();
   ASSERT_TRUE(close.ok()) << close.status();
   EXPECT_EQ(close->code, 1009);
@@ -436,7 +511,8 @@ class ConnectionsPerAddressTest : public BadInputTest {
   }
 };
 
-TEST_F(ConnectionsPerAddressTest, AConnectionOverTheLimitIsRefusedUntilOneCloses) {
+TEST_F(ConnectionsPerAddressTest,
+       AConnectionOverTheLimitIsRefusedUntilOneCloses) {
   std::unique_ptr<WsTestClient> third = ConnectWithSession();
   ASSERT_NE(third, nullptr);
   ASSERT_NO_FATAL_FAILURE(ExpectRefused());
@@ -506,16 +582,19 @@ class AllowedOriginsTest : public BadInputTest {
   }
 
   std::vector<std::string> ExtraFlags() override {
-    return {"--allowed_origins=https://app.example.com,https://admin.example.com"};
+    return {
+        "--allowed_origins=https://app.example.com,https://admin.example.com"};
   }
 };
 
 TEST_F(AllowedOriginsTest, ABrowserFromAnotherOriginIsRefusedWith403) {
-  EXPECT_EQ(UpgradeAnswer("https://evil.example"),
-            R"(403 {"message":"Origin not allowed","type":"origin-not-allowed"})");
-  EXPECT_EQ(GatewayGauge(gateway_->port(), "jetstream_gateway_origin_refused_total")
-                .value_or(-1),
-            1);
+  EXPECT_EQ(
+      UpgradeAnswer("https://evil.example"),
+      R"(403 {"message":"Origin not allowed","type":"origin-not-allowed"})");
+  EXPECT_EQ(
+      GatewayGauge(gateway_->port(), "jetstream_gateway_origin_refused_total")
+          .value_or(-1),
+      1);
   // A listed origin, in any case, is upgraded; so are the fixture's
   // clients, which send no Origin (not browsers).
   EXPECT_EQ(UpgradeAnswer("https://ADMIN.example.com"), "101 ");
@@ -529,7 +608,8 @@ class SmallChangesetTest : public BadInputTest {
   }
 };
 
-TEST_F(SmallChangesetTest, OversizedChangesetFailsEveryFragmentAndAppliesNothing) {
+TEST_F(SmallChangesetTest,
+       OversizedChangesetFailsEveryFragmentAndAppliesNothing) {
   const std::string s1 = TestUuid(0xc0, 1);
   const std::string s2 = TestUuid(0xc0, 2);
   absl::StatusOr<uint64_t> sync = attacker_->SendScopeSync(
@@ -543,7 +623,8 @@ TEST_F(SmallChangesetTest, OversizedChangesetFailsEveryFragmentAndAppliesNothing
       R"({"error":{"message":"Changeset has 4 fragments; the limit is 3","type":"changeset-too-large"}})";
   EXPECT_EQ(Field(r->reply, "fragmentReplies"),
             absl::StrCat("[", error, ",", error, ",", error, ",", error, "]"));
-  absl::StatusOr<std::vector<std::string>> before = Barrier(*observer_, observer_scope_);
+  absl::StatusOr<std::vector<std::string>> before =
+      Barrier(*observer_, observer_scope_);
   ASSERT_TRUE(before.ok());
   EXPECT_THAT(*before, IsEmpty());
   // Three fragments are fine.
@@ -557,7 +638,9 @@ TEST_F(SmallChangesetTest, OversizedChangesetFailsEveryFragmentAndAppliesNothing
   before = Barrier(*observer_, observer_scope_);
   ASSERT_TRUE(before.ok());
   ASSERT_THAT(*before, SizeIs(1));
-  ASSERT_TRUE(observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments")).ok());
+  ASSERT_TRUE(
+      observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments"))
+          .ok());
   EXPECT_EQ(observer_model_.ReachableCount(), 3u);
   ExpectObserverUnaffected();
 }
@@ -611,17 +694,20 @@ TEST_F(MessageRateTest, MessagesOverTheRateAreRefusedAndTheSessionStays) {
   ASSERT_TRUE(seen.ok()) << seen.status();
   ASSERT_THAT(*seen, SizeIs(accepted));
   for (int i = 0; i < accepted; ++i) {
-    EXPECT_EQ(Field((*seen)[i], "fragments"),
-              FragmentList({ChangeFragment(
-                  root_, "Canvas", absl::StrCat(R"({"name":"r)", i, R"("})"))}));
+    EXPECT_EQ(
+        Field((*seen)[i], "fragments"),
+        FragmentList({ChangeFragment(
+            root_, "Canvas", absl::StrCat(R"({"name":"r)", i, R"("})"))}));
     ASSERT_TRUE(
-        observer_model_.ApplyFragmentsJson(Field((*seen)[i], "fragments")).ok());
+        observer_model_.ApplyFragmentsJson(Field((*seen)[i], "fragments"))
+            .ok());
   }
   // The session stays: once its bucket refills, a rename goes through.
   std::string later_reply;
   for (int attempt = 0; attempt < 100; ++attempt) {
     absl::StatusOr<uint64_t> sync = attacker_->SendScopeSync(
-        0, FragmentList({ChangeFragment(root_, "Canvas", R"({"name":"later"})")}));
+        0,
+        FragmentList({ChangeFragment(root_, "Canvas", R"({"name":"later"})")}));
     ASSERT_TRUE(sync.ok());
     absl::StatusOr<std::string> reply = attacker_->WaitForReply(*sync);
     ASSERT_TRUE(reply.ok()) << reply.status();
@@ -686,12 +772,14 @@ TEST_F(ByteRateTest, FramesOverTheRateAreRefusedAndNothingOfThemIsApplied) {
   ASSERT_TRUE(seen.ok()) << seen.status();
   ASSERT_THAT(*seen, SizeIs(accepted.size()));
   for (size_t k = 0; k < accepted.size(); ++k) {
-    EXPECT_EQ(Field((*seen)[k], "fragments"),
-              FragmentList({ChangeFragment(
-                  root_, "Canvas",
-                  absl::StrCat(R"({"name":"b)", accepted[k], padding, R"("})"))}));
+    EXPECT_EQ(
+        Field((*seen)[k], "fragments"),
+        FragmentList({ChangeFragment(
+            root_, "Canvas",
+            absl::StrCat(R"({"name":"b)", accepted[k], padding, R"("})"))}));
     ASSERT_TRUE(
-        observer_model_.ApplyFragmentsJson(Field((*seen)[k], "fragments")).ok());
+        observer_model_.ApplyFragmentsJson(Field((*seen)[k], "fragments"))
+            .ok());
   }
   EXPECT_EQ(GatewayGauge(gateway_->port(),
                          "jetstream_gateway_messages_rate_limited_total")
@@ -705,14 +793,16 @@ class ConnectionRateTest : public BadInputTest {
   // The loopback peer is a trusted proxy, so X-Forwarded-For names the
   // client; one new connection a second per client address, two at once.
   std::vector<std::string> ExtraFlags() override {
-    return {"--trusted_proxies=127.0.0.1", "--max_connection_rate_per_address=1"};
+    return {"--trusted_proxies=127.0.0.1",
+            "--max_connection_rate_per_address=1"};
   }
   std::unique_ptr<WsTestClient> ConnectFrom(const std::string& address) {
     return Connect("/", {{"X-Forwarded-For", address}});
   }
 };
 
-TEST_F(ConnectionRateTest, NewConnectionsOverTheRateAreRefusedPerClientAddress) {
+TEST_F(ConnectionRateTest,
+       NewConnectionsOverTheRateAreRefusedPerClientAddress) {
   // Six at once from one client address: passing all would take four
   // seconds of refill.
   std::vector<std::unique_ptr<WsTestClient>> admitted;

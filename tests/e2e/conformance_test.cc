@@ -58,10 +58,12 @@ class ConformanceTest : public SystemFixture {
 TEST_F(ConformanceTest, HandshakeArrayOfTwoMessagesIsRefused) {
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->SendText(absl::StrCat(
-                   "[", kSessionCreate,
-                   R"(,{"type":"Ping","index":0,"ack":0,"resendMissing":false}])"))
-                  .ok());
+  ASSERT_TRUE(
+      c
+          ->SendText(absl::StrCat(
+              "[", kSessionCreate,
+              R"(,{"type":"Ping","index":0,"ack":0,"resendMissing":false}])"))
+          .ok());
   absl::StatusOr<CloseInfo> close = c->WaitForClose();
   ASSERT_TRUE(close.ok()) << close.status();
   EXPECT_EQ(close->code, 4096);
@@ -74,7 +76,10 @@ TEST_F(ConformanceTest, HandshakeOneElementArrayIsAccepted) {
   ASSERT_TRUE(c->SendText(absl::StrCat("[", kSessionCreate, "]")).ok());
   absl::StatusOr<std::string> frame = c->ReceiveFrame();
   ASSERT_TRUE(frame.ok()) << frame.status();
-  EXPECT_THAT(*frame, MatchesRegex(R"(\[\{"type":"SessionCreateReply","index":0,"sessionToken":"[0-9A-Za-z]+"\}\])"));
+  EXPECT_THAT(
+      *frame,
+      MatchesRegex(
+          R"(\[\{"type":"SessionCreateReply","index":0,"sessionToken":"[0-9A-Za-z]+"\}\])"));
   // The session works.
   absl::StatusOr<Fetched> f = FetchState(*c, "Canvas");
   ASSERT_TRUE(f.ok()) << f.status();
@@ -93,7 +98,8 @@ TEST_F(ConformanceTest, HandshakeFirstMessageNotSessionCreateIsRefused) {
     absl::StatusOr<CloseInfo> close = c->WaitForClose();
     ASSERT_TRUE(close.ok()) << close.status();
     EXPECT_EQ(close->code, 4096);
-    EXPECT_EQ(CloseReasonType(*close), "unrecognized-handshake") << close->reason;
+    EXPECT_EQ(CloseReasonType(*close), "unrecognized-handshake")
+        << close->reason;
   }
 }
 
@@ -102,10 +108,11 @@ TEST_F(ConformanceTest, HandshakeInvalidSemverIsDenied) {
     SCOPED_TRACE(version);
     auto c = Connect();
     ASSERT_NE(c, nullptr);
-    ASSERT_TRUE(c->SendText(absl::StrCat(
-                         R"({"type":"SessionCreate","index":0,"version":")",
-                         version, R"(","params":{}})"))
-                    .ok());
+    ASSERT_TRUE(
+        c->SendText(
+             absl::StrCat(R"({"type":"SessionCreate","index":0,"version":")",
+                          version, R"(","params":{}})"))
+            .ok());
     absl::StatusOr<CloseInfo> close = c->WaitForClose();
     ASSERT_TRUE(close.ok()) << close.status();
     EXPECT_EQ(close->code, 4096);
@@ -115,7 +122,8 @@ TEST_F(ConformanceTest, HandshakeInvalidSemverIsDenied) {
   // A missing version is refused too.
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->SendText(R"({"type":"SessionCreate","index":0,"params":{}})").ok());
+  ASSERT_TRUE(
+      c->SendText(R"({"type":"SessionCreate","index":0,"params":{}})").ok());
   absl::StatusOr<CloseInfo> close = c->WaitForClose();
   ASSERT_TRUE(close.ok()) << close.status();
   EXPECT_EQ(close->code, 4096);
@@ -168,7 +176,10 @@ TEST_F(ConformanceTest, AcceptReplyCarriesAlphanumericToken) {
     ASSERT_TRUE(c->SendText(kSessionCreate).ok());
     absl::StatusOr<std::string> frame = c->ReceiveFrame();
     ASSERT_TRUE(frame.ok()) << frame.status();
-    EXPECT_THAT(*frame, MatchesRegex(R"(\[\{"type":"SessionCreateReply","index":0,"sessionToken":"[0-9A-Za-z]{60,88}"\}\])"));
+    EXPECT_THAT(
+        *frame,
+        MatchesRegex(
+            R"(\[\{"type":"SessionCreateReply","index":0,"sessionToken":"[0-9A-Za-z]{60,88}"\}\])"));
     tokens.push_back(StringField(FrameMessages(*frame)[0], "sessionToken"));
   }
   EXPECT_NE(tokens[0], tokens[1]);
@@ -184,9 +195,10 @@ TEST_F(ConformanceTest, FetchReplyAndStateInOneFrame) {
   const std::string s1 = TestUuid(1, 1);
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
       fa.scope_index,
-      FragmentList({absl::StrCat(R"({"type":"add","uuid":")", s1,
-                                 R"(","clsName":"Shape","properties":{"x":1,"y":2}})"),
-                    SetShapesFragment(fa.root_uuid, {s1})}));
+      FragmentList(
+          {absl::StrCat(R"({"type":"add","uuid":")", s1,
+                        R"(","clsName":"Shape","properties":{"x":1,"y":2}})"),
+           SetShapesFragment(fa.root_uuid, {s1})}));
   ASSERT_TRUE(sync.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -194,23 +206,29 @@ TEST_F(ConformanceTest, FetchReplyAndStateInOneFrame) {
 
   auto b = ConnectWithSession();
   ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(b->SendText(R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})").ok());
+  ASSERT_TRUE(
+      b->SendText(
+           R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})")
+          .ok());
   absl::StatusOr<std::string> frame = b->ReceiveFrame();
   ASSERT_TRUE(frame.ok()) << frame.status();
   std::vector<std::string> messages = FrameMessages(*frame);
   ASSERT_THAT(messages, SizeIs(2)) << *frame;
-  EXPECT_EQ(messages[0],
-            R"({"type":"ScopeFetchReply","index":1,"replyTo":1,"scopeIndex":0})");
+  EXPECT_EQ(
+      messages[0],
+      R"({"type":"ScopeFetchReply","index":1,"replyTo":1,"scopeIndex":0})");
   const std::string& state = messages[1];
   EXPECT_EQ(MessageType(state), "ScopeState");
   EXPECT_EQ(UintField(state, "index"), 2);
   EXPECT_EQ(UintField(state, "scopeIndex"), 0);
   EXPECT_EQ(StringField(state, "rootUUID"), fa.root_uuid);
-  EXPECT_EQ(Field(state, "fragments"),
-            absl::StrCat(R"([{"type":"change","uuid":")", fa.root_uuid,
-                         R"(","clsName":"Canvas","properties":{"name":"Shapes Demo","shapes":[")",
-                         s1, R"("]}},)", R"({"type":"add","uuid":")", s1,
-                         R"(","clsName":"Shape","properties":{"x":1,"y":2,"width":null,"height":null,"color":null}}])"));
+  EXPECT_EQ(
+      Field(state, "fragments"),
+      absl::StrCat(
+          R"([{"type":"change","uuid":")", fa.root_uuid,
+          R"(","clsName":"Canvas","properties":{"name":"Shapes Demo","shapes":[")",
+          s1, R"("]}},)", R"({"type":"add","uuid":")", s1,
+          R"(","clsName":"Shape","properties":{"x":1,"y":2,"width":null,"height":null,"color":null}}])"));
 }
 
 TEST_F(ConformanceTest, StateOmitsNullReferencesAndKeepsNullValues) {
@@ -221,11 +239,12 @@ TEST_F(ConformanceTest, StateOmitsNullReferencesAndKeepsNullValues) {
   const std::string m = TestUuid(2, 1);
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
       fa.scope_index,
-      FragmentList({absl::StrCat(R"({"type":"add","uuid":")", m,
-                                 R"(","clsName":"Message","properties":{"text":"hi"}})"),
-                    absl::StrCat(R"({"type":"change","uuid":")", fa.root_uuid,
-                                 R"(","clsName":"ChatRoom","properties":{"messages":[")",
-                                 m, R"("]}})")}));
+      FragmentList(
+          {absl::StrCat(R"({"type":"add","uuid":")", m,
+                        R"(","clsName":"Message","properties":{"text":"hi"}})"),
+           absl::StrCat(R"({"type":"change","uuid":")", fa.root_uuid,
+                        R"(","clsName":"ChatRoom","properties":{"messages":[")",
+                        m, R"("]}})")}));
   ASSERT_TRUE(sync.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -264,10 +283,15 @@ TEST_F(ConformanceTest, StateOmitsNullReferencesAndKeepsNullValues) {
 TEST_F(ConformanceTest, FetchUnknownScopeIsRefused) {
   auto c = ConnectWithSession();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->SendText(R"({"type":"ScopeFetch","index":1,"name":"NoSuchScope","params":{}})").ok());
+  ASSERT_TRUE(
+      c->SendText(
+           R"({"type":"ScopeFetch","index":1,"name":"NoSuchScope","params":{}})")
+          .ok());
   absl::StatusOr<std::string> frame = c->ReceiveFrame();
   ASSERT_TRUE(frame.ok()) << frame.status();
-  EXPECT_EQ(*frame, R"([{"type":"ScopeFetchReply","index":1,"replyTo":1,"error":{"message":"No such scope"}}])");
+  EXPECT_EQ(
+      *frame,
+      R"([{"type":"ScopeFetchReply","index":1,"replyTo":1,"error":{"message":"No such scope"}}])");
   // The session goes on: its next fetch works and takes scopeIndex 0.
   c->SetNextIndex(2);
   absl::StatusOr<Fetched> f = FetchState(*c, "Canvas");
@@ -310,8 +334,8 @@ TEST_F(ConformanceTest, ServerIndexesAreConsecutiveAcrossMessageKinds) {
   // b's change reaches a as a ScopeSync.
   const std::string s = TestUuid(4, 1);
   absl::StatusOr<uint64_t> sync = b->SendScopeSync(
-      fb.scope_index,
-      FragmentList({AddShapeFragment(s, 1, 1), SetShapesFragment(fb.root_uuid, {s})}));
+      fb.scope_index, FragmentList({AddShapeFragment(s, 1, 1),
+                                    SetShapesFragment(fb.root_uuid, {s})}));
   ASSERT_TRUE(sync.ok());
   ASSERT_TRUE(ReadUntilReply(*b, *sync).ok());
   // a: a failed fetch, a fetch of another scope, a changeset of its own.
@@ -326,7 +350,8 @@ TEST_F(ConformanceTest, ServerIndexesAreConsecutiveAcrossMessageKinds) {
   EXPECT_EQ(chat->scope_index, 1u);
   seen.push_back(chat->reply);
   seen.push_back(chat->state);
-  absl::StatusOr<uint64_t> own = a->SendScopeSync(fa->scope_index, FragmentList({MoveShapeFragment(s, 7, 7)}));
+  absl::StatusOr<uint64_t> own = a->SendScopeSync(
+      fa->scope_index, FragmentList({MoveShapeFragment(s, 7, 7)}));
   ASSERT_TRUE(own.ok());
   r = ReadUntilReply(*a, *own);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -335,7 +360,8 @@ TEST_F(ConformanceTest, ServerIndexesAreConsecutiveAcrossMessageKinds) {
 
   std::vector<std::string> types;
   for (size_t i = 0; i < seen.size(); ++i) {
-    EXPECT_EQ(UintField(seen[i], "index"), static_cast<int64_t>(i + 1)) << seen[i];
+    EXPECT_EQ(UintField(seen[i], "index"), static_cast<int64_t>(i + 1))
+        << seen[i];
     types.push_back(MessageType(seen[i]));
   }
   EXPECT_THAT(types, ElementsAre("ScopeFetchReply", "ScopeState", "ScopeSync",
@@ -348,25 +374,34 @@ TEST_F(ConformanceTest, DuplicateClientIndexIsIgnored) {
   auto c = ClientOn("Canvas", &f);
   ASSERT_NE(c, nullptr);
   // Index 2: renames the canvas.
-  ASSERT_TRUE(c->SendText(absl::StrCat(
-                   R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
-                   ChangeFragment(f.root_uuid, "Canvas", R"({"name":"first"})"), "]}"))
-                  .ok());
+  ASSERT_TRUE(
+      c
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
+              ChangeFragment(f.root_uuid, "Canvas", R"({"name":"first"})"),
+              "]}"))
+          .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*c, 2);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
   // Index 2 again, and index 1: both duplicates, no reply, not applied.
-  ASSERT_TRUE(c->SendText(absl::StrCat(
-                   R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
-                   ChangeFragment(f.root_uuid, "Canvas", R"({"name":"dup"})"), "]}"))
-                  .ok());
-  ASSERT_TRUE(c->SendText(R"({"type":"ScopeFetch","index":1,"name":"ChatRoom","params":{}})").ok());
+  ASSERT_TRUE(
+      c
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
+              ChangeFragment(f.root_uuid, "Canvas", R"({"name":"dup"})"), "]}"))
+          .ok());
+  ASSERT_TRUE(
+      c->SendText(
+           R"({"type":"ScopeFetch","index":1,"name":"ChatRoom","params":{}})")
+          .ok());
   // Index 3 is answered, and is the first thing that arrives.
   c->SetNextIndex(3);
   absl::StatusOr<std::vector<std::string>> before = Barrier(*c, f.scope_index);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_THAT(*before, IsEmpty());
-  EXPECT_THAT(FreshStateFragments("Canvas"), ::testing::HasSubstr(R"("name":"first")"));
+  EXPECT_THAT(FreshStateFragments("Canvas"),
+              ::testing::HasSubstr(R"("name":"first")"));
 }
 
 TEST_F(ConformanceTest, IndexJumpIsAcceptedAndSkippedIndexesAreDuplicates) {
@@ -376,23 +411,27 @@ TEST_F(ConformanceTest, IndexJumpIsAcceptedAndSkippedIndexesAreDuplicates) {
   // 1 -> 5: accepted.
   c->SetNextIndex(5);
   absl::StatusOr<uint64_t> jump = c->SendScopeSync(
-      f.scope_index,
-      FragmentList({ChangeFragment(f.root_uuid, "Canvas", R"({"name":"jumped"})")}));
+      f.scope_index, FragmentList({ChangeFragment(f.root_uuid, "Canvas",
+                                                  R"({"name":"jumped"})")}));
   ASSERT_TRUE(jump.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*c, *jump);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(UintField(r->reply, "replyTo"), 5);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
   // 3 was skipped: now a duplicate.
-  ASSERT_TRUE(c->SendText(absl::StrCat(
-                   R"({"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[)",
-                   ChangeFragment(f.root_uuid, "Canvas", R"({"name":"late"})"), "]}"))
-                  .ok());
+  ASSERT_TRUE(
+      c
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[)",
+              ChangeFragment(f.root_uuid, "Canvas", R"({"name":"late"})"),
+              "]}"))
+          .ok());
   c->SetNextIndex(6);
   absl::StatusOr<std::vector<std::string>> before = Barrier(*c, f.scope_index);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_THAT(*before, IsEmpty());
-  EXPECT_THAT(FreshStateFragments("Canvas"), ::testing::HasSubstr(R"("name":"jumped")"));
+  EXPECT_THAT(FreshStateFragments("Canvas"),
+              ::testing::HasSubstr(R"("name":"jumped")"));
 }
 
 // --------------------------------------------------------------------- ping
@@ -402,8 +441,8 @@ TEST_F(ConformanceTest, PingAckPrunesAndResendMissingResendsTheRest) {
   auto c = ClientOn("Canvas", &f);  // server messages 1 and 2
   ASSERT_NE(c, nullptr);
   absl::StatusOr<uint64_t> sync = c->SendScopeSync(
-      f.scope_index,
-      FragmentList({ChangeFragment(f.root_uuid, "Canvas", R"({"name":"pinged"})")}));
+      f.scope_index, FragmentList({ChangeFragment(f.root_uuid, "Canvas",
+                                                  R"({"name":"pinged"})")}));
   ASSERT_TRUE(sync.ok());
   ASSERT_EQ(*sync, 2u);
   absl::StatusOr<std::string> frame = c->ReceiveFrame();  // message 3
@@ -419,14 +458,16 @@ TEST_F(ConformanceTest, PingAckPrunesAndResendMissingResendsTheRest) {
   ASSERT_TRUE(frame.ok()) << frame.status();
   std::vector<std::string> messages = FrameMessages(*frame);
   ASSERT_THAT(messages, SizeIs(2)) << *frame;
-  EXPECT_EQ(messages[0], R"({"type":"Ping","index":0,"ack":2,"resendMissing":true})");
+  EXPECT_EQ(messages[0],
+            R"({"type":"Ping","index":0,"ack":2,"resendMissing":true})");
   EXPECT_EQ(messages[1], reply3);
 
   // Nothing un-acked after ack 3: the reply Ping alone.
   ASSERT_TRUE(c->SendPing(3, true).ok());
   frame = c->ReceiveFrame();
   ASSERT_TRUE(frame.ok()) << frame.status();
-  EXPECT_EQ(*frame, R"([{"type":"Ping","index":0,"ack":2,"resendMissing":true}])");
+  EXPECT_EQ(*frame,
+            R"([{"type":"Ping","index":0,"ack":2,"resendMissing":true}])");
 }
 
 TEST_F(ConformanceTest, ResendMissingResendsUnackedInOrderInOneFrame) {
@@ -440,9 +481,9 @@ TEST_F(ConformanceTest, ResendMissingResendsUnackedInOrderInOneFrame) {
   std::vector<std::string> syncs;
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<uint64_t> s = b->SendScopeSync(
-        fb.scope_index,
-        FragmentList({ChangeFragment(fb.root_uuid, "Canvas",
-                                     absl::StrCat(R"({"name":"n)", i, R"("})"))}));
+        fb.scope_index, FragmentList({ChangeFragment(
+                            fb.root_uuid, "Canvas",
+                            absl::StrCat(R"({"name":"n)", i, R"("})"))}));
     ASSERT_TRUE(s.ok());
     ASSERT_TRUE(ReadUntilReply(*b, *s).ok());
     absl::StatusOr<std::string> m = a->NextMessage();
@@ -456,7 +497,8 @@ TEST_F(ConformanceTest, ResendMissingResendsUnackedInOrderInOneFrame) {
   std::vector<std::string> messages = FrameMessages(*frame);
   ASSERT_THAT(messages, SizeIs(3)) << *frame;
   // a has sent only its fetch (index 1).
-  EXPECT_EQ(messages[0], R"({"type":"Ping","index":0,"ack":1,"resendMissing":true})");
+  EXPECT_EQ(messages[0],
+            R"({"type":"Ping","index":0,"ack":1,"resendMissing":true})");
   EXPECT_EQ(messages[1], syncs[1]);
   EXPECT_EQ(messages[2], syncs[2]);
 }
@@ -503,7 +545,8 @@ TEST_F(PingTest, ServerPingsPeriodicallyWithLastClientIndex) {
 
 // --------------------------------------------------------------- changesets
 
-TEST_F(ConformanceTest, ChangesetRepliesPerFragmentAndBroadcastExcludesOriginator) {
+TEST_F(ConformanceTest,
+       ChangesetRepliesPerFragmentAndBroadcastExcludesOriginator) {
   Fetched fb;
   auto b = ClientOn("Canvas", &fb);
   ASSERT_NE(b, nullptr);
@@ -523,16 +566,20 @@ TEST_F(ConformanceTest, ChangesetRepliesPerFragmentAndBroadcastExcludesOriginato
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(r->before, IsEmpty());
-  EXPECT_EQ(Field(r->reply, "fragmentReplies"),
-            R"([{},{"error":{"message":"No parents, parent sync fragment failed"}},{},{"error":{"message":"ModelObject not found"}}])");
+  EXPECT_EQ(
+      Field(r->reply, "fragmentReplies"),
+      R"([{},{"error":{"message":"No parents, parent sync fragment failed"}},{},{"error":{"message":"ModelObject not found"}}])");
   // b gets exactly the applied fragments, in request order.
-  absl::StatusOr<std::vector<std::string>> before_b = Barrier(*b, fb.scope_index);
+  absl::StatusOr<std::vector<std::string>> before_b =
+      Barrier(*b, fb.scope_index);
   ASSERT_TRUE(before_b.ok()) << before_b.status();
   ASSERT_THAT(*before_b, SizeIs(1));
   EXPECT_EQ(MessageType((*before_b)[0]), "ScopeSync");
-  EXPECT_EQ(Field((*before_b)[0], "fragments"), FragmentList({add_s1, set_shapes}));
+  EXPECT_EQ(Field((*before_b)[0], "fragments"),
+            FragmentList({add_s1, set_shapes}));
   // a got no broadcast of its own changeset.
-  absl::StatusOr<std::vector<std::string>> before_a = Barrier(*a, fa.scope_index);
+  absl::StatusOr<std::vector<std::string>> before_a =
+      Barrier(*a, fa.scope_index);
   ASSERT_TRUE(before_a.ok()) << before_a.status();
   EXPECT_THAT(*before_a, IsEmpty());
 }
@@ -552,8 +599,8 @@ TEST_F(ConformanceTest, OrphanRemovalIsVisibleInALaterFetch) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{},{}]");
   // s1 loses its only parent.
-  sync = a->SendScopeSync(fa.scope_index,
-                          FragmentList({SetShapesFragment(fa.root_uuid, {s2})}));
+  sync = a->SendScopeSync(
+      fa.scope_index, FragmentList({SetShapesFragment(fa.root_uuid, {s2})}));
   ASSERT_TRUE(sync.ok());
   r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok());
@@ -567,7 +614,8 @@ TEST_F(ConformanceTest, OrphanRemovalIsVisibleInALaterFetch) {
   EXPECT_EQ(std::string(state["fragments"][1]["uuid"].GetString()), s2);
   EXPECT_EQ(fc->state.find(s1), std::string::npos) << fc->state;
   // s1 is gone: changing it fails, and it can be added afresh.
-  sync = a->SendScopeSync(fa.scope_index, FragmentList({MoveShapeFragment(s1, 9, 9)}));
+  sync = a->SendScopeSync(fa.scope_index,
+                          FragmentList({MoveShapeFragment(s1, 9, 9)}));
   ASSERT_TRUE(sync.ok());
   r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok());
@@ -581,19 +629,20 @@ TEST_F(ConformanceTest, MoveWithinOneChangesetKeepsTheObject) {
   ASSERT_NE(a, nullptr);
   const std::string s1 = TestUuid(7, 1);
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
-      fa.scope_index,
-      FragmentList({AddShapeFragment(s1, 1, 1), SetShapesFragment(fa.root_uuid, {s1})}));
+      fa.scope_index, FragmentList({AddShapeFragment(s1, 1, 1),
+                                    SetShapesFragment(fa.root_uuid, {s1})}));
   ASSERT_TRUE(sync.ok());
   ASSERT_TRUE(ReadUntilReply(*a, *sync).ok());
   // Out and back in within one changeset.
-  sync = a->SendScopeSync(fa.scope_index,
-                          FragmentList({SetShapesFragment(fa.root_uuid, {}),
-                                        SetShapesFragment(fa.root_uuid, {s1})}));
+  sync = a->SendScopeSync(
+      fa.scope_index, FragmentList({SetShapesFragment(fa.root_uuid, {}),
+                                    SetShapesFragment(fa.root_uuid, {s1})}));
   ASSERT_TRUE(sync.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
-  sync = a->SendScopeSync(fa.scope_index, FragmentList({MoveShapeFragment(s1, 5, 5)}));
+  sync = a->SendScopeSync(fa.scope_index,
+                          FragmentList({MoveShapeFragment(s1, 5, 5)}));
   ASSERT_TRUE(sync.ok());
   r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok());
@@ -616,20 +665,23 @@ TEST_F(ConformanceTest, ChangesetWhoseFragmentsAllFailIsNotBroadcast) {
   ASSERT_TRUE(sync.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(Field(r->reply, "fragmentReplies"),
-            R"([{"error":{"message":"ModelObject not found"}},{"error":{"message":"Not valid type at 'name', should be String"}},{"error":{"message":"No parents, parent sync fragment failed"}}])");
+  EXPECT_EQ(
+      Field(r->reply, "fragmentReplies"),
+      R"([{"error":{"message":"ModelObject not found"}},{"error":{"message":"Not valid type at 'name', should be String"}},{"error":{"message":"No parents, parent sync fragment failed"}}])");
   absl::StatusOr<std::vector<std::string>> before = Barrier(*b, fb.scope_index);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_THAT(*before, IsEmpty());
   // An empty changeset is not broadcast either.
-  absl::StatusOr<std::vector<std::string>> before_a = Barrier(*a, fa.scope_index);
+  absl::StatusOr<std::vector<std::string>> before_a =
+      Barrier(*a, fa.scope_index);
   ASSERT_TRUE(before_a.ok());
   before = Barrier(*b, fb.scope_index);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_THAT(*before, IsEmpty());
 }
 
-TEST_F(ConformanceTest, RejectedAtomicChangesetChangesNothing) {  // docs/protocol.md#d1-atomic
+TEST_F(ConformanceTest,
+       RejectedAtomicChangesetChangesNothing) {  // docs/protocol.md#d1-atomic
   Fetched fb;
   auto b = ClientOn("Canvas", &fb);
   ASSERT_NE(b, nullptr);
@@ -638,8 +690,8 @@ TEST_F(ConformanceTest, RejectedAtomicChangesetChangesNothing) {  // docs/protoc
   ASSERT_NE(a, nullptr);
   const std::string s1 = TestUuid(9, 1);
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
-      fa.scope_index,
-      FragmentList({AddShapeFragment(s1, 1, 1), SetShapesFragment(fa.root_uuid, {s1})}));
+      fa.scope_index, FragmentList({AddShapeFragment(s1, 1, 1),
+                                    SetShapesFragment(fa.root_uuid, {s1})}));
   ASSERT_TRUE(sync.ok());
   ASSERT_TRUE(ReadUntilReply(*a, *sync).ok());
   absl::StatusOr<std::vector<std::string>> before = Barrier(*b, fb.scope_index);
@@ -660,10 +712,12 @@ TEST_F(ConformanceTest, RejectedAtomicChangesetChangesNothing) {  // docs/protoc
   ASSERT_TRUE(r.ok()) << r.status();
   const std::string rejected =
       R"({"error":{"message":"Atomic changeset rejected: fragment 1 failed: Not valid type at 'y', should be Number","type":"atomic-changeset-rejected"}})";
-  EXPECT_EQ(Field(r->reply, "fragmentReplies"),
-            absl::StrCat("[", rejected,
-                         R"(,{"error":{"message":"Not valid type at 'y', should be Number"}},)",
-                         rejected, ",", rejected, "]"));
+  EXPECT_EQ(
+      Field(r->reply, "fragmentReplies"),
+      absl::StrCat(
+          "[", rejected,
+          R"(,{"error":{"message":"Not valid type at 'y', should be Number"}},)",
+          rejected, ",", rejected, "]"));
   before = Barrier(*b, fb.scope_index);
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_THAT(*before, IsEmpty());
@@ -691,11 +745,13 @@ TEST_F(ConformanceTest, FrameWithOneUnparsableMessageIsIgnoredWhole) {
   auto c = ClientOn("Canvas", &f);  // client index 1 used
   ASSERT_NE(c, nullptr);
   // A good ScopeSync (index 2) next to a message that does not parse.
-  ASSERT_TRUE(c->SendText(absl::StrCat(
-                   R"([{"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
-                   ChangeFragment(f.root_uuid, "Canvas", R"({"name":"dropped"})"),
-                   R"(]},{"type":"Bogus","index":3}])"))
-                  .ok());
+  ASSERT_TRUE(
+      c
+          ->SendText(absl::StrCat(
+              R"([{"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
+              ChangeFragment(f.root_uuid, "Canvas", R"({"name":"dropped"})"),
+              R"(]},{"type":"Bogus","index":3}])"))
+          .ok());
   // Index 2 was not consumed: a ScopeSync with index 2 is processed, and its
   // reply is the first thing that arrives.
   absl::StatusOr<std::vector<std::string>> before = Barrier(*c, f.scope_index);
@@ -710,17 +766,21 @@ TEST_F(ConformanceTest, ArrayFrameIsProcessedInIndexOrder) {
   auto c = ClientOn("Canvas", &f);
   ASSERT_NE(c, nullptr);
   // Sent as [3, 2]: sorted, both processed, replies in index order.
-  ASSERT_TRUE(c->SendText(absl::StrCat(
-                   R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[)",
-                   ChangeFragment(f.root_uuid, "Canvas", R"({"name":"three"})"),
-                   R"(]},{"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
-                   ChangeFragment(f.root_uuid, "Canvas", R"({"name":"two"})"), "]}]"))
-                  .ok());
+  ASSERT_TRUE(
+      c
+          ->SendText(absl::StrCat(
+              R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[)",
+              ChangeFragment(f.root_uuid, "Canvas", R"({"name":"three"})"),
+              R"(]},{"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[)",
+              ChangeFragment(f.root_uuid, "Canvas", R"({"name":"two"})"),
+              "]}]"))
+          .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*c, 3);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_THAT(r->before, SizeIs(1));
   EXPECT_EQ(UintField(r->before[0], "replyTo"), 2);
-  EXPECT_THAT(FreshStateFragments("Canvas"), ::testing::HasSubstr(R"("name":"three")"));
+  EXPECT_THAT(FreshStateFragments("Canvas"),
+              ::testing::HasSubstr(R"("name":"three")"));
 }
 
 // ----------------------------------------- docs/protocol.md#d11-fetch-twice
@@ -744,11 +804,12 @@ TEST_F(ConformanceTest, FetchingTheSameScopeTwiceKeepsOneSubscription) {
   EXPECT_EQ(chat->scope_index, first.scope_index + 1);
 
   absl::StatusOr<uint64_t> sync = b->SendScopeSync(
-      fb.scope_index,
-      FragmentList({ChangeFragment(fb.root_uuid, "Canvas", R"({"name":"once"})")}));
+      fb.scope_index, FragmentList({ChangeFragment(fb.root_uuid, "Canvas",
+                                                   R"({"name":"once"})")}));
   ASSERT_TRUE(sync.ok());
   ASSERT_TRUE(ReadUntilReply(*b, *sync).ok());
-  absl::StatusOr<std::vector<std::string>> before = Barrier(*a, first.scope_index);
+  absl::StatusOr<std::vector<std::string>> before =
+      Barrier(*a, first.scope_index);
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_THAT(*before, SizeIs(1));
   EXPECT_EQ(MessageType((*before)[0]), "ScopeSync");

@@ -51,7 +51,8 @@ class IndexCheck {
     int64_t index = UintField(message, "index");
     if (index == 0) return true;
     if (index != static_cast<int64_t>(last_ + 1)) {
-      *error = absl::StrCat("index ", index, " after ", last_, ": ", message.substr(0, 200));
+      *error = absl::StrCat("index ", index, " after ", last_, ": ",
+                            message.substr(0, 200));
       return false;
     }
     last_ = static_cast<uint64_t>(index);
@@ -95,11 +96,13 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
       fragments.push_back(AddShapeFragment(stable[i], 0, 0));
     }
     fragments.push_back(SetShapesFragment(root, stable));
-    absl::StatusOr<uint64_t> sync = setup->SendScopeSync(fs->scope_index, FragmentList(fragments));
+    absl::StatusOr<uint64_t> sync =
+        setup->SendScopeSync(fs->scope_index, FragmentList(fragments));
     ASSERT_TRUE(sync.ok());
     absl::StatusOr<UntilReply> r = ReadUntilReply(*setup, *sync);
     ASSERT_TRUE(r.ok()) << r.status();
-    ASSERT_THAT(Field(r->reply, "fragmentReplies"), ::testing::Not(::testing::HasSubstr("error")));
+    ASSERT_THAT(Field(r->reply, "fragmentReplies"),
+                ::testing::Not(::testing::HasSubstr("error")));
   }
 
   Errors errors;
@@ -124,7 +127,9 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
     JsonDocument doc = ParseOrDie(fragments_json);
     auto it = owner.find(doc[0]["uuid"].GetString());
     if (it == owner.end()) return;
-    sequence.push_back({it->second, static_cast<int>(doc[0]["properties"]["x"].GetDouble()) - 1});
+    sequence.push_back(
+        {it->second,
+         static_cast<int>(doc[0]["properties"]["x"].GetDouble()) - 1});
   };
 
   // Connected and with a session before any thread starts: the fixture's
@@ -145,11 +150,13 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
     if (!indexes.Next(f->reply, &error) || !indexes.Next(f->state, &error)) {
       return fail(error);
     }
-    if (absl::Status s = model.ApplyState(f->state); !s.ok()) return fail(s.ToString());
+    if (absl::Status s = model.ApplyState(f->state); !s.ok())
+      return fail(s.ToString());
     const std::string own = stable[1 + w];
     for (int i = 0; i < kChangesPerWriter; ++i) {
-      std::vector<std::string> fragments = {MoveShapeFragment(own, i + 1, w),
-                                            MoveShapeFragment(hot, w * 1000 + i, i)};
+      std::vector<std::string> fragments = {
+          MoveShapeFragment(own, i + 1, w),
+          MoveShapeFragment(hot, w * 1000 + i, i)};
       if (w == 0 && i % 10 == 5) {
         const std::string extra = TestUuid(0xe, i);
         std::vector<std::string> shapes = stable;
@@ -166,8 +173,10 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
       if (!r.ok()) return fail(r.status().ToString());
       for (const std::string& m : r->before) {
         if (!indexes.Next(m, &error)) return fail(error);
-        if (MessageType(m) != "ScopeSync") return fail(absl::StrCat("unexpected ", m));
-        if (absl::Status s = model.ApplyFragmentsJson(Field(m, "fragments")); !s.ok()) {
+        if (MessageType(m) != "ScopeSync")
+          return fail(absl::StrCat("unexpected ", m));
+        if (absl::Status s = model.ApplyFragmentsJson(Field(m, "fragments"));
+            !s.ok()) {
           return fail(s.ToString());
         }
         record(Field(m, "fragments"), sequences[w]);
@@ -177,7 +186,8 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
         return fail(absl::StrCat("writer ", w, " rejected: ", r->reply));
       }
       // Accepted: the writer's own change, in commit order.
-      if (absl::Status s = model.ApplyFragmentsJson(list); !s.ok()) return fail(s.ToString());
+      if (absl::Status s = model.ApplyFragmentsJson(list); !s.ok())
+        return fail(s.ToString());
       record(list, sequences[w]);
       absl::MutexLock lock(&mu);
       ++progress;
@@ -191,7 +201,8 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
     if (!rest.ok()) return fail(rest.status().ToString());
     for (const std::string& m : *rest) {
       if (!indexes.Next(m, &error)) return fail(error);
-      if (absl::Status s = model.ApplyFragmentsJson(Field(m, "fragments")); !s.ok()) {
+      if (absl::Status s = model.ApplyFragmentsJson(Field(m, "fragments"));
+          !s.ok()) {
         return fail(s.ToString());
       }
       record(Field(m, "fragments"), sequences[w]);
@@ -232,29 +243,36 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
     enum { kWaitReply, kWaitState, kSyncs, kWaitFinalState } phase = kWaitReply;
     for (;;) {
       absl::StatusOr<std::string> m = c.NextMessage(absl::Seconds(30));
-      if (!m.ok()) return fail(absl::StrCat("reader ", r, ": ", m.status().ToString()));
+      if (!m.ok())
+        return fail(absl::StrCat("reader ", r, ": ", m.status().ToString()));
       if (!indexes.Next(*m, &error)) return fail(error);
       const std::string type = MessageType(*m);
       switch (phase) {
         case kWaitReply:
           if (UintField(*m, "replyTo") != static_cast<int64_t>(*fetch) ||
               UintField(*m, "scopeIndex") != 0) {
-            return fail(absl::StrCat("reader ", r, " expected its fetch reply: ", *m));
+            return fail(
+                absl::StrCat("reader ", r, " expected its fetch reply: ", *m));
           }
           phase = kWaitState;
           break;
         case kWaitState:
-          if (type != "ScopeState") return fail(absl::StrCat("expected state: ", *m));
-          if (absl::Status s = model.ApplyState(*m); !s.ok()) return fail(s.ToString());
+          if (type != "ScopeState")
+            return fail(absl::StrCat("expected state: ", *m));
+          if (absl::Status s = model.ApplyState(*m); !s.ok())
+            return fail(s.ToString());
           phase = kSyncs;
           break;
         case kSyncs:
           if (type == "ScopeSync") {
-            if (absl::Status s = model.ApplyFragmentsJson(Field(*m, "fragments")); !s.ok()) {
+            if (absl::Status s =
+                    model.ApplyFragmentsJson(Field(*m, "fragments"));
+                !s.ok()) {
               return fail(s.ToString());
             }
             record(Field(*m, "fragments"), sequences[kWriters + r]);
-          } else if (UintField(*m, "replyTo") == static_cast<int64_t>(*refetch)) {
+          } else if (UintField(*m, "replyTo") ==
+                     static_cast<int64_t>(*refetch)) {
             if (UintField(*m, "scopeIndex") != 0) return fail(*m);
             phase = kWaitFinalState;
           } else {
@@ -262,13 +280,15 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
           }
           break;
         case kWaitFinalState: {
-          if (type != "ScopeState") return fail(absl::StrCat("expected state: ", *m));
+          if (type != "ScopeState")
+            return fail(absl::StrCat("expected state: ", *m));
           ScopeModel fresh;
-          if (absl::Status s = fresh.ApplyState(*m); !s.ok()) return fail(s.ToString());
+          if (absl::Status s = fresh.ApplyState(*m); !s.ok())
+            return fail(s.ToString());
           if (fresh.Canonical() != model.Canonical()) {
             fail(absl::StrCat("reader ", r, " (fetched after ", thresholds[r],
-                                    " changesets) diverged:\n", model.Canonical(),
-                                    "\nvs fresh state:\n", fresh.Canonical()));
+                              " changesets) diverged:\n", model.Canonical(),
+                              "\nvs fresh state:\n", fresh.Canonical()));
           }
           views[kWriters + r] = model.Canonical();
           return;
@@ -376,11 +396,14 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
     absl::StatusOr<Fetched> fs = FetchState(*setup, scope);
     ASSERT_TRUE(fs.ok()) << fs.status();
     std::vector<std::string> fragments;
-    for (int i = 0; i < kSessions; ++i) fragments.push_back(AddShapeFragment(shapes[i], -1, -1));
+    for (int i = 0; i < kSessions; ++i)
+      fragments.push_back(AddShapeFragment(shapes[i], -1, -1));
     fragments.push_back(SetShapesFragment(fs->root_uuid, shapes));
-    absl::StatusOr<uint64_t> sync = setup->SendScopeSync(fs->scope_index, FragmentList(fragments));
+    absl::StatusOr<uint64_t> sync =
+        setup->SendScopeSync(fs->scope_index, FragmentList(fragments));
     ASSERT_TRUE(sync.ok());
-    absl::StatusOr<UntilReply> r = ReadUntilReply(*setup, *sync, absl::Seconds(30));
+    absl::StatusOr<UntilReply> r =
+        ReadUntilReply(*setup, *sync, absl::Seconds(30));
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_THAT(r->reply, ::testing::Not(::testing::HasSubstr("error")));
   }
@@ -430,7 +453,8 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
         }
         JsonDocument doc = ParseOrDie(*m);
         if (!check_index(c, doc)) return false;
-        if (doc.HasMember("replyTo") && doc["replyTo"].GetUint64() == reply_to) {
+        if (doc.HasMember("replyTo") &&
+            doc["replyTo"].GetUint64() == reply_to) {
           *reply = *std::move(m);
           return true;
         }
@@ -438,7 +462,8 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
           error = absl::StrCat("unexpected ", *m);
           return false;
         }
-        if (!ApplyShapeFragments(doc["fragments"], number, c.positions, &error)) return false;
+        if (!ApplyShapeFragments(doc["fragments"], number, c.positions, &error))
+          return false;
       }
     };
 
@@ -448,11 +473,13 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
           WsTestClient::Connect("127.0.0.1", port);
       if (!ws.ok()) return fail(ws.status().ToString());
       c.ws = *std::move(ws);
-      if (absl::StatusOr<std::string> token = c.ws->CreateSession(); !token.ok()) {
+      if (absl::StatusOr<std::string> token = c.ws->CreateSession();
+          !token.ok()) {
         return fail(token.status().ToString());
       }
-      // The fetch reply and the state come in one frame (docs/protocol.md#msg-scope-state);
-      // parsed once here, the state is large.
+      // The fetch reply and the state come in one frame
+      // (docs/protocol.md#msg-scope-state); parsed once here, the state is
+      // large.
       absl::StatusOr<uint64_t> fetch = c.ws->SendScopeFetch(scope);
       if (!fetch.ok()) return fail(fetch.status().ToString());
       absl::StatusOr<std::string> frame = c.ws->ReceiveFrame(absl::Seconds(60));
@@ -463,10 +490,12 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
           doc[0]["scopeIndex"].GetUint64() != 0) {
         return fail(absl::StrCat("bad fetch frame: ", frame->substr(0, 300)));
       }
-      if (!check_index(c, doc[0]) || !check_index(c, doc[1])) return fail(error);
+      if (!check_index(c, doc[0]) || !check_index(c, doc[1]))
+        return fail(error);
       c.positions.x.assign(kSessions, 0);
       c.positions.y.assign(kSessions, 0);
-      if (!ApplyShapeFragments(doc[1]["fragments"], number, c.positions, &error)) {
+      if (!ApplyShapeFragments(doc[1]["fragments"], number, c.positions,
+                               &error)) {
         return fail(error);
       }
     }
@@ -479,12 +508,13 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
       mu.Await(absl::Condition(&all));
     }
     for (int round = 0; round < kRounds; ++round) {
-        for (int i = 0; i < kPerThread; ++i) {
+      for (int i = 0; i < kPerThread; ++i) {
         Client& c = clients[i];
         const int n = t * kPerThread + i;
-        c.pending_fragments =
-            FragmentList({MoveShapeFragment(shapes[n], round * 10000 + n, round)});
-        absl::StatusOr<uint64_t> sync = c.ws->SendScopeSync(0, c.pending_fragments);
+        c.pending_fragments = FragmentList(
+            {MoveShapeFragment(shapes[n], round * 10000 + n, round)});
+        absl::StatusOr<uint64_t> sync =
+            c.ws->SendScopeSync(0, c.pending_fragments);
         if (!sync.ok()) return fail(sync.status().ToString());
         c.pending = *sync;
       }
@@ -492,11 +522,13 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
         Client& c = clients[i];
         std::string reply;
         if (!read_until(c, c.pending, &reply)) {
-          return fail(absl::StrCat("session ", t * kPerThread + i, ": ", error));
+          return fail(
+              absl::StrCat("session ", t * kPerThread + i, ": ", error));
         }
         if (Field(reply, "fragmentReplies") != "[{}]") return fail(reply);
         JsonDocument own = ParseOrDie(c.pending_fragments);
-        if (!ApplyShapeFragments(own, number, c.positions, &error)) return fail(error);
+        if (!ApplyShapeFragments(own, number, c.positions, &error))
+          return fail(error);
         // Acknowledge, so the gateway can forget what it kept for resends.
         if (!c.ws->SendPing(c.last_index, false).ok()) {
           return fail("ping failed");
@@ -532,14 +564,16 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
 
   auto final_client = ConnectWithSession();
   ASSERT_NE(final_client, nullptr);
-  absl::StatusOr<Fetched> final_state = FetchState(*final_client, scope, absl::Seconds(30));
+  absl::StatusOr<Fetched> final_state =
+      FetchState(*final_client, scope, absl::Seconds(30));
   ASSERT_TRUE(final_state.ok()) << final_state.status();
   Positions expected;
   expected.x.assign(kSessions, 0);
   expected.y.assign(kSessions, 0);
   std::string error;
   JsonDocument state = ParseOrDie(final_state->state);
-  ASSERT_TRUE(ApplyShapeFragments(state["fragments"], number, expected, &error)) << error;
+  ASSERT_TRUE(ApplyShapeFragments(state["fragments"], number, expected, &error))
+      << error;
   ASSERT_EQ(state["fragments"].Size(), static_cast<size_t>(kSessions + 1));
   for (int n = 0; n < kSessions; ++n) {
     ASSERT_EQ(expected.x[n], (kRounds - 1) * 10000 + n);

@@ -88,8 +88,7 @@ TEST_F(DrainTest, MetricsHaveAPortOfTheirOwn) {
   ASSERT_GT(metrics, 0) << "no METRICS line";
   EXPECT_EQ(HttpStatus(metrics, "/metrics"), 200);
   EXPECT_EQ(HttpStatus(metrics, "/healthz"), 200);
-  EXPECT_EQ(WaitForHttpStatus(metrics, "/readyz", 200, absl::Seconds(30)),
-            200);
+  EXPECT_EQ(WaitForHttpStatus(metrics, "/readyz", 200, absl::Seconds(30)), 200);
   // The public port keeps them private, and the pages are not here.
   EXPECT_EQ(HttpStatus(gateway_->port(), "/metrics"), 404);
   EXPECT_EQ(HttpStatus(gateway_->port(), "/healthz"), 200);
@@ -105,14 +104,13 @@ TEST_F(DrainTest, ASigtermEndsTheSessionsSpreadOverTheDrainWindow) {
     clients.push_back(ConnectWithSession());
     ASSERT_NE(clients.back(), nullptr);
   }
-  ASSERT_EQ(WaitForHttpStatus(metrics, "/readyz", 200, absl::Seconds(30)),
-            200);
+  ASSERT_EQ(WaitForHttpStatus(metrics, "/readyz", 200, absl::Seconds(30)), 200);
   const absl::Time term = absl::Now();
   gateway_->Signal(SIGTERM);
   // Readiness turns off, and nobody new gets in.
-  EXPECT_EQ(WaitForHttpStatus(metrics, "/readyz", 503, absl::Seconds(30)),
-            503);
-  EXPECT_FALSE(WsTestClient::Connect("127.0.0.1", gateway_->port(), "/", {}).ok());
+  EXPECT_EQ(WaitForHttpStatus(metrics, "/readyz", 503, absl::Seconds(30)), 503);
+  EXPECT_FALSE(
+      WsTestClient::Connect("127.0.0.1", gateway_->port(), "/", {}).ok());
   // Every session ends with 4097, and not all at once (each client waits
   // for its close on a thread of its own).
   std::vector<absl::Duration> closed_after(kSessions);
@@ -120,7 +118,8 @@ TEST_F(DrainTest, ASigtermEndsTheSessionsSpreadOverTheDrainWindow) {
   std::vector<std::thread> waiters;
   for (int i = 0; i < kSessions; ++i) {
     waiters.emplace_back([&, i] {
-      absl::StatusOr<CloseInfo> close = clients[i]->WaitForClose(absl::Seconds(30));
+      absl::StatusOr<CloseInfo> close =
+          clients[i]->WaitForClose(absl::Seconds(30));
       codes[i] = close.ok() ? close->code : -1;
       closed_after[i] = absl::Now() - term;
     });

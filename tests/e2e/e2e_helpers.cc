@@ -1,13 +1,11 @@
 #include "tests/e2e/e2e_helpers.h"
 
-#include "tests/e2e/system_fixture.h"
-
 #include <algorithm>
 #include <cstdio>
 #include <set>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -16,6 +14,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "tests/e2e/system_fixture.h"
 
 namespace jetstream::testing {
 namespace beast = boost::beast;
@@ -111,7 +110,8 @@ absl::StatusOr<std::vector<std::string>> Barrier(WsTestClient& client,
   return std::move(r->before);
 }
 
-std::vector<std::string> WithoutPings(const std::vector<std::string>& messages) {
+std::vector<std::string> WithoutPings(
+    const std::vector<std::string>& messages) {
   std::vector<std::string> out;
   for (const std::string& m : messages) {
     if (MessageType(m) != "Ping") out.push_back(m);
@@ -169,7 +169,8 @@ std::string SetShapesFragment(const std::string& root_uuid,
                               const std::vector<std::string>& shapes) {
   std::vector<std::string> quoted;
   quoted.reserve(shapes.size());
-  for (const std::string& s : shapes) quoted.push_back(absl::StrCat("\"", s, "\""));
+  for (const std::string& s : shapes)
+    quoted.push_back(absl::StrCat("\"", s, "\""));
   return absl::StrCat(R"({"type":"change","uuid":")", root_uuid,
                       R"(","clsName":"Canvas","properties":{"shapes":[)",
                       absl::StrJoin(quoted, ","), "]}}");
@@ -220,7 +221,8 @@ absl::Status ScopeModel::ApplyState(absl::string_view scope_state_json) {
   const JsonValue& first = fragments[0];
   if (std::string(first["type"].GetString()) != "change" ||
       std::string(first["uuid"].GetString()) != root_) {
-    return absl::InvalidArgumentError("ScopeState does not start with the root");
+    return absl::InvalidArgumentError(
+        "ScopeState does not start with the root");
   }
   objects_[root_].cls = first["clsName"].GetString();
   return ApplyFragments(fragments);

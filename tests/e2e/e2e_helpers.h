@@ -76,8 +76,7 @@ struct Fetched {
   std::string state;  // the ScopeState message
   std::vector<std::string> before;
 };
-absl::StatusOr<Fetched> FetchState(WsTestClient& client,
-                                   absl::string_view name,
+absl::StatusOr<Fetched> FetchState(WsTestClient& client, absl::string_view name,
                                    absl::Duration timeout = absl::Seconds(15));
 
 // Canonical lower-case v4-shaped UUIDs for tests.

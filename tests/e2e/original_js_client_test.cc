@@ -34,11 +34,13 @@ class OriginalJsClientTest : public SystemFixture {
     absl::StatusOr<uint64_t> sync = client.SendScopeSync(
         room->scope_index,
         PostMessage(room->root_uuid, TestUuid(9, 1), TestUuid(9, 2),
-                    R"("2016-02-29T23:59:59.999Z")", R"("2016-03-01T00:00:00.000Z")"));
+                    R"("2016-02-29T23:59:59.999Z")",
+                    R"("2016-03-01T00:00:00.000Z")"));
     ASSERT_TRUE(sync.ok());
     absl::StatusOr<UntilReply> reply = ReadUntilReply(client, *sync);
     ASSERT_TRUE(reply.ok()) << reply.status();
-    EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]") << reply->reply;
+    EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]")
+        << reply->reply;
   }
 
   // A connection with a session announcing `version`.
@@ -60,15 +62,17 @@ class OriginalJsClientTest : public SystemFixture {
                                  const std::string& last_active,
                                  const std::string& posted_at) {
     return FragmentList(
-        {absl::StrCat(R"({"type":"add","uuid":")", user,
-                      R"(","clsName":"User","properties":{"username":"ada","color":255,"lastActive":)",
-                      last_active, "}}"),
+        {absl::StrCat(
+             R"({"type":"add","uuid":")", user,
+             R"(","clsName":"User","properties":{"username":"ada","color":255,"lastActive":)",
+             last_active, "}}"),
          absl::StrCat(R"({"type":"add","uuid":")", message,
                       R"(","clsName":"Message","properties":{"author":")", user,
                       R"(","postedAt":)", posted_at, R"(,"text":"hello"}})"),
-         ChangeFragment(room, "ChatRoom",
-                        absl::StrCat(R"({"users":[")", user,
-                                     R"("],"messages":[")", message, R"("]})"))});
+         ChangeFragment(
+             room, "ChatRoom",
+             absl::StrCat(R"({"users":[")", user, R"("],"messages":[")",
+                          message, R"("]})"))});
   }
 };
 
@@ -113,7 +117,8 @@ TEST_F(OriginalJsClientTest, PostsAChatMessageAndEveryClientReadsItsDates) {
   ASSERT_TRUE(sync.ok());
   absl::StatusOr<UntilReply> reply = ReadUntilReply(*js, *sync);
   ASSERT_TRUE(reply.ok()) << reply.status();
-  EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]") << reply->reply;
+  EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]")
+      << reply->reply;
 
   // Another original client reads ISO strings (what new Date() parses).
   absl::StatusOr<std::string> js_sync = js_reader->WaitFor("ScopeSync");
@@ -128,7 +133,8 @@ TEST_F(OriginalJsClientTest, PostsAChatMessageAndEveryClientReadsItsDates) {
   absl::StatusOr<std::string> ios_sync = ios->WaitFor("ScopeSync");
   ASSERT_TRUE(ios_sync.ok()) << ios_sync.status();
   JsonDocument ios_doc = ParseOrDie(*ios_sync);
-  EXPECT_EQ(PropertyOf(ios_doc["fragments"], user, "lastActive"), "s:1420113600.000");
+  EXPECT_EQ(PropertyOf(ios_doc["fragments"], user, "lastActive"),
+            "s:1420113600.000");
   EXPECT_EQ(PropertyOf(ios_doc["fragments"], message, "postedAt"),
             "s:1420113605.250");
 
@@ -243,7 +249,8 @@ TEST_F(LongTarpitTest, AHeldConnectionDelaysNobodyElseFromItsAddress) {
   std::unique_ptr<WsTestClient> refused = Connect();
   ASSERT_NE(refused, nullptr);
   ASSERT_TRUE(refused->SendText(kPingFirst).ok());
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 1));
+  ASSERT_TRUE(
+      WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 1));
 
   // Held for an hour, yet a client from the same address gets its session
   // and posts.
@@ -256,7 +263,8 @@ TEST_F(LongTarpitTest, AHeldConnectionDelaysNobodyElseFromItsAddress) {
 
   // The held client gives up: the gateway lets it go.
   refused->Drop();
-  EXPECT_TRUE(WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 0));
+  EXPECT_TRUE(
+      WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 0));
 }
 
 }  // namespace

@@ -2,9 +2,9 @@
 // docs/protocol.md#d7-flush-on-resume) and expiry (docs/protocol.md#expiry)
 // against the real
 // binaries. A resumed client applies the receive rules of real clients
-// (docs/protocol.md#client-receive): index 0 is ephemeral, an index at or below the last one seen
-// is a duplicate to ignore, and any other index but last+1 is a gap, which
-// a real client treats as a broken connection.
+// (docs/protocol.md#client-receive): index 0 is ephemeral, an index at or below
+// the last one seen is a duplicate to ignore, and any other index but last+1 is
+// a gap, which a real client treats as a broken connection.
 #include <map>
 #include <string>
 #include <vector>
@@ -160,9 +160,11 @@ TEST_F(ResumeTest, HeaderResumeFlushesMissedMessagesAtOnce) {
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
 }
 
-TEST_F(ResumeTest, QueryParameterResumeInAnyCase) {  // docs/protocol.md#d6-resume-token
-  for (const char* key : {"x-jetstream-sessiontoken", "X-Jetstream-SessionToken",
-                          "X-JETSTREAM-SESSIONTOKEN"}) {
+TEST_F(ResumeTest,
+       QueryParameterResumeInAnyCase) {  // docs/protocol.md#d6-resume-token
+  for (const char* key :
+       {"x-jetstream-sessiontoken", "X-Jetstream-SessionToken",
+        "X-JETSTREAM-SESSIONTOKEN"}) {
     SCOPED_TRACE(key);
     Client b = NewClient();
     Client a = NewClient();
@@ -188,7 +190,8 @@ TEST_F(ResumeTest, QueryParameterResumeInAnyCase) {  // docs/protocol.md#d6-resu
 
 TEST_F(ResumeTest, UnknownTokenIsDenied) {
   for (const std::string& target :
-       {std::string("/?x-jetstream-sessiontoken=nosuchtoken"), std::string("/")}) {
+       {std::string("/?x-jetstream-sessiontoken=nosuchtoken"),
+        std::string("/")}) {
     std::map<std::string, std::string> headers;
     if (target == "/") headers["X-Jetstream-SessionToken"] = "nosuchtoken";
     auto c = Connect(target, headers);
@@ -230,7 +233,8 @@ TEST_F(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
   EXPECT_EQ(seq.last(), 6u);
   // The resend Ping reply: ack is a's last index (its fetch).
   ASSERT_THAT(seq.pings(), SizeIs(1));
-  EXPECT_EQ(seq.pings()[0], R"({"type":"Ping","index":0,"ack":1,"resendMissing":true})");
+  EXPECT_EQ(seq.pings()[0],
+            R"({"type":"Ping","index":0,"ack":1,"resendMissing":true})");
 }
 
 // The same without waiting for the gateway to notice the drop: whichever
@@ -368,7 +372,8 @@ TEST_F(ExpiryTest, DroppedSessionExpiresAndItsTokenIsRefused) {
   a->Drop();
   ASSERT_TRUE(WaitForGauge(gateway_->port(), kSessions, 0, absl::Seconds(10)));
   for (const std::string& target :
-       {std::string("/"), absl::StrCat("/?x-jetstream-sessiontoken=", *token)}) {
+       {std::string("/"),
+        absl::StrCat("/?x-jetstream-sessiontoken=", *token)}) {
     std::map<std::string, std::string> headers;
     if (target == "/") headers["X-Jetstream-SessionToken"] = *token;
     auto again = Connect(target, headers);
@@ -412,8 +417,8 @@ TEST_F(ExpiryTest, ExpiredSessionLeavesItsScopeToTheOthers) {
   absl::StatusOr<Fetched> fb = FetchState(*b, "Canvas");
   ASSERT_TRUE(fb.ok());
   absl::StatusOr<uint64_t> sync = b->SendScopeSync(
-      fb->scope_index,
-      FragmentList({ChangeFragment(fb->root_uuid, "Canvas", R"({"name":"after"})")}));
+      fb->scope_index, FragmentList({ChangeFragment(fb->root_uuid, "Canvas",
+                                                    R"({"name":"after"})")}));
   ASSERT_TRUE(sync.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*b, *sync);
   ASSERT_TRUE(r.ok());

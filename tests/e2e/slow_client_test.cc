@@ -65,8 +65,9 @@ class SlowClientTest : public SystemFixture {
                      uint64_t* reader_index) {
     std::string name(bytes, static_cast<char>('a' + i % 26));
     absl::StrAppend(&name, i);
-    const std::string fragments = FragmentList({ChangeFragment(
-        writer.fetched.root_uuid, "Canvas", absl::StrCat(R"({"name":")", name, R"("})"))});
+    const std::string fragments = FragmentList(
+        {ChangeFragment(writer.fetched.root_uuid, "Canvas",
+                        absl::StrCat(R"({"name":")", name, R"("})"))});
     absl::StatusOr<uint64_t> sync =
         writer.ws->SendScopeSync(writer.fetched.scope_index, fragments);
     ASSERT_TRUE(sync.ok());
@@ -119,8 +120,9 @@ TEST_F(SlowClientTest, ClientThatStopsReadingIsClosedAndOthersKeepReceiving) {
   uint64_t slow_index = 2;
   int received = 0;
   for (;;) {
-    absl::StatusOr<std::string> frame = slow.ws->ReceiveFrame(absl::Seconds(20));
-      if (!frame.ok()) {
+    absl::StatusOr<std::string> frame =
+        slow.ws->ReceiveFrame(absl::Seconds(20));
+    if (!frame.ok()) {
       ASSERT_TRUE(absl::IsUnavailable(frame.status())) << frame.status();
       break;
     }
@@ -147,8 +149,9 @@ TEST_F(SlowClientTest, ClientThatStopsReadingIsClosedAndOthersKeepReceiving) {
   ASSERT_FALSE(HasFatalFailure());
   absl::StatusOr<Fetched> fresh = FetchState(*normal.ws, "Canvas");
   ASSERT_TRUE(fresh.ok()) << fresh.status();
-  EXPECT_THAT(Field(fresh->state, "fragments"),
-              HasSubstr(absl::StrCat(std::string(10, 'a' + written % 26), written)));
+  EXPECT_THAT(
+      Field(fresh->state, "fragments"),
+      HasSubstr(absl::StrCat(std::string(10, 'a' + written % 26), written)));
 }
 
 TEST_F(SlowClientTest, ClientThatCatchesUpInTimeLosesNothing) {
@@ -185,9 +188,11 @@ class UnackingClientTest : public SystemFixture {
 };
 
 TEST_F(UnackingClientTest, SessionPastTheUnackedLimitEndsAndTheGatewayGoesOn) {
-  absl::StatusOr<std::unique_ptr<ChildProcess>> second = ChildProcess::StartListening(
-      "gateway/gateway",
-      {"--port=0", "--sync_service=" + sync_service_->address(), "--ping_interval=1h"});
+  absl::StatusOr<std::unique_ptr<ChildProcess>> second =
+      ChildProcess::StartListening(
+          "gateway/gateway",
+          {"--port=0", "--sync_service=" + sync_service_->address(),
+           "--ping_interval=1h"});
   ASSERT_TRUE(second.ok()) << second.status();
   auto writer = WsTestClient::Connect("127.0.0.1", (*second)->port());
   ASSERT_TRUE(writer.ok()) << writer.status();
@@ -202,9 +207,9 @@ TEST_F(UnackingClientTest, SessionPastTheUnackedLimitEndsAndTheGatewayGoesOn) {
   // Changes 3 and 4 reach the quiet session: the second is one too many.
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<uint64_t> sync = (*writer)->SendScopeSync(
-        fw->scope_index,
-        FragmentList({ChangeFragment(fw->root_uuid, "Canvas",
-                                     absl::StrCat(R"({"name":"n)", i, R"("})"))}));
+        fw->scope_index, FragmentList({ChangeFragment(
+                             fw->root_uuid, "Canvas",
+                             absl::StrCat(R"({"name":"n)", i, R"("})"))}));
     ASSERT_TRUE(sync.ok());
     ASSERT_TRUE(ReadUntilReply(**writer, *sync).ok());
   }
@@ -220,8 +225,8 @@ TEST_F(UnackingClientTest, SessionPastTheUnackedLimitEndsAndTheGatewayGoesOn) {
   ASSERT_TRUE(ff.ok()) << ff.status();
   EXPECT_THAT(Field(ff->state, "fragments"), HasSubstr(R"("name":"n1")"));
   absl::StatusOr<uint64_t> sync = (*writer)->SendScopeSync(
-      fw->scope_index,
-      FragmentList({ChangeFragment(fw->root_uuid, "Canvas", R"({"name":"later"})")}));
+      fw->scope_index, FragmentList({ChangeFragment(fw->root_uuid, "Canvas",
+                                                    R"({"name":"later"})")}));
   ASSERT_TRUE(sync.ok());
   ASSERT_TRUE(ReadUntilReply(**writer, *sync).ok());
   absl::StatusOr<std::string> m = fresh->NextMessage();

@@ -26,7 +26,8 @@ constexpr absl::Duration kRequestTimeout = absl::Seconds(2);
 // How long a test waits for an answer the gateway owes after its request
 // timeout: a guard against hanging, far above the timeout, not a bound the
 // test asserts (the reply's error type shows which path answered).
-const absl::Duration kAnswerGuard = absl::Seconds(32);  // kRequestTimeout + 30 s
+const absl::Duration kAnswerGuard =
+    absl::Seconds(32);  // kRequestTimeout + 30 s
 
 class SyncFailureTest : public SystemFixture {
  protected:
@@ -41,7 +42,8 @@ class SyncFailureTest : public SystemFixture {
   void StopSyncService() {
     ASSERT_EQ(::kill(sync_service_->pid(), SIGSTOP), 0);
     int status = 0;
-    ASSERT_EQ(::waitpid(sync_service_->pid(), &status, WUNTRACED), sync_service_->pid());
+    ASSERT_EQ(::waitpid(sync_service_->pid(), &status, WUNTRACED),
+              sync_service_->pid());
     ASSERT_TRUE(WIFSTOPPED(status));
   }
   void ContinueSyncService() {
@@ -81,7 +83,8 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
   const std::string s1 = TestUuid(0xf0, 1);
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
       canvas->scope_index,
-      FragmentList({AddShapeFragment(s1, 1, 1), SetShapesFragment(canvas->root_uuid, {s1})}));
+      FragmentList({AddShapeFragment(s1, 1, 1),
+                    SetShapesFragment(canvas->root_uuid, {s1})}));
   ASSERT_TRUE(sync.ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);  // 5
   ASSERT_TRUE(r.ok()) << r.status();
@@ -103,14 +106,16 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
   EXPECT_EQ(Field(fr->reply, "scopeIndex"), "<absent>");
   JsonDocument reply = ParseOrDie(fr->reply);
   ASSERT_TRUE(reply.HasMember("error")) << fr->reply;
-  EXPECT_EQ(std::string(reply["error"]["type"].GetString()), "sync-service-unavailable");
+  EXPECT_EQ(std::string(reply["error"]["type"].GetString()),
+            "sync-service-unavailable");
   EXPECT_FALSE(std::string(reply["error"]["message"].GetString()).empty());
 
   // A changeset gets one error per fragment.
   sync = a->SendScopeSync(
       canvas->scope_index,
-      FragmentList({MoveShapeFragment(s1, 5, 5),
-                    ChangeFragment(canvas->root_uuid, "Canvas", R"({"name":"lost"})")}));
+      FragmentList(
+          {MoveShapeFragment(s1, 5, 5),
+           ChangeFragment(canvas->root_uuid, "Canvas", R"({"name":"lost"})")}));
   ASSERT_TRUE(sync.ok());
   r = ReadUntilReply(*a, *sync, kAnswerGuard);  // a: 6
   ASSERT_TRUE(r.ok()) << r.status();
@@ -121,7 +126,8 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
   ASSERT_EQ(replies.Size(), 2u) << r->reply;
   for (const JsonValue& e : replies.GetArray()) {
     ASSERT_TRUE(e.HasMember("error")) << r->reply;
-    EXPECT_EQ(std::string(e["error"]["type"].GetString()), "could-not-apply-sync-message");
+    EXPECT_EQ(std::string(e["error"]["type"].GetString()),
+              "could-not-apply-sync-message");
     EXPECT_THAT(std::string(e["error"]["message"].GetString()),
                 HasSubstr("Could not apply SyncMessage: "));
   }
@@ -169,14 +175,15 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
   EXPECT_EQ(fc->root_uuid, root);
   EXPECT_EQ(Field(fc->state, "fragments"),
             absl::StrReplaceAll(fresh_canvas, {{canvas->root_uuid, root}}));
-  sync = a->SendScopeSync(
-      0, FragmentList({AddShapeFragment(s1, 2, 2), SetShapesFragment(root, {s1})}));
+  sync = a->SendScopeSync(0, FragmentList({AddShapeFragment(s1, 2, 2),
+                                           SetShapesFragment(root, {s1})}));
   ASSERT_TRUE(sync.ok());
   r = ReadUntilReply(*a, *sync);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_THAT(r->before, IsEmpty());
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
-  absl::StatusOr<std::vector<std::string>> before = Barrier(*c, fc->scope_index);
+  absl::StatusOr<std::vector<std::string>> before =
+      Barrier(*c, fc->scope_index);
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_THAT(*before, SizeIs(1));
   EXPECT_EQ(MessageType((*before)[0]), "ScopeSync");
@@ -208,14 +215,16 @@ TEST_F(SyncFailureTest, RequestsWhileTheServiceIsDownNeverHang) {
     } else {
       index = a->SendScopeSync(
           canvas->scope_index,
-          FragmentList({ChangeFragment(canvas->root_uuid, "Canvas", R"({"name":"down"})")}));
+          FragmentList({ChangeFragment(canvas->root_uuid, "Canvas",
+                                       R"({"name":"down"})")}));
       ASSERT_TRUE(index.ok());
       sent.push_back({*index, "could-not-apply-sync-message"});
     }
   }
   absl::Time deadline = absl::Now() + kAnswerGuard;
   for (const auto& [index, type] : sent) {
-    absl::StatusOr<UntilReply> r = ReadUntilReply(*a, index, deadline - absl::Now());
+    absl::StatusOr<UntilReply> r =
+        ReadUntilReply(*a, index, deadline - absl::Now());
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_THAT(r->before, IsEmpty());
     EXPECT_THAT(r->reply, HasSubstr(absl::StrCat(R"("type":")", type, R"(")")));
@@ -246,7 +255,6 @@ TEST_F(SyncFailureTest, HungServiceFetchTimesOutWithAnErrorReply) {
   EXPECT_THAT(again->before, IsEmpty());
   EXPECT_EQ(again->scope_index, 1u);
 }
-
 
 // A changeset whose reply timed out while the service hung may still be
 // applied once the service runs again. Its sender was told the outcome is
@@ -299,7 +307,6 @@ TEST_F(SyncFailureTest, ChangesetTimedOutOnAHungServiceStillConverges) {
       << "the sender's view diverged; its reply was " << r->reply;
 }
 
-
 // A client arriving during the outage is answered too: its SessionCreate
 // gets a reply (the sync service authorizes sessions, so a denial) within
 // the request timeout; once the service is back, new sessions work.
@@ -308,7 +315,10 @@ TEST_F(SyncFailureTest, SessionCreateDuringOutageIsAnswered) {
   sync_service_->Kill(SIGKILL);
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->SendText(R"({"type":"SessionCreate","index":0,"version":"0.2.0","params":{}})").ok());
+  ASSERT_TRUE(
+      c->SendText(
+           R"({"type":"SessionCreate","index":0,"version":"0.2.0","params":{}})")
+          .ok());
   absl::StatusOr<std::string> frame = c->ReceiveFrame(kAnswerGuard);
   ASSERT_TRUE(frame.ok()) << frame.status();
   std::vector<std::string> messages = FrameMessages(*frame);

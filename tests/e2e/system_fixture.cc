@@ -20,8 +20,7 @@ void SystemFixture::StartSyncService(int port) {
       "--schema=" + Runfile("syncservice/config/demo_schema.json"),
       "--scopes=" + Runfile("syncservice/config/demo_scopes.json")};
   for (const std::string& f : SyncServiceFlags()) flags.push_back(f);
-  auto process =
-      ChildProcess::StartListening("syncservice/syncservice", flags);
+  auto process = ChildProcess::StartListening("syncservice/syncservice", flags);
   ASSERT_TRUE(process.ok()) << process.status();
   sync_service_ = *std::move(process);
 }
@@ -29,9 +28,9 @@ void SystemFixture::StartSyncService(int port) {
 void SystemFixture::StartGateway() {
   // Tests refuse many handshakes from 127.0.0.1; the tarpit is off unless a
   // test turns it on in GatewayFlags() (a later flag wins).
-  std::vector<std::string> flags = {"--port=0",
-                                    "--sync_service=" + sync_service_->address(),
-                                    "--tarpit_max_delay=0"};
+  std::vector<std::string> flags = {
+      "--port=0", "--sync_service=" + sync_service_->address(),
+      "--tarpit_max_delay=0"};
   for (const std::string& f : GatewayFlags()) flags.push_back(f);
   auto process = ChildProcess::StartListening("gateway/gateway", flags);
   ASSERT_TRUE(process.ok()) << process.status();
@@ -41,8 +40,8 @@ void SystemFixture::StartGateway() {
 std::unique_ptr<WsTestClient> SystemFixture::Connect(
     const std::string& target,
     const std::map<std::string, std::string>& headers) {
-  auto client = WsTestClient::Connect("127.0.0.1", gateway_->port(), target,
-                                      headers);
+  auto client =
+      WsTestClient::Connect("127.0.0.1", gateway_->port(), target, headers);
   EXPECT_TRUE(client.ok()) << client.status();
   return client.ok() ? *std::move(client) : nullptr;
 }

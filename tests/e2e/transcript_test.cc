@@ -22,13 +22,22 @@ TEST_F(TranscriptTest, AppendixA) {
   // A: handshake.
   auto a = Connect();
   ASSERT_NE(a, nullptr);
-  ASSERT_TRUE(a->SendText(R"({"type":"SessionCreate","index":0,"version":"0.2.0","params":{}})").ok());
+  ASSERT_TRUE(
+      a->SendText(
+           R"({"type":"SessionCreate","index":0,"version":"0.2.0","params":{}})")
+          .ok());
   auto frame = a->ReceiveFrame();
   ASSERT_TRUE(frame.ok()) << frame.status();
-  EXPECT_THAT(*frame, MatchesRegex(R"(\[\{"type":"SessionCreateReply","index":0,"sessionToken":"[0-9A-Za-z]{60,88}"\}\])"));
+  EXPECT_THAT(
+      *frame,
+      MatchesRegex(
+          R"(\[\{"type":"SessionCreateReply","index":0,"sessionToken":"[0-9A-Za-z]{60,88}"\}\])"));
 
   // A fetches Canvas: reply and state in one frame.
-  ASSERT_TRUE(a->SendText(R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})").ok());
+  ASSERT_TRUE(
+      a->SendText(
+           R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})")
+          .ok());
   frame = a->ReceiveFrame();
   ASSERT_TRUE(frame.ok()) << frame.status();
   JsonDocument doc = ParseOrDie(*frame);
@@ -47,12 +56,16 @@ TEST_F(TranscriptTest, AppendixA) {
   EXPECT_EQ(std::string(state[0]["type"].GetString()), "change");
   EXPECT_EQ(std::string(state[0]["uuid"].GetString()), root);
   EXPECT_EQ(std::string(state[0]["clsName"].GetString()), "Canvas");
-  EXPECT_EQ(std::string(state[0]["properties"]["name"].GetString()), "Shapes Demo");
+  EXPECT_EQ(std::string(state[0]["properties"]["name"].GetString()),
+            "Shapes Demo");
 
   // B: its own counters.
   auto b = ConnectWithSession();
   ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(b->SendText(R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})").ok());
+  ASSERT_TRUE(
+      b->SendText(
+           R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})")
+          .ok());
   auto b_reply = b->WaitFor("ScopeFetchReply");
   ASSERT_TRUE(b_reply.ok());
   EXPECT_EQ(Field(*b_reply, "index"), "1");
@@ -61,49 +74,97 @@ TEST_F(TranscriptTest, AppendixA) {
 
   // A adds s2 and puts it on the canvas (no shapes before).
   std::string add = absl::StrCat(
-      R"([{"type":"add","uuid":")", kS2, R"(","clsName":"Shape","properties":{"x":50,"y":50,"width":100,"height":100,"color":4279308287}},)",
-      R"({"type":"change","uuid":")", root, R"(","clsName":"Canvas","properties":{"shapes":[")", kS2, R"("]}}])");
-  ASSERT_TRUE(a->SendText(absl::StrCat(R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":)", add, "}")).ok());
+      R"([{"type":"add","uuid":")", kS2,
+      R"(","clsName":"Shape","properties":{"x":50,"y":50,"width":100,"height":100,"color":4279308287}},)",
+      R"({"type":"change","uuid":")", root,
+      R"(","clsName":"Canvas","properties":{"shapes":[")", kS2, R"("]}}])");
+  ASSERT_TRUE(
+      a
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":)",
+              add, "}"))
+          .ok());
   frame = a->ReceiveFrame();
   ASSERT_TRUE(frame.ok());
-  EXPECT_EQ(*frame, R"([{"type":"ScopeSyncReply","index":3,"replyTo":2,"fragmentReplies":[{},{}]}])");
+  EXPECT_EQ(
+      *frame,
+      R"([{"type":"ScopeSyncReply","index":3,"replyTo":2,"fragmentReplies":[{},{}]}])");
   frame = b->ReceiveFrame();
   ASSERT_TRUE(frame.ok());
-  EXPECT_EQ(*frame, absl::StrCat(R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":)", add, "}]"));
+  EXPECT_EQ(*frame,
+            absl::StrCat(
+                R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":)",
+                add, "}]"));
 
   // A: one bad fragment, one good one.
-  std::string s1_add = absl::StrCat(
-      R"([{"type":"add","uuid":")", kS1, R"(","clsName":"Shape","properties":{"x":10,"y":10}},)",
-      R"({"type":"change","uuid":")", root, R"(","clsName":"Canvas","properties":{"shapes":[")", kS1, R"(",")", kS2, R"("]}}])");
-  ASSERT_TRUE(a->SendText(absl::StrCat(R"({"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":)", s1_add, "}")).ok());
+  std::string s1_add =
+      absl::StrCat(R"([{"type":"add","uuid":")", kS1,
+                   R"(","clsName":"Shape","properties":{"x":10,"y":10}},)",
+                   R"({"type":"change","uuid":")", root,
+                   R"(","clsName":"Canvas","properties":{"shapes":[")", kS1,
+                   R"(",")", kS2, R"("]}}])");
+  ASSERT_TRUE(
+      a
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":)",
+              s1_add, "}"))
+          .ok());
   ASSERT_TRUE(a->ReceiveFrame().ok());
   ASSERT_TRUE(b->ReceiveFrame().ok());
 
-  ASSERT_TRUE(a->SendText(absl::StrCat(
-      R"({"type":"ScopeSync","index":4,"scopeIndex":0,"fragments":[)",
-      R"({"type":"change","uuid":")", kS2, R"(","clsName":"Shape","properties":{"x":"left"}},)",
-      R"({"type":"change","uuid":")", kS1, R"(","clsName":"Shape","properties":{"x":20}}]})")).ok());
+  ASSERT_TRUE(
+      a
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":4,"scopeIndex":0,"fragments":[)",
+              R"({"type":"change","uuid":")", kS2,
+              R"(","clsName":"Shape","properties":{"x":"left"}},)",
+              R"({"type":"change","uuid":")", kS1,
+              R"(","clsName":"Shape","properties":{"x":20}}]})"))
+          .ok());
   frame = a->ReceiveFrame();
   ASSERT_TRUE(frame.ok());
-  EXPECT_EQ(*frame, R"([{"type":"ScopeSyncReply","index":5,"replyTo":4,"fragmentReplies":[{"error":{"message":"Not valid type at 'x', should be Number"}},{}]}])");
+  EXPECT_EQ(
+      *frame,
+      R"([{"type":"ScopeSyncReply","index":5,"replyTo":4,"fragmentReplies":[{"error":{"message":"Not valid type at 'x', should be Number"}},{}]}])");
   frame = b->ReceiveFrame();
   ASSERT_TRUE(frame.ok());
-  EXPECT_EQ(*frame, absl::StrCat(R"([{"type":"ScopeSync","index":5,"scopeIndex":0,"fragments":[{"type":"change","uuid":")", kS1, R"(","clsName":"Shape","properties":{"x":20}}]}])"));
+  EXPECT_EQ(
+      *frame,
+      absl::StrCat(
+          R"([{"type":"ScopeSync","index":5,"scopeIndex":0,"fragments":[{"type":"change","uuid":")",
+          kS1, R"(","clsName":"Shape","properties":{"x":20}}]}])"));
 
   // A removes s1 from the canvas: it leaves the scope.
-  std::string remove = absl::StrCat(R"([{"type":"change","uuid":")", root, R"(","clsName":"Canvas","properties":{"shapes":[")", kS2, R"("]}}])");
-  ASSERT_TRUE(a->SendText(absl::StrCat(R"({"type":"ScopeSync","index":5,"scopeIndex":0,"fragments":)", remove, "}")).ok());
+  std::string remove = absl::StrCat(
+      R"([{"type":"change","uuid":")", root,
+      R"(","clsName":"Canvas","properties":{"shapes":[")", kS2, R"("]}}])");
+  ASSERT_TRUE(
+      a
+          ->SendText(absl::StrCat(
+              R"({"type":"ScopeSync","index":5,"scopeIndex":0,"fragments":)",
+              remove, "}"))
+          .ok());
   frame = a->ReceiveFrame();
   ASSERT_TRUE(frame.ok());
-  EXPECT_EQ(*frame, R"([{"type":"ScopeSyncReply","index":6,"replyTo":5,"fragmentReplies":[{}]}])");
+  EXPECT_EQ(
+      *frame,
+      R"([{"type":"ScopeSyncReply","index":6,"replyTo":5,"fragmentReplies":[{}]}])");
   frame = b->ReceiveFrame();
   ASSERT_TRUE(frame.ok());
-  EXPECT_EQ(*frame, absl::StrCat(R"([{"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":)", remove, "}]"));
+  EXPECT_EQ(*frame,
+            absl::StrCat(
+                R"([{"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":)",
+                remove, "}]"));
 
   // A client ping without resendMissing gets no answer; the next reply is
   // the first thing A receives afterwards.
-  ASSERT_TRUE(a->SendText(R"({"type":"Ping","index":0,"ack":6,"resendMissing":false})").ok());
-  ASSERT_TRUE(a->SendText(R"({"type":"ScopeFetch","index":6,"name":"Canvas","params":{}})").ok());
+  ASSERT_TRUE(
+      a->SendText(R"({"type":"Ping","index":0,"ack":6,"resendMissing":false})")
+          .ok());
+  ASSERT_TRUE(
+      a->SendText(
+           R"({"type":"ScopeFetch","index":6,"name":"Canvas","params":{}})")
+          .ok());
   frame = a->ReceiveFrame();
   ASSERT_TRUE(frame.ok());
   doc = ParseOrDie(*frame);

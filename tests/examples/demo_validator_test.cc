@@ -40,9 +40,9 @@ class DemoValidatorTest : public ::testing::Test {
         "examples/validator-cpp/demo_validator", {"--listen=127.0.0.1:0"});
     ASSERT_TRUE(validator.ok()) << validator.status();
     validator_ = *std::move(validator);
-    const std::string hooks = absl::StrReplaceAll(
-        ReadTextFile(Runfile("examples/demo_hooks.json")),
-        {{"127.0.0.1:50061", validator_->address()}});
+    const std::string hooks =
+        absl::StrReplaceAll(ReadTextFile(Runfile("examples/demo_hooks.json")),
+                            {{"127.0.0.1:50061", validator_->address()}});
     ASSERT_THAT(hooks, HasSubstr(validator_->address()));
     const std::string hooks_path = TestTmpDir("hooks") + "/demo_hooks.json";
     std::ofstream(hooks_path) << hooks;
@@ -55,8 +55,7 @@ class DemoValidatorTest : public ::testing::Test {
     ASSERT_TRUE(sync.ok()) << sync.status();
     sync_ = *std::move(sync);
     auto gateway = ChildProcess::StartListening(
-        "gateway/gateway",
-        {"--port=0", "--sync_service=" + sync_->address()});
+        "gateway/gateway", {"--port=0", "--sync_service=" + sync_->address()});
     ASSERT_TRUE(gateway.ok()) << gateway.status();
     gateway_ = *std::move(gateway);
   }
@@ -114,10 +113,10 @@ TEST_F(DemoValidatorTest, ShapesStayInsideTheCanvas) {
   Open("Canvas");
   const std::string s1 = TestUuid(1, 1), s2 = TestUuid(1, 2);
   // One shape inside, one outside: only the outside one is refused.
-  EXPECT_EQ(SyncFromA({AddShapeFragment(s1, 100, 200),
-                       AddShapeFragment(s2, 20000, 5),
-                       SetShapesFragment(fa_.root_uuid, {s1})}),
-            absl::StrCat("[{},", kShapeRejected, ",{}]"));
+  EXPECT_EQ(
+      SyncFromA({AddShapeFragment(s1, 100, 200), AddShapeFragment(s2, 20000, 5),
+                 SetShapesFragment(fa_.root_uuid, {s1})}),
+      absl::StrCat("[{},", kShapeRejected, ",{}]"));
   std::vector<std::string> seen = SeenByB();
   ASSERT_THAT(seen, SizeIs(1));
   EXPECT_THAT(seen[0], HasSubstr(s1));

@@ -64,7 +64,8 @@ grpc::Status AuthorizeScope(const v1::AuthorizeScopeRequest& request,
 // A scope of its own for each test (template "canvas/*").
 std::string TestScope() {
   return absl::StrCat(
-      "canvas/", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+      "canvas/",
+      ::testing::UnitTest::GetInstance()->current_test_info()->name());
 }
 
 class AccessTest : public HookSystemTest {
@@ -85,8 +86,9 @@ TEST_F(AccessTest, DeniedSessionGetsTheFixedReplyAndTheSocketStaysOpen) {
                   .ok());
   absl::StatusOr<std::string> frame = denied->ReceiveFrame();
   ASSERT_TRUE(frame.ok()) << frame.status();
-  EXPECT_EQ(*frame,
-            R"([{"type":"SessionCreateReply","index":0,"error":{"message":"Session creation denied"}}])");
+  EXPECT_EQ(
+      *frame,
+      R"([{"type":"SessionCreateReply","index":0,"error":{"message":"Session creation denied"}}])");
   // Nothing more is processed for it, and it is not closed.
   ASSERT_TRUE(denied->SendScopeFetch(TestScope()).ok());
   absl::StatusOr<std::string> more =
@@ -95,7 +97,8 @@ TEST_F(AccessTest, DeniedSessionGetsTheFixedReplyAndTheSocketStaysOpen) {
   EXPECT_EQ(more.status().code(), absl::StatusCode::kDeadlineExceeded)
       << (more.ok() ? *more : std::string(more.status().message()));
 
-  // The hook saw both kinds of params (docs/protocol.md#d16-session-params) and the client version.
+  // The hook saw both kinds of params (docs/protocol.md#d16-session-params) and
+  // the client version.
   std::vector<v1::AuthorizeSessionRequest> calls = hooks_.session_requests();
   ASSERT_THAT(calls, SizeIs(1));
   EXPECT_THAT(calls[0].params_json(), HasSubstr(R"("token":"x")"));
@@ -309,10 +312,10 @@ TEST_F(AccessTest, UnauthenticatedBackendCallIsRefused) {
     grpc::ClientContext list_context;
     Authorize(&list_context, token);
     sync::v1::ListScopesResponse scopes;
-    EXPECT_EQ(stub->ListScopes(&list_context, sync::v1::ListScopesRequest(),
-                               &scopes)
-                  .error_code(),
-              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(
+        stub->ListScopes(&list_context, sync::v1::ListScopesRequest(), &scopes)
+            .error_code(),
+        grpc::StatusCode::UNAUTHENTICATED);
     grpc::ClientContext get_context;
     Authorize(&get_context, token);
     sync::v1::GetScopeRequest get;

@@ -37,8 +37,10 @@ void HookSystemTest::StartSystem(
       "--schema=" + Runfile("syncservice/config/demo_schema.json"),
       "--scopes=" + Runfile("syncservice/config/demo_scopes.json"),
       "--auth_tokens_file=" +
-          WriteTempFile("tokens.txt", absl::StrCat("# test\n", kTestToken, "\n")),
-      "--store=memory", "--v=1"};
+          WriteTempFile("tokens.txt",
+                        absl::StrCat("# test\n", kTestToken, "\n")),
+      "--store=memory",
+      "--v=1"};
   if (!hooks_json.empty()) {
     flags.push_back("--hooks=" + WriteTempFile("hooks.json", hooks_json));
   }

@@ -6,7 +6,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
 #include <string>
 #include <vector>
 
@@ -117,7 +116,8 @@ TEST_F(MetricsTest, CountersMoveWithRealCalls) {
     Authorize(&context, kTestToken);
     sync::v1::ListScopesResponse scopes;
     ASSERT_TRUE(
-        stub->ListScopes(&context, sync::v1::ListScopesRequest(), &scopes).ok());
+        stub->ListScopes(&context, sync::v1::ListScopesRequest(), &scopes)
+            .ok());
   }
   {
     grpc::ClientContext context;
@@ -130,10 +130,9 @@ TEST_F(MetricsTest, CountersMoveWithRealCalls) {
   {
     grpc::ClientContext context;
     sync::v1::ListScopesResponse scopes;
-    EXPECT_EQ(
-        stub->ListScopes(&context, sync::v1::ListScopesRequest(), &scopes)
-            .error_code(),
-        grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(stub->ListScopes(&context, sync::v1::ListScopesRequest(), &scopes)
+                  .error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
   }
   // A changeset through the gateway: one validator call, one commit.
   auto a = ConnectWithSession();
@@ -146,8 +145,9 @@ TEST_F(MetricsTest, CountersMoveWithRealCalls) {
   EXPECT_GE(fetched_version, 1);
   const std::string shape = TestUuid(9, 1);
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
-      fa->scope_index, FragmentList({AddShapeFragment(shape, 1, 2),
-                                     SetShapesFragment(fa->root_uuid, {shape})}));
+      fa->scope_index,
+      FragmentList({AddShapeFragment(shape, 1, 2),
+                    SetShapesFragment(fa->root_uuid, {shape})}));
   ASSERT_TRUE(sync.ok());
   ASSERT_TRUE(ReadUntilReply(*a, *sync).ok());
 
@@ -157,10 +157,9 @@ TEST_F(MetricsTest, CountersMoveWithRealCalls) {
   EXPECT_EQ(
       Sample(after, Method("jetstream_sync_call_failures_total", kListScopes)),
       0);
-  EXPECT_GE(
-      Sample(after, Method("jetstream_sync_call_latency_seconds_sum",
-                           kListScopes)),
-      0);
+  EXPECT_GE(Sample(after, Method("jetstream_sync_call_latency_seconds_sum",
+                                 kListScopes)),
+            0);
   EXPECT_EQ(Sample(after, Method("jetstream_sync_calls_total", kGetScope)), 1);
   EXPECT_EQ(
       Sample(after, Method("jetstream_sync_call_failures_total", kGetScope)),
@@ -173,9 +172,9 @@ TEST_F(MetricsTest, CountersMoveWithRealCalls) {
   EXPECT_GE(Sample(after, "jetstream_hook_call_latency_seconds_sum" + hook), 0);
   EXPECT_EQ(Sample(after, "jetstream_sync_scopes_loaded"), 3);
   EXPECT_EQ(Sample(after, version), fetched_version + 1);  // one commit
-  EXPECT_EQ(Sample(after,
-                   "jetstream_sync_scope_watchers{scope=\"canvas/metrics\"}"),
-            1);
+  EXPECT_EQ(
+      Sample(after, "jetstream_sync_scope_watchers{scope=\"canvas/metrics\"}"),
+      1);
 }
 
 TEST_F(MetricsTest, HealthzAndUnknownPaths) {

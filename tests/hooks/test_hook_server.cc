@@ -19,9 +19,9 @@ class TestHookServer::Impl final : public v1::SessionAuthorizer::Service,
                                    public v1::ChangesetValidator::Service,
                                    public v1::ProcedureHandler::Service {
  public:
-  grpc::Status AuthorizeSession(grpc::ServerContext*,
-                                const v1::AuthorizeSessionRequest* request,
-                                v1::AuthorizeSessionResponse* response) override {
+  grpc::Status AuthorizeSession(
+      grpc::ServerContext*, const v1::AuthorizeSessionRequest* request,
+      v1::AuthorizeSessionResponse* response) override {
     SessionHandler h;
     {
       absl::MutexLock lock(&mu_);
@@ -104,17 +104,20 @@ TestHookServer::TestHookServer() : impl_(std::make_unique<Impl>()) {
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                            &port);
-  builder.RegisterService(static_cast<v1::SessionAuthorizer::Service*>(impl_.get()));
-  builder.RegisterService(static_cast<v1::ScopeAuthorizer::Service*>(impl_.get()));
-  builder.RegisterService(static_cast<v1::ChangesetValidator::Service*>(impl_.get()));
-  builder.RegisterService(static_cast<v1::ProcedureHandler::Service*>(impl_.get()));
+  builder.RegisterService(
+      static_cast<v1::SessionAuthorizer::Service*>(impl_.get()));
+  builder.RegisterService(
+      static_cast<v1::ScopeAuthorizer::Service*>(impl_.get()));
+  builder.RegisterService(
+      static_cast<v1::ChangesetValidator::Service*>(impl_.get()));
+  builder.RegisterService(
+      static_cast<v1::ProcedureHandler::Service*>(impl_.get()));
   server_ = builder.BuildAndStart();
   address_ = absl::StrCat("127.0.0.1:", port);
 }
 
 TestHookServer::~TestHookServer() {
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::seconds(1));
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
 }
 
 void TestHookServer::OnSession(SessionHandler h) {

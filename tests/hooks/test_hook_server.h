@@ -37,8 +37,8 @@ class TestHookServer {
                                hooks::v1::AuthorizeScopeResponse>;
   using ValidateHandler = Handler<hooks::v1::ValidateChangesetRequest,
                                   hooks::v1::ValidateChangesetResponse>;
-  using ProcedureHandler = Handler<hooks::v1::RunProcedureRequest,
-                                   hooks::v1::RunProcedureResponse>;
+  using ProcedureHandler =
+      Handler<hooks::v1::RunProcedureRequest, hooks::v1::RunProcedureResponse>;
 
   TestHookServer();
   ~TestHookServer();

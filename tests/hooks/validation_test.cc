@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/substitute.h"
 #include "absl/synchronization/notification.h"
@@ -50,7 +50,8 @@ double NumberProperty(const sync::v1::SyncFragment& f, const std::string& key) {
 // template), so that tests never see each other's changes even if the sync
 // service keeps scopes across restarts.
 std::string TestScope(const std::string& prefix) {
-  return prefix + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  return prefix +
+         ::testing::UnitTest::GetInstance()->current_test_info()->name();
 }
 
 class ValidationTest : public HookSystemTest {
@@ -168,11 +169,12 @@ TEST_F(ValidationTest, RejectedFragmentIsTheOnlyOneNotApplied) {
   EXPECT_THAT(seen[0], HasSubstr(s1));
   EXPECT_THAT(seen[0], Not(HasSubstr(s2)));
 
-  // Atomic: the refusal of one refuses all (docs/protocol.md#d1-atomic), nothing is applied.
+  // Atomic: the refusal of one refuses all (docs/protocol.md#d1-atomic),
+  // nothing is applied.
   EXPECT_EQ(
-      SyncFromA({MoveShapeFragment(s1, 200, 200),
-                 MoveShapeFragment(s2, 20000, 5)},
-                /*atomic=*/true),
+      SyncFromA(
+          {MoveShapeFragment(s1, 200, 200), MoveShapeFragment(s2, 20000, 5)},
+          /*atomic=*/true),
       R"([{"error":{"message":"Atomic changeset rejected: fragment 1 failed: Shape leaves the canvas","type":"atomic-changeset-rejected"}},{"error":{"message":"Shape leaves the canvas"}}])");
   EXPECT_THAT(SeenByB(), IsEmpty());
 }
@@ -262,8 +264,8 @@ TEST_F(ValidationTest, UnreachableHookFailsOpenWhenConfigured) {
   EXPECT_THAT(SeenByB(), SizeIs(1));
 }
 
-// While scope "canvas/slow-..." waits for its validator, "canvas/fast-..." (with
-// the same validator) commits, and the gateway opens sessions and serves
+// While scope "canvas/slow-..." waits for its validator, "canvas/fast-..."
+// (with the same validator) commits, and the gateway opens sessions and serves
 // fetches. Fails if B's changeset waits for A's hook: the hook is released
 // only after B's reply arrived.
 TEST_F(ValidationTest, SlowValidatorOnOneScopeDoesNotDelayAnother) {
@@ -385,11 +387,12 @@ class ProcedureTest : public ValidationTest {
 
   std::vector<std::string> Post(const std::string& message,
                                 const std::string& text) {
-    return {absl::StrCat(R"({"type":"add","uuid":")", message,
-                         R"(","clsName":"Message","properties":{"text":")",
-                         text, R"(","postedAt":1700000000}})"),
-            ChangeFragment(fa_.root_uuid, "ChatRoom",
-                           absl::StrCat(R"({"messages":[")", message, R"("]})"))};
+    return {
+        absl::StrCat(R"({"type":"add","uuid":")", message,
+                     R"(","clsName":"Message","properties":{"text":")", text,
+                     R"(","postedAt":1700000000}})"),
+        ChangeFragment(fa_.root_uuid, "ChatRoom",
+                       absl::StrCat(R"({"messages":[")", message, R"("]})"))};
   }
 };
 
@@ -401,8 +404,7 @@ TEST_F(ProcedureTest, AppliesTheChangesetThenFollowUpsToEverySession) {
   EXPECT_EQ(Call("ChatRoom.postMessage", Post(m1, "hello")), "[{},{}]");
 
   // The caller receives the follow-up as a server-side change.
-  absl::StatusOr<std::vector<std::string>> mine =
-      Barrier(*a_, fa_.scope_index);
+  absl::StatusOr<std::vector<std::string>> mine = Barrier(*a_, fa_.scope_index);
   ASSERT_TRUE(mine.ok());
   ASSERT_THAT(WithoutPings(*mine), SizeIs(1));
   EXPECT_THAT(WithoutPings(*mine)[0], HasSubstr(R"("name":"Last: hello")"));
@@ -428,19 +430,19 @@ TEST_F(ProcedureTest, RefusalsApplyNothing) {
   StartSystem(absl::Substitute(kPostMessage, hooks_.address()));
   Open(TestScope("chat/"));
   auto refused = [](const std::string& reason, int n) {
-    std::string error = absl::StrCat(
-        R"({"error":{"message":"Could not apply SyncMessage: )", reason,
-        R"(","type":"could-not-apply-sync-message"}})");
+    std::string error =
+        absl::StrCat(R"({"error":{"message":"Could not apply SyncMessage: )",
+                     reason, R"(","type":"could-not-apply-sync-message"}})");
     std::vector<std::string> all(n, error);
     return absl::StrCat("[", absl::StrJoin(all, ","), "]");
   };
   const std::string m1 = TestUuid(2, 1);
   EXPECT_EQ(Call("ChatRoom.postMessage", Post(m1, "spam")),
             refused("No spam", 2));
-  EXPECT_EQ(Call("ChatRoom.postMessage",
-                 {ChangeFragment(fa_.root_uuid, "ChatRoom",
-                                 R"({"name":"renamed"})")}),
-            refused("Changes do not match the procedure constraints", 1));
+  EXPECT_EQ(
+      Call("ChatRoom.postMessage", {ChangeFragment(fa_.root_uuid, "ChatRoom",
+                                                   R"({"name":"renamed"})")}),
+      refused("Changes do not match the procedure constraints", 1));
   EXPECT_EQ(Call("ChatRoom.shout", Post(m1, "hello")),
             refused("No such procedure 'shout' for model 'ChatRoom'", 2));
   EXPECT_EQ(Call("Room.postMessage", Post(m1, "hello")),

@@ -43,11 +43,11 @@ absl::Status MakeCert(const std::string& dir, const std::string& name,
       !s.ok()) {
     return s;
   }
-  return Run(name, absl::StrCat("openssl x509 -req -days 2 -in '", base,
-                                ".csr' -CA '", ca_base, ".pem' -CAkey '",
-                                ca_base, ".key' -set_serial ", serial,
-                                " -extfile '", base, ".cnf' -extensions v3 -out '",
-                                base, ".pem'"));
+  return Run(
+      name, absl::StrCat("openssl x509 -req -days 2 -in '", base, ".csr' -CA '",
+                         ca_base, ".pem' -CAkey '", ca_base,
+                         ".key' -set_serial ", serial, " -extfile '", base,
+                         ".cnf' -extensions v3 -out '", base, ".pem'"));
 }
 
 }  // namespace
@@ -89,8 +89,8 @@ absl::StatusOr<TestPki> MakeTestPki(const std::string& dir) {
   };
   int serial = 1000;
   for (const Step& step : steps) {
-    if (absl::Status s = MakeCert(dir, step.name, step.subject, step.ca,
-                                  step.ext, ++serial);
+    if (absl::Status s =
+            MakeCert(dir, step.name, step.subject, step.ca, step.ext, ++serial);
         !s.ok()) {
       return s;
     }

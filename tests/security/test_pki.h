@@ -21,10 +21,10 @@
 #ifndef JETSTREAM_TESTS_SECURITY_TEST_PKI_H_
 #define JETSTREAM_TESTS_SECURITY_TEST_PKI_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 

@@ -31,8 +31,8 @@ std::string TestUuidString(uint64_t n) {
 std::vector<SyncFragment> Fragments(absl::string_view json) {
   auto f = ParseFragmentsJson(json);
   if (!f.ok()) {
-    std::fprintf(stderr, "bad test fragments %s: %s\n", std::string(json).c_str(),
-                 f.status().ToString().c_str());
+    std::fprintf(stderr, "bad test fragments %s: %s\n",
+                 std::string(json).c_str(), f.status().ToString().c_str());
     std::abort();
   }
   return *std::move(f);

@@ -33,8 +33,10 @@ SyncFragment Fragment(absl::string_view json);
 // Parses a JSON array of fragments.
 std::vector<SyncFragment> Fragments(absl::string_view json);
 
-SyncFragment Add(Uuid uuid, absl::string_view cls, absl::string_view properties_json = "{}");
-SyncFragment Change(Uuid uuid, absl::string_view cls, absl::string_view properties_json = "{}");
+SyncFragment Add(Uuid uuid, absl::string_view cls,
+                 absl::string_view properties_json = "{}");
+SyncFragment Change(Uuid uuid, absl::string_view cls,
+                    absl::string_view properties_json = "{}");
 
 // The state of `scope` as JSON (the ScopeState fragments array).
 std::string StateJson(const Scope& scope);

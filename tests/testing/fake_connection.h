@@ -8,7 +8,8 @@
 //   auto connection = std::make_shared<FakeConnection>(1, "10.0.0.1");
 //   manager.OnConnectionOpened(connection, {});
 //   ...
-//   EXPECT_THAT(connection->messages(), ElementsAre(HasSubstr("SessionCreateReply")));
+//   EXPECT_THAT(connection->messages(),
+//   ElementsAre(HasSubstr("SessionCreateReply")));
 //
 // Thread-safety: thread-safe (Send and Close may come from any thread, as
 // the interface allows).

@@ -72,8 +72,8 @@ class FakeSyncClient : public gateway::SyncClient {
       const {
     return applies_;
   }
-  const std::vector<Pending<sync::v1::AuthorizeSessionRequest,
-                            AuthorizeCallback>>&
+  const std::vector<
+      Pending<sync::v1::AuthorizeSessionRequest, AuthorizeCallback>>&
   authorizations() const {
     return authorizations_;
   }

@@ -1,7 +1,7 @@
 // File: tests/testing/fake_validator.h
 //
-// FakeValidator: a ChangesetValidator (syncservice/core/commit_stages.h) for unit
-// tests of the commit pipeline. It sees every changeset (or those that
+// FakeValidator: a ChangesetValidator (syncservice/core/commit_stages.h) for
+// unit tests of the commit pipeline. It sees every changeset (or those that
 // `applies` accepts), records each Validate() call, and completes it either
 // inline with a fixed outcome (set_inline_outcome) or later, when the test
 // calls Complete() / CompleteAll(), from the test's thread, as a remote

@@ -77,7 +77,8 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
                             uid_t uid, gid_t gid) {
   // Everything the child needs is prepared before fork().
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   const pid_t parent = getpid();
   pid_t pid = fork();
@@ -109,7 +110,8 @@ std::string ReadTail(const std::string& path, size_t max_bytes) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string text = buffer.str();
-  if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
+  if (text.size() > max_bytes)
+    text = "..." + text.substr(text.size() - max_bytes);
   return text;
 }
 
@@ -117,8 +119,8 @@ std::string ReadTail(const std::string& path, size_t max_bytes) {
 
 absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(
     Options options) {
-  auto server = std::unique_ptr<PostgresServer>(
-      new PostgresServer(std::move(options)));
+  auto server =
+      std::unique_ptr<PostgresServer>(new PostgresServer(std::move(options)));
   absl::Status status = server->Init();
   // A port taken between FreePort() and the postmaster's bind() makes it
   // exit at once: try another.
@@ -151,15 +153,16 @@ absl::Status PostgresServer::Init() {
     gid_ = pw->pw_gid;
   }
   char tmpl[] = "/tmp/jetstream-pg-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return absl::InternalError(ErrnoText("mkdtemp"));
+  if (mkdtemp(tmpl) == nullptr)
+    return absl::InternalError(ErrnoText("mkdtemp"));
   dir_ = tmpl;
   if (uid_ != static_cast<uid_t>(-1) && chown(dir_.c_str(), uid_, gid_) != 0) {
     return absl::InternalError(ErrnoText(absl::StrCat("chown ", dir_)));
   }
   std::string log = dir_ + "/initdb.log";
   absl::StatusOr<pid_t> pid =
-      Spawn({bin_dir_ + "/initdb", "-D", dir_ + "/data", "-U", "postgres",
-             "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"},
+      Spawn({bin_dir_ + "/initdb", "-D", dir_ + "/data", "-U", "postgres", "-A",
+             "trust", "-E", "UTF8", "--locale=C", "--no-sync"},
             dir_, log, uid_, gid_);
   if (!pid.ok()) return pid.status();
   int wstatus = 0;
@@ -173,11 +176,10 @@ absl::Status PostgresServer::Init() {
 }
 
 absl::Status PostgresServer::Launch() {
-  std::vector<std::string> argv = {bin_dir_ + "/postgres",
-                                   "-D", dir_ + "/data",
-                                   "-p", std::to_string(port_),
-                                   "-k", dir_,
-                                   "-c", "listen_addresses=127.0.0.1"};
+  std::vector<std::string> argv = {
+      bin_dir_ + "/postgres",      "-D", dir_ + "/data", "-p",
+      std::to_string(port_),       "-k", dir_,           "-c",
+      "listen_addresses=127.0.0.1"};
   for (const std::string& setting : options_.settings) {
     argv.push_back("-c");
     argv.push_back(setting);
@@ -197,9 +199,9 @@ absl::Status PostgresServer::WaitUntilReady() {
     int wstatus = 0;
     if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
       pid_ = -1;
-      return absl::UnavailableError(absl::StrCat(
-          "postgres exited during startup (wait status ", wstatus,
-          "): ", LogTail()));
+      return absl::UnavailableError(
+          absl::StrCat("postgres exited during startup (wait status ", wstatus,
+                       "): ", LogTail()));
     }
     if (PQping(conninfo.c_str()) == PQPING_OK) return absl::OkStatus();
     if (absl::Now() > deadline) {
@@ -221,7 +223,8 @@ PostgresServer::~PostgresServer() {
   }
 }
 
-std::string PostgresServer::ConnectionString(const std::string& database) const {
+std::string PostgresServer::ConnectionString(
+    const std::string& database) const {
   return absl::StrCat("host=127.0.0.1 port=", port_,
                       " user=postgres dbname=", database);
 }
@@ -270,7 +273,8 @@ absl::Status PostgresServer::Stop(absl::Duration timeout) {
 }
 
 absl::Status PostgresServer::Kill(int signal) {
-  if (pid_ <= 0) return absl::FailedPreconditionError("postgres is not running");
+  if (pid_ <= 0)
+    return absl::FailedPreconditionError("postgres is not running");
   const pid_t group = pid_;
   if (kill(-group, signal) != 0) return absl::InternalError(ErrnoText("kill"));
   int wstatus = 0;
@@ -303,8 +307,8 @@ std::string PostgresServer::LogTail() const {
 absl::StatusOr<std::string> PostgresServer::NewSchema() {
   static std::atomic<int> counter{0};
   std::string schema = absl::StrCat("test_schema_", counter++);
-  absl::Status created =
-      ExecSql(ConnectionString("postgres"), absl::StrCat("CREATE SCHEMA ", schema));
+  absl::Status created = ExecSql(ConnectionString("postgres"),
+                                 absl::StrCat("CREATE SCHEMA ", schema));
   if (!created.ok()) return created;
   return absl::StrCat(ConnectionString("postgres"),
                       " options=-csearch_path=", schema);

@@ -54,8 +54,7 @@ class PostgresServer {
 
   // Creates the cluster and starts the server; returns when it accepts
   // connections. Errors carry the tail of the server's log.
-  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start(
-      Options options);
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start(Options options);
   static absl::StatusOr<std::unique_ptr<PostgresServer>> Start() {
     return Start(Options());
   }

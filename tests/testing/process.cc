@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::StartListening(
     setpgid(0, 0);
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(path.c_str()));
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     execv(path.c_str(), argv.data());
     _exit(127);

@@ -97,7 +97,8 @@ class IsOkAndHoldsMatcherImpl
     const bool matches = inner_.MatchAndExplain(*actual, &inner_listener);
     *listener << "whose value " << ::testing::PrintToString(*actual)
               << (matches ? " matches" : " does not match");
-    if (!inner_listener.str().empty()) *listener << ", " << inner_listener.str();
+    if (!inner_listener.str().empty())
+      *listener << ", " << inner_listener.str();
     return matches;
   }
   void DescribeTo(std::ostream* os) const override {
@@ -163,9 +164,9 @@ internal::IsOkAndHoldsMatcher<std::decay_t<InnerMatcher>> IsOkAndHolds(
 
 // ASSERT_OK_AND_ASSIGN(lhs, expression): asserts `expression` (a StatusOr)
 // is OK, then moves its value into `lhs`, which may declare a variable.
-#define ASSERT_OK_AND_ASSIGN(lhs, expression)                                \
-  ASSERT_OK_AND_ASSIGN_IMPL(                                                 \
-      JETSTREAM_STATUS_MATCHERS_CONCAT(status_or_value_, __LINE__), lhs,     \
+#define ASSERT_OK_AND_ASSIGN(lhs, expression)                            \
+  ASSERT_OK_AND_ASSIGN_IMPL(                                             \
+      JETSTREAM_STATUS_MATCHERS_CONCAT(status_or_value_, __LINE__), lhs, \
       expression)
 #define ASSERT_OK_AND_ASSIGN_IMPL(status_or, lhs, expression) \
   auto status_or = (expression);                              \

@@ -35,8 +35,7 @@ TEST(StatusMatchersTest, StatusIsComparesCodeAndMessage) {
 TEST(StatusMatchersTest, IsOkAndHoldsMatchesTheValue) {
   EXPECT_THAT(absl::StatusOr<int>(7), IsOkAndHolds(7));
   EXPECT_THAT(absl::StatusOr<int>(7), Not(IsOkAndHolds(8)));
-  EXPECT_THAT(absl::StatusOr<std::string>("abc"),
-              IsOkAndHolds(HasSubstr("b")));
+  EXPECT_THAT(absl::StatusOr<std::string>("abc"), IsOkAndHolds(HasSubstr("b")));
   EXPECT_THAT(absl::StatusOr<int>(absl::UnknownError("x")),
               Not(IsOkAndHolds(7)));
 }
@@ -44,8 +43,8 @@ TEST(StatusMatchersTest, IsOkAndHoldsMatchesTheValue) {
 TEST(StatusMatchersTest, ExplainsTheStatusOnFailure) {
   ::testing::StringMatchResultListener listener;
   const auto matcher = ::testing::Matcher<absl::Status>(IsOk());
-  EXPECT_FALSE(matcher.MatchAndExplain(absl::DataLossError("torn page"),
-                                       &listener));
+  EXPECT_FALSE(
+      matcher.MatchAndExplain(absl::DataLossError("torn page"), &listener));
   EXPECT_THAT(listener.str(), HasSubstr("torn page"));
 }
 

@@ -120,7 +120,8 @@ void TcpProxy::AcceptLoop() {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(static_cast<uint16_t>(target_port_));
-    if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
+        0) {
       ::close(server);
       ::close(client);
       continue;

@@ -44,7 +44,8 @@ class TcpProxy {
   // Once armed, the first client data containing `marker` cuts its
   // connection as `how` says; then the proxy forwards normally again, or
   // (`then_refuse`) refuses connections until SetRefusing(false).
-  void CutWhenClientSends(std::string marker, Cut how, bool then_refuse = false);
+  void CutWhenClientSends(std::string marker, Cut how,
+                          bool then_refuse = false);
   // While refusing, new connections are closed at once (the target seems
   // down); existing ones are closed too.
   void SetRefusing(bool refusing);

@@ -25,8 +25,9 @@ JsonDocument ParseOrDie(absl::string_view json) {
 
 std::string MessageType(absl::string_view message_json) {
   JsonDocument doc = ParseOrDie(message_json);
-  return doc.HasMember("type") && doc["type"].IsString() ? doc["type"].GetString()
-                                                         : "";
+  return doc.HasMember("type") && doc["type"].IsString()
+             ? doc["type"].GetString()
+             : "";
 }
 
 uint64_t MessageIndex(absl::string_view message_json) {
@@ -51,7 +52,8 @@ absl::StatusOr<std::unique_ptr<WsTestClient>> WsTestClient::Connect(
   auto& layer = beast::get_lowest_layer(client->ws_);
   layer.expires_after(std::chrono::seconds(10));
   layer.connect(results, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("connect: ", ec.message()));
+  if (ec)
+    return absl::UnavailableError(absl::StrCat("connect: ", ec.message()));
   client->ws_.set_option(websocket::stream_base::decorator(
       [headers](websocket::request_type& req) {
         for (const auto& [k, v] : headers) req.set(k, v);
@@ -107,8 +109,8 @@ absl::StatusOr<std::string> WsTestClient::ReceiveFrame(absl::Duration timeout) {
   if (result) {
     closed_ = true;
     close_info_.code = ws_.reason().code;
-    close_info_.reason = std::string(ws_.reason().reason.data(),
-                                     ws_.reason().reason.size());
+    close_info_.reason =
+        std::string(ws_.reason().reason.data(), ws_.reason().reason.size());
     return absl::UnavailableError(absl::StrCat("closed: ", result.message()));
   }
   std::string frame = beast::buffers_to_string(buffer_.data());
@@ -141,7 +143,8 @@ void WsTestClient::Close() {
 
 void WsTestClient::Drop() {
   beast::error_code ec;
-  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+  beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both,
+                                                 ec);
   beast::get_lowest_layer(ws_).socket().close(ec);
   closed_ = true;
 }
@@ -231,9 +234,9 @@ absl::StatusOr<std::string> WsTestClient::WaitForReply(uint64_t index,
 
 absl::StatusOr<std::string> WsTestClient::CreateSession(
     absl::string_view version, absl::string_view params) {
-  if (absl::Status s = SendText(absl::StrCat(
-          R"({"type":"SessionCreate","index":0,"version":")", version,
-          R"(","params":)", params, "}"));
+  if (absl::Status s = SendText(
+          absl::StrCat(R"({"type":"SessionCreate","index":0,"version":")",
+                       version, R"(","params":)", params, "}"));
       !s.ok()) {
     return s;
   }
@@ -246,8 +249,8 @@ absl::StatusOr<std::string> WsTestClient::CreateSession(
   return std::string(doc["sessionToken"].GetString());
 }
 
-absl::StatusOr<uint64_t> WsTestClient::SendScopeFetch(absl::string_view name,
-                                                      absl::string_view params) {
+absl::StatusOr<uint64_t> WsTestClient::SendScopeFetch(
+    absl::string_view name, absl::string_view params) {
   uint64_t index = NextIndex();
   rapidjson::StringBuffer buffer;
   JsonWriter w(buffer);

@@ -64,8 +64,8 @@ class WsTestClient {
 
   // Sends SessionCreate (index 0) and returns the session token from
   // SessionCreateReply.
-  absl::StatusOr<std::string> CreateSession(
-      absl::string_view version = "0.2.0", absl::string_view params = "{}");
+  absl::StatusOr<std::string> CreateSession(absl::string_view version = "0.2.0",
+                                            absl::string_view params = "{}");
   // The next client index (starts at 1), as the iOS and JS clients count.
   uint64_t NextIndex() { return next_index_++; }
   void SetNextIndex(uint64_t index) { next_index_ = index; }
@@ -83,8 +83,8 @@ class WsTestClient {
 
   // Waits for the next server message of `type` (messages of other types
   // that arrive first are kept for later calls). Returns it as JSON text.
-  absl::StatusOr<std::string> WaitFor(absl::string_view type,
-                                      absl::Duration timeout = absl::Seconds(10));
+  absl::StatusOr<std::string> WaitFor(
+      absl::string_view type, absl::Duration timeout = absl::Seconds(10));
   // Waits for the reply whose replyTo is `index`.
   absl::StatusOr<std::string> WaitForReply(
       uint64_t index, absl::Duration timeout = absl::Seconds(10));

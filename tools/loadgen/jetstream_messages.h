@@ -78,9 +78,9 @@ struct ServerMessage {
 // ParseServerFrame()
 //
 // Parses one server frame, a JSON array of messages or a single message
-// object (docs/protocol.md#r-frame-1), and calls `fn` for each message in frame order. Returns
-// kInvalidArgument, after calling `fn` for nothing, if the frame is not
-// JSON or not made of objects with a string `type`.
+// object (docs/protocol.md#r-frame-1), and calls `fn` for each message in frame
+// order. Returns kInvalidArgument, after calling `fn` for nothing, if the frame
+// is not JSON or not made of objects with a string `type`.
 //
 // A frame holding nothing but one ScopeSync, or one ScopeSyncReply without
 // errors, in the canonical key order (type, index, scopeIndex or replyTo,

@@ -197,7 +197,7 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   bool writing_ = false;
 
   // Jetstream session.
-  uint64_t next_index_ = 1;         // the next client index (docs/protocol.md#indexes)
+  uint64_t next_index_ = 1;  // the next client index (docs/protocol.md#indexes)
   uint64_t last_server_index_ = 0;  // the highest server index received
   uint64_t scope_index_ = 0;
   std::string root_uuid_;

@@ -152,9 +152,15 @@ void GroupCommitQueue::Run() {
       stats_.max_batch = std::max<uint64_t>(stats_.max_batch, batch.size());
       for (const WriteOp& op : batch) {
         switch (op.kind) {
-          case WriteOp::Kind::kAppend: ++stats_.appends; break;
-          case WriteOp::Kind::kCreate: ++stats_.creates; break;
-          case WriteOp::Kind::kSnapshot: ++stats_.snapshots; break;
+          case WriteOp::Kind::kAppend:
+            ++stats_.appends;
+            break;
+          case WriteOp::Kind::kCreate:
+            ++stats_.creates;
+            break;
+          case WriteOp::Kind::kSnapshot:
+            ++stats_.snapshots;
+            break;
         }
       }
     }

@@ -34,21 +34,20 @@ bool Extends(const ScopeHead& head, uint64_t version,
 }  // namespace
 
 absl::Status CheckAppend(const std::string& scope,
-                         const std::optional<ScopeHead>& head,
-                         uint64_t version, const std::string& writer_id,
-                         int64_t known) {
+                         const std::optional<ScopeHead>& head, uint64_t version,
+                         const std::string& writer_id, int64_t known) {
   if (!head.has_value()) {
     return absl::NotFoundError(absl::StrCat("scope ", scope, " is not stored"));
   }
   if (version <= head->head_version) {
-    return absl::AbortedError(absl::StrCat(
-        "version conflict: scope ", scope, " is at version ",
-        head->head_version, ", cannot commit version ", version));
+    return absl::AbortedError(
+        absl::StrCat("version conflict: scope ", scope, " is at version ",
+                     head->head_version, ", cannot commit version ", version));
   }
   if (version > head->head_version + 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "version gap: scope ", scope, " is at version ", head->head_version,
-        ", cannot commit version ", version));
+    return absl::FailedPreconditionError(
+        absl::StrCat("version gap: scope ", scope, " is at version ",
+                     head->head_version, ", cannot commit version ", version));
   }
   if (!Extends(*head, head->head_version, writer_id, known)) {
     return absl::AbortedError(absl::StrCat(
@@ -70,14 +69,14 @@ absl::Status CheckSnapshot(const std::string& scope,
     return absl::OkStatus();
   }
   if (version > head->head_version) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "snapshot of scope ", scope, " at version ", version,
-        " is ahead of its last commit ", head->head_version));
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot of scope ", scope, " at version ", version,
+                     " is ahead of its last commit ", head->head_version));
   }
   if (!Extends(*head, version, writer_id, known)) {
-    return absl::AbortedError(absl::StrCat(
-        "version conflict: version ", version, " of scope ", scope,
-        " was not committed or loaded by this store"));
+    return absl::AbortedError(
+        absl::StrCat("version conflict: version ", version, " of scope ", scope,
+                     " was not committed or loaded by this store"));
   }
   *action = SnapshotAction::kWrite;
   return absl::OkStatus();

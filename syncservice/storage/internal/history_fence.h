@@ -64,9 +64,8 @@ class HistoryFence {
 // `version` to a scope whose stored head is `head` (nullopt: no such scope)?
 // OK, or the error Append() reports (see ScopeStore::Append()).
 absl::Status CheckAppend(const std::string& scope,
-                         const std::optional<ScopeHead>& head,
-                         uint64_t version, const std::string& writer_id,
-                         int64_t known);
+                         const std::optional<ScopeHead>& head, uint64_t version,
+                         const std::string& writer_id, int64_t known);
 
 // What SaveSnapshot(version) does to a scope whose stored head is `head`.
 enum class SnapshotAction { kWrite, kKeepNewer };

@@ -46,11 +46,14 @@ TEST(CheckSnapshotTest, Outcomes) {
   SnapshotAction action;
   EXPECT_TRUE(CheckSnapshot("s", Head(2, 6, "me"), 5, "me", -1, &action).ok());
   EXPECT_EQ(action, SnapshotAction::kWrite);
-  EXPECT_TRUE(CheckSnapshot("s", Head(2, 6, "other"), 5, "me", 5, &action).ok());
+  EXPECT_TRUE(
+      CheckSnapshot("s", Head(2, 6, "other"), 5, "me", 5, &action).ok());
   EXPECT_EQ(action, SnapshotAction::kWrite);
-  EXPECT_TRUE(CheckSnapshot("s", Head(5, 6, "other"), 4, "me", -1, &action).ok());
+  EXPECT_TRUE(
+      CheckSnapshot("s", Head(5, 6, "other"), 4, "me", -1, &action).ok());
   EXPECT_EQ(action, SnapshotAction::kKeepNewer);
-  EXPECT_TRUE(CheckSnapshot("s", Head(5, 6, "other"), 5, "me", -1, &action).ok());
+  EXPECT_TRUE(
+      CheckSnapshot("s", Head(5, 6, "other"), 5, "me", -1, &action).ok());
   EXPECT_EQ(action, SnapshotAction::kKeepNewer);
   EXPECT_EQ(CheckSnapshot("s", Head(2, 6, "me"), 7, "me", 6, &action).code(),
             absl::StatusCode::kFailedPrecondition);

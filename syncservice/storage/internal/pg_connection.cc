@@ -41,8 +41,9 @@ absl::Status PgError(PGconn* conn, const PGresult* result,
   if (message.empty()) message = PQerrorMessage(conn);
   std::string text = absl::StrCat("postgres: ", what, ": ", message);
   if (PQstatus(conn) == CONNECTION_BAD) return absl::UnavailableError(text);
-  const char* state =
-      result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const char* state = result != nullptr
+                          ? PQresultErrorField(result, PG_DIAG_SQLSTATE)
+                          : nullptr;
   absl::string_view sqlstate = state != nullptr ? state : "";
   if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "23505") {
     return absl::AbortedError(text);
@@ -64,8 +65,9 @@ absl::Status PgError(PGconn* conn, const PGresult* result,
 }
 
 bool IsRetryable(const PGresult* result) {
-  const char* state =
-      result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const char* state = result != nullptr
+                          ? PQresultErrorField(result, PG_DIAG_SQLSTATE)
+                          : nullptr;
   if (state == nullptr) return false;
   absl::string_view s = state;
   return s == "40001" || s == "40P01";
@@ -98,9 +100,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
   auto connection =
       std::unique_ptr<Connection>(new Connection(conn, std::move(setup)));
   if (PQstatus(conn) != CONNECTION_OK) {
-    return absl::UnavailableError(absl::StrCat(
-        "postgres: cannot connect: ",
-        absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn))));
+    return absl::UnavailableError(
+        absl::StrCat("postgres: cannot connect: ",
+                     absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn))));
   }
   absl::Status set_up = connection->setup_(*connection);
   if (!set_up.ok()) return set_up;

@@ -109,7 +109,8 @@ class Connection {
                        std::vector<Oid> types);
 
  private:
-  Connection(PGconn* conn, Setup setup) : conn_(conn), setup_(std::move(setup)) {}
+  Connection(PGconn* conn, Setup setup)
+      : conn_(conn), setup_(std::move(setup)) {}
 
   PGconn* const conn_;
   const Setup setup_;

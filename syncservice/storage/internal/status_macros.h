@@ -14,16 +14,16 @@
 
 // Returns the status of `expr` (an absl::Status) from the enclosing function
 // if it is not OK.
-#define STORAGE_RETURN_IF_ERROR(expr)                   \
-  do {                                                  \
-    ::absl::Status storage_status_ = (expr);            \
-    if (!storage_status_.ok()) return storage_status_;  \
+#define STORAGE_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::absl::Status storage_status_ = (expr);           \
+    if (!storage_status_.ok()) return storage_status_; \
   } while (false)
 
 // `lhs = std::move(value)` of the absl::StatusOr `expr`, or returns its
 // status from the enclosing function. `lhs` may declare a variable.
-#define STORAGE_ASSIGN_OR_RETURN(lhs, expr)                                  \
-  STORAGE_ASSIGN_OR_RETURN_IMPL_(                                            \
+#define STORAGE_ASSIGN_OR_RETURN(lhs, expr) \
+  STORAGE_ASSIGN_OR_RETURN_IMPL_(           \
       STORAGE_STATUS_CONCAT_(storage_statusor_, __LINE__), lhs, expr)
 
 #define STORAGE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
