@@ -1,5 +1,7 @@
 #include "common/value.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/json_number.h"
@@ -41,6 +43,17 @@ absl::string_view KindName(Value::Kind kind) {
       return "array";
   }
   return "?";
+}
+
+void SetProperty(PropertyList& properties, const std::string& key,
+                 const Value& value) {
+  auto it = std::find_if(properties.begin(), properties.end(),
+                         [&](const auto& kv) { return kv.first == key; });
+  if (it != properties.end()) {
+    it->second = value;
+  } else {
+    properties.emplace_back(key, value);
+  }
 }
 
 }  // namespace jetstream

@@ -73,6 +73,14 @@ absl::string_view KindName(Value::Kind kind);
 // keeps the last of duplicate keys, as JSON.parse does).
 using PropertyList = std::vector<std::pair<std::string, Value>>;
 
+// SetProperty()
+//
+// Replaces the value of `key` in `properties`, or appends it in last place
+// (as a validator's modifications are merged,
+// docs/protocol.md#d3-modifications).
+void SetProperty(PropertyList& properties, const std::string& key,
+                 const Value& value);
+
 }  // namespace jetstream
 
 #endif  // JETSTREAM_COMMON_VALUE_H_

@@ -242,13 +242,7 @@ ChangesetResult ScopeHost::ApplyOutcomeLocked(Changeset changeset,
     if (index >= n) continue;
     PropertyList& target = changeset.fragments[index].properties;
     for (const auto& [key, value] : properties) {
-      auto it = std::find_if(target.begin(), target.end(),
-                             [&](const auto& kv) { return kv.first == key; });
-      if (it != target.end()) {
-        it->second = value;
-      } else {
-        target.emplace_back(key, value);
-      }
+      SetProperty(target, key, value);
       modified[index].emplace_back(key, value);
     }
   }

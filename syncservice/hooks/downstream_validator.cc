@@ -104,8 +104,8 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
       }
       SyncFragment& target = changeset_.fragments[m.fragment()];
       for (auto& [key, value] : jetstream::FromProto(m.properties())) {
-        Set(target.properties, key, value);
-        Set(modified_[m.fragment()], key, value);
+        SetProperty(target.properties, key, value);
+        SetProperty(modified_[m.fragment()], key, value);
       }
     }
     Next();
@@ -156,17 +156,6 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
     }
     follow_up_ = *std::move(updates);
     Finish();
-  }
-
-  static void Set(PropertyList& properties, const std::string& key,
-                  const Value& value) {
-    auto it = std::find_if(properties.begin(), properties.end(),
-                           [&](const auto& kv) { return kv.first == key; });
-    if (it != properties.end()) {
-      it->second = value;
-    } else {
-      properties.emplace_back(key, value);
-    }
   }
 
   void Reject(WireError error) {
