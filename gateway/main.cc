@@ -20,9 +20,11 @@ ABSL_FLAG(std::string, listen_address, "127.0.0.1",
           "Address for WebSocket and HTTP clients.");
 ABSL_FLAG(uint16_t, port, 3000, "Port for WebSocket and HTTP; 0 picks one.");
 ABSL_FLAG(std::vector<std::string>, sync_service, {"127.0.0.1:50051"},
-          "gRPC addresses of the sync service replicas, comma-separated. "
-          "Each scope goes to one replica, by a hash of its name over these "
-          "strings: list the same addresses on every gateway.");
+          "Seeds for the sync service replicas: gRPC addresses or one DNS "
+          "name (dns:///...), comma-separated. Replicas sharing PostgreSQL "
+          "report their members and are routed by member id; standalone "
+          "replicas are each named by the seed as written, so list the same "
+          "seeds on every gateway.");
 ABSL_FLAG(std::string, sync_service_token, "",
           "Bearer token presented to the sync service (its "
           "--auth_tokens_file); needs --sync_service_tls_ca; empty sends "

@@ -4,8 +4,8 @@
 // docs/protocol.md#timers and sane limits. Filled from flags in gateway/main.cc
 // only.
 
-#ifndef JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
-#define JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
+#ifndef JETSTREAM_GATEWAY_CORE_GATEWAY_OPTIONS_H_
+#define JETSTREAM_GATEWAY_CORE_GATEWAY_OPTIONS_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -20,9 +20,12 @@ struct GatewayOptions {
   // Where clients connect (WebSocket on any path, HTTP for the rest).
   std::string listen_address = "127.0.0.1";
   uint16_t port = 3000;
-  // The sync service replicas' gRPC addresses. Each scope is routed to one
-  // of them by rendezvous hashing of its name over these strings, so every
-  // gateway must list the same addresses, spelt the same way (in any order).
+  // Seeds for the sync service replicas (gRPC addresses, or one DNS name).
+  // Replicas that share PostgreSQL report their members, and scopes are
+  // routed by rendezvous hashing over member ids; a standalone replica is
+  // named by its seed as written, so then every gateway must list the same
+  // seeds, spelt the same way (in any order). See
+  // gateway/sync/routing_sync_client.h.
   std::vector<std::string> sync_service_targets = {"127.0.0.1:50051"};
   // Sent as `authorization: Bearer <token>` to the sync service; empty
   // sends none.
@@ -97,4 +100,4 @@ struct GatewayOptions {
 
 }  // namespace jetstream::gateway
 
-#endif  // JETSTREAM_GATEWAY_GATEWAY_OPTIONS_H_
+#endif  // JETSTREAM_GATEWAY_CORE_GATEWAY_OPTIONS_H_

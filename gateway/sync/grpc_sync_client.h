@@ -12,8 +12,8 @@
 // Thread-safety: public methods on the hub executor only. gRPC's own
 // threads only touch the write queue (under a mutex) and post to the hub.
 
-#ifndef JETSTREAM_GATEWAY_GRPC_SYNC_CLIENT_H_
-#define JETSTREAM_GATEWAY_GRPC_SYNC_CLIENT_H_
+#ifndef JETSTREAM_GATEWAY_SYNC_GRPC_SYNC_CLIENT_H_
+#define JETSTREAM_GATEWAY_SYNC_GRPC_SYNC_CLIENT_H_
 
 #include <atomic>
 #include <cstdint>
@@ -122,4 +122,4 @@ class GrpcSyncClient : public SyncClient {
 
 }  // namespace jetstream::gateway
 
-#endif  // JETSTREAM_GATEWAY_GRPC_SYNC_CLIENT_H_
+#endif  // JETSTREAM_GATEWAY_SYNC_GRPC_SYNC_CLIENT_H_

@@ -34,8 +34,8 @@
 // Thread-safety: like every SyncClient, public methods and listener calls
 // run on the hub executor only; so do the `schedule` callbacks.
 
-#ifndef JETSTREAM_GATEWAY_ROUTING_SYNC_CLIENT_H_
-#define JETSTREAM_GATEWAY_ROUTING_SYNC_CLIENT_H_
+#ifndef JETSTREAM_GATEWAY_SYNC_ROUTING_SYNC_CLIENT_H_
+#define JETSTREAM_GATEWAY_SYNC_ROUTING_SYNC_CLIENT_H_
 
 #include <atomic>
 #include <cstddef>
@@ -202,4 +202,4 @@ class RoutingSyncClient : public SyncClient {
 
 }  // namespace jetstream::gateway
 
-#endif  // JETSTREAM_GATEWAY_ROUTING_SYNC_CLIENT_H_
+#endif  // JETSTREAM_GATEWAY_SYNC_ROUTING_SYNC_CLIENT_H_

@@ -4,8 +4,8 @@
 // watch committed changesets. The production implementation multiplexes all
 // of it over one gRPC stream (grpc_sync_client.h).
 
-#ifndef JETSTREAM_GATEWAY_SYNC_CLIENT_H_
-#define JETSTREAM_GATEWAY_SYNC_CLIENT_H_
+#ifndef JETSTREAM_GATEWAY_SYNC_SYNC_CLIENT_H_
+#define JETSTREAM_GATEWAY_SYNC_SYNC_CLIENT_H_
 
 #include <functional>
 #include <string>
@@ -95,4 +95,4 @@ class SyncClient {
 
 }  // namespace jetstream::gateway
 
-#endif  // JETSTREAM_GATEWAY_SYNC_CLIENT_H_
+#endif  // JETSTREAM_GATEWAY_SYNC_SYNC_CLIENT_H_

@@ -10,8 +10,8 @@
 // Callback contract: `done` is called exactly once, from any thread,
 // possibly before the method returns. It must not block.
 
-#ifndef JETSTREAM_SYNCSERVICE_ACCESS_POLICY_H_
-#define JETSTREAM_SYNCSERVICE_ACCESS_POLICY_H_
+#ifndef JETSTREAM_SYNCSERVICE_CORE_ACCESS_POLICY_H_
+#define JETSTREAM_SYNCSERVICE_CORE_ACCESS_POLICY_H_
 
 #include <functional>
 #include <map>
@@ -66,4 +66,4 @@ class AccessPolicy {
 
 }  // namespace jetstream
 
-#endif  // JETSTREAM_SYNCSERVICE_ACCESS_POLICY_H_
+#endif  // JETSTREAM_SYNCSERVICE_CORE_ACCESS_POLICY_H_

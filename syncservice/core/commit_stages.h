@@ -12,8 +12,8 @@
 // changeset while the previous one is being written, but replies and
 // broadcasts leave strictly in commit order, each once it is durable.
 
-#ifndef JETSTREAM_SYNCSERVICE_COMMIT_STAGES_H_
-#define JETSTREAM_SYNCSERVICE_COMMIT_STAGES_H_
+#ifndef JETSTREAM_SYNCSERVICE_CORE_COMMIT_STAGES_H_
+#define JETSTREAM_SYNCSERVICE_CORE_COMMIT_STAGES_H_
 
 #include <cstddef>
 #include <functional>
@@ -138,4 +138,4 @@ class CommitPersister {
 
 }  // namespace jetstream
 
-#endif  // JETSTREAM_SYNCSERVICE_COMMIT_STAGES_H_
+#endif  // JETSTREAM_SYNCSERVICE_CORE_COMMIT_STAGES_H_

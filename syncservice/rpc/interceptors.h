@@ -48,8 +48,8 @@
 // Thread-safety: all classes are thread-safe; gRPC calls them from its own
 // threads.
 
-#ifndef JETSTREAM_SYNCSERVICE_INTERCEPTORS_H_
-#define JETSTREAM_SYNCSERVICE_INTERCEPTORS_H_
+#ifndef JETSTREAM_SYNCSERVICE_RPC_INTERCEPTORS_H_
+#define JETSTREAM_SYNCSERVICE_RPC_INTERCEPTORS_H_
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/auth_metadata_processor.h>
@@ -172,4 +172,4 @@ class CallAuthenticator final : public grpc::AuthMetadataProcessor {
 
 }  // namespace jetstream
 
-#endif  // JETSTREAM_SYNCSERVICE_INTERCEPTORS_H_
+#endif  // JETSTREAM_SYNCSERVICE_RPC_INTERCEPTORS_H_
