@@ -13,6 +13,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -66,10 +67,17 @@ class CrashTestBase : public SystemFixture {
                          absl::FormatDuration(kRequestTimeout))};
   }
 
-  // Fetches until the gateway has reconnected and the scope is served.
+  // Fetches until the gateway has reconnected and the scope is served,
+  // backing off between attempts (5 ms doubling to 100 ms) as a client
+  // should; a tight loop would run into the session's message rate.
   Fetched FetchUntilServed(WsTestClient& client, const std::string& name) {
     absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (absl::Now() < deadline) {
+    absl::Duration backoff = absl::Milliseconds(5);
+    for (bool first = true; absl::Now() < deadline; first = false) {
+      if (!first) {
+        absl::SleepFor(backoff);
+        backoff = std::min(2 * backoff, absl::Milliseconds(100));
+      }
       absl::StatusOr<Fetched> f = FetchState(client, name);
       if (f.ok()) return *std::move(f);
       EXPECT_TRUE(absl::IsNotFound(f.status())) << f.status();

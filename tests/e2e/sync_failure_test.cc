@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -52,10 +53,17 @@ class SyncFailureTest : public SystemFixture {
 
   // Fetches `name` on `client` until it succeeds (the gateway has
   // reconnected), each attempt answered; false if `timeout` passes first.
+  // Retries back off (5 ms doubling to 100 ms), as a client should: a tight
+  // loop would run into the session's message rate (rate-limited).
   bool FetchUntilServed(WsTestClient& client, const std::string& name,
                         absl::Duration timeout, Fetched* out) {
     absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
+    absl::Duration backoff = absl::Milliseconds(5);
+    for (bool first = true; absl::Now() < deadline; first = false) {
+      if (!first) {
+        absl::SleepFor(backoff);
+        backoff = std::min(2 * backoff, absl::Milliseconds(100));
+      }
       absl::StatusOr<Fetched> f = FetchState(client, name);
       if (f.ok()) {
         *out = *std::move(f);
