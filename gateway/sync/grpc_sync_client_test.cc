@@ -1,13 +1,18 @@
-// GrpcSyncClient against a scripted SyncService on 127.0.0.1:0: frames
-// stay under the agreed size, a request too large for the service fails
-// alone, an idle stream with the agreed keepalive stays up (and one without
-// the service's side of the agreement is torn down), a broken stream fails
-// pending requests as unknown outcomes, and an apply answered after its
-// timeout reaches every session, its sender included.
+// GrpcSyncClient against a scripted SyncService, over gRPC's in-process
+// channel (or 127.0.0.1:0 where HTTP/2 pings matter): frames stay under the
+// agreed size, a request too large for the service fails alone, an idle
+// stream with the agreed keepalive stays up (and one without the service's
+// side of the agreement is torn down), a broken stream fails pending
+// requests as unknown outcomes and is reopened, a request with no stream
+// fails at once, the timeout sweep fails what the service does not answer,
+// and an apply answered after its timeout reaches every session, its sender
+// included.
 
 #include "gateway/sync/grpc_sync_client.h"
 
+#include <algorithm>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -42,7 +47,7 @@ class ScriptedService final : public sync::v1::SyncService::CallbackService {
     }
     void OnReadDone(bool ok) override {
       if (!ok) {
-        Finish(grpc::Status::OK);
+        End(grpc::Status::OK);
         return;
       }
       service_->Received(frame_);
@@ -63,6 +68,13 @@ class ScriptedService final : public sync::v1::SyncService::CallbackService {
       queue_.push_back(std::move(frame));
       if (!writing_) WriteLocked();
     }
+    // Ends the stream from the service's side, once.
+    void End(grpc::Status status) {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+      Finish(std::move(status));
+    }
 
    private:
     void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -77,6 +89,7 @@ class ScriptedService final : public sync::v1::SyncService::CallbackService {
     std::deque<ServiceFrame> queue_ ABSL_GUARDED_BY(mu_);
     ServiceFrame out_;
     bool writing_ ABSL_GUARDED_BY(mu_) = false;
+    bool finished_ ABSL_GUARDED_BY(mu_) = false;
   };
 
   grpc::ServerBidiReactor<GatewayFrame, ServiceFrame>* Connect(
@@ -113,6 +126,12 @@ class ScriptedService final : public sync::v1::SyncService::CallbackService {
     ASSERT_NE(stream_, nullptr);
     stream_->Send(std::move(frame));
   }
+  // Ends the open stream with `status`, as a restarting service would.
+  void EndStream(grpc::Status status) {
+    absl::MutexLock lock(&mu_);
+    ASSERT_NE(stream_, nullptr);
+    stream_->End(std::move(status));
+  }
   std::vector<size_t> frame_bytes() {
     absl::MutexLock lock(&mu_);
     return frame_bytes_;
@@ -144,7 +163,12 @@ class EventLog : public SyncClient::Listener {
   void OnResync(const sync::v1::ScopeSnapshot&) override { Add("resync"); }
   void OnStreamStarted() override { Add("started"); }
   void OnScopeLost(const std::string& scope) override { Add("lost " + scope); }
-  void OnStreamEnded() override { Add("ended"); }
+  void OnStreamEnded() override {
+    Add("ended");
+    if (on_ended) on_ended();
+  }
+  // Runs on the hub inside OnStreamEnded, when set before the stream ends.
+  std::function<void()> on_ended;
 
   void Add(std::string e) {
     absl::MutexLock lock(&mu_);
@@ -154,6 +178,14 @@ class EventLog : public SyncClient::Listener {
     absl::MutexLock lock(&mu_);
     auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return std::find(events_.begin(), events_.end(), event) != events_.end();
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
+  }
+  // Waits until `event` was seen `n` times.
+  bool WaitForCount(const std::string& event, int n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return std::count(events_.begin(), events_.end(), event) >= n;
     };
     return mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
   }
@@ -167,23 +199,35 @@ class EventLog : public SyncClient::Listener {
   std::vector<std::string> events_ ABSL_GUARDED_BY(mu_);
 };
 
+// How the client reaches the scripted service.
+enum class Transport {
+  kInProcess,  // gRPC's in-process channel: no sockets, no HTTP/2 pings
+  kTcp,        // 127.0.0.1:0, for what the HTTP/2 transport itself does
+};
+
 class GrpcSyncClientTest : public ::testing::Test {
  protected:
   // Starts the service (with the link's server settings unless told not
   // to) and a client on a hub thread.
-  void Start(LinkKeepalive keepalive = {}, bool agreed = true,
+  void Start(Transport transport = Transport::kInProcess,
+             LinkKeepalive keepalive = {}, bool agreed = true,
              absl::Duration request_timeout = absl::Seconds(10)) {
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
+    if (transport == Transport::kTcp) {
+      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                               &port);
+    }
     builder.RegisterService(&service_);
     if (agreed) ConfigureSyncServiceServer(keepalive, builder);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    auto channel = grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(),
-        GatewayChannelArguments(keepalive));
+    std::shared_ptr<grpc::Channel> channel =
+        transport == Transport::kTcp
+            ? grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                        grpc::InsecureChannelCredentials(),
+                                        GatewayChannelArguments(keepalive))
+            : server_->InProcessChannel(GatewayChannelArguments(keepalive));
     client_ = std::make_unique<GrpcSyncClient>(hub_, channel, request_timeout);
     client_->SetListener(&log_);
     work_.emplace(net::make_work_guard(ioc_));
@@ -278,7 +322,7 @@ TEST_F(GrpcSyncClientTest,
 TEST_F(GrpcSyncClientTest, AnIdleStreamWithTheAgreedKeepaliveStaysUp) {
   // Pings every 100 ms: 30 of them while the stream carries nothing.
   LinkKeepalive fast{absl::Milliseconds(100), absl::Seconds(5)};
-  Start(fast);
+  Start(Transport::kTcp, fast);
   EXPECT_FALSE(log_.WaitFor("ended", absl::Seconds(3)));
   EXPECT_EQ(service_.streams(), 1);
   OnHub([&] { client_->Apply(BigApply(10), [](auto) {}); });
@@ -289,7 +333,7 @@ TEST_F(GrpcSyncClientTest, AServerWithoutTheAgreementTearsTheIdleStreamDown) {
   // The same pings against gRPC's default server policy (one ping without
   // data per 5 minutes): GOAWAY too_many_pings, and the client reconnects.
   LinkKeepalive fast{absl::Milliseconds(100), absl::Seconds(5)};
-  Start(fast, /*agreed=*/false);
+  Start(Transport::kTcp, fast, /*agreed=*/false);
   EXPECT_TRUE(log_.WaitFor("ended", absl::Seconds(30)));
 }
 
@@ -312,7 +356,7 @@ TEST_F(GrpcSyncClientTest,
 }
 
 TEST_F(GrpcSyncClientTest, AnApplyAnsweredAfterItsTimeoutReachesItsSenderToo) {
-  Start({}, true, absl::Milliseconds(300));
+  Start(Transport::kInProcess, {}, true, absl::Milliseconds(300));
   absl::Notification answered;
   absl::Status status;
   OnHub([&] {
@@ -339,6 +383,141 @@ TEST_F(GrpcSyncClientTest, AnApplyAnsweredAfterItsTimeoutReachesItsSenderToo) {
   // Its sender was told it failed: the commit goes to it as well, as a
   // change from the server (no origin).
   EXPECT_TRUE(log_.WaitFor("commit origin=", absl::Seconds(30)));
+}
+
+TEST_F(GrpcSyncClientTest,
+       AStreamTheServiceEndsIsReopenedAndCarriesNewRequests) {
+  Start();
+  absl::Notification failed;
+  absl::Status status;
+  OnHub([&] {
+    client_->Apply(BigApply(10), [&](absl::StatusOr<sync::v1::ApplyResult> r) {
+      status = r.status();
+      failed.Notify();
+    });
+  });
+  ASSERT_EQ(service_.WaitForRequests(1).size(), 1u);
+  service_.EndStream(grpc::Status(grpc::StatusCode::UNAVAILABLE, "restart"));
+  failed.WaitForNotification();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnknown) << status;
+  // The listener hears the end, then a new start (it re-watches then).
+  ASSERT_TRUE(log_.WaitForCount("started", 2, absl::Seconds(30)));
+  std::vector<std::string> events = log_.events();
+  auto ended = std::find(events.begin(), events.end(), "ended");
+  ASSERT_NE(ended, events.end());
+  EXPECT_NE(std::find(ended, events.end(), "started"), events.end());
+  EXPECT_EQ(service_.streams(), 2);
+  OnHub([&] { EXPECT_TRUE(client_->connected()); });
+
+  // The new stream carries requests, and their answers come back.
+  absl::Notification fetched;
+  absl::StatusOr<sync::v1::FetchResult> result;
+  OnHub([&] {
+    sync::v1::FetchRequest fetch;
+    fetch.set_scope("Canvas");
+    client_->Fetch(fetch, [&](absl::StatusOr<sync::v1::FetchResult> r) {
+      result = std::move(r);
+      fetched.Notify();
+    });
+  });
+  std::vector<sync::v1::GatewayRequest> got = service_.WaitForRequests(2);
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_TRUE(got[1].has_fetch());
+  ServiceFrame answer;
+  answer.add_events()->mutable_fetch_result()->set_request_id(
+      got[1].request_id());
+  service_.Send(answer);
+  fetched.WaitForNotification();
+  EXPECT_TRUE(result.ok()) << result.status();
+}
+
+TEST_F(GrpcSyncClientTest, ARequestWithNoStreamOpenFailsAtOnceButNotInline) {
+  Start();
+  // Between a stream's end and the reconnect there is no stream: a request
+  // then fails with kUnavailable (clients get an error, never a hang), and
+  // its callback runs after the call returns, never inside it.
+  absl::Notification failed;
+  absl::Status status;
+  bool returned = false;
+  bool inline_call = false;
+  log_.on_ended = [&] {
+    sync::v1::FetchRequest fetch;
+    fetch.set_scope("Canvas");
+    client_->Fetch(fetch, [&](absl::StatusOr<sync::v1::FetchResult> r) {
+      inline_call = !returned;
+      status = r.status();
+      failed.Notify();
+    });
+    returned = true;
+  };
+  service_.EndStream(grpc::Status(grpc::StatusCode::UNAVAILABLE, "restart"));
+  failed.WaitForNotification();
+  EXPECT_FALSE(inline_call);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  // Nothing of it reached the service.
+  EXPECT_TRUE(service_.WaitForRequests(0).empty());
+  OnHub([&] { log_.on_ended = nullptr; });  // before the next stream ends
+}
+
+TEST_F(GrpcSyncClientTest,
+       TheSweepFailsUnansweredRequestsAndIgnoresLateAnswers) {
+  Start(Transport::kInProcess, {}, true, absl::Milliseconds(300));
+  int answers = 0;
+  absl::Notification answered;
+  absl::Status status;
+  OnHub([&] {
+    sync::v1::FetchRequest fetch;
+    fetch.set_scope("Canvas");
+    client_->Fetch(fetch, [&](absl::StatusOr<sync::v1::FetchResult> r) {
+      ++answers;
+      status = r.status();
+      answered.Notify();
+    });
+  });
+  std::vector<sync::v1::GatewayRequest> got = service_.WaitForRequests(1);
+  ASSERT_EQ(got.size(), 1u);
+  answered.WaitForNotification();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  // The service answers after all, and then commits something else: the
+  // late answer is dropped (the callback ran once), and the stream lives.
+  ServiceFrame late;
+  late.add_events()->mutable_fetch_result()->set_request_id(
+      got[0].request_id());
+  auto* commit = late.add_events()->mutable_commit();
+  commit->set_scope("Canvas");
+  commit->set_version(3);
+  commit->set_origin_session_id("other");
+  service_.Send(late);
+  ASSERT_TRUE(log_.WaitFor("commit origin=other", absl::Seconds(30)));
+  OnHub([&] { EXPECT_EQ(answers, 1); });
+  EXPECT_EQ(service_.streams(), 1);
+}
+
+TEST_F(GrpcSyncClientTest, ALateRedirectAppliedNothingAndItsCommitKeepsOrigin) {
+  Start(Transport::kInProcess, {}, true, absl::Milliseconds(300));
+  absl::Notification answered;
+  OnHub([&] {
+    client_->Apply(BigApply(10), [&](absl::StatusOr<sync::v1::ApplyResult>) {
+      answered.Notify();
+    });
+  });
+  std::vector<sync::v1::GatewayRequest> got = service_.WaitForRequests(1);
+  ASSERT_EQ(got.size(), 1u);
+  answered.WaitForNotification();
+  // Its late result refused every fragment: nothing of it was committed,
+  // so the next commit at that version is somebody else's and keeps its
+  // origin (its sender must not get its own change back).
+  ServiceFrame late;
+  auto* result = late.add_events()->mutable_apply_result();
+  result->set_request_id(got[0].request_id());
+  result->add_replies()->mutable_error()->set_message("moved");
+  result->set_version(7);
+  auto* commit = late.add_events()->mutable_commit();
+  commit->set_scope("Canvas");
+  commit->set_version(7);
+  commit->set_origin_session_id("s");
+  service_.Send(late);
+  EXPECT_TRUE(log_.WaitFor("commit origin=s", absl::Seconds(30)));
 }
 
 }  // namespace
