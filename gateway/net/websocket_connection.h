@@ -4,13 +4,20 @@
 // connection's own strand (JSON parsing is the expensive part and runs in
 // parallel across connections; with one event-loop thread every connection
 // shares the hub's strand), and hands the parsed messages to the
-// SessionManager. Writes go through a bounded queue with one async_write in
-// flight; a client that does not read fast enough overflows it and its
-// session is ended with close code 4097 and a clear reason, so it never
-// stalls anybody else.
+// protocol layer (ConnectionEvents: the SessionManager). Writes go through a
+// bounded queue with one async_write in flight; a client that does not read
+// fast enough overflows it and its session is ended with close code 4097 and
+// a clear reason, so it never stalls anybody else.
+//
+// The class is a template over the stream under the WebSocket layer: the
+// gateway uses a TCP socket on the connection's strand (WebSocketConnection,
+// instantiated once in websocket_connection.cc); unit tests use
+// boost::beast::test::stream, including its fail_count (the definitions are
+// in websocket_connection_impl.h, which only they and the .cc include).
 //
 // Lifetime: shared_ptr, kept alive by its pending asynchronous operations.
-// Thread-safety: Send() and Close() from any thread; the rest on the strand.
+// Thread-safety: Send() and Close() from any thread; the rest on the
+// stream's executor (the strand).
 
 #ifndef JETSTREAM_GATEWAY_NET_WEBSOCKET_CONNECTION_H_
 #define JETSTREAM_GATEWAY_NET_WEBSOCKET_CONNECTION_H_
@@ -29,7 +36,6 @@
 #include "gateway/core/gateway_options.h"
 #include "gateway/core/hub_executor.h"
 #include "gateway/session/connection.h"
-#include "gateway/session/session_manager.h"
 
 namespace jetstream::gateway {
 
@@ -51,9 +57,13 @@ using ConnectionSocket =
 ConnectionStream MakeConnectionStream(boost::asio::ip::tcp::socket&& socket,
                                       ConnectionStrand strand);
 
-class WebSocketConnection
+// A process-wide unique id for a new connection.
+uint64_t NextConnectionId();
+
+template <class NextLayer>
+class BasicWebSocketConnection
     : public Connection,
-      public std::enable_shared_from_this<WebSocketConnection> {
+      public std::enable_shared_from_this<BasicWebSocketConnection<NextLayer>> {
  public:
   // Who is on the other end, from the upgrade request.
   struct Client {
@@ -64,9 +74,10 @@ class WebSocketConnection
     std::string origin;   // the Origin header; empty without one
   };
 
-  WebSocketConnection(ConnectionSocket&& socket, SessionManager& manager,
-                      const GatewayOptions& options, Client client);
-  ~WebSocketConnection() override;
+  // `events` and `options` must outlive the connection.
+  BasicWebSocketConnection(NextLayer&& stream, ConnectionEvents& events,
+                           const GatewayOptions& options, Client client);
+  ~BasicWebSocketConnection() override;
 
   // Completes the upgrade of `request` and starts reading.
   void Run(
@@ -92,11 +103,14 @@ class WebSocketConnection
   void DoWrite();
   void OnWrite(boost::beast::error_code ec, size_t bytes);
   void DoClose();
-  void Finish();  // reports the close to the manager, once
+  // Closes the socket under the WebSocket layer: pending operations end
+  // with operation_aborted. For a connection that failed; idempotent.
+  void CloseSocket();
+  void Finish();  // closes the socket and reports the close to `events_`, once
 
-  boost::beast::websocket::stream<ConnectionSocket> ws_;
+  boost::beast::websocket::stream<NextLayer> ws_;
   boost::beast::flat_buffer buffer_;
-  SessionManager& manager_;
+  ConnectionEvents& events_;
   const GatewayOptions& options_;
   ConnectionParams params_;
   const std::string peer_;
@@ -118,6 +132,10 @@ class WebSocketConnection
   bool discarding_ = false;
   std::optional<boost::beast::websocket::close_reason> close_reason_;
 };
+
+// The gateway's: a TCP socket on the connection's strand.
+using WebSocketConnection = BasicWebSocketConnection<ConnectionSocket>;
+extern template class BasicWebSocketConnection<ConnectionSocket>;
 
 }  // namespace jetstream::gateway
 

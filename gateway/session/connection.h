@@ -11,7 +11,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/status/statusor.h"
+#include "gateway/protocol/client_message.h"
 #include "gateway/protocol/server_frame.h"
 
 namespace jetstream::gateway {
@@ -57,6 +60,27 @@ using ConnectionPtr = std::shared_ptr<Connection>;
 // from the query string (case kept after the prefix), keyed by the rest of the
 // name.
 using ConnectionParams = std::map<std::string, std::string>;
+
+// ConnectionEvents
+//
+// What a connection reports to the protocol layer (SessionManager
+// implements it; tests record). Calls may come from any thread; for one
+// connection they come in order: Opened once, then frames and at most one
+// overflow, then Closed once (only if Opened was reported).
+class ConnectionEvents {
+ public:
+  virtual ~ConnectionEvents() = default;
+  // The upgrade completed; `params` are the connection's x-jetstream-*.
+  virtual void OnConnectionOpened(ConnectionPtr connection,
+                                  ConnectionParams params) = 0;
+  // A frame of `frame_bytes` bytes, parsed or refused by the parser.
+  virtual void OnFrame(ConnectionPtr connection, size_t frame_bytes,
+                       absl::StatusOr<std::vector<ClientMessage>> messages) = 0;
+  // The client does not read: the connection closes itself with 4097.
+  virtual void OnWriteQueueOverflow(ConnectionPtr connection) = 0;
+  // The connection ended (closed by either side, or failed).
+  virtual void OnConnectionClosed(ConnectionPtr connection) = 0;
+};
 
 }  // namespace jetstream::gateway
 

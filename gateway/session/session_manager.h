@@ -35,7 +35,7 @@
 
 namespace jetstream::gateway {
 
-class SessionManager : public SyncClient::Listener {
+class SessionManager : public SyncClient::Listener, public ConnectionEvents {
  public:
   // `sync` and `clock` must outlive the manager; the manager becomes the
   // listener of `sync`. `clock` is read for rate limits, the tarpit and
@@ -44,14 +44,14 @@ class SessionManager : public SyncClient::Listener {
                  SyncClient& sync, const Clock& clock = Clock::Real());
   ~SessionManager() override;
 
-  // Connection events, from any thread.
-  void OnConnectionOpened(ConnectionPtr connection, ConnectionParams params);
-  // A frame of `frame_bytes` bytes, parsed or refused by the parser.
+  // ConnectionEvents, from any thread. A write-queue overflow ends the
+  // connection's session (4097).
+  void OnConnectionOpened(ConnectionPtr connection,
+                          ConnectionParams params) override;
   void OnFrame(ConnectionPtr connection, size_t frame_bytes,
-               absl::StatusOr<std::vector<ClientMessage>> messages);
-  void OnConnectionClosed(ConnectionPtr connection);
-  // The connection's client does not read: its session ends (4097).
-  void OnWriteQueueOverflow(ConnectionPtr connection);
+               absl::StatusOr<std::vector<ClientMessage>> messages) override;
+  void OnConnectionClosed(ConnectionPtr connection) override;
+  void OnWriteQueueOverflow(ConnectionPtr connection) override;
 
   // Ends every session (closing their connections with 4097). Any thread.
   void Shutdown();
