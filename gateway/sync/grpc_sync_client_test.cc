@@ -265,12 +265,15 @@ class GrpcSyncClientTest : public ::testing::Test {
     return apply;
   }
 
+  // The service outlives the io_context: handlers that never ran when the
+  // hub stopped still hold streams (and their gRPC calls), and are
+  // destroyed with it, before the server goes.
+  ScriptedService service_;
+  std::unique_ptr<grpc::Server> server_;
   net::io_context ioc_;
   HubExecutor hub_ = net::make_strand(ioc_);
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
   std::thread thread_;
-  ScriptedService service_;
-  std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<GrpcSyncClient> client_;
   EventLog log_;
 };
