@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -310,11 +311,16 @@ class ContainerTest : public ::testing::Test {
                                            const std::string& name) {
     absl::Time deadline = absl::Now() + absl::Seconds(60);
     absl::Status last;
+    // Backing off as clients do (5 ms doubling to 100 ms): a tight loop
+    // would run into the session's message rate limit.
+    absl::Duration pause = absl::Milliseconds(5);
     while (absl::Now() < deadline) {
       absl::StatusOr<Fetched> f = FetchState(client, name);
       if (f.ok()) return f;
       if (!absl::IsNotFound(f.status())) return f.status();
       last = f.status();
+      absl::SleepFor(pause);
+      pause = std::min(pause * 2, absl::Milliseconds(100));
     }
     return absl::DeadlineExceededError(
         absl::StrCat("not served again: ", last.ToString()));

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
@@ -377,10 +378,15 @@ bool WaitForGauge(int port, absl::string_view name, int64_t value,
   absl::Time deadline = absl::Now() + timeout;
   MetricsReader reader;
   if (!reader.Connect(port).ok()) return false;
+  // The gauge is polled (a scrape is cheap), backing off from 1 ms to
+  // 50 ms so a slow change does not keep the gateway busy with scrapes.
+  absl::Duration pause = absl::Milliseconds(1);
   while (absl::Now() < deadline) {
     absl::StatusOr<int64_t> v = reader.Gauge(name);
     if (!v.ok()) return false;
     if (*v == value) return true;
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(50));
   }
   return false;
 }
