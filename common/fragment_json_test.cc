@@ -1,6 +1,7 @@
 #include "common/fragment_json.h"
 
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -16,7 +17,7 @@ TEST(FragmentJsonTest, RoundTripsByteForByte) {
       R"(","clsName":"Shape","properties":{"x":10,"y":20.5,"width":100,"height":1e+21,"color":null,"ok":true,"tags":["a","b\n\"c\"/é"]}}])";
   absl::StatusOr<std::vector<SyncFragment>> fragments =
       ParseFragmentsJson(json);
-  ASSERT_TRUE(fragments.ok()) << fragments.status();
+  ASSERT_OK(fragments);
   ASSERT_EQ(fragments->size(), 2u);
   EXPECT_EQ((*fragments)[0].type, FragmentType::kChange);
   EXPECT_EQ((*fragments)[1].type, FragmentType::kAdd);
@@ -27,7 +28,7 @@ TEST(FragmentJsonTest, LowerCasesUuidAndTreatsMissingPropertiesAsEmpty) {
   auto fragments = ParseFragmentsJson(
       R"([{"type":"change","uuid":"0F3C2A8E-5B1D-4C7E-9A11-3D2F6B7C8E90","clsName":"Canvas"},
           {"type":"change","uuid":"0f3c2a8e-5b1d-4c7e-9a11-3d2f6b7c8e90","clsName":"Canvas","properties":null}])");
-  ASSERT_TRUE(fragments.ok()) << fragments.status();
+  ASSERT_OK(fragments);
   EXPECT_TRUE((*fragments)[0].properties.empty());
   EXPECT_TRUE((*fragments)[1].properties.empty());
   EXPECT_EQ((*fragments)[0].uuid.ToString(), kRoot);
@@ -36,7 +37,7 @@ TEST(FragmentJsonTest, LowerCasesUuidAndTreatsMissingPropertiesAsEmpty) {
 TEST(FragmentJsonTest, DuplicateKeysKeepTheLastValue) {
   auto fragments = ParseFragmentsJson(
       R"([{"type":"change","uuid":"0f3c2a8e-5b1d-4c7e-9a11-3d2f6b7c8e90","clsName":"Shape","properties":{"x":1,"y":2,"x":3}}])");
-  ASSERT_TRUE(fragments.ok());
+  ASSERT_OK(fragments);
   ASSERT_EQ((*fragments)[0].properties.size(), 2u);
   EXPECT_EQ((*fragments)[0].properties[0].first, "x");
   EXPECT_EQ((*fragments)[0].properties[0].second, Value::Number(3));

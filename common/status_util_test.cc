@@ -1,13 +1,14 @@
 #include "common/status_util.h"
 
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
 
 TEST(StatusUtilTest, OkMapsToOk) {
-  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
-  EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK).ok());
+  EXPECT_OK(ToGrpcStatus(absl::OkStatus()));
+  EXPECT_OK(FromGrpcStatus(grpc::Status::OK));
 }
 
 TEST(StatusUtilTest, CodeAndMessageSurviveTheRoundTrip) {

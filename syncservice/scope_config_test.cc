@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "syncservice/engine/schema_loader.h"
 #include "syncservice/engine/scope.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -34,7 +35,7 @@ const ModelObject* Follow(const Scope& scope, const ModelObject& object,
 
 TEST(ScopeConfigTest, DemoFileLoads) {
   absl::StatusOr<ScopeConfig> config = LoadScopeConfigFile(kScopesPath);
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_EQ(config->source, kScopesPath);
   ASSERT_EQ(config->scopes.size(), 2u);
   EXPECT_EQ(config->scopes[0].name, "Canvas");
@@ -50,14 +51,14 @@ TEST(ScopeConfigTest, DemoScopesBuild) {
 
   absl::StatusOr<std::unique_ptr<Scope>> canvas =
       BuildScope(Schema(), config.scopes[0].root, "canvas");
-  ASSERT_TRUE(canvas.ok()) << canvas.status();
+  ASSERT_OK(canvas);
   EXPECT_EQ((*canvas)->root().type().name(), "Canvas");
   EXPECT_EQ(*(*canvas)->root().Get("name"), Value::String("Shapes Demo"));
   EXPECT_EQ((*canvas)->size(), 1u);
 
   absl::StatusOr<std::unique_ptr<Scope>> chat =
       BuildScope(Schema(), config.scopes[1].root, "chat");
-  ASSERT_TRUE(chat.ok()) << chat.status();
+  ASSERT_OK(chat);
   const Scope& scope = **chat;
   EXPECT_EQ(*scope.root().Get("name"), Value::String("Chat Demo"));
   EXPECT_EQ(scope.size(), 2u);
@@ -66,7 +67,7 @@ TEST(ScopeConfigTest, DemoScopesBuild) {
   EXPECT_EQ(attributes->type().name(), "ChatRoomAttributes");
   EXPECT_EQ(*attributes->Get("topic"), Value::String("Welcome"));
   EXPECT_EQ(*attributes->Get("status"), Value::Number(0));
-  EXPECT_TRUE(scope.CheckInvariants().ok());
+  EXPECT_OK(scope.CheckInvariants());
 
   for (const TemplateSpec& t : config.templates) {
     EXPECT_TRUE(BuildScope(Schema(), t.root, t.pattern).ok()) << t.pattern;
@@ -89,10 +90,10 @@ TEST(ScopeConfigTest, NestedObjectsInArraysAndDeeper) {
                            .value();
   absl::StatusOr<std::unique_ptr<Scope>> built =
       BuildScope(Schema(), config.scopes[0].root, "room");
-  ASSERT_TRUE(built.ok()) << built.status();
+  ASSERT_OK(built);
   const Scope& scope = **built;
   EXPECT_EQ(scope.size(), 5u);  // root, ann, bob, two messages
-  EXPECT_TRUE(scope.CheckInvariants().ok());
+  EXPECT_OK(scope.CheckInvariants());
 
   const Value& messages = *scope.root().Get("messages");
   ASSERT_TRUE(messages.is_array());
@@ -114,7 +115,7 @@ TEST(ScopeConfigTest, NestedObjectsInArraysAndDeeper) {
 
 TEST(ScopeConfigTest, EmptyListsAreFine) {
   absl::StatusOr<ScopeConfig> config = ParseScopeConfig("{}", "empty.json");
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_TRUE(config->scopes.empty());
   EXPECT_TRUE(config->templates.empty());
 }

@@ -17,6 +17,7 @@
 #include "syncservice/engine/scope.h"
 #include "tests/testing/engine_fixtures.h"
 #include "tests/testing/fake_validator.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -397,7 +398,7 @@ TEST(ScopeHostTest, ConcurrentAppliersAndFetchersStayConsistent) {
                        ParseFragmentsJson(*final_state.fragments_json).value(),
                        final_state.version)
           .value();
-  ASSERT_TRUE(rebuilt->CheckInvariants().ok());
+  ASSERT_OK(rebuilt->CheckInvariants());
   absl::MutexLock lock(&fetched_mu);
   ASSERT_GT(fetched.size(), static_cast<size_t>(kFetchers));
   size_t mid_run = 0;

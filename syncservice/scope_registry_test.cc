@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "syncservice/scope_config.h"
 #include "tests/testing/engine_fixtures.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -48,7 +49,7 @@ TEST(ScopeRegistryTest, StaticScopesExistFromTheStart) {
   auto registry = NewRegistry();
   ASSERT_NE(registry->Find("Canvas"), nullptr);
   absl::StatusOr<std::shared_ptr<ScopeHost>> host = registry->Fetch("Canvas");
-  ASSERT_TRUE(host.ok());
+  ASSERT_OK(host);
   EXPECT_EQ(host->get(), registry->Find("Canvas").get());
   EXPECT_EQ((*host)->name(), "Canvas");
 }
@@ -98,7 +99,7 @@ TEST(ScopeRegistryTest, LimitsOnTemplateScopes) {
   options.max_scopes = 3;
   options.max_name_length = 16;
   auto registry = NewRegistry(options);
-  EXPECT_TRUE(registry->Fetch("chat/1").ok());
+  EXPECT_OK(registry->Fetch("chat/1"));
   EXPECT_EQ(registry->Fetch("chat/2").status().code(),
             absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(registry->Fetch("chat/1").ok());  // existing ones still work
@@ -209,7 +210,7 @@ TEST(ScopeRegistryLoadingTest,
   // Another scope loads and serves while the first one's load is stuck.
   absl::StatusOr<std::shared_ptr<ScopeHost>> fast =
       registry->Fetch("canvas/fast");
-  ASSERT_TRUE(fast.ok()) << fast.status();
+  ASSERT_OK(fast);
   EXPECT_EQ(registry->Find("canvas/slow"), nullptr);
   {
     absl::MutexLock lock(&mu);
@@ -218,7 +219,7 @@ TEST(ScopeRegistryLoadingTest,
   store.Open();
   absl::StatusOr<std::shared_ptr<ScopeHost>> slow =
       registry->Fetch("canvas/slow");
-  ASSERT_TRUE(slow.ok()) << slow.status();
+  ASSERT_OK(slow);
   absl::MutexLock lock(&mu);
   // One load for all of them; answered in the order they asked.
   EXPECT_EQ(store.loads("canvas/slow"), 1);

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
 #include "syncservice/sync_server.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -207,7 +208,7 @@ class SyncServiceImplTest : public ::testing::Test {
     options.shutdown_grace = absl::ZeroDuration();
     absl::StatusOr<std::unique_ptr<SyncServer>> server =
         SyncServer::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_OK(server);
     server_ = *std::move(server);
     ASSERT_NE(server_->port(), 0);
     channel_ = grpc::CreateChannel(server_->address(),
@@ -282,7 +283,7 @@ TEST_F(SyncServiceImplTest, FetchReturnsTheSnapshot) {
   EXPECT_EQ(state[0].cls_name, "Canvas");
   EXPECT_EQ(state[0].uuid.ToString(), s.root_uuid());
   EXPECT_EQ(*state[0].Find("name"), Value::String("Shapes Demo"));
-  EXPECT_TRUE(a->Close().ok());
+  EXPECT_OK(a->Close());
 }
 
 TEST_F(SyncServiceImplTest, UnknownScopeIsNoSuchScope) {
@@ -483,7 +484,7 @@ TEST_F(SyncServiceImplTest, MalformedRequestsGetErrorsAndTheServerLives) {
   EXPECT_EQ(again.request_id(), 6u);
   EXPECT_EQ(again.snapshot().version(), snap.version());
   GetScopeResponse get;
-  EXPECT_TRUE(GetScope("Canvas", &get).ok());
+  EXPECT_OK(GetScope("Canvas", &get));
 }
 
 TEST_F(SyncServiceImplTest, ProceduresAreRefusedAsAWhole) {
@@ -526,7 +527,7 @@ TEST_F(SyncServiceImplTest, ManyRequestsInOneFrameAnswerInOrder) {
 
 TEST_F(SyncServiceImplTest, FetchRacingWithAppliesSeesEveryLaterCommitOnce) {
   GetScopeResponse initial;
-  ASSERT_TRUE(GetScope("Canvas", &initial).ok());
+  ASSERT_OK(GetScope("Canvas", &initial));
   const std::string root = initial.snapshot().root_uuid();
   constexpr int kApplies = 200;
   std::thread writer([&] {
@@ -562,11 +563,11 @@ TEST_F(SyncServiceImplTest, WatchReplaysMissedCommitsOrResyncs) {
     epoch = snap.epoch();
     version = snap.version();
     root = snap.root_uuid();
-    EXPECT_TRUE(a->Close().ok());
+    EXPECT_OK(a->Close());
   }
   ApplyChangesetResponse response;
-  ASSERT_TRUE(BackendApply("Canvas", RenameJson(root, "one"), &response).ok());
-  ASSERT_TRUE(BackendApply("Canvas", RenameJson(root, "two"), &response).ok());
+  ASSERT_OK(BackendApply("Canvas", RenameJson(root, "one"), &response));
+  ASSERT_OK(BackendApply("Canvas", RenameJson(root, "two"), &response));
 
   // The re-opened stream catches up from the log.
   auto b = NewStream();
@@ -611,8 +612,8 @@ TEST_F(SyncServiceImplTest, ClosedStreamsUnwatchTheirScopes) {
   a->NextFetchResult();
   b->NextFetchResult();
   EXPECT_EQ(FindInfo("Canvas")->watchers(), 2u);
-  EXPECT_TRUE(a->Close().ok());
-  EXPECT_TRUE(b->Close().ok());
+  EXPECT_OK(a->Close());
+  EXPECT_OK(b->Close());
   ASSERT_TRUE(server_->service().WaitForNoStreamsForTest(absl::Seconds(60)));
   EXPECT_EQ(FindInfo("Canvas")->watchers(), 0u);
 }
@@ -621,7 +622,7 @@ TEST_F(SyncServiceImplTest, CancelledStreamWhileCommitsFlow) {
   // A gateway that vanishes mid-stream (cancel) while another writer keeps
   // committing: the reactor goes away cleanly and the scope forgets it.
   GetScopeResponse initial;
-  ASSERT_TRUE(GetScope("Canvas", &initial).ok());
+  ASSERT_OK(GetScope("Canvas", &initial));
   const std::string root = initial.snapshot().root_uuid();
   {
     grpc::ClientContext context;

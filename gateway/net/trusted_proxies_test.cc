@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::gateway {
 namespace {
@@ -11,7 +12,7 @@ namespace ip = boost::asio::ip;
 
 TrustedProxies MustParse(const std::vector<std::string>& entries) {
   absl::StatusOr<TrustedProxies> proxies = TrustedProxies::Parse(entries);
-  EXPECT_TRUE(proxies.ok()) << proxies.status();
+  EXPECT_OK(proxies);
   return proxies.ok() ? *proxies : TrustedProxies();
 }
 
@@ -42,7 +43,7 @@ TEST(TrustedProxiesTest, AnEntryThatIsNotAnAddressIsAnErrorNamingIt) {
   EXPECT_EQ(proxies.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(proxies.status().message(), HasSubstr("'proxy.internal'"));
   EXPECT_FALSE(TrustedProxies::Parse({"10.0.0.0/33"}).ok());
-  EXPECT_TRUE(TrustedProxies::Parse({}).ok());
+  EXPECT_OK(TrustedProxies::Parse({}));
   EXPECT_TRUE(TrustedProxies::Parse({}).value().empty());
 }
 

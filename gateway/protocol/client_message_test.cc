@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::gateway {
 namespace {
@@ -21,8 +22,8 @@ absl::StatusOr<std::vector<ClientMessage>> Insitu(std::string text,
 TEST(ClientMessageTest, InsituParsesAsParseClientFrame) {
   auto a = ParseClientFrame(kSync);
   auto b = Insitu(kSync, /*utf8_validated=*/true);
-  ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_OK(a);
+  ASSERT_OK(b);
   ASSERT_EQ(b->size(), 1u);
   EXPECT_EQ((*b)[0].type, ClientMessageType::kScopeSync);
   EXPECT_EQ((*b)[0].index, 2u);
@@ -52,12 +53,12 @@ TEST(ClientMessageTest, ParsesAfterLargeAndBadFramesAlike) {
   }
   big += "]";
   auto many = Insitu(big, true);
-  ASSERT_TRUE(many.ok()) << many.status();
+  ASSERT_OK(many);
   EXPECT_EQ(many->size(), 300u);
   EXPECT_FALSE(Insitu("[{", true).ok());
   EXPECT_FALSE(Insitu("", true).ok());
   auto one = Insitu(R"({"type":"Ping","index":7,"ack":3})", true);
-  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_OK(one);
   EXPECT_EQ((*one)[0].ack, 3u);
 }
 

@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::gateway {
 namespace {
@@ -431,7 +432,7 @@ TEST_F(GrpcSyncClientTest,
       got[1].request_id());
   service_.Send(answer);
   fetched.WaitForNotification();
-  EXPECT_TRUE(result.ok()) << result.status();
+  EXPECT_OK(result);
 }
 
 TEST_F(GrpcSyncClientTest, ARequestWithNoStreamOpenFailsAtOnceButNotInline) {

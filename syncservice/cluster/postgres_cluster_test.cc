@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "syncservice/storage/postgres_scope_store.h"
 #include "tests/testing/postgres_server.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -33,7 +34,7 @@ class PostgresEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
     auto server = PostgresServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_OK(server);
     server_ = *std::move(server);
     g_server = server_.get();
   }
@@ -100,11 +101,11 @@ class PostgresClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto conninfo = g_server->NewSchema();
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
+    ASSERT_OK(conninfo);
     conninfo_ = *conninfo;
     // The store owns the schema: it creates the cluster's tables.
     auto store = PostgresScopeStore::Open(conninfo_);
-    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_OK(store);
     store_ = *std::move(store);
   }
 
@@ -118,7 +119,7 @@ class PostgresClusterTest : public ::testing::Test {
         incarnation.empty() ? absl::StrCat(id, "-incarnation") : incarnation;
     options.lease_ttl = ttl;
     auto cluster = PostgresCluster::Start(conninfo_, options);
-    EXPECT_TRUE(cluster.ok()) << cluster.status();
+    EXPECT_OK(cluster);
     if (!cluster.ok()) return nullptr;
     if (listener != nullptr) {
       (*cluster)->SetListener(listener);
@@ -175,14 +176,14 @@ TEST_F(PostgresClusterTest, ALeaseHasOneHolderAndEveryNewHolderANewerEpoch) {
   ASSERT_NE(b, nullptr);
 
   absl::StatusOr<LeaseOutcome> first = a->Acquire("Canvas");
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_OK(first);
   ASSERT_TRUE(first->granted);
   EXPECT_EQ(first->epoch, 1u);
   EXPECT_TRUE(a->Valid("Canvas", 1));
   EXPECT_FALSE(a->Valid("Canvas", 2));
 
   absl::StatusOr<LeaseOutcome> refused = b->Acquire("Canvas");
-  ASSERT_TRUE(refused.ok()) << refused.status();
+  ASSERT_OK(refused);
   EXPECT_FALSE(refused->granted);
   EXPECT_EQ(refused->holder, (Member{"a", "a:50051"}));
   EXPECT_TRUE(refused->holder_live);
@@ -194,14 +195,14 @@ TEST_F(PostgresClusterTest, ALeaseHasOneHolderAndEveryNewHolderANewerEpoch) {
     absl::SleepFor(absl::Milliseconds(500));  // lets renewals run; not a sync
     ASSERT_TRUE(a->Valid("Canvas", 1));
     absl::StatusOr<LeaseOutcome> again = b->Acquire("Canvas");
-    ASSERT_TRUE(again.ok());
+    ASSERT_OK(again);
     EXPECT_FALSE(again->granted);
   }
 
   a->Release("Canvas", 1);
   EXPECT_FALSE(a->Valid("Canvas", 1));
   absl::StatusOr<LeaseOutcome> second = b->Acquire("Canvas");
-  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_OK(second);
   ASSERT_TRUE(second->granted);
   EXPECT_EQ(second->epoch, 2u);
   EXPECT_TRUE(b->Valid("Canvas", 2));
@@ -209,7 +210,7 @@ TEST_F(PostgresClusterTest, ALeaseHasOneHolderAndEveryNewHolderANewerEpoch) {
   // Taking it back is a third epoch, never a reuse of the first.
   b->Release("Canvas", 2);
   absl::StatusOr<LeaseOutcome> third = a->Acquire("Canvas");
-  ASSERT_TRUE(third.ok());
+  ASSERT_OK(third);
   ASSERT_TRUE(third->granted);
   EXPECT_EQ(third->epoch, 3u);
 }
@@ -224,7 +225,7 @@ TEST_F(PostgresClusterTest, ALeaseThatIsNotRenewedRunsOutAndIsToldLost) {
 
   // The database loses the lease (an operator, a restore): the next
   // renewal finds it gone.
-  ASSERT_TRUE(ExecSql(conninfo_, "DELETE FROM jetstream_leases").ok());
+  ASSERT_OK(ExecSql(conninfo_, "DELETE FROM jetstream_leases"));
   ASSERT_TRUE(events.WaitForLost(1));
   EXPECT_THAT(events.lost().front(), HasSubstr("Canvas@1"));
   EXPECT_FALSE(a->Valid("Canvas", 1));
@@ -234,11 +235,11 @@ TEST_F(PostgresClusterTest, ALeaseThatIsNotRenewedRunsOutAndIsToldLost) {
   ASSERT_TRUE(a->Acquire("Chat")->granted);
   a.reset();
   absl::StatusOr<LeaseOutcome> held = b->Acquire("Chat");
-  ASSERT_TRUE(held.ok());
+  ASSERT_OK(held);
   EXPECT_FALSE(held->granted);
   EXPECT_FALSE(held->holder_live);  // it left the members
   absl::StatusOr<LeaseOutcome> taken = AcquireWhenFree(*b, "Chat");
-  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_OK(taken);
   EXPECT_TRUE(taken->granted);
 }
 
@@ -275,7 +276,7 @@ TEST_F(PostgresClusterTest, ATakeOverWaitsForACommitRunningUnderTheOldLease) {
                          "SELECT count(*) FROM pg_stat_activity WHERE "
                          "wait_event_type = 'Lock' AND application_name = "
                          "'jetstream-syncservice/cluster'");
-    ASSERT_TRUE(rows.ok()) << rows.status();
+    ASSERT_OK(rows);
     waiting = (*rows)[0][0] == "1";
   }
   ASSERT_TRUE(waiting);
@@ -283,7 +284,7 @@ TEST_F(PostgresClusterTest, ATakeOverWaitsForACommitRunningUnderTheOldLease) {
   PQclear(PQexec(commit, "COMMIT"));
   PQfinish(commit);
   taker.join();
-  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_OK(lease);
   EXPECT_TRUE(lease->granted);
   EXPECT_EQ(lease->epoch, 8u);
 }
@@ -294,7 +295,7 @@ TEST_F(PostgresClusterTest, TheStoreRefusesACommitUnderALostOrExpiredLease) {
   auto b = StartMember("b", nullptr);
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(store_->Create("Canvas", {0, "Canvas", "[]"}).ok());
+  ASSERT_OK(store_->Create("Canvas", {0, "Canvas", "[]"}));
   absl::StatusOr<LeaseOutcome> lease = a->Acquire("Canvas");
   ASSERT_TRUE(lease.ok() && lease->granted);
 
@@ -310,7 +311,7 @@ TEST_F(PostgresClusterTest, TheStoreRefusesACommitUnderALostOrExpiredLease) {
     done.WaitForNotification();
     return status;
   };
-  EXPECT_TRUE(append(1, lease->epoch).ok());
+  EXPECT_OK(append(1, lease->epoch));
   // Another epoch than the one held: refused.
   absl::Status wrong = append(2, lease->epoch + 1);
   EXPECT_TRUE(absl::IsAborted(wrong)) << wrong;
@@ -324,7 +325,7 @@ TEST_F(PostgresClusterTest, TheStoreRefusesACommitUnderALostOrExpiredLease) {
     auto rows = QuerySql(conninfo_,
                          "SELECT expires_at < clock_timestamp() FROM "
                          "jetstream_leases WHERE scope = 'Canvas'");
-    ASSERT_TRUE(rows.ok());
+    ASSERT_OK(rows);
     if ((*rows)[0][0] == "t" || absl::Now() > deadline) break;
   }
   absl::Status expired = append(2, lease->epoch);
@@ -336,7 +337,7 @@ TEST_F(PostgresClusterTest, TheStoreRefusesACommitUnderALostOrExpiredLease) {
   auto rows = QuerySql(conninfo_,
                        "SELECT version, writer, lease_epoch FROM commits "
                        "ORDER BY version");
-  ASSERT_TRUE(rows.ok());
+  ASSERT_OK(rows);
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0][1], incarnation);
   EXPECT_EQ((*rows)[0][2], std::to_string(lease->epoch));

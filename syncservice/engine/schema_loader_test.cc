@@ -14,6 +14,7 @@
 #include "syncservice/engine/schema.h"
 #include "syncservice/engine/scope.h"
 #include "tests/testing/engine_fixtures.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -57,7 +58,7 @@ std::vector<std::string> PropertyNames(const ModelType& model) {
 TEST(EnumerationTest, DefinesStringEnumeration) {
   auto schema = Parse(
       WithEnumerations(R"("Mood":{"type":"String","values":["Happy","Sad"]})"));
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   const Enumeration* e = (*schema)->FindEnumeration("Mood");
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->name, "Mood");
@@ -73,7 +74,7 @@ TEST(EnumerationTest, DefinesStringEnumeration) {
 TEST(EnumerationTest, DefinesNumberEnumeration) {
   auto schema = Parse(WithEnumerations(
       R"("ChatRoomStatus":{"type":"Number","values":{"Open":0,"Closed":1}})"));
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   const Enumeration* e = (*schema)->FindEnumeration("ChatRoomStatus");
   ASSERT_NE(e, nullptr);
   EXPECT_TRUE(e->numeric);
@@ -187,7 +188,7 @@ TEST(ModelSchemaTest, InheritsSupertypeProperties) {
   auto schema = Parse(R"({"models":{
       "Base":{"properties":{"a":"Number","b":"[Base]"}},
       "Sub":{"extends":"Base","properties":{"c":"String"}}}})");
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   const ModelType* base = (*schema)->FindModel("Base");
   const ModelType* sub = (*schema)->FindModel("Sub");
   ASSERT_NE(base, nullptr);
@@ -211,7 +212,7 @@ TEST(ModelSchemaTest, PropertiesListInheritedFirst) {
       "A":{"properties":{"a1":"Number","a2":"String"}},
       "B":{"extends":"A","properties":{"b1":"Boolean"}},
       "C":{"extends":"B","properties":{"c1":"Date","c2":"[A]"}}}})");
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   const ModelType* c = (*schema)->FindModel("C");
   EXPECT_THAT(PropertyNames(*c), ElementsAre("a1", "a2", "b1", "c1", "c2"));
   for (uint32_t i = 0; i < c->properties().size(); ++i) {
@@ -227,7 +228,7 @@ TEST(ModelSchemaTest, LateInheritanceSubclassDeclaredBeforeItsBase) {
       "Circle":{"extends":"Round","properties":{"radius":"Number"}},
       "Round":{"extends":"Shape","properties":{"smooth":"Boolean"}},
       "Shape":{"properties":{"x":"Number","y":"Number"}}}})");
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   const ModelType* circle = (*schema)->FindModel("Circle");
   EXPECT_THAT(PropertyNames(*circle),
               ElementsAre("x", "y", "smooth", "radius"));
@@ -328,7 +329,7 @@ TEST(SchemaDefaultsTest, ValidDefaultsApplyToNewObjects) {
                             "more":"[Number]",
                             "next":{"type":"Item","default":null},
                             "kids":{"type":"[Item]","default":[]}}}}})");
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   const ModelType* item = (*schema)->FindModel("Item");
   EXPECT_EQ(item->FindProperty("x")->default_value, Value::Number(5));
   EXPECT_EQ(item->FindProperty("plain")->default_value, Value::Null());
@@ -337,7 +338,7 @@ TEST(SchemaDefaultsTest, ValidDefaultsApplyToNewObjects) {
 
   // The root of a new scope and an added object start from the defaults.
   auto scope = Scope::Create(*schema, "Root", TestUuid(1));
-  ASSERT_TRUE(scope.ok()) << scope.status();
+  ASSERT_OK(scope);
   EXPECT_EQ(*(*scope)->root().Get("title"), Value::String("Untitled"));
   ChangesetResult r = (*scope)->Apply(Changeset{{
       Add(TestUuid(2), "Item", R"({"plain":3})"),
@@ -423,7 +424,7 @@ TEST(SchemaTypesTest, ArraysOfEveryBaseType) {
     "models":{"M":{"properties":{
       "s":"[String]","n":"[Number]","b":"[Boolean]","d":"[Date]",
       "e":"[Mood]","m":"[M]","one":"M","mood":"Mood"}}}})");
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   const ModelType* m = (*schema)->FindModel("M");
   struct Expect {
     const char* name;
@@ -467,7 +468,7 @@ TEST(SchemaTypesTest, CanContainReachableTypesAndTheirSubclasses) {
       "Base":{"properties":{}},
       "Sub":{"extends":"Base","properties":{"shape":"Shape"}},
       "Island":{"properties":{"n":"Number"}}}})");
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   auto model = [&](const char* name) { return (*schema)->FindModel(name); };
   const ModelType& canvas = *model("Canvas");
   EXPECT_TRUE(canvas.CanContain(*model("Shape")));
@@ -503,7 +504,7 @@ TEST(SchemaTypesTest, CanContainReachableTypesAndTheirSubclasses) {
 TEST(SchemaTypesTest, SelfReferenceMakesAModelContainItself) {
   auto schema =
       Parse(R"({"models":{"Node":{"properties":{"children":"[Node]"}}}})");
-  ASSERT_TRUE(schema.ok()) << schema.status();
+  ASSERT_OK(schema);
   const ModelType* node = (*schema)->FindModel("Node");
   EXPECT_TRUE(node->CanContain(*node));
 }
@@ -522,7 +523,7 @@ TEST(LoadSchemaFileTest, MissingFileIsNotFoundNamingThePath) {
 
 TEST(LoadSchemaFileTest, DemoSchemaLoadsWithTheExpectedModels) {
   auto loaded = LoadSchemaFile("syncservice/config/demo_schema.json");
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_OK(loaded);
   const Schema& demo = **loaded;
 
   std::vector<std::string> names;

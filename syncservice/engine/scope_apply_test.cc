@@ -26,6 +26,7 @@
 #include "syncservice/engine/schema_loader.h"
 #include "syncservice/engine/scope.h"
 #include "tests/testing/engine_fixtures.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -381,7 +382,7 @@ TEST_F(CanvasTest, AddWithoutParent) {
   EXPECT_EQ(scope_->Find(TestUuid(9)), nullptr);
   ASSERT_EQ(r.applied.size(), 1u);
   EXPECT_EQ(r.applied[0].uuid, TestUuid(2));
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, AddWhoseOnlyParentHadNoParentFailsToo) {
@@ -395,7 +396,7 @@ TEST_F(GraphTest, AddWhoseOnlyParentHadNoParentFailsToo) {
                           "No parents, parent sync fragment failed"));
   EXPECT_EQ(scope_->size(), 1u);
   EXPECT_EQ(r.version, 0u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, AddWhoseParentIsWithdrawnLaterInTheArrayFailsToo) {
@@ -412,7 +413,7 @@ TEST_F(GraphTest, AddWhoseParentIsWithdrawnLaterInTheArrayFailsToo) {
                           "No parents, parent sync fragment failed"));
   EXPECT_EQ(scope_->size(), 1u);
   EXPECT_EQ(r.version, 0u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(CanvasTest, RejectAllTypesEveryReplyAndTouchesNothing) {
@@ -467,7 +468,7 @@ TEST_F(CanvasTest, AtomicRejectionRepliesCiteTheFirstFailure) {
   EXPECT_EQ(scope_->version(), 1u);
   EXPECT_EQ(StateJson(*scope_), before);
   EXPECT_EQ(scope_->Find(TestUuid(9)), nullptr);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(CanvasTest, AtomicRollbackRestoresObjectsRemovedByOrphanCollection) {
@@ -484,14 +485,14 @@ TEST_F(CanvasTest, AtomicRollbackRestoresObjectsRemovedByOrphanCollection) {
   EXPECT_EQ(scope_->Find(TestUuid(3))->parent_count(), 1u);
   EXPECT_EQ(scope_->size(), 3u);
   EXPECT_EQ(StateJson(*scope_), before);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 
   // The restored object's parent links are live: dropping it now removes it.
   ApplyOk(*scope_, {Change(TestUuid(1), "Canvas",
                            absl::StrCat(R"({"shapes":)", L({2}), "}"))});
   EXPECT_EQ(scope_->Find(TestUuid(3)), nullptr);
   EXPECT_EQ(scope_->version(), 2u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, AtomicRollbackRestoresACascadeAndNewObjects) {
@@ -513,7 +514,7 @@ TEST_F(GraphTest, AtomicRollbackRestoresACascadeAndNewObjects) {
   EXPECT_EQ(scope_->Find(TestUuid(5)), nullptr);
   EXPECT_EQ(StateJson(*scope_), before);
   EXPECT_EQ(scope_->version(), 1u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
   // Parent counts survived the rollback: 4 has two parents (2 and 3).
   EXPECT_EQ(scope_->Find(TestUuid(4))->parent_count(), 2u);
 }
@@ -527,7 +528,7 @@ TEST_F(CanvasTest, AtomicChangesetThatSucceedsApplies) {
   EXPECT_EQ(r.applied.size(), 2u);
   EXPECT_EQ(r.version, 2u);
   EXPECT_EQ(scope_->size(), 2u);  // 2 and 3 were collected
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(CanvasTest, AtomicFalseKeepsPerFragmentSemantics) {
@@ -568,7 +569,7 @@ TEST_F(ValuesTest, DateRoundTripsThroughStateAndRejectsOtherStrings) {
   EXPECT_THAT(StateJson(*scope_), HasSubstr(R"("d":1450582561.123,)"));
   auto copy =
       Scope::FromState(schema_, scope_->State().fragments, scope_->version());
-  ASSERT_TRUE(copy.ok()) << copy.status();
+  ASSERT_OK(copy);
   EXPECT_EQ(*(*copy)->root().Get("d"), Value::Number(1450582561.123));
 
   EXPECT_EQ(OnlyError(*scope_, Set(R"({"d":"1999/12/31"})")),
@@ -674,7 +675,7 @@ TEST(InheritanceTest, ReferenceToTheWrongClassIsRejected) {
                           "Not valid type at 'main', should be Shape"));
   EXPECT_TRUE(scope->root().Get("main")->is_null());
   EXPECT_EQ(scope->size(), 3u);
-  EXPECT_TRUE(scope->CheckInvariants().ok());
+  EXPECT_OK(scope->CheckInvariants());
 }
 
 TEST(InheritanceTest, SubclassInstanceIsAccepted) {
@@ -697,7 +698,7 @@ TEST(InheritanceTest, SubclassInstanceIsAccepted) {
                    R"(,"clsName":"Shape","properties":{"x":2}},)",
                    R"({"type":"add","uuid":)", Q(2),
                    R"(,"clsName":"Circle","properties":{"x":1,"radius":5}}])"));
-  EXPECT_TRUE(scope->CheckInvariants().ok());
+  EXPECT_OK(scope->CheckInvariants());
 }
 
 // ---------------------------------------------------------------------------
@@ -720,7 +721,7 @@ TEST_F(CanvasTest, DuplicateAddInOneChangesetSecondFails) {
   EXPECT_EQ(*r.applied[0].Find("x"), Value::Number(1));
   EXPECT_EQ(*scope_->Find(TestUuid(9))->Get("x"), Value::Number(1));
   EXPECT_EQ(scope_->size(), 4u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(ChatRoomTest, AddReferencingAFailedAddFails) {
@@ -743,7 +744,7 @@ TEST_F(ChatRoomTest, AddReferencingAFailedAddFails) {
   EXPECT_EQ(scope_->Find(TestUuid(6)), nullptr);
   EXPECT_EQ(scope_->size(), 4u);
   EXPECT_EQ(scope_->version(), 1u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, AddDependingOnAFailedAddFailsTransitively) {
@@ -765,7 +766,7 @@ TEST_F(GraphTest, AddDependingOnAFailedAddFailsTransitively) {
   // 5 was valid but its only referrer failed.
   EXPECT_EQ(scope_->size(), 1u);
   EXPECT_TRUE(r.applied.empty());
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, FailedAddDoesNotBreakAnIndependentSibling) {
@@ -779,7 +780,7 @@ TEST_F(GraphTest, FailedAddDoesNotBreakAnIndependentSibling) {
       ElementsAre("Not valid type at 'name', should be String", "", ""));
   EXPECT_EQ(scope_->size(), 2u);
   EXPECT_EQ(r.version, 1u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 // ---------------------------------------------------------------------------
@@ -823,7 +824,7 @@ TEST_F(CanvasTest, RemovesObjectsWithNoParents) {
   EXPECT_NE(scope_->Find(TestUuid(2)), nullptr);
   EXPECT_EQ(scope_->size(), 2u);
   EXPECT_THAT(StateUuids(*scope_), ElementsAre(Id(1), Id(2)));
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(CanvasTest, ClearsTheOrphanSetAfterwards) {
@@ -842,7 +843,7 @@ TEST_F(CanvasTest, ClearsTheOrphanSetAfterwards) {
   EXPECT_EQ(scope_->size(), 3u);
   EXPECT_NE(scope_->Find(TestUuid(2)), nullptr);
   EXPECT_NE(scope_->Find(TestUuid(3)), nullptr);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, ClearsNewlyOrphanedObjectsAfterOrphansAreRemoved) {
@@ -856,7 +857,7 @@ TEST_F(GraphTest, ClearsNewlyOrphanedObjectsAfterOrphansAreRemoved) {
   EXPECT_EQ(scope_->Find(TestUuid(2)), nullptr);
   EXPECT_EQ(scope_->Find(TestUuid(3)), nullptr);
   EXPECT_EQ(scope_->Find(TestUuid(4)), nullptr);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 // ---------------------------------------------------------------------------
@@ -881,7 +882,7 @@ TEST_F(GraphTest, ObjectMovedWithinOneChangesetSurvives) {
   EXPECT_EQ(scope_->size(), 5u);
   EXPECT_THAT(StateUuids(*scope_),
               ElementsAre(Id(1), Id(2), Id(3), Id(5), Id(4)));
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, ObjectWithTwoParentsSurvivesLosingOne) {
@@ -898,7 +899,7 @@ TEST_F(GraphTest, ObjectWithTwoParentsSurvivesLosingOne) {
   ApplyOk(*scope_, {ChangeNode(3, Children({}))});
   EXPECT_EQ(scope_->Find(TestUuid(4)), nullptr);
   EXPECT_EQ(scope_->size(), 2u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, SameParentUnderTwoKeysCountsTwice) {
@@ -912,7 +913,7 @@ TEST_F(GraphTest, SameParentUnderTwoKeysCountsTwice) {
   EXPECT_EQ(scope_->Find(TestUuid(2))->parent_count(), 1u);
   ApplyOk(*scope_, {ChangeNode(1, Other(0))});
   EXPECT_EQ(scope_->Find(TestUuid(2)), nullptr);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, DuplicateUuidInOneCollectionIsOneRelationship) {
@@ -931,10 +932,10 @@ TEST_F(GraphTest, DuplicateUuidInOneCollectionIsOneRelationship) {
   ApplyOk(*scope_, {ChangeNode(1, Children({2}))});
   ASSERT_NE(scope_->Find(TestUuid(2)), nullptr);
   EXPECT_EQ(scope_->Find(TestUuid(2))->parent_count(), 1u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
   ApplyOk(*scope_, {ChangeNode(1, Children({}))});
   EXPECT_EQ(scope_->Find(TestUuid(2)), nullptr);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, DetachedCycleIsNotCollectedButLeavesTheState) {
@@ -947,11 +948,11 @@ TEST_F(GraphTest, DetachedCycleIsNotCollectedButLeavesTheState) {
   EXPECT_NE(scope_->Find(TestUuid(2)), nullptr);
   EXPECT_NE(scope_->Find(TestUuid(3)), nullptr);
   EXPECT_THAT(StateUuids(*scope_), ElementsAre(Id(1)));
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
   // A scope rebuilt from that state does not have them.
   auto copy = Scope::FromState(SchemaOrDie(kGraphSchema),
                                scope_->State().fragments, scope_->version());
-  ASSERT_TRUE(copy.ok()) << copy.status();
+  ASSERT_OK(copy);
   EXPECT_EQ((*copy)->size(), 1u);
 }
 
@@ -977,9 +978,9 @@ TEST_F(GraphTest, SnapshotFragmentsKeepDetachedCyclesSoReplayIsExact) {
   EXPECT_EQ(snapshot[2].uuid, TestUuid(3));
   auto copy =
       Scope::FromState(SchemaOrDie(kGraphSchema), snapshot, scope_->version());
-  ASSERT_TRUE(copy.ok()) << copy.status();
+  ASSERT_OK(copy);
   EXPECT_EQ((*copy)->size(), 3u);
-  EXPECT_TRUE((*copy)->CheckInvariants().ok());
+  EXPECT_OK((*copy)->CheckInvariants());
   // Re-attaching the cycle gives the same result on both.
   ChangesetResult original =
       scope_->Apply(Changeset{{ChangeNode(1, Children({2}))}});
@@ -1005,7 +1006,7 @@ TEST_F(GraphTest, ReferenceBackToTheRootDoesNotKeepAChildAlive) {
   EXPECT_EQ(scope_->Find(TestUuid(2)), nullptr);
   EXPECT_EQ(scope_->root().parent_count(), 0u);
   EXPECT_EQ(scope_->size(), 1u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 // ---------------------------------------------------------------------------
@@ -1083,7 +1084,7 @@ TEST_F(ChatRoomTest, AppliedListsSuccessfulFragmentsInRequestOrderLowerCased) {
   EXPECT_EQ(*scope_->root().Get("users"),
             Value::ArrayOf({Value::String(Id(3)), Value::String(Id(bob))}));
   EXPECT_THAT(StateJson(*scope_), ::testing::Not(HasSubstr(UpperId(bob))));
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(ChatRoomTest, MissingReferencesAreReportedLowerCased) {
@@ -1109,7 +1110,7 @@ TEST_F(CanvasTest, AddsAreProcessedBeforeChanges) {
   }});
   EXPECT_THAT(ReplyMessages(r), ElementsAre("", ""));
   EXPECT_EQ(scope_->size(), 4u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(CanvasTest, ChangeCannotTargetAnObjectAddedInTheSameChangeset) {
@@ -1277,12 +1278,12 @@ TEST_F(ChatRoomTest, FromStateReproducesStateAndVersion) {
   ASSERT_EQ(scope_->version(), 2u);
   ScopeState state = scope_->State();
   auto copy = Scope::FromState(DemoSchema(), state.fragments, state.version);
-  ASSERT_TRUE(copy.ok()) << copy.status();
+  ASSERT_OK(copy);
   EXPECT_EQ((*copy)->version(), 2u);
   EXPECT_EQ((*copy)->root().uuid(), TestUuid(1));
   EXPECT_EQ((*copy)->size(), scope_->size());
   EXPECT_EQ(StateJson(**copy), StateJson(*scope_));
-  EXPECT_TRUE((*copy)->CheckInvariants().ok());
+  EXPECT_OK((*copy)->CheckInvariants());
   // The copy behaves like the original.
   ApplyOk(**copy,
           {Change(TestUuid(1), "ChatRoom", R"({"messages":[],"users":[]})")});
@@ -1328,7 +1329,7 @@ TEST(StateMessageTest, InitialStateRootAdoptsUuidAndChildIsAdded) {
       R"(","clsName":"Shape","properties":{"x":10,"y":20,"width":100,"height":100,"color":null}}])"));
   std::string encoded = EncodeFragments(fragments);
   auto scope = Scope::FromState(DemoSchema(), std::move(fragments), 0);
-  ASSERT_TRUE(scope.ok()) << scope.status();
+  ASSERT_OK(scope);
   EXPECT_EQ((*scope)->root().uuid().ToString(), root);
   EXPECT_EQ((*scope)->State().root_uuid.ToString(), root);
   ASSERT_EQ((*scope)->size(), 2u);
@@ -1342,9 +1343,9 @@ TEST_F(ChatRoomTest, ReapplyingAStateIsIdempotent) {
   const std::string state = StateJson(*scope_);
   // Rebuilding from a rebuilt state changes nothing.
   auto once = Scope::FromState(DemoSchema(), scope_->State().fragments, 1);
-  ASSERT_TRUE(once.ok()) << once.status();
+  ASSERT_OK(once);
   auto twice = Scope::FromState(DemoSchema(), (*once)->State().fragments, 1);
-  ASSERT_TRUE(twice.ok()) << twice.status();
+  ASSERT_OK(twice);
   EXPECT_EQ(StateJson(**twice), state);
   // Applying the state's fragments to the scope it came from: the adds are
   // refused (the objects exist), the root change re-sets equal values.
@@ -1358,7 +1359,7 @@ TEST_F(ChatRoomTest, ReapplyingAStateIsIdempotent) {
   }
   EXPECT_EQ(StateJson(*scope_), state);
   EXPECT_EQ(scope_->size(), 4u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(GraphTest, AddingDependentFirstIsOrderIndependent) {
@@ -1383,7 +1384,7 @@ TEST_F(GraphTest, AddingDependentFirstIsOrderIndependent) {
                                        AddNode(3, R"({"name":"grandchild"})"),
                                        AddNode(2, Children({3}))};
     auto rebuilt = Scope::FromState(SchemaOrDie(kGraphSchema), state, 0);
-    ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+    ASSERT_OK(rebuilt);
     EXPECT_EQ(StateJson(**rebuilt), expected);
   } while (std::next_permutation(order.begin(), order.end()));
   EXPECT_THAT(expected, HasSubstr("grandchild"));
@@ -1470,7 +1471,7 @@ TEST_F(ChatRoomTest, ChatRoomUsersMessagesAndAttributes) {
             nullptr);  // cascade: its last parent left
   EXPECT_EQ(scope_->size(), 4u);
   EXPECT_EQ(scope_->version(), 5u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 }  // namespace

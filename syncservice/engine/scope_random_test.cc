@@ -59,6 +59,7 @@
 #include "syncservice/engine/schema_loader.h"
 #include "syncservice/engine/scope.h"
 #include "tests/testing/engine_fixtures.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -1235,7 +1236,7 @@ std::unique_ptr<Scope> Replicate(const Scope& scope,
   }
   auto copy = Scope::FromState(std::move(schema), std::move(state.fragments),
                                state.version);
-  EXPECT_TRUE(copy.ok()) << copy.status();
+  EXPECT_OK(copy);
   return copy.ok() ? *std::move(copy) : nullptr;
 }
 
@@ -1388,7 +1389,7 @@ void RunSeed(const Case& c, uint32_t seed, int steps, Stats& stats) {
   std::vector<std::string> universe = {root_id};
 
   auto created = Scope::Create(schema, c.root, *Uuid::Parse(root_id));
-  ASSERT_TRUE(created.ok()) << created.status();
+  ASSERT_OK(created);
   std::unique_ptr<Scope> scope = *std::move(created);
   ReferenceModel model(schema, schema->FindModel(c.root), root_id);
   Generator gen(seed, schema, model, universe);
@@ -1399,7 +1400,7 @@ void RunSeed(const Case& c, uint32_t seed, int steps, Stats& stats) {
     std::string json = gen.NextChangeset(&atomic);
     SCOPED_TRACE(absl::StrCat("atomic=", atomic, " changeset=", json));
     absl::StatusOr<std::vector<SyncFragment>> parsed = ParseFragmentsJson(json);
-    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    ASSERT_OK(parsed);
     const std::vector<SyncFragment>& fragments = *parsed;
 
     const std::string before_json = StateJson(*scope);
@@ -1426,9 +1427,9 @@ void RunSeed(const Case& c, uint32_t seed, int steps, Stats& stats) {
 
     // (c) Structural invariants after every commit (and of the replica).
     absl::Status invariants = scope->CheckInvariants();
-    ASSERT_TRUE(invariants.ok()) << invariants;
+    ASSERT_OK(invariants);
     absl::Status copy_invariants = copy->CheckInvariants();
-    ASSERT_TRUE(copy_invariants.ok()) << copy_invariants;
+    ASSERT_OK(copy_invariants);
 
     // (a) Atomic: all or nothing, measured against the non-atomic replica.
     std::vector<size_t> failures;
@@ -1471,10 +1472,10 @@ void RunSeed(const Case& c, uint32_t seed, int steps, Stats& stats) {
     // direct writer matches the fragment encoder.
     auto loaded =
         Scope::FromState(schema, scope->State().fragments, scope->version());
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_OK(loaded);
     EXPECT_EQ(StateJson(**loaded), after_json);
     EXPECT_EQ((*loaded)->version(), scope->version());
-    EXPECT_TRUE((*loaded)->CheckInvariants().ok());
+    EXPECT_OK((*loaded)->CheckInvariants());
     EXPECT_EQ(WrittenState(*scope), after_json);
     EXPECT_EQ(SlowEncodeFragments(scope->State().fragments), after_json);
     EXPECT_EQ(SlowEncodeFragments(r.applied), EncodeFragments(r.applied));

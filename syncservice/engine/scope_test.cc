@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/engine_fixtures.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -45,7 +46,7 @@ TEST_F(CanvasScopeTest, AddWithParentInSameChangesetCommitsAndBumpsVersion) {
           R"(","clsName":"Canvas","properties":{"name":null,"shapes":[")" +
           Id(2) + R"("]}},{"type":"add","uuid":")" + Id(2) +
           R"(","clsName":"Shape","properties":{"x":50,"y":50,"width":100,"height":100,"color":4279308287}}])");
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(CanvasScopeTest, BadFragmentFailsAloneWithoutAtomic) {
@@ -76,7 +77,7 @@ TEST_F(CanvasScopeTest, DroppingTheLastParentRemovesTheObject) {
   EXPECT_EQ(scope_->Find(TestUuid(2)), nullptr);
   EXPECT_NE(scope_->Find(TestUuid(3)), nullptr);
   EXPECT_EQ(scope_->size(), 2u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 TEST_F(CanvasScopeTest, AtomicChangesetIsAllOrNothing) {
@@ -98,7 +99,7 @@ TEST_F(CanvasScopeTest, AtomicChangesetIsAllOrNothing) {
   EXPECT_EQ(r.version, 0u);
   EXPECT_EQ(StateJson(*scope_), before);
   EXPECT_EQ(scope_->size(), 1u);
-  EXPECT_TRUE(scope_->CheckInvariants().ok());
+  EXPECT_OK(scope_->CheckInvariants());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::hooks {
 namespace {
@@ -28,7 +29,7 @@ TEST(HookConfigTest, ParsesHooksAndProcedures) {
           "properties": {"messages": {"$array": "insert"}}}]}
     ]})",
                                                       "test.json");
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   ASSERT_EQ(config->validators.size(), 2u);
   EXPECT_EQ(config->validators[0].name, "a");
   EXPECT_EQ(config->validators[0].deadline, absl::Milliseconds(250));

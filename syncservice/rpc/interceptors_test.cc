@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
 #include "tests/security/test_pki.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream {
 namespace {
@@ -190,7 +191,7 @@ class CallAuthenticatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<TestPki> pki = MakeTestPki(TestTmpDir("pki"));
-    ASSERT_TRUE(pki.ok()) << pki.status();
+    ASSERT_OK(pki);
     pki_ = *pki;
   }
   std::shared_ptr<grpc::ServerCredentials> TlsServer() {
@@ -251,7 +252,7 @@ TEST(CallAuthenticator, ChecksTheBearerScheme) {
             "authorization is not a bearer token");
   metadata.clear();
   metadata.emplace("authorization", "bearer t1");
-  EXPECT_TRUE(authenticator.Check(metadata, "peer").ok());
+  EXPECT_OK(authenticator.Check(metadata, "peer"));
   EXPECT_EQ(authenticator.refused(), 1u);
 }
 

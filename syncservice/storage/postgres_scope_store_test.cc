@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "syncservice/storage/scope_store_conformance.h"
 #include "tests/testing/postgres_server.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/tcp_proxy.h"
 
 namespace jetstream::testing {
@@ -38,7 +39,7 @@ class PostgresEnvironment : public ::testing::Environment {
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<PostgresServer>> server =
         PostgresServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_OK(server);
     server_ = std::move(*server);
     g_server = server_.get();
   }
@@ -154,7 +155,7 @@ TEST_F(PostgresScopeStoreTest, OpenRefusesForeignTables) {
 
 TEST_F(PostgresScopeStoreTest, OpenRefusesANewerSchemaVersion) {
   std::string conninfo = NewDatabase(*g_server);
-  ASSERT_TRUE(OpenStore(conninfo).ok());
+  ASSERT_OK(OpenStore(conninfo));
   RunSql(conninfo,
          "UPDATE jetstream_meta SET value = '3' WHERE key = 'schema_version'");
   auto store = OpenStore(conninfo);
@@ -185,14 +186,14 @@ TEST_F(PostgresScopeStoreTest, OpenUpgradesAVersion1Store) {
     INSERT INTO commits VALUES ('Canvas', 1, '[]', false, '[]', 'o');
   )sql");
   auto store = OpenStore(conninfo);
-  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_OK(store);
   auto loaded = (*store)->Load("Canvas");
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_OK(loaded);
   ASSERT_TRUE(loaded->has_value());
   EXPECT_EQ((*loaded)->head_version(), 1u);
-  EXPECT_TRUE(AppendAndWait(**store, "Canvas", 2).ok());
+  EXPECT_OK(AppendAndWait(**store, "Canvas", 2));
   // Opening again finds version 2 and changes nothing.
-  EXPECT_TRUE(OpenStore(conninfo).ok());
+  EXPECT_OK(OpenStore(conninfo));
 }
 
 TEST_F(PostgresScopeStoreTest, ConcurrentFirstOpensCreateTheSchemaOnce) {
@@ -210,9 +211,9 @@ TEST_F(PostgresScopeStoreTest, ConcurrentFirstOpensCreateTheSchemaOnce) {
 // the other writes of its batch.
 TEST_F(PostgresScopeStoreTest, ARefusedWriteFailsAloneInItsBatch) {
   auto store = OpenStore(NewDatabase(*g_server));
-  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_OK(store);
   for (const char* scope : {"a", "b", "c"}) {
-    ASSERT_TRUE((*store)->Create(scope, {0, "Canvas", "[]"}).ok());
+    ASSERT_OK((*store)->Create(scope, {0, "Canvas", "[]"}));
   }
   absl::Status a1, b1, a2;
   absl::BlockingCounter pending(3);
@@ -233,9 +234,9 @@ TEST_F(PostgresScopeStoreTest, ARefusedWriteFailsAloneInItsBatch) {
     });
   });
   pending.Wait();
-  EXPECT_TRUE(a1.ok()) << a1;
+  EXPECT_OK(a1);
   EXPECT_EQ(b1.code(), absl::StatusCode::kInvalidArgument) << b1;
-  EXPECT_TRUE(a2.ok()) << a2;
+  EXPECT_OK(a2);
   EXPECT_GE((*store)->Stats().max_batch, 3u);  // they did share a batch
   auto a = (*store)->Load("a");
   auto b = (*store)->Load("b");
@@ -267,7 +268,7 @@ class LostCommitTest : public ::testing::Test {
     auto rows = QuerySql(direct_,
                          "SELECT string_agg(version::text, ',' "
                          "ORDER BY version) FROM commits");
-    EXPECT_TRUE(rows.ok()) << rows.status();
+    EXPECT_OK(rows);
     return rows.ok() ? (*rows)[0][0] : "";
   }
 
@@ -278,34 +279,34 @@ class LostCommitTest : public ::testing::Test {
 
 TEST_F(LostCommitTest, ACommitWhoseAnswerIsLostIsReadBackAsCommitted) {
   auto store = OpenThroughProxy();
-  ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
-  ASSERT_TRUE(AppendAndWait(**store, "s", 1).ok());
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Create("s", {0, "Canvas", "[]"}));
+  ASSERT_OK(AppendAndWait(**store, "s", 1));
   // The server gets the COMMIT and commits; its answer never arrives.
   proxy_->CutWhenClientSends("COMMIT", TcpProxy::Cut::kAfterForwarding);
   absl::Status status = AppendAndWait(**store, "s", 2);
   EXPECT_EQ(proxy_->cuts(), 1);
-  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_OK(status);
   EXPECT_EQ(Versions(), "1,2");
-  EXPECT_TRUE(AppendAndWait(**store, "s", 3).ok());
+  EXPECT_OK(AppendAndWait(**store, "s", 3));
   EXPECT_EQ(Versions(), "1,2,3");
 }
 
 TEST_F(LostCommitTest, ABatchWhoseCommitNeverArrivedIsWrittenAgain) {
   auto store = OpenThroughProxy();
-  ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Create("s", {0, "Canvas", "[]"}));
   proxy_->CutWhenClientSends("COMMIT", TcpProxy::Cut::kInsteadOfForwarding);
   absl::Status status = AppendAndWait(**store, "s", 1);
   EXPECT_EQ(proxy_->cuts(), 1);
-  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_OK(status);
   EXPECT_EQ(Versions(), "1");
 }
 
 TEST_F(LostCommitTest, AnOutcomeThatCannotBeLearntIsReportedUnknown) {
   auto store = OpenThroughProxy(absl::Milliseconds(300));
-  ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Create("s", {0, "Canvas", "[]"}));
   // The COMMIT arrives, then the server cannot be reached any more.
   proxy_->CutWhenClientSends("COMMIT", TcpProxy::Cut::kAfterForwarding,
                              /*then_refuse=*/true);
@@ -317,7 +318,7 @@ TEST_F(LostCommitTest, AnOutcomeThatCannotBeLearntIsReportedUnknown) {
   proxy_->SetRefusing(false);
   EXPECT_EQ(Versions(), "1");
   auto loaded = (*store)->Load("s");
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_OK(loaded);
   EXPECT_EQ((*loaded)->head_version(), 1u);
 }
 
@@ -326,7 +327,7 @@ class PostgresServerRestartTest : public ::testing::Test {
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<PostgresServer>> server =
         PostgresServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_OK(server);
     server_ = std::move(*server);
     conninfo_ = NewDatabase(*server_);
   }
@@ -337,11 +338,11 @@ class PostgresServerRestartTest : public ::testing::Test {
 
 TEST_F(PostgresServerRestartTest, StoreReconnectsAfterAServerRestart) {
   auto store = OpenStore(conninfo_);
-  ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
-  ASSERT_TRUE(AppendAndWait(**store, "s", 1).ok());
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Create("s", {0, "Canvas", "[]"}));
+  ASSERT_OK(AppendAndWait(**store, "s", 1));
 
-  ASSERT_TRUE(server_->Stop().ok());
+  ASSERT_OK(server_->Stop());
   // While the server is down, writes fail as unavailable, nothing hangs.
   absl::Status down = AppendAndWait(**store, "s", 2);
   EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
@@ -349,9 +350,9 @@ TEST_F(PostgresServerRestartTest, StoreReconnectsAfterAServerRestart) {
 
   // Both connections come back by themselves. Version 2 was not written.
   absl::Status up = AppendAndWait(**store, "s", 2);
-  EXPECT_TRUE(up.ok()) << up;
+  EXPECT_OK(up);
   auto loaded = (*store)->Load("s");
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_OK(loaded);
   ASSERT_TRUE(loaded->has_value());
   EXPECT_EQ((*loaded)->head_version(), 2u);
   EXPECT_EQ((*loaded)->log.size(), 2u);
@@ -365,8 +366,8 @@ TEST_F(PostgresServerRestartTest, StoreReconnectsAfterAServerRestart) {
 TEST_F(PostgresServerRestartTest,
        AppendsReportTheirTrueOutcomeWhenConnectionsDie) {
   auto store = OpenStore(conninfo_);
-  ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Create("s", {0, "Canvas", "[]"}));
   std::atomic<bool> stop{false};
   std::atomic<int> kills{0};
   std::thread killer([&] {
@@ -402,14 +403,14 @@ TEST_F(PostgresServerRestartTest,
               kills.load(), failures);
   EXPECT_GT(kills.load(), 0);
   auto rows = QuerySql(conninfo_, "SELECT count(*), max(version) FROM commits");
-  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_OK(rows);
   EXPECT_EQ((*rows)[0][0], std::to_string(kVersions));
   EXPECT_EQ((*rows)[0][1], std::to_string(kVersions));
 }
 
 TEST_F(PostgresServerRestartTest, KilledServerKeepsEveryAcknowledgedCommit) {
   auto store = OpenStore(conninfo_);
-  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_OK(store);
   for (int s = 0; s < 10; ++s) {
     ASSERT_TRUE(
         (*store)->Create(absl::StrCat("s", s), {0, "Canvas", "[]"}).ok());
@@ -429,14 +430,14 @@ TEST_F(PostgresServerRestartTest, KilledServerKeepsEveryAcknowledgedCommit) {
   ASSERT_EQ(ok.load(), 300);
 
   // No shutdown checkpoint: recovery must replay the WAL.
-  ASSERT_TRUE(server_->Kill(SIGKILL).ok());
+  ASSERT_OK(server_->Kill(SIGKILL));
   store->reset();
   ASSERT_TRUE(server_->Restart().ok()) << server_->LogTail();
   auto reopened = OpenStore(conninfo_);
-  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  ASSERT_OK(reopened);
   for (int s = 0; s < 10; ++s) {
     auto loaded = (*reopened)->Load(absl::StrCat("s", s));
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    ASSERT_OK(loaded);
     ASSERT_TRUE(loaded->has_value());
     EXPECT_EQ((*loaded)->log.size(), 30u) << s;
   }

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "syncservice/engine/scope.h"
 #include "tests/testing/engine_fixtures.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -73,7 +74,7 @@ std::vector<uint64_t> Versions(const StoredScope& stored) {
 
 StoredScope LoadOrDie(ScopeStore& store, const std::string& scope) {
   absl::StatusOr<std::optional<StoredScope>> loaded = store.Load(scope);
-  EXPECT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_OK(loaded);
   if (!loaded.ok() || !loaded->has_value()) {
     ADD_FAILURE() << "scope " << scope << " not stored";
     return StoredScope();
@@ -97,7 +98,7 @@ void ScopeStoreConformanceTest::SetUp() {
 std::unique_ptr<ScopeStore> ScopeStoreConformanceTest::OpenStore(
     ScopeStoreOptions options) {
   absl::StatusOr<std::unique_ptr<ScopeStore>> store = backend_->Open(options);
-  EXPECT_TRUE(store.ok()) << store.status();
+  EXPECT_OK(store);
   return store.ok() ? std::move(*store) : nullptr;
 }
 
@@ -105,7 +106,7 @@ TEST_P(ScopeStoreConformanceTest, LoadOfUnknownScopeIsNullopt) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   absl::StatusOr<std::optional<StoredScope>> loaded = store->Load("nope");
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_OK(loaded);
   EXPECT_FALSE(loaded->has_value());
 }
 
@@ -114,7 +115,7 @@ TEST_P(ScopeStoreConformanceTest, CreateThenLoadRoundTrips) {
   ASSERT_NE(store, nullptr);
   const std::string json = R"([{"type":"change","uuid":"u","clsName":"Canvas",)"
                            R"("properties":{"name":"ünï \"cødé\"\t"}}])";
-  ASSERT_TRUE(store->Create("s", Snapshot(7, json)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(7, json)));
   StoredScope stored = LoadOrDie(*store, "s");
   EXPECT_EQ(stored.snapshot.version, 7u);
   EXPECT_EQ(stored.snapshot.root_model, "Canvas");
@@ -133,7 +134,7 @@ TEST_P(ScopeStoreConformanceTest, CreateTwiceFailsWithAlreadyExists) {
   auto other = OpenStore();
   ASSERT_NE(store, nullptr);
   ASSERT_NE(other, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0, "[1]")).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0, "[1]")));
   EXPECT_CODE(store->Create("s", Snapshot(0, "[2]")), kAlreadyExists);
   EXPECT_CODE(other->Create("s", Snapshot(5, "[3]")), kAlreadyExists);
   StoredScope stored = LoadOrDie(*store, "s");
@@ -144,7 +145,7 @@ TEST_P(ScopeStoreConformanceTest, CreateTwiceFailsWithAlreadyExists) {
 TEST_P(ScopeStoreConformanceTest, AppendsInOrderAreLoadedAfterTheSnapshot) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(3)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(3)));
   for (uint64_t v = 4; v <= 8; ++v) {
     ASSERT_TRUE(AppendAndWait(*store, "s", Commit(v)).ok()) << v;
   }
@@ -170,23 +171,23 @@ TEST_P(ScopeStoreConformanceTest,
        AppendLeavingAGapFailsWithFailedPrecondition) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0)));
   EXPECT_CODE(AppendAndWait(*store, "s", Commit(2)), kFailedPrecondition);
-  EXPECT_TRUE(AppendAndWait(*store, "s", Commit(1)).ok());
+  EXPECT_OK(AppendAndWait(*store, "s", Commit(1)));
   EXPECT_THAT(Versions(LoadOrDie(*store, "s")), ElementsAre(1));
 }
 
 TEST_P(ScopeStoreConformanceTest, CallbackRunsOnTheStoreThreadExactlyOnce) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0)));
   const std::thread::id caller = std::this_thread::get_id();
   std::atomic<int> calls{0};
   std::atomic<bool> inline_call{false};
   absl::Notification done;
   for (uint64_t v = 1; v <= 3; ++v) {
     store->Append("s", Commit(v), [&](absl::Status status) {
-      EXPECT_TRUE(status.ok()) << status;
+      EXPECT_OK(status);
       if (std::this_thread::get_id() == caller) inline_call = true;
       if (++calls == 3) done.Notify();
     });
@@ -208,13 +209,13 @@ TEST_P(ScopeStoreConformanceTest, CallbackRunsOnTheStoreThreadExactlyOnce) {
 TEST_P(ScopeStoreConformanceTest, CallbacksMayAppendButNotBlock) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0)));
   absl::Status create_from_callback;
   absl::Status snapshot_from_callback;
   absl::Notification second_done;
   absl::Status second;
   store->Append("s", Commit(1), [&](absl::Status status) {
-    EXPECT_TRUE(status.ok()) << status;
+    EXPECT_OK(status);
     create_from_callback = store->Create("t", Snapshot(0));
     snapshot_from_callback = store->SaveSnapshot("s", Snapshot(1));
     store->Append("s", Commit(2), [&](absl::Status s2) {
@@ -228,18 +229,18 @@ TEST_P(ScopeStoreConformanceTest, CallbacksMayAppendButNotBlock) {
   EXPECT_EQ(snapshot_from_callback.code(),
             absl::StatusCode::kFailedPrecondition)
       << snapshot_from_callback;
-  EXPECT_TRUE(second.ok()) << second;
+  EXPECT_OK(second);
   EXPECT_THAT(Versions(LoadOrDie(*store, "s")), ElementsAre(1, 2));
 }
 
 TEST_P(ScopeStoreConformanceTest, SaveSnapshotCompactsTheLog) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0)));
   for (uint64_t v = 1; v <= 10; ++v) {
-    ASSERT_TRUE(AppendAndWait(*store, "s", Commit(v)).ok());
+    ASSERT_OK(AppendAndWait(*store, "s", Commit(v)));
   }
-  ASSERT_TRUE(store->SaveSnapshot("s", Snapshot(6, "[6]")).ok());
+  ASSERT_OK(store->SaveSnapshot("s", Snapshot(6, "[6]")));
   StoredScope stored = LoadOrDie(*store, "s");
   EXPECT_EQ(stored.snapshot.version, 6u);
   EXPECT_EQ(stored.snapshot.fragments_json, "[6]");
@@ -248,8 +249,8 @@ TEST_P(ScopeStoreConformanceTest, SaveSnapshotCompactsTheLog) {
     ExpectSameCommit(c, Commit(c.version));
 
   // The log goes on after the snapshot; a snapshot at the head empties it.
-  ASSERT_TRUE(AppendAndWait(*store, "s", Commit(11)).ok());
-  ASSERT_TRUE(store->SaveSnapshot("s", Snapshot(11, "[11]")).ok());
+  ASSERT_OK(AppendAndWait(*store, "s", Commit(11)));
+  ASSERT_OK(store->SaveSnapshot("s", Snapshot(11, "[11]")));
   stored = LoadOrDie(*store, "s");
   EXPECT_EQ(stored.snapshot.version, 11u);
   EXPECT_THAT(stored.log, IsEmpty());
@@ -259,13 +260,13 @@ TEST_P(ScopeStoreConformanceTest, SaveSnapshotCompactsTheLog) {
 TEST_P(ScopeStoreConformanceTest, SaveSnapshotNeverMovesBackwards) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0)));
   for (uint64_t v = 1; v <= 5; ++v) {
-    ASSERT_TRUE(AppendAndWait(*store, "s", Commit(v)).ok());
+    ASSERT_OK(AppendAndWait(*store, "s", Commit(v)));
   }
-  ASSERT_TRUE(store->SaveSnapshot("s", Snapshot(4, "[4]")).ok());
-  EXPECT_TRUE(store->SaveSnapshot("s", Snapshot(2, "[2]")).ok());
-  EXPECT_TRUE(store->SaveSnapshot("s", Snapshot(4, "[4 again]")).ok());
+  ASSERT_OK(store->SaveSnapshot("s", Snapshot(4, "[4]")));
+  EXPECT_OK(store->SaveSnapshot("s", Snapshot(2, "[2]")));
+  EXPECT_OK(store->SaveSnapshot("s", Snapshot(4, "[4 again]")));
   StoredScope stored = LoadOrDie(*store, "s");
   EXPECT_EQ(stored.snapshot.version, 4u);
   EXPECT_EQ(stored.snapshot.fragments_json, "[4]");
@@ -275,8 +276,8 @@ TEST_P(ScopeStoreConformanceTest, SaveSnapshotNeverMovesBackwards) {
 TEST_P(ScopeStoreConformanceTest, SaveSnapshotOfAnUncommittedVersionFails) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
-  ASSERT_TRUE(AppendAndWait(*store, "s", Commit(1)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0)));
+  ASSERT_OK(AppendAndWait(*store, "s", Commit(1)));
   EXPECT_CODE(store->SaveSnapshot("s", Snapshot(2)), kFailedPrecondition);
   EXPECT_CODE(store->SaveSnapshot("ghost", Snapshot(2)), kNotFound);
   EXPECT_EQ(LoadOrDie(*store, "s").snapshot.version, 0u);
@@ -285,13 +286,13 @@ TEST_P(ScopeStoreConformanceTest, SaveSnapshotOfAnUncommittedVersionFails) {
 TEST_P(ScopeStoreConformanceTest, SaveSnapshotIsOrderedAfterQueuedAppends) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0)));
   // The pipeline does not wait for durability before snapshotting.
   std::atomic<int> ok{0};
   for (uint64_t v = 1; v <= 20; ++v) {
     store->Append("s", Commit(v), [&](absl::Status s) { ok += s.ok(); });
   }
-  ASSERT_TRUE(store->SaveSnapshot("s", Snapshot(20, "[20]")).ok());
+  ASSERT_OK(store->SaveSnapshot("s", Snapshot(20, "[20]")));
   EXPECT_EQ(ok.load(), 20);
   StoredScope stored = LoadOrDie(*store, "s");
   EXPECT_EQ(stored.snapshot.version, 20u);
@@ -308,7 +309,7 @@ TEST_P(ScopeStoreConformanceTest, RecoveryReplaysTheLogThroughTheEngine) {
   std::unique_ptr<Scope> live = *Scope::Create(schema, "Canvas", root);
   {
     StoredSnapshot initial = Snapshot(live->version(), StateJson(*live));
-    ASSERT_TRUE(store->Create("canvas", initial).ok());
+    ASSERT_OK(store->Create("canvas", initial));
   }
   std::vector<std::string> shapes;
   auto apply = [&](std::vector<SyncFragment> fragments, bool atomic) {
@@ -317,7 +318,7 @@ TEST_P(ScopeStoreConformanceTest, RecoveryReplaysTheLogThroughTheEngine) {
     if (!r.changed()) return;
     StoredCommit commit{r.version, request, atomic, EncodeFragments(r.applied),
                         "session-1"};
-    ASSERT_TRUE(AppendAndWait(*store, "canvas", std::move(commit)).ok());
+    ASSERT_OK(AppendAndWait(*store, "canvas", std::move(commit)));
   };
   auto shapes_json = [&] {
     std::string json = "[";
@@ -367,14 +368,14 @@ TEST_P(ScopeStoreConformanceTest, RecoveryReplaysTheLogThroughTheEngine) {
   EXPECT_FALSE(stored.log.empty());
   absl::StatusOr<std::vector<SyncFragment>> state =
       ParseFragmentsJson(stored.snapshot.fragments_json);
-  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_OK(state);
   absl::StatusOr<std::unique_ptr<Scope>> rebuilt =
       Scope::FromState(schema, std::move(*state), stored.snapshot.version);
-  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  ASSERT_OK(rebuilt);
   for (const StoredCommit& commit : stored.log) {
     absl::StatusOr<std::vector<SyncFragment>> request =
         ParseFragmentsJson(commit.request_json);
-    ASSERT_TRUE(request.ok()) << request.status();
+    ASSERT_OK(request);
     ChangesetResult r =
         (*rebuilt)->Apply(Changeset{std::move(*request), commit.atomic});
     EXPECT_EQ(r.version, commit.version);
@@ -390,9 +391,9 @@ TEST_P(ScopeStoreConformanceTest,
   auto b = OpenStore();
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(a->Create("s", Snapshot(0)).ok());
-  ASSERT_TRUE(AppendAndWait(*a, "s", Commit(1, "a")).ok());
-  ASSERT_TRUE(AppendAndWait(*a, "s", Commit(2, "a")).ok());
+  ASSERT_OK(a->Create("s", Snapshot(0)));
+  ASSERT_OK(AppendAndWait(*a, "s", Commit(1, "a")));
+  ASSERT_OK(AppendAndWait(*a, "s", Commit(2, "a")));
 
   // The same instance, and a second one that never loaded the scope.
   EXPECT_CODE(AppendAndWait(*a, "s", Commit(2, "a2")), kAborted);
@@ -415,13 +416,13 @@ TEST_P(ScopeStoreConformanceTest,
   auto b = OpenStore();
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(a->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(a->Create("s", Snapshot(0)));
   for (uint64_t v = 1; v <= 3; ++v) {
-    ASSERT_TRUE(AppendAndWait(*a, "s", Commit(v, "a")).ok());
+    ASSERT_OK(AppendAndWait(*a, "s", Commit(v, "a")));
   }
   // B takes over at 3 and commits 4.
   EXPECT_EQ(LoadOrDie(*b, "s").head_version(), 3u);
-  ASSERT_TRUE(AppendAndWait(*b, "s", Commit(4, "b")).ok());
+  ASSERT_OK(AppendAndWait(*b, "s", Commit(4, "b")));
 
   // A, not knowing, has 4 and 5 in flight: 5 must not land on B's 4.
   absl::Status a4, a5;
@@ -440,9 +441,9 @@ TEST_P(ScopeStoreConformanceTest,
   // A's state at 4 is a fork: it must not become the snapshot. Its 3 is
   // real history and may.
   EXPECT_CODE(a->SaveSnapshot("s", Snapshot(4, "[a4]")), kAborted);
-  EXPECT_TRUE(a->SaveSnapshot("s", Snapshot(3, "[a3]")).ok());
+  EXPECT_OK(a->SaveSnapshot("s", Snapshot(3, "[a3]")));
 
-  ASSERT_TRUE(AppendAndWait(*b, "s", Commit(5, "b")).ok());
+  ASSERT_OK(AppendAndWait(*b, "s", Commit(5, "b")));
   StoredScope stored = LoadOrDie(*b, "s");
   EXPECT_EQ(stored.snapshot.version, 3u);
   EXPECT_EQ(stored.snapshot.fragments_json, "[a3]");
@@ -452,7 +453,7 @@ TEST_P(ScopeStoreConformanceTest,
 
   // A reloads and becomes the owner again; now B is the stale one.
   EXPECT_EQ(LoadOrDie(*a, "s").head_version(), 5u);
-  ASSERT_TRUE(AppendAndWait(*a, "s", Commit(6, "a")).ok());
+  ASSERT_OK(AppendAndWait(*a, "s", Commit(6, "a")));
   EXPECT_CODE(AppendAndWait(*b, "s", Commit(6, "b")), kAborted);
   EXPECT_CODE(AppendAndWait(*b, "s", Commit(7, "b")), kAborted);
 }
@@ -462,11 +463,11 @@ TEST_P(ScopeStoreConformanceTest, FencingCompactedVersionsCannotBeRewritten) {
   auto b = OpenStore();
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  ASSERT_TRUE(a->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(a->Create("s", Snapshot(0)));
   for (uint64_t v = 1; v <= 5; ++v) {
-    ASSERT_TRUE(AppendAndWait(*a, "s", Commit(v)).ok());
+    ASSERT_OK(AppendAndWait(*a, "s", Commit(v)));
   }
-  ASSERT_TRUE(a->SaveSnapshot("s", Snapshot(4, "[4]")).ok());
+  ASSERT_OK(a->SaveSnapshot("s", Snapshot(4, "[4]")));
   // Versions 1..4 left the log; the fence must not forget them.
   EXPECT_CODE(AppendAndWait(*b, "s", Commit(3, "b")), kAborted);
   EXPECT_CODE(AppendAndWait(*a, "s", Commit(1, "a")), kAborted);
@@ -482,8 +483,8 @@ TEST_P(ScopeStoreConformanceTest, FencingConcurrentOwnersExactlyOneWins) {
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   for (int i = 0; i < kScopes; ++i) {
-    ASSERT_TRUE(a->Create(absl::StrCat("s", i), Snapshot(0)).ok());
-    ASSERT_TRUE(b->Load(absl::StrCat("s", i)).ok());
+    ASSERT_OK(a->Create(absl::StrCat("s", i), Snapshot(0)));
+    ASSERT_OK(b->Load(absl::StrCat("s", i)));
   }
   std::vector<absl::Status> a_results(kScopes), b_results(kScopes);
   absl::BlockingCounter pending(2 * kScopes);
@@ -525,7 +526,7 @@ TEST_P(ScopeStoreConformanceTest, GroupCommitBatchesConcurrentAppends) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   for (int s = 0; s < kScopes; ++s) {
-    ASSERT_TRUE(store->Create(absl::StrCat("scope-", s), Snapshot(0)).ok());
+    ASSERT_OK(store->Create(absl::StrCat("scope-", s), Snapshot(0)));
   }
   const ScopeStoreStats before = store->Stats();
 
@@ -581,20 +582,20 @@ TEST_P(ScopeStoreConformanceTest, ListReturnsSortedNames) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
   absl::StatusOr<std::vector<std::string>> empty = store->List();
-  ASSERT_TRUE(empty.ok()) << empty.status();
+  ASSERT_OK(empty);
   EXPECT_THAT(*empty, IsEmpty());
   for (const char* name : {"b", "a", "C", "a-1"}) {
-    ASSERT_TRUE(store->Create(name, Snapshot(0)).ok());
+    ASSERT_OK(store->Create(name, Snapshot(0)));
   }
   absl::StatusOr<std::vector<std::string>> names = store->List();
-  ASSERT_TRUE(names.ok()) << names.status();
+  ASSERT_OK(names);
   EXPECT_THAT(*names, ElementsAre("C", "a", "a-1", "b"));
 }
 
 TEST_P(ScopeStoreConformanceTest, DestructionWritesEveryQueuedAppend) {
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->Create("s", Snapshot(0)).ok());
+  ASSERT_OK(store->Create("s", Snapshot(0)));
   std::atomic<int> ok{0};
   std::atomic<int> calls{0};
   for (uint64_t v = 1; v <= 200; ++v) {
@@ -618,7 +619,7 @@ TEST_P(ScopeStoreConformanceTest, RelaxedDurabilityStoresEverything) {
   auto store = OpenStore(relaxed);
   ASSERT_NE(store, nullptr);
   for (int s = 0; s < 5; ++s) {
-    ASSERT_TRUE(store->Create(absl::StrCat("r", s), Snapshot(0)).ok());
+    ASSERT_OK(store->Create(absl::StrCat("r", s), Snapshot(0)));
   }
   absl::BlockingCounter pending(100);
   std::atomic<int> ok{0};
@@ -634,7 +635,7 @@ TEST_P(ScopeStoreConformanceTest, RelaxedDurabilityStoresEverything) {
   EXPECT_EQ(ok.load(), 100);
   // Fencing holds in relaxed mode too.
   EXPECT_CODE(AppendAndWait(*store, "r0", Commit(20)), kAborted);
-  ASSERT_TRUE(store->SaveSnapshot("r1", Snapshot(10, "[10]")).ok());
+  ASSERT_OK(store->SaveSnapshot("r1", Snapshot(10, "[10]")));
   store.reset();
 
   auto reader = OpenStore();

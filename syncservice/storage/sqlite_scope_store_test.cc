@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "syncservice/storage/scope_store_conformance.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -103,16 +104,16 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, ScopeStoreConformanceTest,
 // A real store file with some history, closed.
 void WriteRealStore(const std::string& path) {
   auto store = SqliteScopeStore::Open(path);
-  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_OK(store);
   std::string payload(1000, 'x');
   absl::BlockingCounter pending(400);
   for (int s = 0; s < 4; ++s) {
     std::string scope = absl::StrCat("scope-", s);
-    ASSERT_TRUE((*store)->Create(scope, {0, "Canvas", "[]"}).ok());
+    ASSERT_OK((*store)->Create(scope, {0, "Canvas", "[]"}));
     for (uint64_t v = 1; v <= 100; ++v) {
       (*store)->Append(scope, {v, payload, false, payload, "o"},
                        [&](absl::Status st) {
-                         EXPECT_TRUE(st.ok()) << st;
+                         EXPECT_OK(st);
                          pending.DecrementCount();
                        });
     }
@@ -142,7 +143,7 @@ TEST(SqliteScopeStoreTest, OpenCreatesAMissingFile) {
   const std::string path = TempPath("missing");
   ASSERT_FALSE(Exists(path));
   auto store = SqliteScopeStore::Open(path);
-  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_OK(store);
   EXPECT_TRUE(Exists(path));
   EXPECT_EQ((*store)->path(), path);
 }
@@ -151,13 +152,13 @@ TEST(SqliteScopeStoreTest, OpenAdoptsAnEmptyFile) {
   const std::string path = TempPath("empty");
   WriteFile(path, "");
   auto store = SqliteScopeStore::Open(path);
-  ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_TRUE((*store)->Create("s", {0, "Canvas", "[]"}).ok());
+  ASSERT_OK(store);
+  EXPECT_OK((*store)->Create("s", {0, "Canvas", "[]"}));
 }
 
 TEST(SqliteScopeStoreTest, OpenUsesWalModeAndTheSchemaVersion) {
   const std::string path = TempPath("wal");
-  ASSERT_TRUE(SqliteScopeStore::Open(path).ok());
+  ASSERT_OK(SqliteScopeStore::Open(path));
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
             SQLITE_OK);
@@ -279,9 +280,9 @@ TEST(SqliteScopeStoreTest, KilledProcessKeepsEveryAcknowledgedCommit) {
   EXPECT_TRUE(Exists(path + "-wal"));
 
   auto store = SqliteScopeStore::Open(path);
-  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_OK(store);
   auto loaded = (*store)->Load("s");
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_OK(loaded);
   ASSERT_TRUE(loaded->has_value());
   EXPECT_EQ((*loaded)->log.size(), 50u);
 }
@@ -290,9 +291,9 @@ TEST(SqliteScopeStoreTest, ReopeningKeepsEverything) {
   const std::string path = TempPath("reopen");
   WriteRealStore(path);
   auto store = SqliteScopeStore::Open(path);
-  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_OK(store);
   auto names = (*store)->List();
-  ASSERT_TRUE(names.ok());
+  ASSERT_OK(names);
   EXPECT_EQ(names->size(), 4u);
   auto loaded = (*store)->Load("scope-3");
   ASSERT_TRUE(loaded.ok() && loaded->has_value());

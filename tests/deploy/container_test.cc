@@ -42,6 +42,7 @@
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
 #include "tests/testing/process.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/ws_test_client.h"
 
 namespace jetstream::testing {
@@ -298,10 +299,10 @@ class ContainerTest : public ::testing::Test {
   std::unique_ptr<WsTestClient> ConnectWithSession(int gateway_port) {
     absl::StatusOr<std::unique_ptr<WsTestClient>> client =
         WsTestClient::Connect("127.0.0.1", gateway_port);
-    EXPECT_TRUE(client.ok()) << client.status();
+    EXPECT_OK(client);
     if (!client.ok()) return nullptr;
     absl::StatusOr<std::string> token = (*client)->CreateSession();
-    EXPECT_TRUE(token.ok()) << token.status();
+    EXPECT_OK(token);
     if (!token.ok()) return nullptr;
     return *std::move(client);
   }
@@ -342,10 +343,10 @@ std::string* ContainerTest::image_ = nullptr;
 TEST_F(ContainerTest, RunAsTheImageUserOnAReadOnlyRootWithTheStoreOnTheVolume) {
   absl::StatusOr<Started> sync =
       StartContainer("sync", SyncServiceArgs(0), /*volume=*/true);
-  ASSERT_TRUE(sync.ok()) << sync.status();
+  ASSERT_OK(sync);
   absl::StatusOr<Started> gateway = StartContainer(
       "gateway", GatewayArgs(sync->log->address()), /*volume=*/false);
-  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  ASSERT_OK(gateway);
 
   for (const std::string& name : {sync->name, gateway->name}) {
     EXPECT_THAT(Uids(ContainerPid(name)),
@@ -379,11 +380,11 @@ TEST_F(ContainerTest, RunAsTheImageUserOnAReadOnlyRootWithTheStoreOnTheVolume) {
 TEST_F(ContainerTest, AChangesetSurvivesASyncServiceContainerRestart) {
   absl::StatusOr<Started> sync =
       StartContainer("sync", SyncServiceArgs(0), /*volume=*/true);
-  ASSERT_TRUE(sync.ok()) << sync.status();
+  ASSERT_OK(sync);
   const int sync_port = sync->log->port();
   absl::StatusOr<Started> gateway = StartContainer(
       "gateway", GatewayArgs(sync->log->address()), /*volume=*/false);
-  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  ASSERT_OK(gateway);
   const int gateway_port = gateway->log->port();
 
   const std::string scope = "canvas/container-restart";
@@ -391,14 +392,14 @@ TEST_F(ContainerTest, AChangesetSurvivesASyncServiceContainerRestart) {
   std::unique_ptr<WsTestClient> writer = ConnectWithSession(gateway_port);
   ASSERT_NE(writer, nullptr);
   absl::StatusOr<Fetched> fetched = FetchState(*writer, scope);
-  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  ASSERT_OK(fetched);
   absl::Status added = AddShapes(*writer, *fetched, {shape});
-  ASSERT_TRUE(added.ok()) << added;
+  ASSERT_OK(added);
   absl::StatusOr<uint64_t> sync_index = writer->SendScopeSync(
       fetched->scope_index, FragmentList({MoveShapeFragment(shape, 42, 7)}));
-  ASSERT_TRUE(sync_index.ok()) << sync_index.status();
+  ASSERT_OK(sync_index);
   absl::StatusOr<UntilReply> reply = ReadUntilReply(*writer, *sync_index);
-  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_OK(reply);
   ASSERT_EQ(Field(reply->reply, "fragmentReplies"), "[{}]") << reply->reply;
 
   // A session for reading afterwards (creating one needs the sync service).
@@ -411,11 +412,11 @@ TEST_F(ContainerTest, AChangesetSurvivesASyncServiceContainerRestart) {
   sync->log.reset();
   absl::StatusOr<Started> again =
       StartContainer("sync", SyncServiceArgs(sync_port), /*volume=*/true);
-  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_OK(again);
   ASSERT_EQ(again->log->port(), sync_port);
 
   absl::StatusOr<Fetched> after = FetchUntilServed(*reader, scope);
-  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_OK(after);
   EXPECT_EQ(after->root_uuid, fetched->root_uuid);
   std::map<std::string, double> xs = ShapeXs(after->state);
   ASSERT_EQ(xs.count(shape), 1u) << after->state;

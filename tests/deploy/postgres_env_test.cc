@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/process.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -26,9 +27,9 @@ class PostgresEnvironmentTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto server = PostgresServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_OK(server);
     postgres_ = *std::move(server);
-    ASSERT_TRUE(postgres_->CreateDatabase("from_env").ok());
+    ASSERT_OK(postgres_->CreateDatabase("from_env"));
   }
 
   void TearDown() override {
@@ -92,7 +93,7 @@ TEST_F(PostgresEnvironmentTest,
        AnEmptyConnectionStringTakesTheDatabaseFromTheEnvironment) {
   SetEnvironment("from_env");
   absl::StatusOr<std::unique_ptr<ChildProcess>> sync = StartSyncService();
-  ASSERT_TRUE(sync.ok()) << sync.status();
+  ASSERT_OK(sync);
   // The tables, and this replica's membership, in the database the
   // environment named.
   EXPECT_EQ(StoredScopes("from_env"), 0);

@@ -20,6 +20,7 @@
 #include "tests/durability/crash_scenario.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -90,8 +91,8 @@ TEST_F(CompactionTest, TheLogStaysBoundedAndRecoveryIsExact) {
     auto setup = ConnectWithSession();
     ASSERT_NE(setup, nullptr);
     absl::StatusOr<Fetched> f = FetchState(*setup, kCompactionScope);
-    ASSERT_TRUE(f.ok()) << f.status();
-    ASSERT_TRUE(AddShapes(*setup, *f, shapes).ok());
+    ASSERT_OK(f);
+    ASSERT_OK(AddShapes(*setup, *f, shapes));
   }
 
   // Writers move their shapes x = 1..kMovesPerWriter, one at a time. The
@@ -111,9 +112,9 @@ TEST_F(CompactionTest, TheLogStaysBoundedAndRecoveryIsExact) {
       for (int64_t x = 1; x <= kMovesPerWriter; ++x) {
         absl::StatusOr<uint64_t> sync = client->SendScopeSync(
             f->scope_index, FragmentList({MoveShapeFragment(shapes[k], x, k)}));
-        ASSERT_TRUE(sync.ok());
+        ASSERT_OK(sync);
         absl::StatusOr<UntilReply> r = ReadUntilReply(*client, *sync);
-        ASSERT_TRUE(r.ok()) << r.status();
+        ASSERT_OK(r);
         ASSERT_EQ(Field(r->reply, "fragmentReplies"), "[{}]") << r->reply;
         acked[k] = x;
         if (k == 0 && x % 100 == 0) {
@@ -147,9 +148,9 @@ TEST_F(CompactionTest, TheLogStaysBoundedAndRecoveryIsExact) {
   auto before_client = ConnectWithSession();
   ASSERT_NE(before_client, nullptr);
   absl::StatusOr<Fetched> before = FetchState(*before_client, kCompactionScope);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   ScopeModel before_model;
-  ASSERT_TRUE(before_model.ApplyState(before->state).ok());
+  ASSERT_OK(before_model.ApplyState(before->state));
 
   // ...is what a restart after a SIGKILL recovers from snapshot and log.
   auto after_client = ConnectWithSession();
@@ -164,9 +165,9 @@ TEST_F(CompactionTest, TheLogStaysBoundedAndRecoveryIsExact) {
     after = FetchState(*after_client, kCompactionScope);
   } while (!after.ok() && absl::IsNotFound(after.status()) &&
            absl::Now() < deadline);
-  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_OK(after);
   ScopeModel after_model;
-  ASSERT_TRUE(after_model.ApplyState(after->state).ok());
+  ASSERT_OK(after_model.ApplyState(after->state));
   EXPECT_EQ(after_model.Canonical(), before_model.Canonical());
   std::map<std::string, double> xs = ShapeXs(after->state);
   for (int k = 0; k < kCompactionWriters; ++k) {

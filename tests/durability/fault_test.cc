@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/durability/replica_cluster.h"
 #include "tests/testing/postgres_server.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -33,7 +34,7 @@ class FaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto cluster = ReplicaCluster::Start();
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    ASSERT_OK(cluster);
     cluster_ = *std::move(cluster);
     for (int k = 0; k < 3; ++k) ASSERT_TRUE(cluster_->StartReplica(k).ok());
     // Each gateway knows one replica and finds the others.
@@ -46,7 +47,7 @@ class FaultTest : public ::testing::Test {
 
   void StartLoad(Workload::Options options = {}) {
     workload_ = std::make_unique<Workload>(*cluster_, std::move(options));
-    ASSERT_TRUE(workload_->Start().ok());
+    ASSERT_OK(workload_->Start());
     ASSERT_TRUE(workload_->WaitForAcks(kAcks)) << "no load before the fault";
   }
 
@@ -76,7 +77,7 @@ TEST_F(FaultTest, AKilledOwnerIsReplacedAndAReplacementKilledInTurnToo) {
     ASSERT_FALSE(next.empty()) << "no replica took the scope over";
     ASSERT_TRUE(workload_->WaitForAcks(kAcks)) << "no moves after the kill";
     // It comes back (at a new address, under its member id).
-    ASSERT_TRUE(cluster_->StartReplica(owner).ok());
+    ASSERT_OK(cluster_->StartReplica(owner));
     ASSERT_TRUE(cluster_->WaitForGatewaysToSee(3));
     ASSERT_TRUE(workload_->WaitForAcks(kAcks)) << "no moves after the return";
   }
@@ -96,7 +97,7 @@ TEST_F(FaultTest, AnOwnerPausedPastItsLeaseCommitsNothingAfterItWakes) {
   ASSERT_TRUE(workload_->WaitForAcks(kAcks))
       << "no failover from a paused owner";
   auto before = ReadHistory(cluster_->conninfo(), kScope);
-  ASSERT_TRUE(before.ok());
+  ASSERT_OK(before);
   const uint64_t head_at_wake = before->back().version;
   uint64_t paused_epoch = 0;
   for (const StoredChange& c : *before) {
@@ -107,7 +108,7 @@ TEST_F(FaultTest, AnOwnerPausedPastItsLeaseCommitsNothingAfterItWakes) {
   workload_->StopAndCheck("owner paused past its lease", fault);
   // Nothing it had in hand when it was paused was committed after it woke.
   auto after = ReadHistory(cluster_->conninfo(), kScope);
-  ASSERT_TRUE(after.ok());
+  ASSERT_OK(after);
   int late = 0;
   for (const StoredChange& c : *after) {
     if (c.writer == incarnation && c.lease_epoch == paused_epoch &&
@@ -123,13 +124,13 @@ TEST_F(FaultTest, PostgresRestartedUnderLoad) {
   const absl::Time fault = absl::Now();
   // Immediate shutdown: no checkpoint, every session cut mid-transaction,
   // crash recovery on the way back up.
-  ASSERT_TRUE(cluster_->postgres().Kill(SIGQUIT).ok());
+  ASSERT_OK(cluster_->postgres().Kill(SIGQUIT));
   ASSERT_TRUE(cluster_->postgres().Restart().ok())
       << cluster_->postgres().LogTail();
   ASSERT_TRUE(workload_->WaitForAcks(kAcks)) << "no moves after the restart";
   // Again, and this time it stays down until changes are refused (the
   // leases ran out): the replicas take them anew.
-  ASSERT_TRUE(cluster_->postgres().Kill(SIGQUIT).ok());
+  ASSERT_OK(cluster_->postgres().Kill(SIGQUIT));
   ASSERT_TRUE(workload_->WaitForFailures(1)) << "nothing noticed the outage";
   ASSERT_TRUE(cluster_->postgres().Restart().ok())
       << cluster_->postgres().LogTail();
@@ -152,7 +153,7 @@ TEST_F(FaultTest, AnOwnersDatabaseConnectionsKilledUnderLoad) {
                               "pg_stat_activity WHERE application_name LIKE "
                               "'jetstream-syncservice sync-",
                               owner, "%'"));
-    ASSERT_TRUE(killed.ok()) << killed.status();
+    ASSERT_OK(killed);
     ASSERT_TRUE(workload_->WaitForAcks(10)) << "no moves after the kill";
   }
   ASSERT_TRUE(workload_->WaitForAcks(kAcks));
@@ -175,7 +176,7 @@ TEST_F(FaultTest, AReplicaAddedAndOneRemovedUnderLoad) {
   }
   StartLoad(options);
   const absl::Time fault = absl::Now();
-  ASSERT_TRUE(cluster_->StartReplica(3).ok());
+  ASSERT_OK(cluster_->StartReplica(3));
   ASSERT_TRUE(cluster_->WaitForGatewaysToSee(4));
   // The scopes that now prefer it are handed over to it.
   for (int s = 0; s < 2; ++s) {

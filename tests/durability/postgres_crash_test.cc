@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "tests/durability/crash_scenario.h"
 #include "tests/testing/postgres_server.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -14,9 +15,9 @@ class PostgresCrashTest : public CrashTestBase {
  protected:
   void SetUp() override {
     auto server = PostgresServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_OK(server);
     postgres_ = *std::move(server);
-    ASSERT_TRUE(postgres_->CreateDatabase("durability").ok());
+    ASSERT_OK(postgres_->CreateDatabase("durability"));
     CrashTestBase::SetUp();
   }
   void TearDown() override {

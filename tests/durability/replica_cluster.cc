@@ -18,6 +18,7 @@
 #include "tests/durability/crash_scenario.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/ws_test_client.h"
 
 namespace jetstream::testing {
@@ -520,7 +521,7 @@ void Workload::StopAndCheck(const std::string& scenario,
   for (const std::string& scope : options_.scopes) {
     absl::StatusOr<std::vector<StoredChange>> history =
         ReadHistory(cluster_.conninfo(), scope);
-    ASSERT_TRUE(history.ok()) << history.status();
+    ASSERT_OK(history);
     ASSERT_FALSE(history->empty()) << scope;
     // One history: consecutive versions, lease epochs never decreasing.
     std::set<std::string> stored;

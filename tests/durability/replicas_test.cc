@@ -26,6 +26,7 @@
 #include "tests/durability/replica_cluster.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/proto/health.grpc.pb.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -44,7 +45,7 @@ class ReplicasTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto cluster = ReplicaCluster::Start();
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    ASSERT_OK(cluster);
     cluster_ = *std::move(cluster);
   }
 
@@ -61,7 +62,7 @@ TEST_F(ReplicasTest, GatewaysWithDifferentSeedsSendAScopeToItsOneHolder) {
   Workload::Options options;
   options.writers = 3;
   Workload load(*cluster_, options);
-  ASSERT_TRUE(load.Start().ok());
+  ASSERT_OK(load.Start());
   ASSERT_TRUE(load.WaitForAcks(300));
   // The scope went where its ranking points, and stayed there.
   const std::vector<std::string> ids = {"sync-0", "sync-1", "sync-2"};
@@ -70,13 +71,13 @@ TEST_F(ReplicasTest, GatewaysWithDifferentSeedsSendAScopeToItsOneHolder) {
   load.StopAndCheck("two gateways, one holder");
   // One tenure, no refusals: nobody raced.
   auto history = ReadHistory(cluster_->conninfo(), "canvas/faults");
-  ASSERT_TRUE(history.ok());
+  ASSERT_OK(history);
   EXPECT_EQ(history->front().lease_epoch, history->back().lease_epoch);
 }
 
 TEST_F(ReplicasTest, AReplicaThatComesBackGetsItsScopesHandedBack) {
-  ASSERT_TRUE(cluster_->StartReplica(0).ok());
-  ASSERT_TRUE(cluster_->StartReplica(1).ok());
+  ASSERT_OK(cluster_->StartReplica(0));
+  ASSERT_OK(cluster_->StartReplica(1));
   ASSERT_TRUE(
       cluster_->StartGateway(0, {cluster_->replica(1)->address()}).ok());
   ASSERT_TRUE(cluster_->WaitForGatewaysToSee(2));
@@ -84,7 +85,7 @@ TEST_F(ReplicasTest, AReplicaThatComesBackGetsItsScopesHandedBack) {
   Workload::Options options;
   options.scopes = {scope};
   Workload load(*cluster_, options);
-  ASSERT_TRUE(load.Start().ok());
+  ASSERT_OK(load.Start());
   ASSERT_TRUE(load.WaitForAcks(40));
   EXPECT_EQ(cluster_->LeaseHolder(scope), "sync-0");
 
@@ -93,13 +94,13 @@ TEST_F(ReplicasTest, AReplicaThatComesBackGetsItsScopesHandedBack) {
   ASSERT_TRUE(load.WaitForAcks(40));
 
   // Back, at a new address: the scope prefers it again and is handed over.
-  ASSERT_TRUE(cluster_->StartReplica(0).ok());
+  ASSERT_OK(cluster_->StartReplica(0));
   EXPECT_EQ(cluster_->WaitForLeaseHolder(scope, "sync-1"), "sync-0");
   ASSERT_TRUE(load.WaitForAcks(40));
   load.StopAndCheck("a replica back");
   // Three tenures, in order: sync-0, sync-1, sync-0 again.
   auto history = ReadHistory(cluster_->conninfo(), scope);
-  ASSERT_TRUE(history.ok());
+  ASSERT_OK(history);
   std::vector<uint64_t> epochs;
   for (const StoredChange& c : *history) {
     if (epochs.empty() || epochs.back() != c.lease_epoch) {
@@ -110,8 +111,8 @@ TEST_F(ReplicasTest, AReplicaThatComesBackGetsItsScopesHandedBack) {
 }
 
 TEST_F(ReplicasTest, ABackendIsToldWhichReplicaHoldsAScope) {
-  ASSERT_TRUE(cluster_->StartReplica(0).ok());
-  ASSERT_TRUE(cluster_->StartReplica(1).ok());
+  ASSERT_OK(cluster_->StartReplica(0));
+  ASSERT_OK(cluster_->StartReplica(1));
   const std::string scope = ScopePreferring({"sync-0", "sync-1"}, "sync-0");
   auto stub_of = [](const std::string& address) {
     return sync::v1::SyncService::NewStub(
@@ -130,7 +131,7 @@ TEST_F(ReplicasTest, ABackendIsToldWhichReplicaHoldsAScope) {
     sync::v1::GetScopeRequest request;
     request.set_scope(scope);
     sync::v1::GetScopeResponse response;
-    ASSERT_TRUE(holder->GetScope(&context, request, &response).ok());
+    ASSERT_OK(holder->GetScope(&context, request, &response));
   }
   ASSERT_EQ(cluster_->LeaseHolder(scope), "sync-0");
   grpc::ClientContext context;
@@ -149,8 +150,8 @@ TEST_F(ReplicasTest, ABackendIsToldWhichReplicaHoldsAScope) {
 }
 
 TEST_F(ReplicasTest, ACleanShutdownReleasesItsLeasesAtOnce) {
-  ASSERT_TRUE(cluster_->StartReplica(0).ok());
-  ASSERT_TRUE(cluster_->StartReplica(1).ok());
+  ASSERT_OK(cluster_->StartReplica(0));
+  ASSERT_OK(cluster_->StartReplica(1));
   const std::string scope = ScopePreferring({"sync-0", "sync-1"}, "sync-0");
   auto stub = sync::v1::SyncService::NewStub(grpc::CreateChannel(
       cluster_->replica(0)->address(), grpc::InsecureChannelCredentials()));
@@ -158,7 +159,7 @@ TEST_F(ReplicasTest, ACleanShutdownReleasesItsLeasesAtOnce) {
   sync::v1::GetScopeRequest request;
   request.set_scope(scope);
   sync::v1::GetScopeResponse response;
-  ASSERT_TRUE(stub->GetScope(&context, request, &response).ok());
+  ASSERT_OK(stub->GetScope(&context, request, &response));
   ASSERT_EQ(cluster_->LeaseHolder(scope), "sync-0");
   // SIGTERM: the lease is released before the process exits, not left to
   // expire, and the replica leaves the members.
@@ -167,14 +168,14 @@ TEST_F(ReplicasTest, ACleanShutdownReleasesItsLeasesAtOnce) {
                        "SELECT expires_at < clock_timestamp() FROM "
                        "jetstream_leases WHERE scope = '" +
                            scope + "'");
-  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_OK(rows);
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0][0], "t");
   EXPECT_EQ(cluster_->LiveMembers(), std::set<std::string>{"sync-1"});
 }
 
 TEST_F(ReplicasTest, HealthSaysWhetherAReplicaTakesTraffic) {
-  ASSERT_TRUE(cluster_->StartReplica(0).ok());
+  ASSERT_OK(cluster_->StartReplica(0));
   auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
       cluster_->replica(0)->address(), grpc::InsecureChannelCredentials()));
   auto status_of = [&](const std::string& service) {
@@ -200,10 +201,10 @@ TEST_F(ReplicasTest, HealthSaysWhetherAReplicaTakesTraffic) {
   EXPECT_EQ(status_of("jetstream.sync.v1.SyncService"), Status::SERVING);
   EXPECT_EQ(status_of("liveness"), Status::SERVING);
   // The database goes away: not ready (no leases can be had), yet alive.
-  ASSERT_TRUE(cluster_->postgres().Stop().ok());
+  ASSERT_OK(cluster_->postgres().Stop());
   EXPECT_TRUE(wait_for("", Status::NOT_SERVING));
   EXPECT_EQ(status_of("liveness"), Status::SERVING);
-  ASSERT_TRUE(cluster_->postgres().Restart().ok());
+  ASSERT_OK(cluster_->postgres().Restart());
   EXPECT_TRUE(wait_for("", Status::SERVING));
   EXPECT_TRUE(cluster_->StopReplica(0));
 }

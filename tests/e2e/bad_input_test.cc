@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -39,21 +40,21 @@ class BadInputTest : public SystemFixture {
     observer_ = ConnectWithSession();
     ASSERT_NE(observer_, nullptr);
     absl::StatusOr<Fetched> fo = FetchState(*observer_, "Canvas");
-    ASSERT_TRUE(fo.ok()) << fo.status();
+    ASSERT_OK(fo);
     observer_scope_ = fo->scope_index;
     root_ = fo->root_uuid;
-    ASSERT_TRUE(observer_model_.ApplyState(fo->state).ok());
+    ASSERT_OK(observer_model_.ApplyState(fo->state));
     attacker_ = ConnectWithSession();
     ASSERT_NE(attacker_, nullptr);
     absl::StatusOr<Fetched> fa = FetchState(*attacker_, "Canvas");  // index 1
-    ASSERT_TRUE(fa.ok()) << fa.status();
+    ASSERT_OK(fa);
   }
 
   // The attacker's next request is answered first: whatever it sent before
   // got no reply (and was not applied: the observer saw nothing).
   void ExpectAttackerGotNothing() {
     absl::StatusOr<std::vector<std::string>> before = Barrier(*attacker_, 0);
-    ASSERT_TRUE(before.ok()) << before.status();
+    ASSERT_OK(before);
     EXPECT_THAT(*before, IsEmpty());
   }
 
@@ -64,7 +65,7 @@ class BadInputTest : public SystemFixture {
     auto writer = ConnectWithSession();
     ASSERT_NE(writer, nullptr);
     absl::StatusOr<Fetched> fw = FetchState(*writer, "Canvas");
-    ASSERT_TRUE(fw.ok()) << fw.status();
+    ASSERT_OK(fw);
     const std::string shape = TestUuid(0xb0, writes_);
     const std::string fragments =
         FragmentList({AddShapeFragment(shape, writes_, writes_),
@@ -73,16 +74,16 @@ class BadInputTest : public SystemFixture {
                                                   writes_, R"("})"))});
     absl::StatusOr<uint64_t> sync =
         writer->SendScopeSync(fw->scope_index, fragments);
-    ASSERT_TRUE(sync.ok());
+    ASSERT_OK(sync);
     absl::StatusOr<UntilReply> r = ReadUntilReply(*writer, *sync);
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     // The shape has no parent: it fails, the rename goes through.
     EXPECT_EQ(
         Field(r->reply, "fragmentReplies"),
         R"([{"error":{"message":"No parents, parent sync fragment failed"}},{}])");
     absl::StatusOr<std::vector<std::string>> before =
         Barrier(*observer_, observer_scope_);
-    ASSERT_TRUE(before.ok()) << before.status();
+    ASSERT_OK(before);
     ASSERT_THAT(*before, SizeIs(1));
     ASSERT_EQ(MessageType((*before)[0]), "ScopeSync") << (*before)[0];
     EXPECT_EQ(Field((*before)[0], "fragments"),
@@ -93,9 +94,9 @@ class BadInputTest : public SystemFixture {
         observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments"))
             .ok());
     absl::StatusOr<Fetched> fresh = FetchState(*writer, "Canvas");
-    ASSERT_TRUE(fresh.ok()) << fresh.status();
+    ASSERT_OK(fresh);
     ScopeModel now;
-    ASSERT_TRUE(now.ApplyState(fresh->state).ok());
+    ASSERT_OK(now.ApplyState(fresh->state));
     EXPECT_EQ(observer_model_.Canonical(), now.Canonical());
   }
 
@@ -103,7 +104,7 @@ class BadInputTest : public SystemFixture {
   void SendAllAndExpectDropped(const std::vector<std::string>& frames) {
     for (const std::string& frame : frames) {
       SCOPED_TRACE(frame.substr(0, 200));
-      ASSERT_TRUE(attacker_->SendText(frame).ok());
+      ASSERT_OK(attacker_->SendText(frame));
       ExpectAttackerGotNothing();
       if (HasFatalFailure()) return;
     }
@@ -147,7 +148,7 @@ TEST_F(BadInputTest, ParseableButIgnoredTypesConsumeTheirIndex) {
        R"({"type":"SessionCreate","index":3,"version":"0.2.0","params":{}})",
        R"({"type":"SessionCreateReply","index":4,"sessionToken":"abc"})",
        R"({"type":"ScopeState","index":5,"scopeIndex":0,"rootUUID":"x","fragments":[]})"}) {
-    ASSERT_TRUE(attacker_->SendText(frame).ok());
+    ASSERT_OK(attacker_->SendText(frame));
   }
   // Index 5 is now a duplicate: no reply. Index 6 is answered first.
   ASSERT_TRUE(
@@ -232,12 +233,12 @@ TEST_F(BadInputTest, BinaryFrameIsParsedLikeText) {
               ChangeFragment(root_, "Canvas", R"({"name":"binary"})"), "]}"))
           .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_THAT(r->before, IsEmpty());
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
   absl::StatusOr<std::vector<std::string>> before =
       Barrier(*observer_, observer_scope_);
-  ASSERT_TRUE(before.ok());
+  ASSERT_OK(before);
   ASSERT_THAT(*before, SizeIs(1));
   ASSERT_TRUE(
       observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments"))
@@ -249,7 +250,7 @@ TEST_F(BadInputTest, BinaryFrameIsParsedLikeText) {
 }
 
 TEST_F(BadInputTest, InvalidUtf8InABinaryFrameIsDropped) {
-  ASSERT_TRUE(attacker_->SendBinary("\xff\xfe").ok());
+  ASSERT_OK(attacker_->SendBinary("\xff\xfe"));
   ASSERT_TRUE(attacker_
                   ->SendBinary("{\"type\":\"ScopeFetch\",\"index\":2,\"name\":"
                                "\"Can\xc3\x28vas\"}")
@@ -265,7 +266,7 @@ TEST_F(BadInputTest, InvalidUtf8InATextFrameFailsTheConnection) {
       attacker_->SendText("{\"type\":\"Ping\",\"index\":0,\"ack\":\"\xff\"}")
           .ok());
   absl::StatusOr<CloseInfo> close = attacker_->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 1007);
   ExpectObserverUnaffected();
 }
@@ -305,7 +306,7 @@ TEST_F(BadInputTest, DeeplyNestedParamsAreSurvived) {
           .ok());
   attacker_->SetNextIndex(3);
   absl::StatusOr<std::vector<std::string>> before = Barrier(*attacker_, 0);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   if (!before->empty()) {
     ASSERT_THAT(*before, SizeIs(2));
     EXPECT_EQ(UintField((*before)[0], "replyTo"), 2);
@@ -320,7 +321,7 @@ TEST_F(BadInputTest, DeeplyNestedParamsAreSurvived) {
               R"(,"b":{"c":{"d":1}}}})"))
           .ok());
   absl::StatusOr<UntilReply> shallow = ReadUntilReply(*attacker_, 4);
-  ASSERT_TRUE(shallow.ok()) << shallow.status();
+  ASSERT_OK(shallow);
   EXPECT_EQ(MessageType(shallow->reply), "ScopeFetchReply");
   EXPECT_GE(UintField(shallow->reply, "scopeIndex"), 0) << shallow->reply;
   ASSERT_TRUE(attacker_->NextMessage().ok());  // its ScopeState
@@ -358,9 +359,9 @@ TEST_F(BadInputTest, ManyMessagesWithinTheLimitAreProcessed) {
   absl::StrAppend(
       &frame,
       R"({"type":"ScopeSync","index":2,"scopeIndex":0,"fragments":[]}])");
-  ASSERT_TRUE(attacker_->SendText(frame).ok());
+  ASSERT_OK(attacker_->SendText(frame));
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_THAT(r->before, IsEmpty());
   attacker_->SetNextIndex(3);
   ExpectAttackerGotNothing();
@@ -380,13 +381,13 @@ TEST_F(BadInputTest, IndexZeroScopeSyncIsProcessedWithoutConsumingAnIndex) {
                 "]}"))
             .ok());
     absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 0);
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     EXPECT_THAT(r->before, IsEmpty());
     EXPECT_EQ(MessageType(r->reply), "ScopeSyncReply");
     EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
     absl::StatusOr<std::vector<std::string>> before =
         Barrier(*observer_, observer_scope_);
-    ASSERT_TRUE(before.ok());
+    ASSERT_OK(before);
     ASSERT_THAT(*before, SizeIs(1));
     ASSERT_TRUE(
         observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments"))
@@ -394,7 +395,7 @@ TEST_F(BadInputTest, IndexZeroScopeSyncIsProcessedWithoutConsumingAnIndex) {
   }
   // Index 2 is still free.
   absl::StatusOr<std::vector<std::string>> before = Barrier(*attacker_, 0);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
   EXPECT_EQ(attacker_->NextIndex(), 3u);
   ExpectObserverUnaffected();
@@ -421,7 +422,7 @@ TEST_F(BadInputTest, DecreasingAndRepeatedIndexesAreDuplicates) {
               R"({"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":[]}])")
           .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 6);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_THAT(r->before, IsEmpty());
   attacker_->SetNextIndex(7);
   ExpectAttackerGotNothing();
@@ -445,7 +446,7 @@ TEST_F(SmallFrameTest, OversizedFrameClosesWith1009) {
               padding))
           .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, 2);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   // Over it: the connection is closed with 1009 (message too big).
   ASSERT_TRUE(
       attacker_
@@ -454,7 +455,7 @@ TEST_F(SmallFrameTest, OversizedFrameClosesWith1009) {
               std::string(2000, ' ')))
           .ok());
   absl::StatusOr<CloseInfo> close = attacker_->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 1009);
   EXPECT_EQ(CloseReasonType(*close), "message-too-big");
   EXPECT_EQ(CloseReasonMessage(*close),
@@ -471,7 +472,7 @@ TEST_F(BadInputTest, AHugeMessageGets1009WithAReasonWhileStillBeingSent) {
     std::unique_ptr<WsTestClient> big = ConnectWithSession();
     ASSERT_NE(big, nullptr);
     absl::StatusOr<Fetched> chat = FetchState(*big, "ChatRoom");
-    ASSERT_TRUE(chat.ok());
+    ASSERT_OK(chat);
     // A string property as large as the whole limit.
     const std::string change = FragmentList({ChangeFragment(
         chat->root_uuid, "ChatRoom",
@@ -480,7 +481,7 @@ TEST_F(BadInputTest, AHugeMessageGets1009WithAReasonWhileStillBeingSent) {
     // it is over the limit, and closes.
     (void)big->SendScopeSync(chat->scope_index, change);
     absl::StatusOr<CloseInfo> close = big->WaitForClose(absl::Seconds(60));
-    ASSERT_TRUE(close.ok()) << close.status();
+    ASSERT_OK(close);
     EXPECT_EQ(close->code, 1009);
     EXPECT_EQ(CloseReasonType(*close), "message-too-big");
   }
@@ -499,7 +500,7 @@ class ConnectionsPerAddressTest : public BadInputTest {
     std::unique_ptr<WsTestClient> over = Connect();
     ASSERT_NE(over, nullptr);
     absl::StatusOr<CloseInfo> close = over->WaitForClose();
-    ASSERT_TRUE(close.ok()) << close.status();
+    ASSERT_OK(close);
     EXPECT_EQ(close->code, 4096);
     EXPECT_EQ(CloseReasonType(*close), "too-many-connections");
   }
@@ -521,13 +522,13 @@ TEST_F(ConnectionsPerAddressTest,
                 .value_or(-1),
             1);
   // The sessions within the limit are served.
-  EXPECT_TRUE(FetchState(*third, "ChatRoom").ok());
+  EXPECT_OK(FetchState(*third, "ChatRoom"));
 
   // Once one closes, a new connection is admitted.
   ASSERT_NO_FATAL_FAILURE(Release(std::move(third)));
   std::unique_ptr<WsTestClient> again = ConnectWithSession();
   ASSERT_NE(again, nullptr);
-  EXPECT_TRUE(FetchState(*again, "ChatRoom").ok());
+  EXPECT_OK(FetchState(*again, "ChatRoom"));
   ASSERT_NO_FATAL_FAILURE(Release(std::move(again)));
   ExpectObserverUnaffected();
 }
@@ -616,27 +617,27 @@ TEST_F(SmallChangesetTest,
       0, FragmentList({AddShapeFragment(s1, 1, 1), AddShapeFragment(s2, 2, 2),
                        SetShapesFragment(root_, {s1, s2}),
                        ChangeFragment(root_, "Canvas", R"({"name":"big"})")}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*attacker_, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   const std::string error =
       R"({"error":{"message":"Changeset has 4 fragments; the limit is 3","type":"changeset-too-large"}})";
   EXPECT_EQ(Field(r->reply, "fragmentReplies"),
             absl::StrCat("[", error, ",", error, ",", error, ",", error, "]"));
   absl::StatusOr<std::vector<std::string>> before =
       Barrier(*observer_, observer_scope_);
-  ASSERT_TRUE(before.ok());
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
   // Three fragments are fine.
   sync = attacker_->SendScopeSync(
       0, FragmentList({AddShapeFragment(s1, 1, 1), AddShapeFragment(s2, 2, 2),
                        SetShapesFragment(root_, {s1, s2})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   r = ReadUntilReply(*attacker_, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{},{}]");
   before = Barrier(*observer_, observer_scope_);
-  ASSERT_TRUE(before.ok());
+  ASSERT_OK(before);
   ASSERT_THAT(*before, SizeIs(1));
   ASSERT_TRUE(
       observer_model_.ApplyFragmentsJson(Field((*before)[0], "fragments"))
@@ -668,7 +669,7 @@ TEST_F(MessageRateTest, MessagesOverTheRateAreRefusedAndTheSessionStays) {
                     "]}");
   }
   frame += "]";
-  ASSERT_TRUE(attacker_->SendText(frame).ok());
+  ASSERT_OK(attacker_->SendText(frame));
   attacker_->SetNextIndex(2 + kRenames);
   const std::string refused =
       R"([{"error":{"message":"Session is over its limit of 2 messages per second","type":"rate-limited"}}])";
@@ -676,7 +677,7 @@ TEST_F(MessageRateTest, MessagesOverTheRateAreRefusedAndTheSessionStays) {
   int refusals = 0;
   for (int i = 0; i < kRenames; ++i) {
     absl::StatusOr<std::string> reply = attacker_->WaitForReply(2 + i);
-    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_OK(reply);
     const std::string replies = Field(*reply, "fragmentReplies");
     if (replies == "[{}]") {
       EXPECT_EQ(accepted, i) << "message " << i << " accepted after a refusal";
@@ -691,7 +692,7 @@ TEST_F(MessageRateTest, MessagesOverTheRateAreRefusedAndTheSessionStays) {
   // The scope got exactly the accepted renames, in order.
   absl::StatusOr<std::vector<std::string>> seen =
       Barrier(*observer_, observer_scope_);
-  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_OK(seen);
   ASSERT_THAT(*seen, SizeIs(accepted));
   for (int i = 0; i < accepted; ++i) {
     EXPECT_EQ(
@@ -708,9 +709,9 @@ TEST_F(MessageRateTest, MessagesOverTheRateAreRefusedAndTheSessionStays) {
     absl::StatusOr<uint64_t> sync = attacker_->SendScopeSync(
         0,
         FragmentList({ChangeFragment(root_, "Canvas", R"({"name":"later"})")}));
-    ASSERT_TRUE(sync.ok());
+    ASSERT_OK(sync);
     absl::StatusOr<std::string> reply = attacker_->WaitForReply(*sync);
-    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_OK(reply);
     later_reply = Field(*reply, "fragmentReplies");
     if (later_reply != refused) break;
     ++refusals;
@@ -718,7 +719,7 @@ TEST_F(MessageRateTest, MessagesOverTheRateAreRefusedAndTheSessionStays) {
   }
   ASSERT_EQ(later_reply, "[{}]");
   seen = Barrier(*observer_, observer_scope_);
-  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_OK(seen);
   ASSERT_THAT(*seen, SizeIs(1));
   ASSERT_TRUE(
       observer_model_.ApplyFragmentsJson(Field((*seen)[0], "fragments")).ok());
@@ -748,7 +749,7 @@ TEST_F(ByteRateTest, FramesOverTheRateAreRefusedAndNothingOfThemIsApplied) {
         0, FragmentList({ChangeFragment(
                root_, "Canvas",
                absl::StrCat(R"({"name":"b)", i, padding, R"("})"))}));
-    ASSERT_TRUE(sync.ok());
+    ASSERT_OK(sync);
     indexes.push_back(*sync);
   }
   const std::string refused =
@@ -756,7 +757,7 @@ TEST_F(ByteRateTest, FramesOverTheRateAreRefusedAndNothingOfThemIsApplied) {
   std::vector<int> accepted;
   for (int i = 0; i < kFrames; ++i) {
     absl::StatusOr<std::string> reply = attacker_->WaitForReply(indexes[i]);
-    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_OK(reply);
     const std::string replies = Field(*reply, "fragmentReplies");
     if (replies == "[{}]") {
       accepted.push_back(i);
@@ -769,7 +770,7 @@ TEST_F(ByteRateTest, FramesOverTheRateAreRefusedAndNothingOfThemIsApplied) {
   EXPECT_LT(accepted.size(), static_cast<size_t>(kFrames));
   absl::StatusOr<std::vector<std::string>> seen =
       Barrier(*observer_, observer_scope_);
-  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_OK(seen);
   ASSERT_THAT(*seen, SizeIs(accepted.size()));
   for (size_t k = 0; k < accepted.size(); ++k) {
     EXPECT_EQ(
@@ -831,13 +832,13 @@ TEST_F(ConnectionRateTest,
   // Another client behind the same proxy has a bucket of its own.
   std::unique_ptr<WsTestClient> other = ConnectFrom("198.51.100.8");
   ASSERT_NE(other, nullptr);
-  ASSERT_TRUE(other->CreateSession().ok());
-  EXPECT_TRUE(FetchState(*other, "Canvas").ok());
+  ASSERT_OK(other->CreateSession());
+  EXPECT_OK(FetchState(*other, "Canvas"));
   // Admitted sessions are served.
   for (auto& client : admitted) EXPECT_TRUE(FetchState(*client, "Canvas").ok());
   absl::StatusOr<std::vector<std::string>> seen =
       Barrier(*observer_, observer_scope_);
-  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_OK(seen);
   EXPECT_THAT(*seen, IsEmpty());
 }
 

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -37,7 +38,7 @@ class ConformanceTest : public SystemFixture {
     std::unique_ptr<WsTestClient> c = ConnectWithSession();
     if (c == nullptr) return nullptr;
     absl::StatusOr<Fetched> f = FetchState(*c, scope);
-    EXPECT_TRUE(f.ok()) << f.status();
+    EXPECT_OK(f);
     if (!f.ok()) return nullptr;
     *fetched = *std::move(f);
     return c;
@@ -65,7 +66,7 @@ TEST_F(ConformanceTest, HandshakeArrayOfTwoMessagesIsRefused) {
               R"(,{"type":"Ping","index":0,"ack":0,"resendMissing":false}])"))
           .ok());
   absl::StatusOr<CloseInfo> close = c->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 4096);
   EXPECT_EQ(CloseReasonType(*close), "unrecognized-handshake") << close->reason;
 }
@@ -73,16 +74,16 @@ TEST_F(ConformanceTest, HandshakeArrayOfTwoMessagesIsRefused) {
 TEST_F(ConformanceTest, HandshakeOneElementArrayIsAccepted) {
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->SendText(absl::StrCat("[", kSessionCreate, "]")).ok());
+  ASSERT_OK(c->SendText(absl::StrCat("[", kSessionCreate, "]")));
   absl::StatusOr<std::string> frame = c->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   EXPECT_THAT(
       *frame,
       MatchesRegex(
           R"(\[\{"type":"SessionCreateReply","index":0,"sessionToken":"[0-9A-Za-z]+"\}\])"));
   // The session works.
   absl::StatusOr<Fetched> f = FetchState(*c, "Canvas");
-  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_OK(f);
   EXPECT_EQ(f->scope_index, 0u);
 }
 
@@ -94,9 +95,9 @@ TEST_F(ConformanceTest, HandshakeFirstMessageNotSessionCreateIsRefused) {
     SCOPED_TRACE(first);
     auto c = Connect();
     ASSERT_NE(c, nullptr);
-    ASSERT_TRUE(c->SendText(first).ok());
+    ASSERT_OK(c->SendText(first));
     absl::StatusOr<CloseInfo> close = c->WaitForClose();
-    ASSERT_TRUE(close.ok()) << close.status();
+    ASSERT_OK(close);
     EXPECT_EQ(close->code, 4096);
     EXPECT_EQ(CloseReasonType(*close), "unrecognized-handshake")
         << close->reason;
@@ -114,7 +115,7 @@ TEST_F(ConformanceTest, HandshakeInvalidSemverIsDenied) {
                           version, R"(","params":{}})"))
             .ok());
     absl::StatusOr<CloseInfo> close = c->WaitForClose();
-    ASSERT_TRUE(close.ok()) << close.status();
+    ASSERT_OK(close);
     EXPECT_EQ(close->code, 4096);
     EXPECT_EQ(CloseReasonMessage(*close), "Requires valid version")
         << close->reason;
@@ -125,7 +126,7 @@ TEST_F(ConformanceTest, HandshakeInvalidSemverIsDenied) {
   ASSERT_TRUE(
       c->SendText(R"({"type":"SessionCreate","index":0,"params":{}})").ok());
   absl::StatusOr<CloseInfo> close = c->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 4096);
   EXPECT_EQ(CloseReasonMessage(*close), "Requires version") << close->reason;
 }
@@ -142,7 +143,7 @@ TEST_F(HandshakeTimeoutTest, NoFrameWithinTimeoutIsDenied) {
   auto c = Connect();
   ASSERT_NE(c, nullptr);
   absl::StatusOr<CloseInfo> close = c->WaitForClose(absl::Seconds(10));
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(900));
   EXPECT_EQ(close->code, 4096);
   EXPECT_EQ(CloseReasonType(*close), "session-establish-timedout")
@@ -154,16 +155,16 @@ TEST_F(HandshakeTimeoutTest, NoFrameWithinTimeoutIsDenied) {
 TEST_F(HandshakeTimeoutTest, EstablishedSessionOutlivesTheHandshakeTimeout) {
   auto c = Connect();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->CreateSession().ok());
+  ASSERT_OK(c->CreateSession());
   // Once an idle connection opened after c has been refused, c's handshake
   // timer would certainly have fired too.
   auto idle = Connect();
   ASSERT_NE(idle, nullptr);
   absl::StatusOr<CloseInfo> close = idle->WaitForClose(absl::Seconds(10));
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(CloseReasonType(*close), "session-establish-timedout");
   absl::StatusOr<Fetched> f = FetchState(*c, "Canvas");
-  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_OK(f);
 }
 
 // ------------------------------------------------------------ accept reply
@@ -173,9 +174,9 @@ TEST_F(ConformanceTest, AcceptReplyCarriesAlphanumericToken) {
   for (int i = 0; i < 2; ++i) {
     auto c = Connect();
     ASSERT_NE(c, nullptr);
-    ASSERT_TRUE(c->SendText(kSessionCreate).ok());
+    ASSERT_OK(c->SendText(kSessionCreate));
     absl::StatusOr<std::string> frame = c->ReceiveFrame();
-    ASSERT_TRUE(frame.ok()) << frame.status();
+    ASSERT_OK(frame);
     EXPECT_THAT(
         *frame,
         MatchesRegex(
@@ -199,9 +200,9 @@ TEST_F(ConformanceTest, FetchReplyAndStateInOneFrame) {
           {absl::StrCat(R"({"type":"add","uuid":")", s1,
                         R"(","clsName":"Shape","properties":{"x":1,"y":2}})"),
            SetShapesFragment(fa.root_uuid, {s1})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
 
   auto b = ConnectWithSession();
@@ -211,7 +212,7 @@ TEST_F(ConformanceTest, FetchReplyAndStateInOneFrame) {
            R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})")
           .ok());
   absl::StatusOr<std::string> frame = b->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   std::vector<std::string> messages = FrameMessages(*frame);
   ASSERT_THAT(messages, SizeIs(2)) << *frame;
   EXPECT_EQ(
@@ -245,15 +246,15 @@ TEST_F(ConformanceTest, StateOmitsNullReferencesAndKeepsNullValues) {
            absl::StrCat(R"({"type":"change","uuid":")", fa.root_uuid,
                         R"(","clsName":"ChatRoom","properties":{"messages":[")",
                         m, R"("]}})")}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   ASSERT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
 
   auto b = ConnectWithSession();
   ASSERT_NE(b, nullptr);
   absl::StatusOr<Fetched> fb = FetchState(*b, "ChatRoom");
-  ASSERT_TRUE(fb.ok()) << fb.status();
+  ASSERT_OK(fb);
   JsonDocument state = ParseOrDie(fb->state);
   const JsonValue& fragments = state["fragments"];
   ASSERT_TRUE(fragments.IsArray());
@@ -288,14 +289,14 @@ TEST_F(ConformanceTest, FetchUnknownScopeIsRefused) {
            R"({"type":"ScopeFetch","index":1,"name":"NoSuchScope","params":{}})")
           .ok());
   absl::StatusOr<std::string> frame = c->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   EXPECT_EQ(
       *frame,
       R"([{"type":"ScopeFetchReply","index":1,"replyTo":1,"error":{"message":"No such scope"}}])");
   // The session goes on: its next fetch works and takes scopeIndex 0.
   c->SetNextIndex(2);
   absl::StatusOr<Fetched> f = FetchState(*c, "Canvas");
-  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_OK(f);
   EXPECT_EQ(f->scope_index, 0u);
   EXPECT_EQ(UintField(f->reply, "index"), 2);
 }
@@ -307,9 +308,9 @@ TEST_F(ConformanceTest, ScopeSyncToUnknownScopeIndexFailsEveryFragment) {
   absl::StatusOr<uint64_t> sync = c->SendScopeSync(
       5, FragmentList({ChangeFragment(f.root_uuid, "Canvas", R"({"name":"x"})"),
                        AddShapeFragment(TestUuid(3, 1), 1, 1)}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*c, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_THAT(r->before, IsEmpty());
   const std::string error =
       R"({"error":{"message":"Scope at index 5 was not found","type":"scope-index-not-found"}})";
@@ -328,7 +329,7 @@ TEST_F(ConformanceTest, ServerIndexesAreConsecutiveAcrossMessageKinds) {
   ASSERT_NE(a, nullptr);
   std::vector<std::string> seen;  // every non-ping message of a
   absl::StatusOr<Fetched> fa = FetchState(*a, "Canvas");
-  ASSERT_TRUE(fa.ok()) << fa.status();
+  ASSERT_OK(fa);
   seen.push_back(fa->reply);
   seen.push_back(fa->state);
   // b's change reaches a as a ScopeSync.
@@ -336,25 +337,25 @@ TEST_F(ConformanceTest, ServerIndexesAreConsecutiveAcrossMessageKinds) {
   absl::StatusOr<uint64_t> sync = b->SendScopeSync(
       fb.scope_index, FragmentList({AddShapeFragment(s, 1, 1),
                                     SetShapesFragment(fb.root_uuid, {s})}));
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(*b, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(*b, *sync));
   // a: a failed fetch, a fetch of another scope, a changeset of its own.
   absl::StatusOr<uint64_t> bad = a->SendScopeFetch("NoSuchScope");
-  ASSERT_TRUE(bad.ok());
+  ASSERT_OK(bad);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *bad);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   for (auto& m : r->before) seen.push_back(m);
   seen.push_back(r->reply);
   absl::StatusOr<Fetched> chat = FetchState(*a, "ChatRoom");
-  ASSERT_TRUE(chat.ok()) << chat.status();
+  ASSERT_OK(chat);
   EXPECT_EQ(chat->scope_index, 1u);
   seen.push_back(chat->reply);
   seen.push_back(chat->state);
   absl::StatusOr<uint64_t> own = a->SendScopeSync(
       fa->scope_index, FragmentList({MoveShapeFragment(s, 7, 7)}));
-  ASSERT_TRUE(own.ok());
+  ASSERT_OK(own);
   r = ReadUntilReply(*a, *own);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   for (auto& m : r->before) seen.push_back(m);
   seen.push_back(r->reply);
 
@@ -382,7 +383,7 @@ TEST_F(ConformanceTest, DuplicateClientIndexIsIgnored) {
               "]}"))
           .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*c, 2);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
   // Index 2 again, and index 1: both duplicates, no reply, not applied.
   ASSERT_TRUE(
@@ -398,7 +399,7 @@ TEST_F(ConformanceTest, DuplicateClientIndexIsIgnored) {
   // Index 3 is answered, and is the first thing that arrives.
   c->SetNextIndex(3);
   absl::StatusOr<std::vector<std::string>> before = Barrier(*c, f.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
   EXPECT_THAT(FreshStateFragments("Canvas"),
               ::testing::HasSubstr(R"("name":"first")"));
@@ -413,9 +414,9 @@ TEST_F(ConformanceTest, IndexJumpIsAcceptedAndSkippedIndexesAreDuplicates) {
   absl::StatusOr<uint64_t> jump = c->SendScopeSync(
       f.scope_index, FragmentList({ChangeFragment(f.root_uuid, "Canvas",
                                                   R"({"name":"jumped"})")}));
-  ASSERT_TRUE(jump.ok());
+  ASSERT_OK(jump);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*c, *jump);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(UintField(r->reply, "replyTo"), 5);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
   // 3 was skipped: now a duplicate.
@@ -428,7 +429,7 @@ TEST_F(ConformanceTest, IndexJumpIsAcceptedAndSkippedIndexesAreDuplicates) {
           .ok());
   c->SetNextIndex(6);
   absl::StatusOr<std::vector<std::string>> before = Barrier(*c, f.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
   EXPECT_THAT(FreshStateFragments("Canvas"),
               ::testing::HasSubstr(R"("name":"jumped")"));
@@ -443,19 +444,19 @@ TEST_F(ConformanceTest, PingAckPrunesAndResendMissingResendsTheRest) {
   absl::StatusOr<uint64_t> sync = c->SendScopeSync(
       f.scope_index, FragmentList({ChangeFragment(f.root_uuid, "Canvas",
                                                   R"({"name":"pinged"})")}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   ASSERT_EQ(*sync, 2u);
   absl::StatusOr<std::string> frame = c->ReceiveFrame();  // message 3
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   const std::string reply3 = FrameMessages(*frame)[0];
   EXPECT_EQ(UintField(reply3, "index"), 3);
 
   // Ack 2 (no reply), then ask for everything un-acked with ack 0: only 3
   // is left.
-  ASSERT_TRUE(c->SendPing(2, false).ok());
-  ASSERT_TRUE(c->SendPing(0, true).ok());
+  ASSERT_OK(c->SendPing(2, false));
+  ASSERT_OK(c->SendPing(0, true));
   frame = c->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   std::vector<std::string> messages = FrameMessages(*frame);
   ASSERT_THAT(messages, SizeIs(2)) << *frame;
   EXPECT_EQ(messages[0],
@@ -463,9 +464,9 @@ TEST_F(ConformanceTest, PingAckPrunesAndResendMissingResendsTheRest) {
   EXPECT_EQ(messages[1], reply3);
 
   // Nothing un-acked after ack 3: the reply Ping alone.
-  ASSERT_TRUE(c->SendPing(3, true).ok());
+  ASSERT_OK(c->SendPing(3, true));
   frame = c->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   EXPECT_EQ(*frame,
             R"([{"type":"Ping","index":0,"ack":2,"resendMissing":true}])");
 }
@@ -484,16 +485,16 @@ TEST_F(ConformanceTest, ResendMissingResendsUnackedInOrderInOneFrame) {
         fb.scope_index, FragmentList({ChangeFragment(
                             fb.root_uuid, "Canvas",
                             absl::StrCat(R"({"name":"n)", i, R"("})"))}));
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE(ReadUntilReply(*b, *s).ok());
+    ASSERT_OK(s);
+    ASSERT_OK(ReadUntilReply(*b, *s));
     absl::StatusOr<std::string> m = a->NextMessage();
-    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_OK(m);
     EXPECT_EQ(MessageType(*m), "ScopeSync");
     syncs.push_back(*m);
   }
-  ASSERT_TRUE(a->SendPing(3, true).ok());
+  ASSERT_OK(a->SendPing(3, true));
   absl::StatusOr<std::string> frame = a->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   std::vector<std::string> messages = FrameMessages(*frame);
   ASSERT_THAT(messages, SizeIs(3)) << *frame;
   // a has sent only its fetch (index 1).
@@ -507,10 +508,10 @@ TEST_F(ConformanceTest, PlainPingGetsNoReply) {
   Fetched f;
   auto c = ClientOn("Canvas", &f);
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->SendPing(2, false).ok());
-  ASSERT_TRUE(c->SendText(R"({"type":"Ping","index":0,"ack":0})").ok());
+  ASSERT_OK(c->SendPing(2, false));
+  ASSERT_OK(c->SendText(R"({"type":"Ping","index":0,"ack":0})"));
   absl::StatusOr<std::vector<std::string>> before = Barrier(*c, f.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
 }
 
@@ -525,15 +526,15 @@ TEST_F(PingTest, ServerPingsPeriodicallyWithLastClientIndex) {
   auto c = ConnectWithSession();
   ASSERT_NE(c, nullptr);
   absl::StatusOr<Fetched> f = FetchState(*c, "Canvas");  // client index 1
-  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_OK(f);
   absl::StatusOr<uint64_t> sync = c->SendScopeSync(f->scope_index, "[]");  // 2
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(*c, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(*c, *sync));
   // Pings sent after the reply carry ack 2.
   std::vector<absl::Time> arrivals;
   while (arrivals.size() < 3) {
     absl::StatusOr<std::string> m = c->NextMessage(absl::Seconds(5));
-    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_OK(m);
     ASSERT_EQ(MessageType(*m), "Ping") << *m;
     arrivals.push_back(absl::Now());
     EXPECT_EQ(*m, R"({"type":"Ping","index":0,"ack":2,"resendMissing":false})");
@@ -562,9 +563,9 @@ TEST_F(ConformanceTest,
       fa.scope_index,
       FragmentList({add_s1, AddShapeFragment(orphan, 3, 4), set_shapes,
                     MoveShapeFragment(unknown, 0, 0)}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_THAT(r->before, IsEmpty());
   EXPECT_EQ(
       Field(r->reply, "fragmentReplies"),
@@ -572,7 +573,7 @@ TEST_F(ConformanceTest,
   // b gets exactly the applied fragments, in request order.
   absl::StatusOr<std::vector<std::string>> before_b =
       Barrier(*b, fb.scope_index);
-  ASSERT_TRUE(before_b.ok()) << before_b.status();
+  ASSERT_OK(before_b);
   ASSERT_THAT(*before_b, SizeIs(1));
   EXPECT_EQ(MessageType((*before_b)[0]), "ScopeSync");
   EXPECT_EQ(Field((*before_b)[0], "fragments"),
@@ -580,7 +581,7 @@ TEST_F(ConformanceTest,
   // a got no broadcast of its own changeset.
   absl::StatusOr<std::vector<std::string>> before_a =
       Barrier(*a, fa.scope_index);
-  ASSERT_TRUE(before_a.ok()) << before_a.status();
+  ASSERT_OK(before_a);
   EXPECT_THAT(*before_a, IsEmpty());
 }
 
@@ -594,21 +595,21 @@ TEST_F(ConformanceTest, OrphanRemovalIsVisibleInALaterFetch) {
       fa.scope_index,
       FragmentList({AddShapeFragment(s1, 1, 1), AddShapeFragment(s2, 2, 2),
                     SetShapesFragment(fa.root_uuid, {s1, s2})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{},{}]");
   // s1 loses its only parent.
   sync = a->SendScopeSync(
       fa.scope_index, FragmentList({SetShapesFragment(fa.root_uuid, {s2})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
   auto c = ConnectWithSession();
   ASSERT_NE(c, nullptr);
   absl::StatusOr<Fetched> fc = FetchState(*c, "Canvas");
-  ASSERT_TRUE(fc.ok());
+  ASSERT_OK(fc);
   JsonDocument state = ParseOrDie(fc->state);
   ASSERT_EQ(state["fragments"].Size(), 2u) << fc->state;
   EXPECT_EQ(std::string(state["fragments"][1]["uuid"].GetString()), s2);
@@ -616,9 +617,9 @@ TEST_F(ConformanceTest, OrphanRemovalIsVisibleInALaterFetch) {
   // s1 is gone: changing it fails, and it can be added afresh.
   sync = a->SendScopeSync(fa.scope_index,
                           FragmentList({MoveShapeFragment(s1, 9, 9)}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"),
             R"([{"error":{"message":"ModelObject not found"}}])");
 }
@@ -631,21 +632,21 @@ TEST_F(ConformanceTest, MoveWithinOneChangesetKeepsTheObject) {
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
       fa.scope_index, FragmentList({AddShapeFragment(s1, 1, 1),
                                     SetShapesFragment(fa.root_uuid, {s1})}));
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(*a, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(*a, *sync));
   // Out and back in within one changeset.
   sync = a->SendScopeSync(
       fa.scope_index, FragmentList({SetShapesFragment(fa.root_uuid, {}),
                                     SetShapesFragment(fa.root_uuid, {s1})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
   sync = a->SendScopeSync(fa.scope_index,
                           FragmentList({MoveShapeFragment(s1, 5, 5)}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
 }
 
@@ -662,21 +663,21 @@ TEST_F(ConformanceTest, ChangesetWhoseFragmentsAllFailIsNotBroadcast) {
       FragmentList({MoveShapeFragment(TestUuid(8, 1), 1, 1),
                     ChangeFragment(fa.root_uuid, "Canvas", R"({"name":5})"),
                     AddShapeFragment(TestUuid(8, 2), 1, 1)}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(
       Field(r->reply, "fragmentReplies"),
       R"([{"error":{"message":"ModelObject not found"}},{"error":{"message":"Not valid type at 'name', should be String"}},{"error":{"message":"No parents, parent sync fragment failed"}}])");
   absl::StatusOr<std::vector<std::string>> before = Barrier(*b, fb.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
   // An empty changeset is not broadcast either.
   absl::StatusOr<std::vector<std::string>> before_a =
       Barrier(*a, fa.scope_index);
-  ASSERT_TRUE(before_a.ok());
+  ASSERT_OK(before_a);
   before = Barrier(*b, fb.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
 }
 
@@ -692,10 +693,10 @@ TEST_F(ConformanceTest,
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
       fa.scope_index, FragmentList({AddShapeFragment(s1, 1, 1),
                                     SetShapesFragment(fa.root_uuid, {s1})}));
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(*a, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(*a, *sync));
   absl::StatusOr<std::vector<std::string>> before = Barrier(*b, fb.scope_index);
-  ASSERT_TRUE(before.ok());
+  ASSERT_OK(before);
   ASSERT_THAT(*before, SizeIs(1));
   const std::string state_before = FreshStateFragments("Canvas");
 
@@ -707,9 +708,9 @@ TEST_F(ConformanceTest,
                     AddShapeFragment(s2, 3, 3),
                     SetShapesFragment(fa.root_uuid, {s1, s2})}),
       /*atomic=*/true);
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   const std::string rejected =
       R"({"error":{"message":"Atomic changeset rejected: fragment 1 failed: Not valid type at 'y', should be Number","type":"atomic-changeset-rejected"}})";
   EXPECT_EQ(
@@ -719,7 +720,7 @@ TEST_F(ConformanceTest,
           R"(,{"error":{"message":"Not valid type at 'y', should be Number"}},)",
           rejected, ",", rejected, "]"));
   before = Barrier(*b, fb.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
   EXPECT_EQ(FreshStateFragments("Canvas"), state_before);
 
@@ -729,12 +730,12 @@ TEST_F(ConformanceTest,
       FragmentList({MoveShapeFragment(s1, 50, 60), AddShapeFragment(s2, 3, 3),
                     SetShapesFragment(fa.root_uuid, {s1, s2})}),
       /*atomic=*/true);
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{},{}]");
   before = Barrier(*b, fb.scope_index);
-  ASSERT_TRUE(before.ok());
+  ASSERT_OK(before);
   EXPECT_THAT(*before, SizeIs(1));
 }
 
@@ -755,7 +756,7 @@ TEST_F(ConformanceTest, FrameWithOneUnparsableMessageIsIgnoredWhole) {
   // Index 2 was not consumed: a ScopeSync with index 2 is processed, and its
   // reply is the first thing that arrives.
   absl::StatusOr<std::vector<std::string>> before = Barrier(*c, f.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   EXPECT_THAT(*before, IsEmpty());
   EXPECT_EQ(c->NextIndex(), 3u);
   EXPECT_EQ(FreshStateFragments("Canvas"), Field(f.state, "fragments"));
@@ -776,7 +777,7 @@ TEST_F(ConformanceTest, ArrayFrameIsProcessedInIndexOrder) {
               "]}]"))
           .ok());
   absl::StatusOr<UntilReply> r = ReadUntilReply(*c, 3);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   ASSERT_THAT(r->before, SizeIs(1));
   EXPECT_EQ(UintField(r->before[0], "replyTo"), 2);
   EXPECT_THAT(FreshStateFragments("Canvas"),
@@ -793,24 +794,24 @@ TEST_F(ConformanceTest, FetchingTheSameScopeTwiceKeepsOneSubscription) {
   auto a = ClientOn("Canvas", &first);
   ASSERT_NE(a, nullptr);
   absl::StatusOr<Fetched> second = FetchState(*a, "Canvas");
-  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_OK(second);
   EXPECT_EQ(second->scope_index, first.scope_index);
   EXPECT_EQ(UintField(second->state, "scopeIndex"),
             static_cast<int64_t>(first.scope_index));
   EXPECT_EQ(Field(second->state, "fragments"), Field(first.state, "fragments"));
   // Another scope gets the next index.
   absl::StatusOr<Fetched> chat = FetchState(*a, "ChatRoom");
-  ASSERT_TRUE(chat.ok());
+  ASSERT_OK(chat);
   EXPECT_EQ(chat->scope_index, first.scope_index + 1);
 
   absl::StatusOr<uint64_t> sync = b->SendScopeSync(
       fb.scope_index, FragmentList({ChangeFragment(fb.root_uuid, "Canvas",
                                                    R"({"name":"once"})")}));
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(*b, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(*b, *sync));
   absl::StatusOr<std::vector<std::string>> before =
       Barrier(*a, first.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   ASSERT_THAT(*before, SizeIs(1));
   EXPECT_EQ(MessageType((*before)[0]), "ScopeSync");
   EXPECT_EQ(UintField((*before)[0], "scopeIndex"),

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -85,7 +86,7 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
   auto setup = ConnectWithSession();
   ASSERT_NE(setup, nullptr);
   absl::StatusOr<Fetched> fs = FetchState(*setup, "Canvas");
-  ASSERT_TRUE(fs.ok()) << fs.status();
+  ASSERT_OK(fs);
   const std::string root = fs->root_uuid;
   const std::string hot = TestUuid(0xa, 0);
   std::vector<std::string> stable = {hot};
@@ -98,9 +99,9 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
     fragments.push_back(SetShapesFragment(root, stable));
     absl::StatusOr<uint64_t> sync =
         setup->SendScopeSync(fs->scope_index, FragmentList(fragments));
-    ASSERT_TRUE(sync.ok());
+    ASSERT_OK(sync);
     absl::StatusOr<UntilReply> r = ReadUntilReply(*setup, *sync);
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     ASSERT_THAT(Field(r->reply, "fragmentReplies"),
                 ::testing::Not(::testing::HasSubstr("error")));
   }
@@ -315,9 +316,9 @@ TEST_F(ConsistencyTest, FetchRacingConcurrentWritersConverges) {
   auto final_client = ConnectWithSession();
   ASSERT_NE(final_client, nullptr);
   absl::StatusOr<Fetched> final_state = FetchState(*final_client, "Canvas");
-  ASSERT_TRUE(final_state.ok()) << final_state.status();
+  ASSERT_OK(final_state);
   ScopeModel final_model;
-  ASSERT_TRUE(final_model.ApplyState(final_state->state).ok());
+  ASSERT_OK(final_model.ApplyState(final_state->state));
   const std::string expected = final_model.Canonical();
   EXPECT_EQ(final_model.ReachableCount(), 1 + stable.size());
   for (size_t i = 0; i < views.size(); ++i) {
@@ -394,17 +395,17 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
     auto setup = ConnectWithSession();
     ASSERT_NE(setup, nullptr);
     absl::StatusOr<Fetched> fs = FetchState(*setup, scope);
-    ASSERT_TRUE(fs.ok()) << fs.status();
+    ASSERT_OK(fs);
     std::vector<std::string> fragments;
     for (int i = 0; i < kSessions; ++i)
       fragments.push_back(AddShapeFragment(shapes[i], -1, -1));
     fragments.push_back(SetShapesFragment(fs->root_uuid, shapes));
     absl::StatusOr<uint64_t> sync =
         setup->SendScopeSync(fs->scope_index, FragmentList(fragments));
-    ASSERT_TRUE(sync.ok());
+    ASSERT_OK(sync);
     absl::StatusOr<UntilReply> r =
         ReadUntilReply(*setup, *sync, absl::Seconds(30));
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     ASSERT_THAT(r->reply, ::testing::Not(::testing::HasSubstr("error")));
   }
 
@@ -566,7 +567,7 @@ TEST_F(ConsistencyTest, ThousandConcurrentSessionsConverge) {
   ASSERT_NE(final_client, nullptr);
   absl::StatusOr<Fetched> final_state =
       FetchState(*final_client, scope, absl::Seconds(30));
-  ASSERT_TRUE(final_state.ok()) << final_state.status();
+  ASSERT_OK(final_state);
   Positions expected;
   expected.x.assign(kSessions, 0);
   expected.y.assign(kSessions, 0);

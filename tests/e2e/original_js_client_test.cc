@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -30,15 +31,15 @@ class OriginalJsClientTest : public SystemFixture {
   // fragment applies.
   void ExpectPosts(WsTestClient& client) {
     absl::StatusOr<Fetched> room = FetchState(client, "ChatRoom");
-    ASSERT_TRUE(room.ok());
+    ASSERT_OK(room);
     absl::StatusOr<uint64_t> sync = client.SendScopeSync(
         room->scope_index,
         PostMessage(room->root_uuid, TestUuid(9, 1), TestUuid(9, 2),
                     R"("2016-02-29T23:59:59.999Z")",
                     R"("2016-03-01T00:00:00.000Z")"));
-    ASSERT_TRUE(sync.ok());
+    ASSERT_OK(sync);
     absl::StatusOr<UntilReply> reply = ReadUntilReply(client, *sync);
-    ASSERT_TRUE(reply.ok()) << reply.status();
+    ASSERT_OK(reply);
     EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]")
         << reply->reply;
   }
@@ -48,7 +49,7 @@ class OriginalJsClientTest : public SystemFixture {
     std::unique_ptr<WsTestClient> c = Connect();
     if (c == nullptr) return nullptr;
     absl::StatusOr<std::string> token = c->CreateSession(version);
-    EXPECT_TRUE(token.ok()) << token.status();
+    EXPECT_OK(token);
     if (!token.ok()) return nullptr;
     return c;
   }
@@ -114,15 +115,15 @@ TEST_F(OriginalJsClientTest, PostsAChatMessageAndEveryClientReadsItsDates) {
       room->scope_index,
       PostMessage(room->root_uuid, user, message, R"("2015-01-01T12:00:00Z")",
                   R"("2015-01-01T13:00:05.250+01:00")"));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> reply = ReadUntilReply(*js, *sync);
-  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_OK(reply);
   EXPECT_EQ(Field(reply->reply, "fragmentReplies"), "[{},{},{}]")
       << reply->reply;
 
   // Another original client reads ISO strings (what new Date() parses).
   absl::StatusOr<std::string> js_sync = js_reader->WaitFor("ScopeSync");
-  ASSERT_TRUE(js_sync.ok()) << js_sync.status();
+  ASSERT_OK(js_sync);
   JsonDocument js_doc = ParseOrDie(*js_sync);
   EXPECT_EQ(PropertyOf(js_doc["fragments"], user, "lastActive"),
             R"("2015-01-01T12:00:00.000Z")");
@@ -131,7 +132,7 @@ TEST_F(OriginalJsClientTest, PostsAChatMessageAndEveryClientReadsItsDates) {
 
   // Every other client reads seconds, as stored.
   absl::StatusOr<std::string> ios_sync = ios->WaitFor("ScopeSync");
-  ASSERT_TRUE(ios_sync.ok()) << ios_sync.status();
+  ASSERT_OK(ios_sync);
   JsonDocument ios_doc = ParseOrDie(*ios_sync);
   EXPECT_EQ(PropertyOf(ios_doc["fragments"], user, "lastActive"),
             "s:1420113600.000");
@@ -160,22 +161,22 @@ TEST_F(OriginalJsClientTest, AStringThatIsNoDateIsRefusedAndNothingIsApplied) {
   std::unique_ptr<WsTestClient> js = SessionAs("0.1.0");
   ASSERT_NE(js, nullptr);
   absl::StatusOr<Fetched> room = FetchState(*js, "ChatRoom");
-  ASSERT_TRUE(room.ok());
+  ASSERT_OK(room);
   absl::StatusOr<uint64_t> sync = js->SendScopeSync(
       room->scope_index,
       PostMessage(room->root_uuid, TestUuid(8, 1), TestUuid(8, 2),
                   R"("2015-01-01T12:00:00.000Z")", R"("yesterday")"),
       /*atomic=*/true);
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> reply = ReadUntilReply(*js, *sync);
-  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_OK(reply);
   EXPECT_THAT(reply->reply,
               HasSubstr("Not valid type at 'postedAt', should be Date"));
 
   std::unique_ptr<WsTestClient> other = SessionAs("0.2.0");
   ASSERT_NE(other, nullptr);
   absl::StatusOr<Fetched> state = FetchState(*other, "ChatRoom");
-  ASSERT_TRUE(state.ok());
+  ASSERT_OK(state);
   EXPECT_THAT(state->state, Not(HasSubstr(TestUuid(8, 2))));
 }
 
@@ -185,14 +186,14 @@ TEST_F(OriginalJsClientTest, AStringThatIsNoDateIsRefusedAndNothingIsApplied) {
 TEST_F(OriginalJsClientTest, APingFirstReconnectIsRefusedAndANewSessionWorks) {
   std::unique_ptr<WsTestClient> js = SessionAs("0.1.0");
   ASSERT_NE(js, nullptr);
-  ASSERT_TRUE(FetchState(*js, "ChatRoom").ok());
+  ASSERT_OK(FetchState(*js, "ChatRoom"));
   js->Drop();
 
   std::unique_ptr<WsTestClient> again = Connect();
   ASSERT_NE(again, nullptr);
-  ASSERT_TRUE(again->SendText(kPingFirst).ok());
+  ASSERT_OK(again->SendText(kPingFirst));
   absl::StatusOr<CloseInfo> close = again->WaitForClose(absl::Seconds(60));
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 4096);
   EXPECT_EQ(CloseReasonType(*close), "unrecognized-handshake");
 
@@ -213,9 +214,9 @@ class TarpitTest : public OriginalJsClientTest {
   void RefusedReconnect() {
     std::unique_ptr<WsTestClient> c = Connect();
     ASSERT_NE(c, nullptr);
-    ASSERT_TRUE(c->SendText(kPingFirst).ok());
+    ASSERT_OK(c->SendText(kPingFirst));
     absl::StatusOr<CloseInfo> close = c->WaitForClose(absl::Seconds(60));
-    ASSERT_TRUE(close.ok()) << close.status();
+    ASSERT_OK(close);
     EXPECT_EQ(close->code, 4096);
     EXPECT_EQ(CloseReasonType(*close), "unrecognized-handshake");
   }
@@ -248,7 +249,7 @@ class LongTarpitTest : public OriginalJsClientTest {
 TEST_F(LongTarpitTest, AHeldConnectionDelaysNobodyElseFromItsAddress) {
   std::unique_ptr<WsTestClient> refused = Connect();
   ASSERT_NE(refused, nullptr);
-  ASSERT_TRUE(refused->SendText(kPingFirst).ok());
+  ASSERT_OK(refused->SendText(kPingFirst));
   ASSERT_TRUE(
       WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 1));
 

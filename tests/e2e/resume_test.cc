@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -75,10 +76,10 @@ class ResumeTest : public SystemFixture {
     c.ws = Connect();
     if (c.ws == nullptr) return c;
     absl::StatusOr<std::string> token = c.ws->CreateSession();
-    EXPECT_TRUE(token.ok()) << token.status();
+    EXPECT_OK(token);
     c.token = token.value_or("");
     absl::StatusOr<Fetched> f = FetchState(*c.ws, "Canvas");
-    EXPECT_TRUE(f.ok()) << f.status();
+    EXPECT_OK(f);
     if (f.ok()) c.fetched = *std::move(f);
     return c;
   }
@@ -92,10 +93,10 @@ class ResumeTest : public SystemFixture {
           absl::StrCat(R"({"name":"change )", tag, "-", i, R"("})"))});
       absl::StatusOr<uint64_t> sync =
           writer.ws->SendScopeSync(writer.fetched.scope_index, fragments);
-      EXPECT_TRUE(sync.ok());
+      EXPECT_OK(sync);
       if (!sync.ok()) return written;
       absl::StatusOr<UntilReply> r = ReadUntilReply(*writer.ws, *sync);
-      EXPECT_TRUE(r.ok()) << r.status();
+      EXPECT_OK(r);
       if (r.ok()) {
         EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
       }
@@ -109,9 +110,9 @@ class ResumeTest : public SystemFixture {
   void ReadThroughBarrier(WsTestClient& ws, uint64_t scope_index,
                           Sequencer& seq) {
     absl::StatusOr<uint64_t> index = ws.SendScopeSync(scope_index, "[]");
-    ASSERT_TRUE(index.ok());
+    ASSERT_OK(index);
     absl::StatusOr<UntilReply> r = ReadUntilReply(ws, *index);
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     for (const std::string& m : r->before) {
       seq.Feed(m);
       if (::testing::Test::HasFatalFailure()) return;
@@ -197,7 +198,7 @@ TEST_F(ResumeTest, UnknownTokenIsDenied) {
     auto c = Connect(target, headers);
     ASSERT_NE(c, nullptr);
     absl::StatusOr<CloseInfo> close = c->WaitForClose();
-    ASSERT_TRUE(close.ok()) << close.status();
+    ASSERT_OK(close);
     EXPECT_EQ(close->code, 4096);
     EXPECT_EQ(CloseReasonType(*close), "session-token-unrecognized");
     EXPECT_EQ(CloseReasonMessage(*close), "Session token unrecognized");
@@ -216,7 +217,7 @@ TEST_F(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
   ASSERT_NE(b.ws, nullptr);
   // Written to a's connection, never read by a.
   std::vector<std::string> written = Write(b, 1, 3);
-  ASSERT_TRUE(Barrier(*b.ws, b.fetched.scope_index).ok());
+  ASSERT_OK(Barrier(*b.ws, b.fetched.scope_index));
   a.ws->Drop();
   ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 1));
   // Queued while a is away.
@@ -224,7 +225,7 @@ TEST_F(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
 
   auto a2 = Connect("/", {{"X-Jetstream-SessionToken", a.token}});
   ASSERT_NE(a2, nullptr);
-  ASSERT_TRUE(a2->SendPing(2, true).ok());
+  ASSERT_OK(a2->SendPing(2, true));
   Sequencer seq(2);
   a2->SetNextIndex(2);
   ReadThroughBarrier(*a2, a.fetched.scope_index, seq);
@@ -250,7 +251,7 @@ TEST_F(ResumeTest, ResumeRacingTheDropLosesNothing) {
     std::vector<std::string> written = Write(b, 3, 10 + round);
     auto a2 = Connect("/", {{"X-Jetstream-SessionToken", a.token}});
     ASSERT_NE(a2, nullptr);
-    ASSERT_TRUE(a2->SendPing(2, true).ok());
+    ASSERT_OK(a2->SendPing(2, true));
     Sequencer seq(2);
     a2->SetNextIndex(2);
     ReadThroughBarrier(*a2, a.fetched.scope_index, seq);
@@ -273,7 +274,7 @@ TEST_F(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
   ASSERT_NE(a2, nullptr);
   // The old connection is closed by the server; a reads what it had first.
   absl::StatusOr<CloseInfo> close = a.ws->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_NE(close->code, 4096);
   EXPECT_NE(close->code, 4097);
   // Its close has been processed; the new connection still works.
@@ -284,10 +285,10 @@ TEST_F(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
   ReadThroughBarrier(*a2, a.fetched.scope_index, seq);
   ASSERT_FALSE(HasFatalFailure());
   // The first change went to the old socket; a resend brings it back.
-  ASSERT_TRUE(a2->SendPing(seq.last(), true).ok());
+  ASSERT_OK(a2->SendPing(seq.last(), true));
   ReadThroughBarrier(*a2, a.fetched.scope_index, seq);
   ASSERT_FALSE(HasFatalFailure());
-  ASSERT_TRUE(a2->SendPing(2, true).ok());
+  ASSERT_OK(a2->SendPing(2, true));
   ReadThroughBarrier(*a2, a.fetched.scope_index, seq);
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
@@ -344,7 +345,7 @@ TEST_F(ResumeTest, OnlyTheLatestOfTwoResumesStaysConnected) {
   ASSERT_NE(a3, nullptr);
   // a2 is closed by the server (not denied, not the session's end).
   absl::StatusOr<CloseInfo> close = a2->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_NE(close->code, 4096);
   EXPECT_NE(close->code, 4097);
   std::vector<std::string> written = Write(b, 2, 21);
@@ -367,8 +368,8 @@ TEST_F(ExpiryTest, DroppedSessionExpiresAndItsTokenIsRefused) {
   auto a = Connect();
   ASSERT_NE(a, nullptr);
   absl::StatusOr<std::string> token = a->CreateSession();
-  ASSERT_TRUE(token.ok()) << token.status();
-  ASSERT_TRUE(FetchState(*a, "Canvas").ok());
+  ASSERT_OK(token);
+  ASSERT_OK(FetchState(*a, "Canvas"));
   a->Drop();
   ASSERT_TRUE(WaitForGauge(gateway_->port(), kSessions, 0, absl::Seconds(10)));
   for (const std::string& target :
@@ -379,7 +380,7 @@ TEST_F(ExpiryTest, DroppedSessionExpiresAndItsTokenIsRefused) {
     auto again = Connect(target, headers);
     ASSERT_NE(again, nullptr);
     absl::StatusOr<CloseInfo> close = again->WaitForClose();
-    ASSERT_TRUE(close.ok()) << close.status();
+    ASSERT_OK(close);
     EXPECT_EQ(close->code, 4096);
     EXPECT_EQ(CloseReasonType(*close), "session-token-unrecognized");
   }
@@ -389,16 +390,16 @@ TEST_F(ExpiryTest, SilentConnectedSessionIsClosedWith4097) {
   auto a = Connect();
   ASSERT_NE(a, nullptr);
   absl::StatusOr<std::string> token = a->CreateSession();
-  ASSERT_TRUE(token.ok()) << token.status();
+  ASSERT_OK(token);
   absl::Time start = absl::Now();
   absl::StatusOr<CloseInfo> close = a->WaitForClose(absl::Seconds(10));
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(900));
   EXPECT_EQ(close->code, 4097);
   auto again = Connect("/", {{"X-Jetstream-SessionToken", *token}});
   ASSERT_NE(again, nullptr);
   close = again->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 4096);
   EXPECT_EQ(CloseReasonType(*close), "session-token-unrecognized");
 }
@@ -408,20 +409,20 @@ TEST_F(ExpiryTest, ExpiredSessionLeavesItsScopeToTheOthers) {
   // changes go on working and no longer count a as a subscriber.
   auto a = ConnectWithSession();
   ASSERT_NE(a, nullptr);
-  ASSERT_TRUE(FetchState(*a, "Canvas").ok());
+  ASSERT_OK(FetchState(*a, "Canvas"));
   absl::StatusOr<CloseInfo> close = a->WaitForClose(absl::Seconds(10));
-  ASSERT_TRUE(close.ok());
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 4097);
   auto b = ConnectWithSession();
   ASSERT_NE(b, nullptr);
   absl::StatusOr<Fetched> fb = FetchState(*b, "Canvas");
-  ASSERT_TRUE(fb.ok());
+  ASSERT_OK(fb);
   absl::StatusOr<uint64_t> sync = b->SendScopeSync(
       fb->scope_index, FragmentList({ChangeFragment(fb->root_uuid, "Canvas",
                                                     R"({"name":"after"})")}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*b, *sync);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
 }
 

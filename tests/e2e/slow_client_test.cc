@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -51,10 +52,10 @@ class SlowClientTest : public SystemFixture {
     c.ws = Connect();
     if (c.ws == nullptr) return c;
     absl::StatusOr<std::string> token = c.ws->CreateSession();
-    EXPECT_TRUE(token.ok()) << token.status();
+    EXPECT_OK(token);
     c.token = token.value_or("");
     absl::StatusOr<Fetched> f = FetchState(*c.ws, "Canvas");
-    EXPECT_TRUE(f.ok()) << f.status();
+    EXPECT_OK(f);
     if (f.ok()) c.fetched = *std::move(f);
     return c;
   }
@@ -70,9 +71,9 @@ class SlowClientTest : public SystemFixture {
                         absl::StrCat(R"({"name":")", name, R"("})"))});
     absl::StatusOr<uint64_t> sync =
         writer.ws->SendScopeSync(writer.fetched.scope_index, fragments);
-    ASSERT_TRUE(sync.ok());
+    ASSERT_OK(sync);
     absl::StatusOr<UntilReply> r = ReadUntilReply(*writer.ws, *sync);
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     ASSERT_EQ(Field(r->reply, "fragmentReplies"), "[{}]");
     absl::StatusOr<std::string> m = reader.ws->NextMessage();
     ASSERT_TRUE(m.ok()) << m.status() << " at change " << i;
@@ -141,14 +142,14 @@ TEST_F(SlowClientTest, ClientThatStopsReadingIsClosedAndOthersKeepReceiving) {
   auto again = Connect("/", {{"X-Jetstream-SessionToken", slow.token}});
   ASSERT_NE(again, nullptr);
   absl::StatusOr<CloseInfo> close = again->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 4096);
 
   // The others carry on, and the normal client's view is the scope's state.
   WriteAndCheck(writer, normal, written, 10, &normal_index);
   ASSERT_FALSE(HasFatalFailure());
   absl::StatusOr<Fetched> fresh = FetchState(*normal.ws, "Canvas");
-  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  ASSERT_OK(fresh);
   EXPECT_THAT(
       Field(fresh->state, "fragments"),
       HasSubstr(absl::StrCat(std::string(10, 'a' + written % 26), written)));
@@ -168,7 +169,7 @@ TEST_F(SlowClientTest, ClientThatCatchesUpInTimeLosesNothing) {
   }
   absl::StatusOr<std::vector<std::string>> before =
       Barrier(*lagging.ws, lagging.fetched.scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   ASSERT_THAT(*before, SizeIs(kChanges));
   for (int i = 0; i < kChanges; ++i) {
     EXPECT_EQ(UintField((*before)[i], "index"), 3 + i);
@@ -193,12 +194,12 @@ TEST_F(UnackingClientTest, SessionPastTheUnackedLimitEndsAndTheGatewayGoesOn) {
           "gateway/gateway",
           {"--port=0", "--sync_service=" + sync_service_->address(),
            "--ping_interval=1h"});
-  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_OK(second);
   auto writer = WsTestClient::Connect("127.0.0.1", (*second)->port());
-  ASSERT_TRUE(writer.ok()) << writer.status();
-  ASSERT_TRUE((*writer)->CreateSession().ok());
+  ASSERT_OK(writer);
+  ASSERT_OK((*writer)->CreateSession());
   absl::StatusOr<Fetched> fw = FetchState(**writer, "Canvas");
-  ASSERT_TRUE(fw.ok()) << fw.status();
+  ASSERT_OK(fw);
 
   auto quiet = ConnectWithSession();  // on the first gateway
   ASSERT_NE(quiet, nullptr);
@@ -210,11 +211,11 @@ TEST_F(UnackingClientTest, SessionPastTheUnackedLimitEndsAndTheGatewayGoesOn) {
         fw->scope_index, FragmentList({ChangeFragment(
                              fw->root_uuid, "Canvas",
                              absl::StrCat(R"({"name":"n)", i, R"("})"))}));
-    ASSERT_TRUE(sync.ok());
-    ASSERT_TRUE(ReadUntilReply(**writer, *sync).ok());
+    ASSERT_OK(sync);
+    ASSERT_OK(ReadUntilReply(**writer, *sync));
   }
   absl::StatusOr<CloseInfo> close = quiet->WaitForClose();
-  ASSERT_TRUE(close.ok()) << close.status();
+  ASSERT_OK(close);
   EXPECT_EQ(close->code, 4097);
   EXPECT_EQ(CloseReasonType(*close), "too-many-unacknowledged-messages");
 
@@ -222,15 +223,15 @@ TEST_F(UnackingClientTest, SessionPastTheUnackedLimitEndsAndTheGatewayGoesOn) {
   auto fresh = ConnectWithSession();
   ASSERT_NE(fresh, nullptr);
   absl::StatusOr<Fetched> ff = FetchState(*fresh, "Canvas");
-  ASSERT_TRUE(ff.ok()) << ff.status();
+  ASSERT_OK(ff);
   EXPECT_THAT(Field(ff->state, "fragments"), HasSubstr(R"("name":"n1")"));
   absl::StatusOr<uint64_t> sync = (*writer)->SendScopeSync(
       fw->scope_index, FragmentList({ChangeFragment(fw->root_uuid, "Canvas",
                                                     R"({"name":"later"})")}));
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(**writer, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(**writer, *sync));
   absl::StatusOr<std::string> m = fresh->NextMessage();
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_EQ(MessageType(*m), "ScopeSync");
   EXPECT_THAT(Field(*m, "fragments"), HasSubstr(R"("name":"later")"));
 }

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -83,9 +84,9 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
   auto a = ConnectWithSession();
   ASSERT_NE(a, nullptr);
   absl::StatusOr<Fetched> canvas = FetchState(*a, "Canvas");  // a: 1, 2
-  ASSERT_TRUE(canvas.ok()) << canvas.status();
+  ASSERT_OK(canvas);
   absl::StatusOr<Fetched> board = FetchState(*a, "canvas/failover");  // 3, 4
-  ASSERT_TRUE(board.ok()) << board.status();
+  ASSERT_OK(board);
   EXPECT_EQ(board->scope_index, 1u);
   const std::string fresh_canvas = Field(canvas->state, "fragments");
   const std::string s1 = TestUuid(0xf0, 1);
@@ -93,9 +94,9 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
       canvas->scope_index,
       FragmentList({AddShapeFragment(s1, 1, 1),
                     SetShapesFragment(canvas->root_uuid, {s1})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync);  // 5
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   ASSERT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
 
   auto b = ConnectWithSession();
@@ -106,9 +107,9 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
 
   // A fetch is answered with an error, not left hanging.
   absl::StatusOr<uint64_t> fetch = b->SendScopeFetch("ChatRoom");
-  ASSERT_TRUE(fetch.ok());
+  ASSERT_OK(fetch);
   absl::StatusOr<UntilReply> fr = ReadUntilReply(*b, *fetch, kAnswerGuard);
-  ASSERT_TRUE(fr.ok()) << fr.status();
+  ASSERT_OK(fr);
   EXPECT_THAT(fr->before, IsEmpty());
   EXPECT_EQ(MessageType(fr->reply), "ScopeFetchReply");
   EXPECT_EQ(Field(fr->reply, "scopeIndex"), "<absent>");
@@ -124,9 +125,9 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
       FragmentList(
           {MoveShapeFragment(s1, 5, 5),
            ChangeFragment(canvas->root_uuid, "Canvas", R"({"name":"lost"})")}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   r = ReadUntilReply(*a, *sync, kAnswerGuard);  // a: 6
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_THAT(r->before, IsEmpty());
   EXPECT_EQ(UintField(r->reply, "index"), 6);
   JsonDocument sync_reply = ParseOrDie(r->reply);
@@ -152,7 +153,7 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
   uint64_t expected_index = 7;
   while (states.size() < 2) {
     absl::StatusOr<std::string> m = a->NextMessage(absl::Seconds(15));
-    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_OK(m);
     ASSERT_EQ(MessageType(*m), "ScopeState") << *m;
     EXPECT_EQ(UintField(*m, "index"), static_cast<int64_t>(expected_index++));
     states.push_back(*m);
@@ -168,7 +169,7 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
       EXPECT_EQ(UintField(state, "scopeIndex"), 1);
       // A template scope is created afresh: same shape of state.
       ScopeModel model;
-      ASSERT_TRUE(model.ApplyState(state).ok());
+      ASSERT_OK(model.ApplyState(state));
       EXPECT_EQ(model.ReachableCount(), 1u);
       EXPECT_THAT(Field(state, "fragments"), HasSubstr(R"("name":"Canvas")"));
     }
@@ -179,29 +180,29 @@ TEST_F(SyncFailureTest, OutageGivesErrorRepliesAndRecoveryResyncsSessions) {
   auto c = ConnectWithSession();
   ASSERT_NE(c, nullptr);
   absl::StatusOr<Fetched> fc = FetchState(*c, "Canvas");
-  ASSERT_TRUE(fc.ok()) << fc.status();
+  ASSERT_OK(fc);
   EXPECT_EQ(fc->root_uuid, root);
   EXPECT_EQ(Field(fc->state, "fragments"),
             absl::StrReplaceAll(fresh_canvas, {{canvas->root_uuid, root}}));
   sync = a->SendScopeSync(0, FragmentList({AddShapeFragment(s1, 2, 2),
                                            SetShapesFragment(root, {s1})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   r = ReadUntilReply(*a, *sync);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_THAT(r->before, IsEmpty());
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
   absl::StatusOr<std::vector<std::string>> before =
       Barrier(*c, fc->scope_index);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   ASSERT_THAT(*before, SizeIs(1));
   EXPECT_EQ(MessageType((*before)[0]), "ScopeSync");
   sync = c->SendScopeSync(
       fc->scope_index,
       FragmentList({ChangeFragment(root, "Canvas", R"({"name":"back"})")}));
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(*c, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(*c, *sync));
   before = Barrier(*a, 0);
-  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_OK(before);
   ASSERT_THAT(*before, SizeIs(1));
   EXPECT_THAT(Field((*before)[0], "fragments"), HasSubstr(R"("name":"back")"));
 }
@@ -210,7 +211,7 @@ TEST_F(SyncFailureTest, RequestsWhileTheServiceIsDownNeverHang) {
   auto a = ConnectWithSession();
   ASSERT_NE(a, nullptr);
   absl::StatusOr<Fetched> canvas = FetchState(*a, "Canvas");
-  ASSERT_TRUE(canvas.ok()) << canvas.status();
+  ASSERT_OK(canvas);
   sync_service_->Kill(SIGKILL);
   // A burst of requests, each answered with an error, in order.
   std::vector<std::pair<uint64_t, std::string>> sent;  // index, error type
@@ -218,14 +219,14 @@ TEST_F(SyncFailureTest, RequestsWhileTheServiceIsDownNeverHang) {
     absl::StatusOr<uint64_t> index;
     if (i % 2 == 0) {
       index = a->SendScopeFetch(absl::StrCat("canvas/down-", i));
-      ASSERT_TRUE(index.ok());
+      ASSERT_OK(index);
       sent.push_back({*index, "sync-service-unavailable"});
     } else {
       index = a->SendScopeSync(
           canvas->scope_index,
           FragmentList({ChangeFragment(canvas->root_uuid, "Canvas",
                                        R"({"name":"down"})")}));
-      ASSERT_TRUE(index.ok());
+      ASSERT_OK(index);
       sent.push_back({*index, "could-not-apply-sync-message"});
     }
   }
@@ -233,7 +234,7 @@ TEST_F(SyncFailureTest, RequestsWhileTheServiceIsDownNeverHang) {
   for (const auto& [index, type] : sent) {
     absl::StatusOr<UntilReply> r =
         ReadUntilReply(*a, index, deadline - absl::Now());
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     EXPECT_THAT(r->before, IsEmpty());
     EXPECT_THAT(r->reply, HasSubstr(absl::StrCat(R"("type":")", type, R"(")")));
   }
@@ -244,22 +245,22 @@ TEST_F(SyncFailureTest, RequestsWhileTheServiceIsDownNeverHang) {
 TEST_F(SyncFailureTest, HungServiceFetchTimesOutWithAnErrorReply) {
   auto a = ConnectWithSession();
   ASSERT_NE(a, nullptr);
-  ASSERT_TRUE(FetchState(*a, "Canvas").ok());
+  ASSERT_OK(FetchState(*a, "Canvas"));
   StopSyncService();
   ASSERT_FALSE(HasFatalFailure());
   absl::Time start = absl::Now();
   absl::StatusOr<uint64_t> fetch = a->SendScopeFetch("ChatRoom");
-  ASSERT_TRUE(fetch.ok());
+  ASSERT_OK(fetch);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *fetch, kAnswerGuard);
   absl::Duration took = absl::Now() - start;
   ContinueSyncService();
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_GE(took, kRequestTimeout - absl::Milliseconds(100));
   EXPECT_THAT(r->reply, HasSubstr("sync-service-unavailable"));
   // Once it runs again, fetches are served (the late answer to the timed
   // out one is not delivered twice).
   absl::StatusOr<Fetched> again = FetchState(*a, "ChatRoom");
-  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_OK(again);
   EXPECT_THAT(again->before, IsEmpty());
   EXPECT_EQ(again->scope_index, 1u);
 }
@@ -276,18 +277,18 @@ TEST_F(SyncFailureTest, ChangesetTimedOutOnAHungServiceStillConverges) {
   absl::StatusOr<Fetched> fb = FetchState(*b, "Canvas");
   ASSERT_TRUE(fa.ok() && fb.ok());
   ScopeModel view_a, view_b;
-  ASSERT_TRUE(view_a.ApplyState(fa->state).ok());
-  ASSERT_TRUE(view_b.ApplyState(fb->state).ok());
+  ASSERT_OK(view_a.ApplyState(fa->state));
+  ASSERT_OK(view_b.ApplyState(fb->state));
 
   StopSyncService();
   ASSERT_FALSE(HasFatalFailure());
   const std::string change = FragmentList(
       {ChangeFragment(fa->root_uuid, "Canvas", R"({"name":"while hung"})")});
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(fa->scope_index, change);
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*a, *sync, kAnswerGuard);
   ContinueSyncService();
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   // The gateway could not wait any longer and cannot know whether it was
   // applied (docs/protocol.md#typed-errors): a, like a real client,
   // reverts, and the commit, if any, reaches it as a ScopeSync.
@@ -296,10 +297,10 @@ TEST_F(SyncFailureTest, ChangesetTimedOutOnAHungServiceStillConverges) {
   // Both views, after everything committed so far.
   auto catch_up = [](WsTestClient& c, ScopeModel& view, uint64_t scope) {
     absl::StatusOr<std::vector<std::string>> before = Barrier(c, scope);
-    ASSERT_TRUE(before.ok()) << before.status();
+    ASSERT_OK(before);
     for (const std::string& m : *before) {
       ASSERT_EQ(MessageType(m), "ScopeSync") << m;
-      ASSERT_TRUE(view.ApplyFragmentsJson(Field(m, "fragments")).ok());
+      ASSERT_OK(view.ApplyFragmentsJson(Field(m, "fragments")));
     }
   };
   catch_up(*a, view_a, fa->scope_index);
@@ -307,9 +308,9 @@ TEST_F(SyncFailureTest, ChangesetTimedOutOnAHungServiceStillConverges) {
   auto c = ConnectWithSession();
   ASSERT_NE(c, nullptr);
   absl::StatusOr<Fetched> fc = FetchState(*c, "Canvas");
-  ASSERT_TRUE(fc.ok());
+  ASSERT_OK(fc);
   ScopeModel final_state;
-  ASSERT_TRUE(final_state.ApplyState(fc->state).ok());
+  ASSERT_OK(final_state.ApplyState(fc->state));
   EXPECT_EQ(view_b.Canonical(), final_state.Canonical());
   EXPECT_EQ(view_a.Canonical(), final_state.Canonical())
       << "the sender's view diverged; its reply was " << r->reply;
@@ -328,7 +329,7 @@ TEST_F(SyncFailureTest, SessionCreateDuringOutageIsAnswered) {
            R"({"type":"SessionCreate","index":0,"version":"0.2.0","params":{}})")
           .ok());
   absl::StatusOr<std::string> frame = c->ReceiveFrame(kAnswerGuard);
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   std::vector<std::string> messages = FrameMessages(*frame);
   ASSERT_THAT(messages, SizeIs(1)) << *frame;
   EXPECT_EQ(MessageType(messages[0]), "SessionCreateReply");
@@ -348,7 +349,7 @@ TEST_F(SyncFailureTest, SessionCreateDuringOutageIsAnswered) {
       continue;
     }
     created = true;
-    EXPECT_TRUE(FetchState(*d, "Canvas").ok());
+    EXPECT_OK(FetchState(*d, "Canvas"));
   }
   EXPECT_TRUE(created);
 }

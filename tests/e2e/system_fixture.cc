@@ -1,6 +1,7 @@
 #include "tests/e2e/system_fixture.h"
 
 #include "absl/strings/str_cat.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 
@@ -21,7 +22,7 @@ void SystemFixture::StartSyncService(int port) {
       "--scopes=" + Runfile("syncservice/config/demo_scopes.json")};
   for (const std::string& f : SyncServiceFlags()) flags.push_back(f);
   auto process = ChildProcess::StartListening("syncservice/syncservice", flags);
-  ASSERT_TRUE(process.ok()) << process.status();
+  ASSERT_OK(process);
   sync_service_ = *std::move(process);
 }
 
@@ -33,7 +34,7 @@ void SystemFixture::StartGateway() {
       "--tarpit_max_delay=0"};
   for (const std::string& f : GatewayFlags()) flags.push_back(f);
   auto process = ChildProcess::StartListening("gateway/gateway", flags);
-  ASSERT_TRUE(process.ok()) << process.status();
+  ASSERT_OK(process);
   gateway_ = *std::move(process);
 }
 
@@ -42,7 +43,7 @@ std::unique_ptr<WsTestClient> SystemFixture::Connect(
     const std::map<std::string, std::string>& headers) {
   auto client =
       WsTestClient::Connect("127.0.0.1", gateway_->port(), target, headers);
-  EXPECT_TRUE(client.ok()) << client.status();
+  EXPECT_OK(client);
   return client.ok() ? *std::move(client) : nullptr;
 }
 
@@ -50,7 +51,7 @@ std::unique_ptr<WsTestClient> SystemFixture::ConnectWithSession() {
   std::unique_ptr<WsTestClient> client = Connect();
   if (client == nullptr) return nullptr;
   auto token = client->CreateSession();
-  EXPECT_TRUE(token.ok()) << token.status();
+  EXPECT_OK(token);
   return client;
 }
 

@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/system_fixture.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -27,7 +28,7 @@ TEST_F(TranscriptTest, AppendixA) {
            R"({"type":"SessionCreate","index":0,"version":"0.2.0","params":{}})")
           .ok());
   auto frame = a->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   EXPECT_THAT(
       *frame,
       MatchesRegex(
@@ -39,7 +40,7 @@ TEST_F(TranscriptTest, AppendixA) {
            R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})")
           .ok());
   frame = a->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   JsonDocument doc = ParseOrDie(*frame);
   ASSERT_TRUE(doc.IsArray());
   ASSERT_EQ(doc.Size(), 2u) << *frame;
@@ -67,10 +68,10 @@ TEST_F(TranscriptTest, AppendixA) {
            R"({"type":"ScopeFetch","index":1,"name":"Canvas","params":{}})")
           .ok());
   auto b_reply = b->WaitFor("ScopeFetchReply");
-  ASSERT_TRUE(b_reply.ok());
+  ASSERT_OK(b_reply);
   EXPECT_EQ(Field(*b_reply, "index"), "1");
   EXPECT_EQ(Field(*b_reply, "scopeIndex"), "0");
-  ASSERT_TRUE(b->WaitFor("ScopeState").ok());
+  ASSERT_OK(b->WaitFor("ScopeState"));
 
   // A adds s2 and puts it on the canvas (no shapes before).
   std::string add = absl::StrCat(
@@ -85,12 +86,12 @@ TEST_F(TranscriptTest, AppendixA) {
               add, "}"))
           .ok());
   frame = a->ReceiveFrame();
-  ASSERT_TRUE(frame.ok());
+  ASSERT_OK(frame);
   EXPECT_EQ(
       *frame,
       R"([{"type":"ScopeSyncReply","index":3,"replyTo":2,"fragmentReplies":[{},{}]}])");
   frame = b->ReceiveFrame();
-  ASSERT_TRUE(frame.ok());
+  ASSERT_OK(frame);
   EXPECT_EQ(*frame,
             absl::StrCat(
                 R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":)",
@@ -109,8 +110,8 @@ TEST_F(TranscriptTest, AppendixA) {
               R"({"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":)",
               s1_add, "}"))
           .ok());
-  ASSERT_TRUE(a->ReceiveFrame().ok());
-  ASSERT_TRUE(b->ReceiveFrame().ok());
+  ASSERT_OK(a->ReceiveFrame());
+  ASSERT_OK(b->ReceiveFrame());
 
   ASSERT_TRUE(
       a
@@ -122,12 +123,12 @@ TEST_F(TranscriptTest, AppendixA) {
               R"(","clsName":"Shape","properties":{"x":20}}]})"))
           .ok());
   frame = a->ReceiveFrame();
-  ASSERT_TRUE(frame.ok());
+  ASSERT_OK(frame);
   EXPECT_EQ(
       *frame,
       R"([{"type":"ScopeSyncReply","index":5,"replyTo":4,"fragmentReplies":[{"error":{"message":"Not valid type at 'x', should be Number"}},{}]}])");
   frame = b->ReceiveFrame();
-  ASSERT_TRUE(frame.ok());
+  ASSERT_OK(frame);
   EXPECT_EQ(
       *frame,
       absl::StrCat(
@@ -145,12 +146,12 @@ TEST_F(TranscriptTest, AppendixA) {
               remove, "}"))
           .ok());
   frame = a->ReceiveFrame();
-  ASSERT_TRUE(frame.ok());
+  ASSERT_OK(frame);
   EXPECT_EQ(
       *frame,
       R"([{"type":"ScopeSyncReply","index":6,"replyTo":5,"fragmentReplies":[{}]}])");
   frame = b->ReceiveFrame();
-  ASSERT_TRUE(frame.ok());
+  ASSERT_OK(frame);
   EXPECT_EQ(*frame,
             absl::StrCat(
                 R"([{"type":"ScopeSync","index":6,"scopeIndex":0,"fragments":)",
@@ -166,7 +167,7 @@ TEST_F(TranscriptTest, AppendixA) {
            R"({"type":"ScopeFetch","index":6,"name":"Canvas","params":{}})")
           .ok());
   frame = a->ReceiveFrame();
-  ASSERT_TRUE(frame.ok());
+  ASSERT_OK(frame);
   doc = ParseOrDie(*frame);
   EXPECT_EQ(std::string(doc[0]["type"].GetString()), "ScopeFetchReply");
   // docs/protocol.md#d11-fetch-twice: the same scope keeps its scopeIndex

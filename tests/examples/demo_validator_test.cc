@@ -18,6 +18,7 @@
 #include "tests/e2e/system_fixture.h"
 #include "tests/security/test_pki.h"
 #include "tests/testing/process.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/ws_test_client.h"
 
 namespace jetstream::testing {
@@ -38,7 +39,7 @@ class DemoValidatorTest : public ::testing::Test {
   void SetUp() override {
     auto validator = ChildProcess::StartListening(
         "examples/validator-cpp/demo_validator", {"--listen=127.0.0.1:0"});
-    ASSERT_TRUE(validator.ok()) << validator.status();
+    ASSERT_OK(validator);
     validator_ = *std::move(validator);
     const std::string hooks =
         absl::StrReplaceAll(ReadTextFile(Runfile("examples/demo_hooks.json")),
@@ -52,11 +53,11 @@ class DemoValidatorTest : public ::testing::Test {
          "--schema=" + Runfile("syncservice/config/demo_schema.json"),
          "--scopes=" + Runfile("syncservice/config/demo_scopes.json"),
          "--hooks=" + hooks_path, "--store=memory"});
-    ASSERT_TRUE(sync.ok()) << sync.status();
+    ASSERT_OK(sync);
     sync_ = *std::move(sync);
     auto gateway = ChildProcess::StartListening(
         "gateway/gateway", {"--port=0", "--sync_service=" + sync_->address()});
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
+    ASSERT_OK(gateway);
     gateway_ = *std::move(gateway);
   }
 
@@ -64,14 +65,14 @@ class DemoValidatorTest : public ::testing::Test {
   void Open(const std::string& scope) {
     for (auto* client : {&a_, &b_}) {
       auto c = WsTestClient::Connect("127.0.0.1", gateway_->port(), "/");
-      ASSERT_TRUE(c.ok()) << c.status();
-      ASSERT_TRUE((*c)->CreateSession().ok());
+      ASSERT_OK(c);
+      ASSERT_OK((*c)->CreateSession());
       *client = *std::move(c);
     }
     absl::StatusOr<Fetched> fa = FetchState(*a_, scope);
     absl::StatusOr<Fetched> fb = FetchState(*b_, scope);
-    ASSERT_TRUE(fa.ok()) << fa.status();
-    ASSERT_TRUE(fb.ok()) << fb.status();
+    ASSERT_OK(fa);
+    ASSERT_OK(fb);
     fa_ = *fa;
     fb_ = *fb;
   }
@@ -80,9 +81,9 @@ class DemoValidatorTest : public ::testing::Test {
   std::string SyncFromA(const std::vector<std::string>& fragments) {
     absl::StatusOr<uint64_t> sync =
         a_->SendScopeSync(fa_.scope_index, FragmentList(fragments));
-    EXPECT_TRUE(sync.ok());
+    EXPECT_OK(sync);
     absl::StatusOr<UntilReply> r = ReadUntilReply(*a_, *sync);
-    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_OK(r);
     return r.ok() ? Field(r->reply, "fragmentReplies") : "";
   }
 
@@ -90,7 +91,7 @@ class DemoValidatorTest : public ::testing::Test {
   std::vector<std::string> SeenByB() {
     absl::StatusOr<std::vector<std::string>> before =
         Barrier(*b_, fb_.scope_index);
-    EXPECT_TRUE(before.ok()) << before.status();
+    EXPECT_OK(before);
     return before.ok() ? WithoutPings(*before) : std::vector<std::string>{};
   }
 

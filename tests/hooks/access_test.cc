@@ -13,6 +13,7 @@
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
 #include "tests/hooks/hook_system.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -85,12 +86,12 @@ TEST_F(AccessTest, DeniedSessionGetsTheFixedReplyAndTheSocketStaysOpen) {
                              R"("version":"0.2.0","params":{"token":"x"}})")
                   .ok());
   absl::StatusOr<std::string> frame = denied->ReceiveFrame();
-  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_OK(frame);
   EXPECT_EQ(
       *frame,
       R"([{"type":"SessionCreateReply","index":0,"error":{"message":"Session creation denied"}}])");
   // Nothing more is processed for it, and it is not closed.
-  ASSERT_TRUE(denied->SendScopeFetch(TestScope()).ok());
+  ASSERT_OK(denied->SendScopeFetch(TestScope()));
   absl::StatusOr<std::string> more =
       denied->ReceiveFrame(absl::Milliseconds(500));
   // (Not kUnavailable: the server did not close it.)
@@ -119,11 +120,11 @@ TEST_F(AccessTest, TheSessionAuthorizerSeesTheOriginAndTheClientAddress) {
   auto browser = Connect({{"Origin", "https://app.example.com"},
                           {"X-Forwarded-For", "6.6.6.6, 203.0.113.9"}});
   ASSERT_NE(browser, nullptr);
-  ASSERT_TRUE(browser->CreateSession("0.2.0", R"({"user":"alice"})").ok());
+  ASSERT_OK(browser->CreateSession("0.2.0", R"({"user":"alice"})"));
   // A client that is not a browser, connecting to the gateway directly.
   auto direct = Connect();
   ASSERT_NE(direct, nullptr);
-  ASSERT_TRUE(direct->CreateSession("0.2.0", R"({"user":"bob"})").ok());
+  ASSERT_OK(direct->CreateSession("0.2.0", R"({"user":"bob"})"));
 
   std::vector<v1::AuthorizeSessionRequest> calls = hooks_.session_requests();
   ASSERT_THAT(calls, SizeIs(2));
@@ -137,7 +138,7 @@ TEST_F(AccessTest, XForwardedForFromAnUntrustedPeerIsIgnored) {
   StartSystem(absl::Substitute(kAuthorizers, hooks_.address()));
   auto client = Connect({{"X-Forwarded-For", "203.0.113.9"}});
   ASSERT_NE(client, nullptr);
-  ASSERT_TRUE(client->CreateSession("0.2.0", R"({"user":"alice"})").ok());
+  ASSERT_OK(client->CreateSession("0.2.0", R"({"user":"alice"})"));
   std::vector<v1::AuthorizeSessionRequest> calls = hooks_.session_requests();
   ASSERT_THAT(calls, SizeIs(1));
   EXPECT_EQ(calls[0].client_address(), "127.0.0.1");
@@ -158,7 +159,7 @@ TEST_F(AccessTest, DeniedScopeGetsAFetchError) {
   EXPECT_EQ(calls[0].params_json(), "{}");
   // Other scopes are fine, and get the next scopeIndex.
   absl::StatusOr<Fetched> canvas = FetchState(*a, TestScope());
-  ASSERT_TRUE(canvas.ok()) << canvas.status();
+  ASSERT_OK(canvas);
   EXPECT_EQ(canvas->scope_index, 0u);
 }
 
@@ -176,28 +177,28 @@ TEST_F(AccessTest, ReadOnlySessionCannotWriteButSeesChanges) {
   absl::StatusOr<uint64_t> sync = viewer->SendScopeSync(
       fv->scope_index, FragmentList({AddShapeFragment(s1, 1, 1),
                                      SetShapesFragment(fv->root_uuid, {s1})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   absl::StatusOr<UntilReply> r = ReadUntilReply(*viewer, *sync);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   const std::string error =
       R"({"error":{"message":"Scope is read-only for this session","type":"scope-read-only"}})";
   EXPECT_EQ(Field(r->reply, "fragmentReplies"),
             absl::StrCat("[", error, ",", error, "]"));
   absl::StatusOr<std::vector<std::string>> seen =
       Barrier(*editor, fe->scope_index);
-  ASSERT_TRUE(seen.ok());
+  ASSERT_OK(seen);
   EXPECT_THAT(WithoutPings(*seen), IsEmpty());
 
   // The editor writes; the viewer receives it.
   sync = editor->SendScopeSync(
       fe->scope_index, FragmentList({AddShapeFragment(s2, 2, 2),
                                      SetShapesFragment(fe->root_uuid, {s2})}));
-  ASSERT_TRUE(sync.ok());
+  ASSERT_OK(sync);
   r = ReadUntilReply(*editor, *sync);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_EQ(Field(r->reply, "fragmentReplies"), "[{},{}]");
   seen = Barrier(*viewer, fv->scope_index);
-  ASSERT_TRUE(seen.ok());
+  ASSERT_OK(seen);
   ASSERT_THAT(WithoutPings(*seen), SizeIs(1));
   EXPECT_THAT(WithoutPings(*seen)[0], HasSubstr(s2));
 }
@@ -278,7 +279,7 @@ TEST_F(AccessTest, ServerSideWriteOverGrpcReachesEveryClient) {
 
   for (auto* client : {a.get(), b.get()}) {
     absl::StatusOr<std::vector<std::string>> seen = Barrier(*client, 0);
-    ASSERT_TRUE(seen.ok());
+    ASSERT_OK(seen);
     ASSERT_THAT(WithoutPings(*seen), SizeIs(1));
     EXPECT_EQ(MessageType(WithoutPings(*seen)[0]), "ScopeSync");
     EXPECT_THAT(WithoutPings(*seen)[0], HasSubstr(s1));
@@ -298,7 +299,7 @@ TEST_F(AccessTest, UnauthenticatedBackendCallIsRefused) {
   auto a = ConnectWithSession();  // no hooks: every session is accepted
   ASSERT_NE(a, nullptr);
   absl::StatusOr<Fetched> fa = FetchState(*a, TestScope());
-  ASSERT_TRUE(fa.ok()) << fa.status();
+  ASSERT_OK(fa);
 
   auto stub = BackendStub();
   for (const std::string token : {"", "wrong-token"}) {
@@ -326,7 +327,7 @@ TEST_F(AccessTest, UnauthenticatedBackendCallIsRefused) {
   }
   // Nothing changed.
   absl::StatusOr<std::vector<std::string>> seen = Barrier(*a, 0);
-  ASSERT_TRUE(seen.ok());
+  ASSERT_OK(seen);
   EXPECT_THAT(WithoutPings(*seen), IsEmpty());
   // A gateway stream without the token is refused too.
   grpc::ClientContext stream_context;
@@ -348,7 +349,7 @@ TEST_F(AccessTest, BackendDeadlineBoundsTheValidatorCall) {
   auto a = ConnectWithSession();
   ASSERT_NE(a, nullptr);
   absl::StatusOr<Fetched> fa = FetchState(*a, TestScope());
-  ASSERT_TRUE(fa.ok()) << fa.status();
+  ASSERT_OK(fa);
 
   auto stub = BackendStub();
   grpc::ClientContext context;
@@ -364,8 +365,8 @@ TEST_F(AccessTest, BackendDeadlineBoundsTheValidatorCall) {
   absl::StatusOr<uint64_t> sync = a->SendScopeSync(
       fa->scope_index, FragmentList({AddShapeFragment(s2, 1, 2),
                                      SetShapesFragment(fa->root_uuid, {s2})}));
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(*a, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(*a, *sync));
 
   std::vector<absl::Time> deadlines = hooks_.validate_deadlines();
   ASSERT_THAT(deadlines, SizeIs(2));

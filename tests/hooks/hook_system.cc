@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -28,7 +29,7 @@ void HookSystemTest::StartSystem(
     const std::string& hooks_json,
     const std::vector<std::string>& gateway_flags) {
   absl::StatusOr<TestPki> pki = MakeTestPki(TestTmpDir("pki"));
-  ASSERT_TRUE(pki.ok()) << pki.status();
+  ASSERT_OK(pki);
   pki_ = *std::move(pki);
   std::vector<std::string> flags = {
       "--listen=127.0.0.1:0",
@@ -45,7 +46,7 @@ void HookSystemTest::StartSystem(
     flags.push_back("--hooks=" + WriteTempFile("hooks.json", hooks_json));
   }
   auto sync = ChildProcess::StartListening("syncservice/syncservice", flags);
-  ASSERT_TRUE(sync.ok()) << sync.status();
+  ASSERT_OK(sync);
   sync_service_ = *std::move(sync);
   std::vector<std::string> gateway_args = {
       "--port=0", "--sync_service=" + sync_service_->address(),
@@ -54,7 +55,7 @@ void HookSystemTest::StartSystem(
   gateway_args.insert(gateway_args.end(), gateway_flags.begin(),
                       gateway_flags.end());
   auto gateway = ChildProcess::StartListening("gateway/gateway", gateway_args);
-  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  ASSERT_OK(gateway);
   gateway_ = *std::move(gateway);
 }
 
@@ -62,7 +63,7 @@ std::unique_ptr<WsTestClient> HookSystemTest::Connect(
     const std::map<std::string, std::string>& headers) {
   auto client =
       WsTestClient::Connect("127.0.0.1", gateway_->port(), "/", headers);
-  EXPECT_TRUE(client.ok()) << client.status();
+  EXPECT_OK(client);
   return client.ok() ? *std::move(client) : nullptr;
 }
 
@@ -71,7 +72,7 @@ std::unique_ptr<WsTestClient> HookSystemTest::ConnectWithSession(
   std::unique_ptr<WsTestClient> client = Connect();
   if (client == nullptr) return nullptr;
   auto token = client->CreateSession("0.2.0", params);
-  EXPECT_TRUE(token.ok()) << token.status();
+  EXPECT_OK(token);
   return token.ok() ? std::move(client) : nullptr;
 }
 

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/hooks/hook_system.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -138,7 +139,7 @@ TEST_F(MetricsTest, CountersMoveWithRealCalls) {
   auto a = ConnectWithSession();
   ASSERT_NE(a, nullptr);
   absl::StatusOr<Fetched> fa = FetchState(*a, "canvas/metrics");
-  ASSERT_TRUE(fa.ok()) << fa.status();
+  ASSERT_OK(fa);
   const std::string version =
       "jetstream_sync_scope_version{scope=\"canvas/metrics\"}";
   const double fetched_version = Sample(Scrape(), version);
@@ -148,8 +149,8 @@ TEST_F(MetricsTest, CountersMoveWithRealCalls) {
       fa->scope_index,
       FragmentList({AddShapeFragment(shape, 1, 2),
                     SetShapesFragment(fa->root_uuid, {shape})}));
-  ASSERT_TRUE(sync.ok());
-  ASSERT_TRUE(ReadUntilReply(*a, *sync).ok());
+  ASSERT_OK(sync);
+  ASSERT_OK(ReadUntilReply(*a, *sync));
 
   const std::string after = Scrape();
   EXPECT_EQ(Sample(after, Method("jetstream_sync_calls_total", kListScopes)), 2)

@@ -15,6 +15,7 @@
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
 #include "tests/hooks/hook_system.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::testing {
 namespace {
@@ -64,8 +65,8 @@ class ValidationTest : public HookSystemTest {
     ASSERT_NE(b_, nullptr);
     absl::StatusOr<Fetched> fa = FetchState(*a_, scope);
     absl::StatusOr<Fetched> fb = FetchState(*b_, scope);
-    ASSERT_TRUE(fa.ok()) << fa.status();
-    ASSERT_TRUE(fb.ok()) << fb.status();
+    ASSERT_OK(fa);
+    ASSERT_OK(fb);
     fa_ = *fa;
     fb_ = *fb;
   }
@@ -75,9 +76,9 @@ class ValidationTest : public HookSystemTest {
                         bool atomic = false) {
     absl::StatusOr<uint64_t> sync =
         a_->SendScopeSync(fa_.scope_index, FragmentList(fragments), atomic);
-    EXPECT_TRUE(sync.ok());
+    EXPECT_OK(sync);
     absl::StatusOr<UntilReply> r = ReadUntilReply(*a_, *sync);
-    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_OK(r);
     return r.ok() ? Field(r->reply, "fragmentReplies") : "";
   }
 
@@ -85,7 +86,7 @@ class ValidationTest : public HookSystemTest {
   std::vector<std::string> SeenByB() {
     absl::StatusOr<std::vector<std::string>> before =
         Barrier(*b_, fb_.scope_index);
-    EXPECT_TRUE(before.ok()) << before.status();
+    EXPECT_OK(before);
     return before.ok() ? WithoutPings(*before) : std::vector<std::string>{};
   }
 
@@ -213,7 +214,7 @@ TEST_F(ValidationTest, ModifiedValuesGoToTheOriginatorAndEveryoneElse) {
   auto c = ConnectWithSession(R"({"user":"carol"})");
   ASSERT_NE(c, nullptr);
   absl::StatusOr<Fetched> fc = FetchState(*c, TestScope("canvas/"));
-  ASSERT_TRUE(fc.ok());
+  ASSERT_OK(fc);
   EXPECT_THAT(fc->state, HasSubstr(R"("x":10000)"));
 }
 
@@ -292,32 +293,32 @@ TEST_F(ValidationTest, SlowValidatorOnOneScopeDoesNotDelayAnother) {
   absl::StatusOr<uint64_t> slow = a->SendScopeSync(
       fa->scope_index, FragmentList({AddShapeFragment(s1, 1, 1),
                                      SetShapesFragment(fa->root_uuid, {s1})}));
-  ASSERT_TRUE(slow.ok());
+  ASSERT_OK(slow);
   ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
 
   // Scope B commits while A's hook holds A's changeset.
   absl::StatusOr<uint64_t> fast = b->SendScopeSync(
       fb->scope_index, FragmentList({AddShapeFragment(s2, 2, 2),
                                      SetShapesFragment(fb->root_uuid, {s2})}));
-  ASSERT_TRUE(fast.ok());
+  ASSERT_OK(fast);
   absl::StatusOr<UntilReply> rb = ReadUntilReply(*b, *fast, absl::Seconds(5));
-  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_OK(rb);
   EXPECT_EQ(Field(rb->reply, "fragmentReplies"), "[{},{}]");
   // The gateway is responsive: a new session, and a fetch of the slow scope
   // itself (its state is the one before the held changeset).
   auto c = ConnectWithSession(R"({"user":"carol"})");
   ASSERT_NE(c, nullptr);
   absl::StatusOr<Fetched> fc = FetchState(*c, slow_scope, absl::Seconds(5));
-  ASSERT_TRUE(fc.ok()) << fc.status();
+  ASSERT_OK(fc);
   EXPECT_THAT(fc->state, Not(HasSubstr(s1)));
   EXPECT_FALSE(unblock.HasBeenNotified());
 
   unblock.Notify();
   absl::StatusOr<UntilReply> ra = ReadUntilReply(*a, *slow);
-  ASSERT_TRUE(ra.ok()) << ra.status();
+  ASSERT_OK(ra);
   EXPECT_EQ(Field(ra->reply, "fragmentReplies"), "[{},{}]");
   absl::StatusOr<std::vector<std::string>> seen = Barrier(*c, fc->scope_index);
-  ASSERT_TRUE(seen.ok());
+  ASSERT_OK(seen);
   ASSERT_THAT(WithoutPings(*seen), SizeIs(1));
   EXPECT_THAT(WithoutPings(*seen)[0], HasSubstr(s1));
 }
@@ -381,7 +382,7 @@ class ProcedureTest : public ValidationTest {
                                            fragments))
                     .ok());
     absl::StatusOr<UntilReply> r = ReadUntilReply(*a_, index);
-    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_OK(r);
     return r.ok() ? Field(r->reply, "fragmentReplies") : "";
   }
 
@@ -405,7 +406,7 @@ TEST_F(ProcedureTest, AppliesTheChangesetThenFollowUpsToEverySession) {
 
   // The caller receives the follow-up as a server-side change.
   absl::StatusOr<std::vector<std::string>> mine = Barrier(*a_, fa_.scope_index);
-  ASSERT_TRUE(mine.ok());
+  ASSERT_OK(mine);
   ASSERT_THAT(WithoutPings(*mine), SizeIs(1));
   EXPECT_THAT(WithoutPings(*mine)[0], HasSubstr(R"("name":"Last: hello")"));
   // Everybody else: the changeset, then the follow-up.

@@ -18,6 +18,7 @@
 #include "tests/e2e/e2e_helpers.h"
 #include "tests/security/test_pki.h"
 #include "tests/testing/process.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/ws_test_client.h"
 
 namespace jetstream::testing {
@@ -29,7 +30,7 @@ class MtlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<TestPki> pki = MakeTestPki(TestTmpDir("pki"));
-    ASSERT_TRUE(pki.ok()) << pki.status();
+    ASSERT_OK(pki);
     pki_ = *pki;
     auto sync = ChildProcess::StartListening(
         "syncservice/syncservice",
@@ -38,7 +39,7 @@ class MtlsTest : public ::testing::Test {
          "--scopes=" + Runfile("syncservice/config/demo_scopes.json"),
          "--store=memory", "--tls_cert=" + pki_.server_cert,
          "--tls_key=" + pki_.server_key, "--tls_client_ca=" + pki_.ca_cert});
-    ASSERT_TRUE(sync.ok()) << sync.status();
+    ASSERT_OK(sync);
     sync_ = *std::move(sync);
   }
 
@@ -62,7 +63,7 @@ class MtlsTest : public ::testing::Test {
         {"--port=0", "--sync_service=" + sync_->address(),
          "--sync_service_tls_ca=" + pki_.ca_cert,
          "--sync_service_tls_cert=" + cert, "--sync_service_tls_key=" + key});
-    EXPECT_TRUE(gateway.ok()) << gateway.status();
+    EXPECT_OK(gateway);
     return gateway.ok() ? *std::move(gateway) : nullptr;
   }
 
@@ -124,10 +125,10 @@ TEST_F(MtlsTest, WebSocketClientsWorkThroughAGatewayOverMtls) {
   ASSERT_NE(gateway, nullptr);
   auto connect = [&]() -> std::unique_ptr<WsTestClient> {
     auto client = WsTestClient::Connect("127.0.0.1", gateway->port(), "/");
-    EXPECT_TRUE(client.ok()) << client.status();
+    EXPECT_OK(client);
     if (!client.ok()) return nullptr;
     auto token = (*client)->CreateSession();
-    EXPECT_TRUE(token.ok()) << token.status();
+    EXPECT_OK(token);
     return token.ok() ? *std::move(client) : nullptr;
   };
   auto a = connect();
@@ -135,9 +136,9 @@ TEST_F(MtlsTest, WebSocketClientsWorkThroughAGatewayOverMtls) {
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   absl::StatusOr<Fetched> fa = FetchState(*a, "Canvas");
-  ASSERT_TRUE(fa.ok()) << fa.status();
+  ASSERT_OK(fa);
   absl::StatusOr<Fetched> fb = FetchState(*b, "Canvas");
-  ASSERT_TRUE(fb.ok()) << fb.status();
+  ASSERT_OK(fb);
 
   // A's change is applied by the sync service and reaches B.
   const std::string shape = TestUuid(7, 1);
@@ -145,13 +146,13 @@ TEST_F(MtlsTest, WebSocketClientsWorkThroughAGatewayOverMtls) {
       fa->scope_index,
       FragmentList({AddShapeFragment(shape, 10, 20),
                     SetShapesFragment(fa->root_uuid, {shape})}));
-  ASSERT_TRUE(index.ok()) << index.status();
+  ASSERT_OK(index);
   absl::StatusOr<std::string> reply = a->WaitForReply(*index);
-  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_OK(reply);
   EXPECT_THAT(*reply, HasSubstr("\"fragmentReplies\""));
   EXPECT_THAT(*reply, ::testing::Not(HasSubstr("error")));
   absl::StatusOr<std::string> sync = b->WaitFor("ScopeSync");
-  ASSERT_TRUE(sync.ok()) << sync.status();
+  ASSERT_OK(sync);
   EXPECT_THAT(*sync, HasSubstr(shape));
 }
 
@@ -160,7 +161,7 @@ TEST_F(MtlsTest, GatewayWithForeignCertificateCannotReachTheService) {
       StartGateway(pki_.foreign_client_cert, pki_.foreign_client_key);
   ASSERT_NE(gateway, nullptr);
   auto client = WsTestClient::Connect("127.0.0.1", gateway->port(), "/");
-  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_OK(client);
   // Session creation asks the sync service, which the gateway cannot reach:
   // the session is denied.
   absl::StatusOr<std::string> token = (*client)->CreateSession();

@@ -1,5 +1,6 @@
-// GoogleTest matchers and macros for absl::Status and absl::StatusOr, so a
-// failing assertion prints the status it got rather than "false".
+// GoogleTest matchers and macros for absl::Status and absl::StatusOr (and
+// grpc::Status), so a failing assertion prints the status it got rather than
+// "false".
 //
 //   EXPECT_OK(store->Append(...));
 //   ASSERT_OK_AND_ASSIGN(auto scope, registry.Load("a"));
@@ -29,6 +30,14 @@ inline const absl::Status& GetStatus(const absl::Status& status) {
 template <typename T>
 const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
   return status_or.status();
+}
+// grpc::Status (and any status type with error_code() and error_message()),
+// without a dependency on gRPC: its codes are absl's.
+template <typename GrpcStatus>
+auto GetStatus(const GrpcStatus& status)
+    -> decltype(status.error_code(), status.error_message(), absl::Status()) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
 }
 
 // Matches a Status or StatusOr whose code is `code` and whose message

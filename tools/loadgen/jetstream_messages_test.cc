@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::loadgen {
 namespace {
@@ -14,7 +15,7 @@ std::vector<ServerMessage> ParseAll(absl::string_view frame) {
   std::vector<ServerMessage> out;
   absl::Status s = ParseServerFrame(
       frame, [&](const ServerMessage& m) { out.push_back(m); });
-  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_OK(s);
   return out;
 }
 

@@ -3,20 +3,21 @@
 #include <unistd.h>
 
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::loadgen {
 namespace {
 
 TEST(ProcessStatsTest, ParsesPidLists) {
   auto pids = ParsePidList("gateway:12, syncservice:34,56");
-  ASSERT_TRUE(pids.ok()) << pids.status();
+  ASSERT_OK(pids);
   ASSERT_EQ(pids->size(), 3u);
   EXPECT_EQ((*pids)[0].name, "gateway");
   EXPECT_EQ((*pids)[0].pid, 12);
   EXPECT_EQ((*pids)[1].name, "syncservice");
   EXPECT_EQ((*pids)[1].pid, 34);
   EXPECT_EQ((*pids)[2].name, "pid56");
-  EXPECT_TRUE(ParsePidList("").ok());
+  EXPECT_OK(ParsePidList(""));
   EXPECT_FALSE(ParsePidList("gateway:x").ok());
   EXPECT_FALSE(ParsePidList("gateway:-1").ok());
 }
@@ -24,7 +25,7 @@ TEST(ProcessStatsTest, ParsesPidLists) {
 TEST(ProcessStatsTest, ParsesVmRss) {
   auto kb =
       ParseVmRssKb("Name:\tgateway\nVmPeak:\t  9999 kB\nVmRSS:\t   12345 kB\n");
-  ASSERT_TRUE(kb.ok()) << kb.status();
+  ASSERT_OK(kb);
   EXPECT_EQ(*kb, 12345);
   EXPECT_FALSE(ParseVmRssKb("Name:\tx\n").ok());
 }
@@ -34,7 +35,7 @@ TEST(ProcessStatsTest, ParsesCpuTimes) {
   auto s = ParseCpuTimes(
       "42 (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1",
       100);
-  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_OK(s);
   EXPECT_DOUBLE_EQ(s->user_seconds, 2.5);
   EXPECT_DOUBLE_EQ(s->system_seconds, 0.5);
   EXPECT_FALSE(ParseCpuTimes("42 (x) S 1", 100).ok());
@@ -44,21 +45,21 @@ TEST(ProcessStatsTest, ParsesContextSwitches) {
   auto n = ParseContextSwitches(
       "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:"
       "\t3\n");
-  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_OK(n);
   EXPECT_EQ(*n, 15u);
   EXPECT_FALSE(ParseContextSwitches("Name:\tx\n").ok());
 }
 
 TEST(ProcessStatsTest, ReadsItself) {
   auto kb = ReadResidentKb(getpid());
-  ASSERT_TRUE(kb.ok()) << kb.status();
+  ASSERT_OK(kb);
   EXPECT_GT(*kb, 0);
   auto cpu = ReadCpuSample(getpid());
-  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  ASSERT_OK(cpu);
   EXPECT_GT(cpu->context_switches, 0u);
   EXPECT_FALSE(ReadResidentKb(0x7ffffff0).ok());
   auto load = ReadLoadAverage();
-  ASSERT_TRUE(load.ok()) << load.status();
+  ASSERT_OK(load);
   EXPECT_GE(*load, 0);
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/testing/process.h"
+#include "tests/testing/status_matchers.h"
 #include "tools/echo_server/echo_server.h"
 
 namespace jetstream::loadgen {
@@ -27,11 +28,11 @@ class RunnerTest : public ::testing::Test {
          "--schema=" + Runfile("syncservice/config/demo_schema.json"),
          "--scopes=" + Runfile("syncservice/config/demo_scopes.json"),
          "--store=memory"});
-    ASSERT_TRUE(sync.ok()) << sync.status();
+    ASSERT_OK(sync);
     sync_ = *std::move(sync);
     auto gateway = ChildProcess::StartListening(
         "gateway/gateway", {"--port=0", "--sync_service=" + sync_->address()});
-    ASSERT_TRUE(gateway.ok()) << gateway.status();
+    ASSERT_OK(gateway);
     gateway_ = *std::move(gateway);
   }
 
@@ -60,7 +61,7 @@ class RunnerTest : public ::testing::Test {
 
 TEST_F(RunnerTest, IndependentWriters) {
   auto r = RunScenario(Options(Scenario::kWriters, 3));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   ExpectClean(*r);
   EXPECT_EQ(r->ready, 3);
   EXPECT_GT(r->replies, 0u);
@@ -72,7 +73,7 @@ TEST_F(RunnerTest, IndependentWriters) {
 
 TEST_F(RunnerTest, SharedScopeDeliversToTheOthers) {
   auto r = RunScenario(Options(Scenario::kShared, 3));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   ExpectClean(*r);
   EXPECT_GT(r->replies, 0u);
   EXPECT_GT(r->deliveries, 0u);
@@ -83,7 +84,7 @@ TEST_F(RunnerTest, FanOut) {
   LoadOptions o = Options(Scenario::kFanout, 5);
   o.rate = 200;
   auto r = RunScenario(o);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   ExpectClean(*r);
   EXPECT_EQ(r->ready, 6);  // five readers and the writer
   EXPECT_GT(r->deliveries, 0u);
@@ -94,7 +95,7 @@ TEST_F(RunnerTest, IdleSessionsMeasureMemory) {
   LoadOptions o = Options(Scenario::kIdle, 0);
   o.sessions = 50;
   auto r = RunScenario(o);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   ExpectClean(*r);
   EXPECT_EQ(r->ready, 50);
   ASSERT_EQ(r->processes.size(), 2u);
@@ -105,7 +106,7 @@ TEST_F(RunnerTest, IdleSessionsMeasureMemory) {
 
 TEST_F(RunnerTest, ConnectStorm) {
   auto r = RunScenario(Options(Scenario::kStorm, 4));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->failed, 0);
   EXPECT_GT(r->sessions, 0u);
   EXPECT_EQ(r->setup_latency.count, r->sessions);
@@ -123,7 +124,7 @@ class EchoRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto port = server_.Start();
-    ASSERT_TRUE(port.ok()) << port.status();
+    ASSERT_OK(port);
     port_ = *port;
   }
 
@@ -143,7 +144,7 @@ class EchoRunnerTest : public ::testing::Test {
 
 TEST_F(EchoRunnerTest, EchoesFrames) {
   auto r = RunScenario(Options(Scenario::kEcho));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->ready, 4);
   EXPECT_GT(r->replies, 0u);
   EXPECT_EQ(r->reply_unit, "echoes");
@@ -152,7 +153,7 @@ TEST_F(EchoRunnerTest, EchoesFrames) {
 
 TEST_F(EchoRunnerTest, ConnectionStorm) {
   auto r = RunScenario(Options(Scenario::kEchoStorm));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->failed, 0);
   EXPECT_GT(r->sessions, 0u);
 }
@@ -162,7 +163,7 @@ TEST(ScenarioTest, Names) {
                      Scenario::kIdle, Scenario::kStorm, Scenario::kEcho,
                      Scenario::kEchoStorm}) {
     auto parsed = ParseScenario(ScenarioName(s));
-    ASSERT_TRUE(parsed.ok());
+    ASSERT_OK(parsed);
     EXPECT_EQ(*parsed, s);
   }
   EXPECT_EQ(*ParseScenario("3"), Scenario::kFanout);

@@ -1,13 +1,14 @@
 #include "tools/loadgen/ws_url.h"
 
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::loadgen {
 namespace {
 
 TEST(WsUrlTest, SplitsHostPortAndTarget) {
   auto url = ParseWsUrl("ws://127.0.0.1:3000/canvas?x=1");
-  ASSERT_TRUE(url.ok()) << url.status();
+  ASSERT_OK(url);
   EXPECT_EQ(url->host, "127.0.0.1");
   EXPECT_EQ(url->port, 3000);
   EXPECT_EQ(url->target, "/canvas?x=1");
@@ -16,19 +17,19 @@ TEST(WsUrlTest, SplitsHostPortAndTarget) {
 
 TEST(WsUrlTest, Defaults) {
   auto url = ParseWsUrl("ws://localhost");
-  ASSERT_TRUE(url.ok()) << url.status();
+  ASSERT_OK(url);
   EXPECT_EQ(url->host, "localhost");
   EXPECT_EQ(url->port, 80);
   EXPECT_EQ(url->target, "/");
 
   url = ParseWsUrl("WS://h:1?q");
-  ASSERT_TRUE(url.ok()) << url.status();
+  ASSERT_OK(url);
   EXPECT_EQ(url->target, "/?q");
 }
 
 TEST(WsUrlTest, Ipv6) {
   auto url = ParseWsUrl("ws://[::1]:8080/");
-  ASSERT_TRUE(url.ok()) << url.status();
+  ASSERT_OK(url);
   EXPECT_EQ(url->host, "::1");
   EXPECT_EQ(url->port, 8080);
 }

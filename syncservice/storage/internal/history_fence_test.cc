@@ -4,6 +4,7 @@
 #include "syncservice/storage/internal/history_fence.h"
 
 #include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace jetstream::storage_internal {
 namespace {
@@ -13,11 +14,11 @@ ScopeHead Head(uint64_t snapshot, uint64_t head, const std::string& writer) {
 }
 
 TEST(CheckAppendTest, NextVersionByTheLastWriterIsAccepted) {
-  EXPECT_TRUE(CheckAppend("s", Head(0, 4, "me"), 5, "me", -1).ok());
+  EXPECT_OK(CheckAppend("s", Head(0, 4, "me"), 5, "me", -1));
 }
 
 TEST(CheckAppendTest, NextVersionAfterALoadedHeadIsAccepted) {
-  EXPECT_TRUE(CheckAppend("s", Head(0, 4, "other"), 5, "me", 4).ok());
+  EXPECT_OK(CheckAppend("s", Head(0, 4, "other"), 5, "me", 4));
 }
 
 TEST(CheckAppendTest, HeadMovedByAnotherWriterSinceTheLoadIsAborted) {
@@ -44,7 +45,7 @@ TEST(CheckAppendTest, GapAndMissingScope) {
 
 TEST(CheckSnapshotTest, Outcomes) {
   SnapshotAction action;
-  EXPECT_TRUE(CheckSnapshot("s", Head(2, 6, "me"), 5, "me", -1, &action).ok());
+  EXPECT_OK(CheckSnapshot("s", Head(2, 6, "me"), 5, "me", -1, &action));
   EXPECT_EQ(action, SnapshotAction::kWrite);
   EXPECT_TRUE(
       CheckSnapshot("s", Head(2, 6, "other"), 5, "me", 5, &action).ok());
