@@ -485,16 +485,16 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   watch.version = commit.version();
   watch.catching_up = false;
   // The originator already has its changes and gets its reply instead
-  // (docs/protocol.md#broadcast), unless the reply was lost with a broken
-  // stream. A replayed commit goes to its originator only if the originator did
-  // not get its reply.
+  // (docs/protocol.md#broadcast), but only if the reply reached it. An
+  // apply's result comes before its commit (SyncClient), so an originator
+  // that did not get its reply was told the apply failed: it timed out (the
+  // commit follows its late result) or its stream broke (the commit is a
+  // replay on the next stream). That originator gets the change like every
+  // other session.
   Session* origin = nullptr;
-  bool answered = !commit.replayed();
-  if (!answered) {
-    auto a = watch.answered.find(commit.version());
-    answered =
-        a != watch.answered.end() && a->second == commit.origin_session_id();
-  }
+  auto a = watch.answered.find(commit.version());
+  const bool answered =
+      a != watch.answered.end() && a->second == commit.origin_session_id();
   ForgetAnswered(watch, commit.version());
   if (answered && !commit.origin_session_id().empty()) {
     if (auto o = by_id_.find(commit.origin_session_id()); o != by_id_.end()) {

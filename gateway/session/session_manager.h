@@ -147,9 +147,10 @@ class SessionManager : public SyncClient::Listener, public ConnectionEvents {
     // that read Dates as ISO strings.
     std::shared_ptr<const DateProperties> dates;
     // Versions whose apply reply reached a local session, by version: the
-    // session's id. A replayed commit (which goes to its originator too, in
-    // case the reply was lost) is not sent to an originator that has its
-    // reply. Entries go when the stream passes their version.
+    // session's id. A commit skips its originator only if the originator
+    // is recorded here (it has its reply); one that was told its apply
+    // failed (timed out, or lost with a stream) gets the commit too.
+    // Entries go when the stream passes their version.
     absl::flat_hash_map<uint64_t, std::string> answered;
   };
 

@@ -305,6 +305,29 @@ TEST_F(SessionManagerTest, ACommitGoesToEverySessionButItsOriginator) {
                                 HasSubstr(Rename("c6")))));
 }
 
+TEST_F(SessionManagerTest, ACommitOfAnApplyThatTimedOutGoesToItsSenderToo) {
+  Client a = NewSession();
+  Client b = NewSession();
+  Fetch(a, 1, Fetched("e1", 5));
+  Fetch(b, 1, Fetched("e1", 5));
+  a.connection->TakeMessages();
+  b.connection->TakeMessages();
+  // The service did not answer in time: a is told so...
+  Send(a.connection, SyncFrame(2, "late"));
+  sync_.AnswerApply(0, absl::DeadlineExceededError("no answer in time"));
+  Run();
+  EXPECT_THAT(a.connection->TakeMessages(),
+              ElementsAre(HasSubstr(R"("fragmentReplies":[{"error")")));
+  // ...and then it committed after all (its late result went nowhere): a
+  // learns the change as b does, or it would never have it.
+  sync_.SendCommit(Commit("e1", 6, a.session_id));
+  Run();
+  EXPECT_THAT(a.connection->TakeMessages(),
+              ElementsAre(HasSubstr(Rename("c6"))));
+  EXPECT_THAT(b.connection->TakeMessages(),
+              ElementsAre(HasSubstr(Rename("c6"))));
+}
+
 TEST_F(SessionManagerTest,
        AReplayedCommitGoesToItsOriginatorOnlyIfItsReplyWasLost) {
   Client a = NewSession();

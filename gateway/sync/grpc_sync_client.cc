@@ -258,10 +258,6 @@ void GrpcSyncClient::OnStreamDone(uint64_t generation, grpc::Status status) {
   // Sent and never answered: whether an apply took effect is unknown.
   FailAll(absl::UnknownError(
       "the connection to the sync service was lost before it answered"));
-  // Late results cannot arrive on a new stream; commits the gateway missed
-  // are replayed to every session (Commit.replayed) or resynced.
-  timed_out_applies_.clear();
-  unanswered_commits_.clear();
   if (listener_ != nullptr) listener_->OnStreamEnded();
   if (shutdown_) return;
   LOG(WARNING) << "sync service stream ended (" << status.error_code() << ": "
@@ -312,7 +308,6 @@ void GrpcSyncClient::Fetch(sync::v1::FetchRequest request, FetchCallback done) {
 void GrpcSyncClient::Apply(sync::v1::ApplyRequest request, ApplyCallback done) {
   Pending pending;
   pending.apply = std::move(done);
-  pending.scope = request.scope();
   Track(std::move(pending), [&](sync::v1::GatewayRequest& r) {
     *r.mutable_apply() = std::move(request);
   });
@@ -355,21 +350,9 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
         break;
       }
       case sync::v1::ServiceEvent::kApplyResult: {
-        const sync::v1::ApplyResult& result = event.apply_result();
-        if (auto late = timed_out_applies_.find(result.request_id());
-            late != timed_out_applies_.end()) {
-          bool applied = false;
-          // A redirect applied nothing.
-          for (const auto& reply : result.replies()) {
-            applied = applied || !reply.has_error();
-          }
-          // Its Commit follows (an ApplyResult precedes its own Commit).
-          if (applied)
-            unanswered_commits_.insert({late->second, result.version()});
-          timed_out_applies_.erase(late);
-          break;
-        }
-        auto it = pending_.find(result.request_id());
+        // One that already failed (timed out) is dropped: its commit, if
+        // any, follows, and the listener decides who gets it.
+        auto it = pending_.find(event.apply_result().request_id());
         if (it == pending_.end() || !it->second.apply) break;
         ApplyCallback done = std::move(it->second.apply);
         pending_.erase(it);
@@ -384,16 +367,9 @@ void GrpcSyncClient::OnFrame(uint64_t generation,
         done(std::move(*event.mutable_session_authorization()));
         break;
       }
-      case sync::v1::ServiceEvent::kCommit: {
-        sync::v1::Commit* commit = event.mutable_commit();
-        if (!unanswered_commits_.empty() &&
-            unanswered_commits_.erase({commit->scope(), commit->version()}) >
-                0) {
-          commit->clear_origin_session_id();
-        }
-        if (listener_ != nullptr) listener_->OnCommit(*commit);
+      case sync::v1::ServiceEvent::kCommit:
+        if (listener_ != nullptr) listener_->OnCommit(event.commit());
         break;
-      }
       case sync::v1::ServiceEvent::kResync:
         if (listener_ != nullptr)
           listener_->OnResync(event.resync().snapshot());
@@ -448,8 +424,6 @@ void GrpcSyncClient::ArmSweep() {
     absl::Time now = absl::Now();
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.deadline <= now) {
-        if (it->second.apply)
-          timed_out_applies_.emplace(it->first, it->second.scope);
         Fail(it->second, absl::DeadlineExceededError(
                              "Sync service did not answer in time"));
         pending_.erase(it++);

@@ -4,7 +4,9 @@
 // sessions are queued and written in batches (one GatewayFrame per write,
 // one write in flight; the requests of one hub turn always share a frame);
 // incoming frames are handed to the hub executor in order, those that
-// arrive while the hub is busy in one hand-off. When the stream breaks, every
+// arrive while the hub is busy in one hand-off, so an apply's result is
+// always delivered before its commit. It is a transport: who receives a
+// commit is the listener's decision. When the stream breaks, every
 // pending request fails with kUnavailable at once (clients get error replies,
 // never hangs) and the client reconnects by itself with backoff; the listener
 // then re-watches.
@@ -25,7 +27,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
@@ -69,7 +70,6 @@ class GrpcSyncClient : public SyncClient {
     ApplyCallback apply;
     AuthorizeCallback authorize;
     absl::Time deadline;
-    std::string scope;  // of an apply
   };
 
   void Send(sync::v1::GatewayRequest request);
@@ -97,13 +97,6 @@ class GrpcSyncClient : public SyncClient {
   uint64_t generation_ = 0;
   uint64_t next_request_id_ = 1;
   absl::flat_hash_map<uint64_t, Pending> pending_;
-  // Applies answered with a timeout error: the service may still commit
-  // them. Request id -> scope, until their late ApplyResult arrives.
-  absl::flat_hash_map<uint64_t, std::string> timed_out_applies_;
-  // Commits (scope, version) of such late applies. Their senders were told
-  // they failed, so they go to every session, the sender included, as a
-  // server-originated change would.
-  absl::flat_hash_set<std::pair<std::string, uint64_t>> unanswered_commits_;
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer sweep_timer_;
   absl::Duration backoff_;

@@ -22,6 +22,9 @@ class SyncClient {
   class Listener {
    public:
     virtual ~Listener() = default;
+    // A committed changeset of a watched scope. The result of the apply
+    // that made it, if that apply came through this client and was still
+    // waiting, has been delivered before (its `done` ran first).
     virtual void OnCommit(const sync::v1::Commit& commit) = 0;
     virtual void OnResync(const sync::v1::ScopeSnapshot& snapshot) = 0;
     // A new stream to the service is established (the service answered):
@@ -51,7 +54,9 @@ class SyncClient {
   // (no stream to the service: nothing was sent), kUnknown (the stream broke
   // before the answer came) or kDeadlineExceeded (no answer in time). After
   // kUnknown or kDeadlineExceeded an apply may have taken effect: if it
-  // did, its commit reaches every session, its sender included. A result (fetch
+  // did, its commit still arrives through Listener::OnCommit, with its
+  // origin, after `done` (the listener then sends it to the sender too,
+  // which was told the apply failed). A result (fetch
   // or apply) from one replica may be a Redirect instead; RoutingSyncClient
   // resolves those, so its own callers never see one.
   using FetchCallback =
