@@ -7,8 +7,8 @@
 #include "boost/asio/post.hpp"
 #include "common/fragment_proto.h"
 #include "common/logging.h"
+#include "gateway/protocol/iso_dates.h"
 #include "gateway/protocol/server_message.h"
-#include "gateway/session/session_manager.h"
 
 namespace jetstream::gateway {
 namespace net = boost::asio;
@@ -30,11 +30,11 @@ std::vector<FragmentReply> AllFail(size_t n, const WireError& error) {
 
 }  // namespace
 
-Session::Session(SessionManager& manager, HubExecutor hub,
+Session::Session(SessionHost& host, HubExecutor hub,
                  const GatewayOptions& options, std::string id,
                  std::string token, std::string params_json,
                  sync::v1::Principal principal, bool iso_dates)
-    : manager_(manager),
+    : host_(host),
       hub_(hub),
       options_(options),
       id_(std::move(id)),
@@ -44,13 +44,12 @@ Session::Session(SessionManager& manager, HubExecutor hub,
       iso_dates_(iso_dates),
       message_rate_(static_cast<double>(options.max_messages_per_second),
                     kRateLimitBurst * options.max_messages_per_second,
-                    manager_.Now()),
+                    host_.Now()),
       byte_rate_(static_cast<double>(options.max_bytes_per_second),
-                 kRateLimitBurst * options.max_bytes_per_second,
-                 manager_.Now()),
+                 kRateLimitBurst * options.max_bytes_per_second, host_.Now()),
       ping_timer_(hub),
       expiry_timer_(hub),
-      last_activity_(manager_.Now()) {}
+      last_activity_(host_.Now()) {}
 
 Session::~Session() = default;
 
@@ -103,7 +102,7 @@ void Session::End(uint16_t code, std::string reason) {
     connection_->Close(code, std::move(reason));
   }
   // Before the scopes are cleared: the manager leaves exactly those.
-  manager_.Forget(*this, last);
+  host_.Forget(*this, last);
   connection_ = nullptr;
   unacked_.clear();
   outbox_.clear();
@@ -117,7 +116,7 @@ void Session::OnFrame(size_t frame_bytes,
   // A frame over the byte rate is still read (its messages are answered),
   // but none of them is acted on. Frames that do not parse cost bytes too.
   const bool over_bytes =
-      !byte_rate_.Take(static_cast<double>(frame_bytes), manager_.Now());
+      !byte_rate_.Take(static_cast<double>(frame_bytes), host_.Now());
   if (!messages.ok()) {
     // The whole frame is dropped, as the original does
     // (docs/protocol.md#r-frame-2).
@@ -129,7 +128,7 @@ void Session::OnFrame(size_t frame_bytes,
 }
 
 void Session::OnMessages(std::vector<ClientMessage> messages, bool over_bytes) {
-  const absl::Time now = manager_.Now();
+  const absl::Time now = host_.Now();
   for (ClientMessage& m : messages) {
     if (m.index != 0) {
       if (m.index <= last_client_index_) {
@@ -185,7 +184,7 @@ void Session::OnMessages(std::vector<ClientMessage> messages, bool over_bytes) {
 
 void Session::RefuseRateLimited(const ClientMessage& message,
                                 const WireError& error) {
-  manager_.CountRateLimited();
+  host_.CountRateLimited();
   VLOG(1) << "session " << id_ << ": " << ClientMessageTypeName(message.type)
           << " index " << message.index << " refused: " << error.message;
   uint64_t index;
@@ -235,7 +234,7 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
     return;
   }
   std::weak_ptr<Session> weak = weak_from_this();
-  manager_.Fetch(
+  host_.Fetch(
       *this, message.name, message.params_json,
       [weak, reply_to,
        name = message.name](absl::StatusOr<sync::v1::FetchResult> result) {
@@ -266,7 +265,7 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
           self->read_only_.push_back(false);
         }
         self->read_only_[scope_index] = result->read_only();
-        self->manager_.Subscribe(*self, name, scope_index, result->snapshot());
+        self->host_.Subscribe(*self, name, scope_index, result->snapshot());
         uint64_t index = self->NextIndex();
         self->Enqueue(index,
                       EncodeScopeFetchReply(index, reply_to, scope_index));
@@ -317,7 +316,7 @@ void Session::HandleScopeSync(ClientMessage message) {
     ToProto(f, request.add_fragments());
   }
   std::weak_ptr<Session> weak = weak_from_this();
-  manager_.Apply(
+  host_.Apply(
       *this, std::move(request),
       [weak, reply_to, n](absl::StatusOr<sync::v1::ApplyResult> result) {
         std::shared_ptr<Session> self = weak.lock();
@@ -399,7 +398,7 @@ void Session::ScheduleFlush() {
   // The manager flushes every such session in one later hub turn.
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
-  manager_.ScheduleFlush(shared_from_this());
+  host_.ScheduleFlush(shared_from_this());
 }
 
 void Session::Flush() {
@@ -431,12 +430,12 @@ void Session::ArmPingTimer() {
 void Session::ArmExpiryTimer() {
   absl::Time deadline = last_activity_ + options_.session_expiry;
   expiry_timer_.expires_after(
-      ToChrono(std::max(deadline - manager_.Now(), absl::ZeroDuration())));
+      ToChrono(std::max(deadline - host_.Now(), absl::ZeroDuration())));
   expiry_timer_.async_wait(
       [weak = weak_from_this()](boost::system::error_code ec) {
         std::shared_ptr<Session> self = weak.lock();
         if (ec || self == nullptr || self->ended_) return;
-        if (self->manager_.Now() - self->last_activity_ <
+        if (self->host_.Now() - self->last_activity_ <
             self->options_.session_expiry) {
           self->ArmExpiryTimer();  // activity since: wait for the remainder
           return;

@@ -6,8 +6,10 @@
 // scopes the client fetched (scopeIndex -> scope name). A session outlives
 // its connections: a client resumes it on a new one with its token.
 //
+// A session reaches the hub only through SessionHost (session_host.h).
+//
 // Thread-safety: every method runs on the hub executor (a strand) owned by
-// SessionManager; nothing here is thread-safe on its own.
+// the SessionHost; nothing here is thread-safe on its own.
 
 #ifndef JETSTREAM_GATEWAY_SESSION_SESSION_H_
 #define JETSTREAM_GATEWAY_SESSION_SESSION_H_
@@ -31,20 +33,19 @@
 #include "gateway/protocol/server_frame.h"
 #include "gateway/session/connection.h"
 #include "gateway/session/rate_limit.h"
+#include "gateway/session/session_host.h"
 #include "proto/sync/v1/sync_service.pb.h"
 
 namespace jetstream::gateway {
-
-class SessionManager;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `principal` is who the sync service's session authorizer said is
   // behind the session; it goes with every fetch and changeset.
-  Session(SessionManager& manager, HubExecutor hub,
-          const GatewayOptions& options, std::string id, std::string token,
-          std::string params_json, sync::v1::Principal principal = {},
-          bool iso_dates = false);
+  // `host` must outlive the session.
+  Session(SessionHost& host, HubExecutor hub, const GatewayOptions& options,
+          std::string id, std::string token, std::string params_json,
+          sync::v1::Principal principal = {}, bool iso_dates = false);
   ~Session();
 
   const std::string& id() const { return id_; }
@@ -134,7 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void ArmPingTimer();
   void ArmExpiryTimer();
 
-  SessionManager& manager_;
+  SessionHost& host_;
   HubExecutor hub_;
   const GatewayOptions& options_;
   const std::string id_;

@@ -67,6 +67,7 @@ SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
       options_(options),
       sync_(sync),
       clock_(clock),
+      flushes_(hub),
       gate_(hub, options, clock) {
   sync_.SetListener(this);
 }
@@ -406,19 +407,7 @@ void SessionManager::Forget(Session& session, const Connection* connection) {
 }
 
 void SessionManager::ScheduleFlush(std::shared_ptr<Session> session) {
-  to_flush_.push_back(std::move(session));
-  if (flush_posted_) return;
-  flush_posted_ = true;
-  net::post(hub_, [this] { FlushSessions(); });
-}
-
-void SessionManager::FlushSessions() {
-  flush_posted_ = false;
-  // Swapped out: a flush may schedule again (into the next turn). Both
-  // vectors keep their capacity, so a steady fan-out allocates nothing here.
-  flushing_.swap(to_flush_);
-  for (const std::shared_ptr<Session>& session : flushing_) session->Flush();
-  flushing_.clear();
+  flushes_.Schedule(std::move(session));
 }
 
 void SessionManager::MaybeUnwatch(const std::string& scope) {

@@ -30,12 +30,16 @@
 #include "gateway/protocol/iso_dates.h"
 #include "gateway/session/connection.h"
 #include "gateway/session/connection_gate.h"
+#include "gateway/session/flush_scheduler.h"
 #include "gateway/session/session.h"
+#include "gateway/session/session_host.h"
 #include "gateway/sync/sync_client.h"
 
 namespace jetstream::gateway {
 
-class SessionManager : public SyncClient::Listener, public ConnectionEvents {
+class SessionManager : public SyncClient::Listener,
+                       public ConnectionEvents,
+                       public SessionHost {
  public:
   // `sync` and `clock` must outlive the manager; the manager becomes the
   // listener of `sync`. `clock` is read for rate limits, the tarpit and
@@ -84,7 +88,7 @@ class SessionManager : public SyncClient::Listener, public ConnectionEvents {
   uint64_t origin_refused_total() const { return origin_refused_total_.load(); }
 
   HubExecutor& hub() { return hub_; }
-  absl::Time Now() const { return clock_.Now(); }
+  absl::Time Now() const override { return clock_.Now(); }
   const GatewayOptions& options() const { return options_; }
 
   // SyncClient::Listener (hub executor).
@@ -93,26 +97,20 @@ class SessionManager : public SyncClient::Listener, public ConnectionEvents {
   void OnStreamStarted() override;
   void OnScopeLost(const std::string& scope) override;
 
-  // Used by Session (hub executor).
+  // SessionHost, used by Session (hub executor). Forget costs O(the
+  // session's scopes), not O(all sessions); a connection the session had
+  // before, closed but not yet reported, stays mapped until ClosedOnHub.
+  // ScheduleFlush batches per hub turn (FlushScheduler).
   void Fetch(Session& session, std::string scope, std::string params_json,
-             SyncClient::FetchCallback done);
+             SyncClient::FetchCallback done) override;
   void Apply(Session& session, sync::v1::ApplyRequest request,
-             SyncClient::ApplyCallback done);
-  // Starts delivering the scope's commits to the session at `scope_index`;
-  // the session holds the scope's state at `snapshot` (its fetch result).
+             SyncClient::ApplyCallback done) override;
   void Subscribe(Session& session, const std::string& scope,
-                 uint64_t scope_index, const sync::v1::ScopeSnapshot& snapshot);
-  // A message of the session was refused by its rate limits.
-  void CountRateLimited() { ++messages_rate_limited_total_; }
-  // The session ended: forget it, its subscriptions (those of
-  // session.scopes()) and its mapping from `connection`, its last one if
-  // any. A connection it had before, closed but not yet reported, stays
-  // mapped until ClosedOnHub. Costs O(its scopes), not O(all sessions).
-  void Forget(Session& session, const Connection* connection);
-  // Flushes `session` (Session::Flush) in a later hub turn, together with
-  // every other session scheduled before that turn: one posted handler per
-  // turn, not one per session.
-  void ScheduleFlush(std::shared_ptr<Session> session);
+                 uint64_t scope_index,
+                 const sync::v1::ScopeSnapshot& snapshot) override;
+  void CountRateLimited() override { ++messages_rate_limited_total_; }
+  void Forget(Session& session, const Connection* connection) override;
+  void ScheduleFlush(std::shared_ptr<Session> session) override;
 
  private:
   struct Handshake {
@@ -182,19 +180,12 @@ class SessionManager : public SyncClient::Listener, public ConnectionEvents {
   // Asks the service to catch `scope` up from what this gateway has seen.
   void Rewatch(const std::string& scope, const ScopeWatch& watch);
 
-  // Runs the flushes ScheduleFlush() collected.
-  void FlushSessions();
-
   HubExecutor hub_;
   const GatewayOptions& options_;
   SyncClient& sync_;
   const Clock& clock_;
 
-  // Sessions to flush in the posted FlushSessions(); a session may appear
-  // twice (then the second flush finds nothing to send).
-  std::vector<std::shared_ptr<Session>> to_flush_;
-  std::vector<std::shared_ptr<Session>> flushing_;
-  bool flush_posted_ = false;
+  FlushScheduler flushes_;
 
   absl::flat_hash_map<uint64_t, Handshake> handshakes_;  // by connection id
   // Limits, the tarpit and held connections (docs/protocol.md#limits).
