@@ -7,17 +7,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_connection.h"
+#include "tests/testing/manual_clock.h"
 
 namespace jetstream::gateway {
 namespace {
 
 using ::jetstream::testing::FakeConnection;
 using ::testing::HasSubstr;
-
-class FixedClock : public Clock {
- public:
-  absl::Time Now() const override { return absl::FromUnixSeconds(1000); }
-};
 
 class ConnectionGateTest : public ::testing::Test {
  protected:
@@ -27,7 +23,7 @@ class ConnectionGateTest : public ::testing::Test {
 
   boost::asio::io_context ioc_;
   HubExecutor hub_ = boost::asio::make_strand(ioc_);
-  FixedClock clock_;
+  ::jetstream::testing::ManualClock clock_;
   GatewayOptions options_;
   uint64_t next_id_ = 0;
 };

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/fake_connection.h"
 #include "tests/testing/fake_sync_client.h"
+#include "tests/testing/manual_clock.h"
 
 namespace jetstream::gateway {
 namespace {
@@ -30,15 +31,6 @@ using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
 constexpr char kRoot[] = "6b1e0c3a-2f4d-4b8e-8c9a-1e2d3f4a5b6c";
-
-class FakeClock : public Clock {
- public:
-  absl::Time Now() const override { return now_; }
-  void Advance(absl::Duration d) { now_ += d; }
-
- private:
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
-};
 
 std::string Rename(const std::string& name) {
   return absl::StrCat(R"({"type":"change","uuid":")", kRoot,
@@ -163,7 +155,7 @@ class SessionManagerTest : public ::testing::Test {
   boost::asio::io_context ioc_;
   HubExecutor hub_ = boost::asio::make_strand(ioc_);
   FakeSyncClient sync_{hub_};
-  FakeClock clock_;
+  ::jetstream::testing::ManualClock clock_;
   GatewayOptions options_;
   std::unique_ptr<SessionManager> manager_;
   uint64_t next_connection_ = 0;

@@ -188,12 +188,13 @@ class GrpcSyncClient::Stream
 GrpcSyncClient::GrpcSyncClient(HubExecutor hub,
                                std::shared_ptr<grpc::Channel> channel,
                                absl::Duration request_timeout,
-                               std::string bearer_token)
+                               std::string bearer_token, const Clock& clock)
     : hub_(hub),
       channel_(std::move(channel)),
       stub_(sync::v1::SyncService::NewStub(channel_)),
       request_timeout_(request_timeout),
       bearer_token_(std::move(bearer_token)),
+      clock_(clock),
       reconnect_timer_(hub),
       sweep_timer_(hub),
       backoff_(kMinBackoff) {}
@@ -278,7 +279,7 @@ void GrpcSyncClient::Send(sync::v1::GatewayRequest request) {
 
 template <typename Fill>
 void GrpcSyncClient::Track(Pending pending, Fill fill) {
-  pending.deadline = absl::Now() + request_timeout_;
+  pending.deadline = clock_.Now() + request_timeout_;
   if (stream_ == nullptr) {
     Fail(pending, absl::UnavailableError("Sync service unavailable"));
     return;
@@ -421,7 +422,7 @@ void GrpcSyncClient::ArmSweep() {
   sweep_timer_.expires_after(std::chrono::milliseconds(250));
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || shutdown_) return;
-    absl::Time now = absl::Now();
+    absl::Time now = clock_.Now();
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second.deadline <= now) {
         Fail(it->second, absl::DeadlineExceededError(

@@ -30,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
+#include "gateway/core/clock.h"
 #include "gateway/core/hub_executor.h"
 #include "gateway/sync/sync_client.h"
 #include "grpcpp/grpcpp.h"
@@ -40,9 +41,12 @@ namespace jetstream::gateway {
 class GrpcSyncClient : public SyncClient {
  public:
   // `bearer_token`, if not empty, is sent as `authorization: Bearer <token>`
-  // on the stream (the sync service's --auth_tokens_file).
+  // on the stream (the sync service's --auth_tokens_file). `clock` (which
+  // must outlive the client) decides when a request passed its deadline;
+  // the sweep that checks runs every 250 ms on the hub's timer.
   GrpcSyncClient(HubExecutor hub, std::shared_ptr<grpc::Channel> channel,
-                 absl::Duration request_timeout, std::string bearer_token = "");
+                 absl::Duration request_timeout, std::string bearer_token = "",
+                 const Clock& clock = Clock::Real());
   // Blocks until the stream's gRPC callbacks are finished (it waits on a
   // condition that the stream's OnDone signals). Destroy before the hub's
   // io_context, after it stopped running.
@@ -90,6 +94,7 @@ class GrpcSyncClient : public SyncClient {
   std::unique_ptr<sync::v1::SyncService::Stub> stub_;
   const absl::Duration request_timeout_;
   const std::string bearer_token_;
+  const Clock& clock_;
   Listener* listener_ = nullptr;
 
   // Hub-executor state.

@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/testing/manual_clock.h"
 #include "tests/testing/status_matchers.h"
 
 namespace jetstream::gateway {
@@ -229,7 +230,8 @@ class GrpcSyncClientTest : public ::testing::Test {
                                         grpc::InsecureChannelCredentials(),
                                         GatewayChannelArguments(keepalive))
             : server_->InProcessChannel(GatewayChannelArguments(keepalive));
-    client_ = std::make_unique<GrpcSyncClient>(hub_, channel, request_timeout);
+    client_ = std::make_unique<GrpcSyncClient>(hub_, channel, request_timeout,
+                                               "", clock_);
     client_->SetListener(&log_);
     work_.emplace(net::make_work_guard(ioc_));
     thread_ = std::thread([this] { ioc_.run(); });
@@ -269,6 +271,8 @@ class GrpcSyncClientTest : public ::testing::Test {
   // The service outlives the io_context: handlers that never ran when the
   // hub stopped still hold streams (and their gRPC calls), and are
   // destroyed with it, before the server goes.
+  // Request deadlines are passed when the test moves this clock.
+  ::jetstream::testing::ManualClock clock_;
   ScriptedService service_;
   std::unique_ptr<grpc::Server> server_;
   net::io_context ioc_;
@@ -360,7 +364,7 @@ TEST_F(GrpcSyncClientTest,
 }
 
 TEST_F(GrpcSyncClientTest, ALateApplyResultIsDroppedAndItsCommitKeepsOrigin) {
-  Start(Transport::kInProcess, {}, true, absl::Milliseconds(300));
+  Start();
   int answers = 0;
   absl::Notification answered;
   absl::Status status;
@@ -373,6 +377,7 @@ TEST_F(GrpcSyncClientTest, ALateApplyResultIsDroppedAndItsCommitKeepsOrigin) {
   });
   std::vector<sync::v1::GatewayRequest> got = service_.WaitForRequests(1);
   ASSERT_EQ(got.size(), 1u);
+  clock_.Advance(absl::Seconds(11));  // past its deadline: the sweep fails it
   answered.WaitForNotification();
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
   // The service applied it after all: its late result, then its commit.
@@ -469,7 +474,7 @@ TEST_F(GrpcSyncClientTest, ARequestWithNoStreamOpenFailsAtOnceButNotInline) {
 
 TEST_F(GrpcSyncClientTest,
        TheSweepFailsUnansweredRequestsAndIgnoresLateAnswers) {
-  Start(Transport::kInProcess, {}, true, absl::Milliseconds(300));
+  Start();
   int answers = 0;
   absl::Notification answered;
   absl::Status status;
@@ -484,6 +489,7 @@ TEST_F(GrpcSyncClientTest,
   });
   std::vector<sync::v1::GatewayRequest> got = service_.WaitForRequests(1);
   ASSERT_EQ(got.size(), 1u);
+  clock_.Advance(absl::Seconds(11));  // past its deadline: the sweep fails it
   answered.WaitForNotification();
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
   // The service answers after all, and then commits something else: the
