@@ -98,16 +98,22 @@ TEST_F(ReplicasTest, AReplicaThatComesBackGetsItsScopesHandedBack) {
   EXPECT_EQ(cluster_->WaitForLeaseHolder(scope, "sync-1"), "sync-0");
   ASSERT_TRUE(load.WaitForAcks(40));
   load.StopAndCheck("a replica back");
-  // Three tenures, in order: sync-0, sync-1, sync-0 again.
+  // At least three tenures: sync-0, sync-1, sync-0 again (seen above), each
+  // under a newer lease epoch than the last (fencing never goes back). On a
+  // loaded machine a 1.5 s lease may also lapse and be taken again in
+  // between, which adds a tenure but must keep the order.
   auto history = ReadHistory(cluster_->conninfo(), scope);
   ASSERT_OK(history);
   std::vector<uint64_t> epochs;
   for (const StoredChange& c : *history) {
     if (epochs.empty() || epochs.back() != c.lease_epoch) {
+      if (!epochs.empty()) {
+        EXPECT_GT(c.lease_epoch, epochs.back()) << "at version " << c.version;
+      }
       epochs.push_back(c.lease_epoch);
     }
   }
-  EXPECT_EQ(epochs.size(), 3u);
+  EXPECT_GE(epochs.size(), 3u);
 }
 
 TEST_F(ReplicasTest, ABackendIsToldWhichReplicaHoldsAScope) {

@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -297,7 +298,41 @@ absl::Status PostgresServer::Kill(int signal) {
 
 absl::Status PostgresServer::Restart() {
   if (pid_ > 0) return absl::FailedPreconditionError("postgres is running");
+  if (absl::Status s = WaitForOldBackends(); !s.ok()) return s;
   return Launch();
+}
+
+absl::Status PostgresServer::WaitForOldBackends() {
+  // Every backend makes itself a process-group leader (setsid), so a
+  // SIGKILL to the postmaster's group misses those already running: they
+  // exit once they notice the postmaster is gone, and until then they hold
+  // its shared memory, and a new postmaster refuses to start ("pre-existing
+  // shared memory block is still in use"). The old postmaster.pid names
+  // the segment (line 7: key and id): wait until nothing is attached.
+  std::ifstream pid_file(dir_ + "/data/postmaster.pid");
+  std::string line;
+  for (int i = 0; i < 7 && std::getline(pid_file, line); ++i) {
+  }
+  std::istringstream fields(line);
+  long key = 0;
+  int shmid = -1;
+  if (!(fields >> key >> shmid) || shmid < 0) {
+    return absl::OkStatus();  // a clean shutdown removed it
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (;;) {
+    struct shmid_ds info;
+    if (shmctl(shmid, IPC_STAT, &info) != 0 || info.shm_nattch == 0) {
+      return absl::OkStatus();  // gone, or no process attached
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "old postgres backends still attached to shared memory segment ",
+          shmid, " after 30 s"));
+    }
+    // Polling a condition with a deadline: the kernel has no way to tell us.
+    absl::SleepFor(absl::Milliseconds(10));
+  }
 }
 
 std::string PostgresServer::LogTail() const {

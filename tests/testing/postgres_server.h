@@ -20,8 +20,9 @@
 //   PGconn* c = PQconnectdb((*server)->ConnectionString("t1").c_str());
 //
 // For crash tests: Kill(SIGKILL) takes the server down without a shutdown
-// (the whole process group, so no orphaned backend keeps the data
-// directory busy) and Restart() brings it back on the same data and port.
+// (the postmaster's whole process group), and Restart() brings it back on
+// the same data and port once the old backends, which are group leaders of
+// their own and exit on their own, have let go of its shared memory.
 //
 // Thread-safety: none; use from the test's main thread.
 
@@ -86,7 +87,8 @@ class PostgresServer {
   absl::Status Stop(absl::Duration timeout = absl::Seconds(30));
   // Sends `signal` to the server's process group and reaps the postmaster.
   absl::Status Kill(int signal);
-  // Starts the server again on the same data directory and port.
+  // Starts the server again on the same data directory and port, after
+  // waiting (up to 30 s) for the old backends to leave.
   absl::Status Restart();
 
   // The last lines of the server's log.
@@ -97,6 +99,9 @@ class PostgresServer {
 
   absl::Status Init();
   absl::Status Launch();
+  // Waits until no process is attached to the shared memory segment the
+  // last postmaster.pid names.
+  absl::Status WaitForOldBackends();
   absl::Status WaitUntilReady();
 
   Options options_;
