@@ -12,6 +12,7 @@
 #define JETSTREAM_GATEWAY_SESSION_FLUSH_SCHEDULER_H_
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "gateway/core/hub_executor.h"

@@ -136,6 +136,13 @@ class SessionManagerTest : public ::testing::Test {
       c.token = sent[0].substr(from, sent[0].find('"', from) - from);
     }
     return c;
+  }  // A new session that fetched Canvas at (e1, 5) as scopeIndex 1, with its
+  // messages so far taken.
+  Client NewSessionOnCanvas() {
+    Client c = NewSession();
+    Fetch(c, 1, Fetched("e1", 5));
+    c.connection->TakeMessages();
+    return c;
   }
 
   // Sends ScopeFetch "Canvas" with `index` and answers it with `result`.
@@ -275,12 +282,8 @@ TEST_F(SessionManagerTest, ACommitThatDoesNotFollowWatchesTheScopeAgain) {
 }
 
 TEST_F(SessionManagerTest, ACommitGoesToEverySessionButItsOriginator) {
-  Client a = NewSession();
-  Client b = NewSession();
-  Fetch(a, 1, Fetched("e1", 5));
-  Fetch(b, 1, Fetched("e1", 5));
-  a.connection->TakeMessages();
-  b.connection->TakeMessages();
+  Client a = NewSessionOnCanvas();
+  Client b = NewSessionOnCanvas();
   Send(a.connection, SyncFrame(2, "mine"));
   ASSERT_THAT(sync_.applies(), SizeIs(1));
   EXPECT_EQ(sync_.applies()[0].request.session_id(), a.session_id);
@@ -298,12 +301,8 @@ TEST_F(SessionManagerTest, ACommitGoesToEverySessionButItsOriginator) {
 }
 
 TEST_F(SessionManagerTest, ACommitOfAnApplyThatTimedOutGoesToItsSenderToo) {
-  Client a = NewSession();
-  Client b = NewSession();
-  Fetch(a, 1, Fetched("e1", 5));
-  Fetch(b, 1, Fetched("e1", 5));
-  a.connection->TakeMessages();
-  b.connection->TakeMessages();
+  Client a = NewSessionOnCanvas();
+  Client b = NewSessionOnCanvas();
   // The service did not answer in time: a is told so...
   Send(a.connection, SyncFrame(2, "late"));
   sync_.AnswerApply(0, absl::DeadlineExceededError("no answer in time"));

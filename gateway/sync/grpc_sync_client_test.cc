@@ -259,6 +259,24 @@ class GrpcSyncClientTest : public ::testing::Test {
     done.WaitForNotification();
   }
 
+  // What a request's callback got: awaitable, and counted (a callback must
+  // run once).
+  struct Outcome {
+    absl::Notification done;
+    absl::Status status;
+    int calls = 0;
+  };
+  // Sends a small apply from the hub; `outcome` records its answer.
+  void ApplyOnHub(Outcome& outcome) {
+    OnHub([&] {
+      client_->Apply(BigApply(10),
+                     [&outcome](absl::StatusOr<sync::v1::ApplyResult> r) {
+                       outcome.status = r.status();
+                       if (++outcome.calls == 1) outcome.done.Notify();
+                     });
+    });
+  }
+
   static sync::v1::ApplyRequest BigApply(size_t bytes) {
     sync::v1::ApplyRequest apply;
     apply.set_scope("Canvas");
@@ -348,38 +366,24 @@ TEST_F(GrpcSyncClientTest, AServerWithoutTheAgreementTearsTheIdleStreamDown) {
 TEST_F(GrpcSyncClientTest,
        AStreamThatBreaksFailsPendingRequestsAsUnknownOutcomes) {
   Start();
-  absl::Notification failed;
-  absl::Status status;
-  OnHub([&] {
-    client_->Apply(BigApply(10), [&](absl::StatusOr<sync::v1::ApplyResult> r) {
-      status = r.status();
-      failed.Notify();
-    });
-  });
+  Outcome apply;
+  ApplyOnHub(apply);
   ASSERT_EQ(service_.WaitForRequests(1).size(), 1u);
   server_->Shutdown(std::chrono::system_clock::now());
-  failed.WaitForNotification();
+  apply.done.WaitForNotification();
   // Sent and never answered: it may have been applied.
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnknown) << status;
+  EXPECT_EQ(apply.status.code(), absl::StatusCode::kUnknown) << apply.status;
 }
 
 TEST_F(GrpcSyncClientTest, ALateApplyResultIsDroppedAndItsCommitKeepsOrigin) {
   Start();
-  int answers = 0;
-  absl::Notification answered;
-  absl::Status status;
-  OnHub([&] {
-    client_->Apply(BigApply(10), [&](absl::StatusOr<sync::v1::ApplyResult> r) {
-      ++answers;
-      status = r.status();
-      answered.Notify();
-    });
-  });
+  Outcome apply;
+  ApplyOnHub(apply);
   std::vector<sync::v1::GatewayRequest> got = service_.WaitForRequests(1);
   ASSERT_EQ(got.size(), 1u);
   clock_.Advance(absl::Seconds(11));  // past its deadline: the sweep fails it
-  answered.WaitForNotification();
-  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  apply.done.WaitForNotification();
+  EXPECT_EQ(apply.status.code(), absl::StatusCode::kDeadlineExceeded);
   // The service applied it after all: its late result, then its commit.
   ServiceFrame late;
   auto* result = late.add_events()->mutable_apply_result();
@@ -395,24 +399,18 @@ TEST_F(GrpcSyncClientTest, ALateApplyResultIsDroppedAndItsCommitKeepsOrigin) {
   // too, which was told the apply failed) is the listener's decision. The
   // late result answers nobody a second time.
   EXPECT_TRUE(log_.WaitFor("commit origin=s", absl::Seconds(30)));
-  OnHub([&] { EXPECT_EQ(answers, 1); });
+  OnHub([&] { EXPECT_EQ(apply.calls, 1); });
 }
 
 TEST_F(GrpcSyncClientTest,
        AStreamTheServiceEndsIsReopenedAndCarriesNewRequests) {
   Start();
-  absl::Notification failed;
-  absl::Status status;
-  OnHub([&] {
-    client_->Apply(BigApply(10), [&](absl::StatusOr<sync::v1::ApplyResult> r) {
-      status = r.status();
-      failed.Notify();
-    });
-  });
+  Outcome apply;
+  ApplyOnHub(apply);
   ASSERT_EQ(service_.WaitForRequests(1).size(), 1u);
   service_.EndStream(grpc::Status(grpc::StatusCode::UNAVAILABLE, "restart"));
-  failed.WaitForNotification();
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnknown) << status;
+  apply.done.WaitForNotification();
+  EXPECT_EQ(apply.status.code(), absl::StatusCode::kUnknown) << apply.status;
   // The listener hears the end, then a new start (it re-watches then).
   ASSERT_TRUE(log_.WaitForCount("started", 2, absl::Seconds(30)));
   std::vector<std::string> events = log_.events();
