@@ -166,8 +166,21 @@ INSERT INTO jetstream_batches (writer, seq) VALUES ($1, $2)
 ON CONFLICT (writer) DO UPDATE SET seq = EXCLUDED.seq
 )sql";
 
-constexpr const char* kSelectBatchMark =
-    "SELECT seq FROM jetstream_batches WHERE writer = $1";
+// $1 writer, $2 the backend that was sent the COMMIT whose answer was lost
+// (0: unknown). The batch mark once that transaction is over: the backend
+// is told to end (a COMMIT it is running completes or not, as one step;
+// a transaction still open rolls back), and the upsert waits on the row
+// lock (or, for a writer's first batch, the unique index entry) that the
+// transaction holds, so the answer is final. A missing row becomes seq 0:
+// no batch of this writer committed.
+constexpr const char* kSettleBatchMark = R"(
+WITH ended AS (
+  SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+  WHERE pid = $2::int)
+INSERT INTO jetstream_batches (writer, seq) SELECT $1, 0 FROM ended
+ON CONFLICT (writer) DO UPDATE SET seq = jetstream_batches.seq
+RETURNING seq
+)";
 
 // $1 scope, $2 version, $3 root_model, $4 snapshot_json, $5 writer,
 // $6 known version (-1: none).
@@ -378,6 +391,7 @@ PostgresScopeStore::PostgresScopeStore(PostgresScopeStoreOptions options,
   GroupCommitQueue::Options queue_options;
   queue_options.max_batch_writes = options_.store.max_batch_writes;
   queue_options.max_batch_bytes = options_.store.max_batch_bytes;
+  queue_options.observer = options_.store.observer;
   queue_ = std::make_unique<GroupCommitQueue>(
       queue_options,
       [this](std::vector<WriteOp>& batch) { return WriteBatch(batch); }, [] {});
@@ -487,6 +501,8 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
   Connection& c = *writer_;
   if (!c.ok()) STORAGE_RETURN_IF_ERROR(c.Reset());
   PGconn* conn = c.get();
+  // Taken now: libpq forgets it once the connection is lost.
+  const int backend_pid = PQbackendPID(conn);
   *retryable = false;
 
   // Scope rows are locked in name order, the same in every writer; within a
@@ -616,6 +632,8 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
   // that ended around it (lost connection, FATAL) leaves it unknown.
   enum class Commit { kNotSent, kUnknown, kCommitted, kRolledBack };
   Commit commit = Commit::kNotSent;
+  // A result said the session is over (FATAL, or the connection lost).
+  bool session_ended = false;
   absl::Status failure;
   for (size_t begin = 0; begin < statements.size() && failure.ok();
        begin += kPipelineChunk) {
@@ -640,10 +658,17 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
         break;
       }
       ExecStatusType st = PQresultStatus(r.get());
+      if (st == PGRES_FATAL_ERROR && EndsTheSession(r.get())) {
+        session_ended = true;
+      }
       if (statements[k].what == Sent::What::kCommit) {
+        // An aborted COMMIT is a rollback only when the server aborted the
+        // pipeline (an error that left the session alive). When libpq
+        // aborts it because the connection was lost, the server may have
+        // read the COMMIT and committed: the outcome stays unknown.
         if (st == PGRES_COMMAND_OK) {
           commit = Commit::kCommitted;
-        } else if (st == PGRES_PIPELINE_ABORTED ||
+        } else if ((st == PGRES_PIPELINE_ABORTED && !session_ended) ||
                    (st == PGRES_FATAL_ERROR && !EndsTheSession(r.get()))) {
           commit = Commit::kRolledBack;
         }
@@ -687,8 +712,9 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
     return absl::OkStatus();
   }
   if (commit == Commit::kUnknown) {
-    // The COMMIT may or may not have taken effect: ask the server.
-    absl::StatusOr<bool> committed = BatchCommitted(seq);
+    // The COMMIT may or may not have taken effect: ask the server, once the
+    // session that sent it is over.
+    absl::StatusOr<bool> committed = BatchCommitted(seq, backend_pid);
     if (!committed.ok()) {
       return OutcomeUnknownError(absl::StrCat(
           "postgres: connection lost while committing; the outcome of the "
@@ -729,19 +755,25 @@ absl::Status PostgresScopeStore::TryWriteBatch(std::vector<WriteOp>& batch,
   return absl::InternalError("postgres: the batch's COMMIT was not answered");
 }
 
-absl::StatusOr<bool> PostgresScopeStore::BatchCommitted(uint64_t seq) {
+absl::StatusOr<bool> PostgresScopeStore::BatchCommitted(uint64_t seq,
+                                                        int old_backend_pid) {
   const absl::Time deadline = absl::Now() + options_.unknown_outcome_timeout;
   const std::string& writer_id = fence_.writer_id();
+  const std::string old_pid = std::to_string(std::max(old_backend_pid, 0));
   absl::Duration backoff = absl::Milliseconds(20);
   absl::Status last;
+  // The session that sent the COMMIT is over; later tries reconnect only if
+  // the new one broke too.
+  bool reconnect = true;
   for (;;) {
-    last = writer_->Reset();
+    last = reconnect || !writer_->ok() ? writer_->Reset() : absl::OkStatus();
+    reconnect = false;
     if (last.ok()) {
-      absl::StatusOr<Result> r =
-          writer_->Query(kSelectBatchMark, {writer_id.c_str()});
+      absl::StatusOr<Result> r = writer_->Query(
+          kSettleBatchMark, {writer_id.c_str(), old_pid.c_str()});
       if (r.ok()) {
         // Sequence numbers only grow: the row holds this batch's number iff
-        // it committed (a missing row: no batch of this writer ever did).
+        // it committed.
         return r->rows() == 1 && static_cast<uint64_t>(r->Int(0, 0)) == seq;
       }
       last = r.status();
@@ -749,7 +781,7 @@ absl::StatusOr<bool> PostgresScopeStore::BatchCommitted(uint64_t seq) {
     if (absl::Now() + backoff > deadline) break;
     // The server is restarting (or unreachable): try again shortly.
     absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Milliseconds(500));
+    backoff = std::min(backoff * 2, absl::Milliseconds(100));
   }
   return absl::UnavailableError(
       absl::StrCat("could not reach the database for ",

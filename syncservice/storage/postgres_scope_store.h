@@ -140,8 +140,11 @@ class PostgresScopeStore : public storage_internal::GroupCommitStore {
   absl::Status TryWriteBatch(std::vector<storage_internal::WriteOp>& batch,
                              bool* retryable);
   // After the connection broke during the COMMIT of batch `seq`: whether
-  // it committed (true), did not (false), or cannot be told in time.
-  absl::StatusOr<bool> BatchCommitted(uint64_t seq);
+  // it committed (true), did not (false), or cannot be told in time. The
+  // answer is read only once the transaction of the session that sent the
+  // COMMIT (backend `old_backend_pid`, 0 if unknown) is over, so it cannot
+  // land later.
+  absl::StatusOr<bool> BatchCommitted(uint64_t seq, int old_backend_pid);
 
   absl::StatusOr<std::optional<StoredScope>> LoadOnce(const std::string& scope)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);

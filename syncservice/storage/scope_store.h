@@ -118,7 +118,23 @@ struct StoredScope {
 // ScopeStoreOptions
 //
 // Per-store settings shared by every implementation.
+// StoreObserver
+//
+// Told of every write transaction the store's writer runs, on the writer
+// thread, after the transaction (fsync included in synchronous mode) and
+// before its writes' callbacks. Must not block. For metrics.
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  // `writes` writes went out in one transaction that took `took`; `ok`
+  // false: it failed as a whole.
+  virtual void OnBatchWritten(size_t writes, absl::Duration took, bool ok) = 0;
+};
+
 struct ScopeStoreOptions {
+  // Not owned; null: none. Must outlive the store.
+  StoreObserver* observer = nullptr;
+
   // Durability of Append().
   //
   // true: `done` runs only after the transaction holding the commit is

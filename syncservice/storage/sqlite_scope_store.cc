@@ -485,6 +485,7 @@ SqliteScopeStore::SqliteScopeStore(std::string path,
   GroupCommitQueue::Options queue_options;
   queue_options.max_batch_writes = options_.store.max_batch_writes;
   queue_options.max_batch_bytes = options_.store.max_batch_bytes;
+  queue_options.observer = options_.store.observer;
   if (!options_.store.synchronous) {
     queue_options.sync_interval = options_.store.relaxed_sync_interval;
   }

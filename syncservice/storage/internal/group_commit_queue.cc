@@ -141,7 +141,12 @@ void GroupCommitQueue::Run() {
       continue;
     }
 
+    const absl::Time started = absl::Now();
     absl::Status txn = write_batch_(batch);
+    if (options_.observer != nullptr) {
+      options_.observer->OnBatchWritten(batch.size(), absl::Now() - started,
+                                        txn.ok());
+    }
     if (!txn.ok()) {
       for (WriteOp& op : batch) op.status = txn;
     }

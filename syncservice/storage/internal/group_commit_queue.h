@@ -66,6 +66,8 @@ class GroupCommitQueue {
     size_t max_batch_bytes = size_t{16} << 20;
     // When set (finite), `sync` runs at most this long after a batch.
     absl::Duration sync_interval = absl::InfiniteDuration();
+    // Told of each batch (ScopeStoreOptions::observer); null: none.
+    StoreObserver* observer = nullptr;
   };
 
   // Writes `batch` in one transaction and sets every op's `status`. A
