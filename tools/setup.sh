@@ -18,6 +18,9 @@ BUILD_PACKAGES=(
   libabsl-dev libboost-dev rapidjson-dev libgoogle-glog-dev
   # Scope stores' client libraries (syncservice/storage).
   libsqlite3-dev libpq-dev
+  # Prometheus metrics: registry, metric types and text serializer
+  # (common/metrics).
+  prometheus-cpp-dev
 )
 
 PACKAGES=(
@@ -37,6 +40,9 @@ PACKAGES=(
   # cgroups), mmdebstrap for the Debian base image. systemd-analyze checks
   # the systemd units (deploy/test).
   podman runc mmdebstrap systemd
+  # promtool checks the metrics both processes export and the alert rules
+  # (tests/hooks:observability_test, deploy/test).
+  prometheus
 )
 if ((build_only)); then PACKAGES=("${BUILD_PACKAGES[@]}"); fi
 
