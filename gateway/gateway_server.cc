@@ -9,9 +9,11 @@
 #include "absl/strings/str_join.h"
 #include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
+#include "common/build_info.h"
 #include "common/file_util.h"
 #include "common/grpc_link.h"
 #include "common/logging.h"
+#include "common/metrics/grpc_metrics.h"
 #include "grpcpp/grpcpp.h"
 
 namespace jetstream::gateway {
@@ -80,8 +82,16 @@ GatewayServer::GatewayServer(GatewayOptions options)
   // Clients of the seeds are made here and started with the threads;
   // those of replicas discovered later, on the hub, at once.
   auto make_client = [this, args, credentials](const std::string& address) {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(
+        std::make_unique<GrpcClientMetricsInterceptorFactory>(
+            &metrics_.grpc_client()));
     auto client = std::make_unique<GrpcSyncClient>(
-        hub_, grpc::CreateCustomChannel(address, credentials, args),
+        hub_,
+        grpc::experimental::CreateCustomChannelWithInterceptors(
+            address, credentials, args, std::move(interceptors)),
         options_.sync_request_timeout, options_.sync_service_token);
     if (clients_started_) {
       client->Start();
@@ -99,12 +109,56 @@ GatewayServer::GatewayServer(GatewayOptions options)
   };
   sync_ = std::make_unique<RoutingSyncClient>(options_.sync_service_targets,
                                               make_client, schedule);
-  manager_ = std::make_unique<SessionManager>(hub_, options_, *sync_);
+  manager_ = std::make_unique<SessionManager>(hub_, options_, *sync_,
+                                              Clock::Real(), &metrics_);
+  metrics_registry_.AddCollector([this] { return CollectMetrics(); });
   http_handler_ = [this](const http::request<http::string_body>& req) {
     return HandleHttp(req, /*public_port=*/true);
   };
   metrics_handler_ = [this](const http::request<http::string_body>& req) {
     return HandleHttp(req, /*public_port=*/false);
+  };
+}
+
+std::vector<prometheus::MetricFamily> GatewayServer::CollectMetrics() const {
+  auto gauge = [](const char* name, const char* help, double value) {
+    return GaugeFamily(name, help, value);
+  };
+  auto counter = [](const char* name, const char* help, double value) {
+    return CounterFamily(name, help, {{{}, value}});
+  };
+  return {
+      gauge("jetstream_gateway_sessions", "Live sessions.",
+            static_cast<double>(manager_->session_count())),
+      gauge("jetstream_gateway_connections", "Open WebSocket connections.",
+            static_cast<double>(manager_->connection_count())),
+      gauge("jetstream_gateway_connections_held",
+            "Connections waiting at the connection gate.",
+            static_cast<double>(manager_->held_count())),
+      counter("jetstream_gateway_connections_tarpitted_total",
+              "Connections slowed by the tarpit.",
+              static_cast<double>(manager_->tarpitted_total())),
+      counter("jetstream_gateway_connections_over_limit_total",
+              "Connections refused over a connection limit.",
+              static_cast<double>(manager_->over_limit_total())),
+      counter("jetstream_gateway_origin_refused_total",
+              "Upgrades refused for their Origin.",
+              static_cast<double>(manager_->origin_refused_total())),
+      counter("jetstream_gateway_connections_rate_limited_total",
+              "Connections refused by the per-address connection rate.",
+              static_cast<double>(manager_->connections_rate_limited_total())),
+      counter("jetstream_gateway_messages_rate_limited_total",
+              "Client messages refused by a session's rate limits.",
+              static_cast<double>(manager_->messages_rate_limited_total())),
+      gauge("jetstream_gateway_sync_members",
+            "Sync service replicas known live.",
+            static_cast<double>(sync_->live_members())),
+      gauge("jetstream_gateway_sync_links_up",
+            "gRPC streams to sync service replicas that are up.",
+            static_cast<double>(sync_->links_up())),
+      counter("jetstream_gateway_sync_reconnects_total",
+              "Streams to sync service replicas opened again after a break.",
+              static_cast<double>(sync_->reconnects())),
   };
 }
 
@@ -183,6 +237,7 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
     threads_.emplace_back([this] { ioc_.run(); });
   }
   LOG(INFO) << "gateway listening on " << options_.listen_address << ":" << port
+            << " version=" << BuildVersion() << " commit=" << BuildCommit()
             << ", sync service at "
             << absl::StrJoin(options_.sync_service_targets, ",");
   return port;
@@ -272,43 +327,10 @@ http::response<http::string_body> GatewayServer::HandleHttp(
                     ? "ready\n"
                     : (draining ? "draining\n" : "sync service unavailable\n"));
   }
-  // With a metrics port of its own, the public port keeps /metrics private.
-  const bool metrics_here = public_port == options_.metrics_listen.empty();
-  if (target == "/metrics" && metrics_here) {
-    return Text(
-        req.version(), http::status::ok,
-        absl::StrCat(
-            "# TYPE jetstream_gateway_sessions gauge\n",
-            "jetstream_gateway_sessions ", manager_->session_count(),
-            "\n# TYPE jetstream_gateway_connections gauge\n",
-            "jetstream_gateway_connections ", manager_->connection_count(),
-            "\n# TYPE jetstream_gateway_connections_held gauge\n",
-            "jetstream_gateway_connections_held ", manager_->held_count(),
-            "\n# TYPE jetstream_gateway_connections_tarpitted_total "
-            "counter\n",
-            "jetstream_gateway_connections_tarpitted_total ",
-            manager_->tarpitted_total(),
-            "\n# TYPE jetstream_gateway_connections_over_limit_total "
-            "counter\n",
-            "jetstream_gateway_connections_over_limit_total ",
-            manager_->over_limit_total(),
-            "\n# TYPE jetstream_gateway_origin_refused_total "
-            "counter\n",
-            "jetstream_gateway_origin_refused_total ",
-            manager_->origin_refused_total(),
-            "\n# TYPE jetstream_gateway_connections_rate_limited_total "
-            "counter\n",
-            "jetstream_gateway_connections_rate_limited_total ",
-            manager_->connections_rate_limited_total(),
-            "\n# TYPE jetstream_gateway_messages_rate_limited_total "
-            "counter\n",
-            "jetstream_gateway_messages_rate_limited_total ",
-            manager_->messages_rate_limited_total(),
-            "\n# TYPE jetstream_gateway_sync_members gauge\n",
-            "jetstream_gateway_sync_members ", sync_->live_members(),
-            "\n# TYPE jetstream_gateway_sync_links_up gauge\n",
-            "jetstream_gateway_sync_links_up ", sync_->links_up(), "\n"),
-        "text/plain; version=0.0.4");
+  // Only on the metrics port of its own: the public port never shows them.
+  if (target == "/metrics" && !public_port) {
+    return Text(req.version(), http::status::ok, metrics_registry_.Text(),
+                kPrometheusTextContentType);
   }
   if (!public_port) {
     return Text(req.version(), http::status::not_found, "not found\n");

@@ -21,6 +21,8 @@
 #include "absl/status/statusor.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "common/metrics/metrics_registry.h"
+#include "gateway/core/gateway_metrics.h"
 #include "gateway/core/gateway_options.h"
 #include "gateway/net/http_session.h"
 #include "gateway/net/trusted_proxies.h"
@@ -58,7 +60,15 @@ class GatewayServer {
       const boost::beast::http::request<boost::beast::http::string_body>& req,
       bool public_port);
 
+  // The gauges and counters read at each scrape.
+  std::vector<prometheus::MetricFamily> CollectMetrics() const;
+
   GatewayOptions options_;
+  // Before everything that records into them; the collector reads sync_
+  // and manager_, and runs only on the metrics port's connections, which
+  // end with the threads.
+  MetricsRegistry metrics_registry_{"gateway"};
+  GatewayMetrics metrics_{metrics_registry_.registry()};
   boost::asio::io_context ioc_;
   HubExecutor hub_;
   // Owns one GrpcSyncClient per sync service replica and seed.

@@ -92,10 +92,11 @@ ABSL_FLAG(absl::Duration, session_expiry, absl::Minutes(10),
           "A session without messages for this long expires.");
 ABSL_FLAG(absl::Duration, sync_request_timeout, absl::Seconds(10),
           "How long a client request may wait for the sync service.");
-ABSL_FLAG(std::string, metrics_listen, "",
-          "ip:port serving /metrics, /healthz and /readyz apart from the "
-          "public port (which then keeps /metrics private); port 0 picks "
-          "one, printed as \"METRICS ip:port\"; empty: on the public port.");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
+          "ip:port serving Prometheus /metrics, /healthz and /readyz, apart "
+          "from the public port (which never serves /metrics); the default, "
+          "a free loopback port, is printed as \"METRICS ip:port\"; give a "
+          "fixed one (0.0.0.0:9465) for a scraper; empty: no metrics.");
 ABSL_FLAG(absl::Duration, drain_window, absl::Seconds(10),
           "On SIGTERM: readiness off, no new connections, sessions ended "
           "(4097) spread over this window, then exit.");

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fragment_proto.h"
 #include "common/logging.h"
+#include "common/trace_context.h"
 
 namespace jetstream {
 namespace {
@@ -374,6 +375,12 @@ class ConnectReactor final : public ConnectReactorBase {
     context.origin_session_id = apply.session_id();
     context.procedure = apply.procedure();
     context.principal = PrincipalFromProto(apply.principal());
+    context.traceparent = IsValidTraceparent(apply.traceparent())
+                              ? apply.traceparent()
+                              : NewTraceparent();
+    VLOG(1) << "apply scope=" << apply.scope()
+            << " session=" << apply.session_id()
+            << " trace_id=" << TraceIdOf(context.traceparent);
     // The result is queued under the scope's lock, before its own Commit.
     const bool queued = host.Apply(
         Changeset{*std::move(fragments), apply.atomic()}, std::move(context),

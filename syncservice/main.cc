@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
           "the default, a free loopback port, is printed as "
           "\"METRICS ip:port\" and logged; give a fixed one "
           "(0.0.0.0:9464) for a scraper; empty: none");
+ABSL_FLAG(int, metrics_top_scopes, 10,
+          "Per-scope metrics (jetstream_sync_scope_version, _watchers) for "
+          "this many scopes, those with the most watchers; 0: none.");
 ABSL_FLAG(std::string, store, "sqlite:jetstream-data/jetstream.db",
           "where scopes are kept: memory (nothing survives a restart), "
           "sqlite:<path> (created with its folder if missing; relative to "
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
   options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca_path = absl::GetFlag(FLAGS_tls_client_ca);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.metrics_top_scopes = absl::GetFlag(FLAGS_metrics_top_scopes);
   options.store = absl::GetFlag(FLAGS_store);
   options.store_sync = absl::GetFlag(FLAGS_store_sync);
   options.snapshot_every = absl::GetFlag(FLAGS_snapshot_every);

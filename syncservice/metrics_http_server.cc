@@ -81,20 +81,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const MetricsHttpServer::Render* const render_;
 };
 
-// Escapes a Prometheus label value.
-std::string Label(absl::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
 }  // namespace
 
 class MetricsHttpServer::Impl {
@@ -181,80 +167,5 @@ MetricsHttpServer::MetricsHttpServer(std::unique_ptr<Impl> impl)
     : impl_(std::move(impl)) {}
 
 MetricsHttpServer::~MetricsHttpServer() = default;
-
-std::string PrometheusText(
-    const std::map<CallMetrics::Key, CallMetrics::Method>& calls,
-    uint64_t auth_refused, const std::vector<ScopeHostInfo>& scopes) {
-  std::string out;
-  for (const char* side : {"sync", "hook"}) {
-    const bool sync = absl::string_view(side) == "sync";
-    const std::string what = sync ? "SyncService calls (into this service)"
-                                  : "downstream hook calls (out of it)";
-    std::string calls_text, failures_text, sum_text, max_text;
-    for (const auto& [key, m] : calls) {
-      const auto& [hook, method] = key;
-      if (hook.empty() != sync) continue;
-      const std::string labels =
-          sync ? absl::StrCat("{method=\"", Label(method), "\"}")
-               : absl::StrCat("{hook=\"", Label(hook), "\",method=\"",
-                              Label(method), "\"}");
-      absl::StrAppend(&calls_text, "jetstream_", side, "_calls_total", labels,
-                      " ", m.calls, "\n");
-      absl::StrAppend(&failures_text, "jetstream_", side,
-                      "_call_failures_total", labels, " ", m.failures, "\n");
-      absl::StrAppend(&sum_text, "jetstream_", side,
-                      "_call_latency_seconds_sum", labels, " ",
-                      absl::ToDoubleSeconds(m.total_latency), "\n");
-      absl::StrAppend(&max_text, "jetstream_", side,
-                      "_call_latency_seconds_max", labels, " ",
-                      absl::ToDoubleSeconds(m.max_latency), "\n");
-    }
-    absl::StrAppend(&out, "# HELP jetstream_", side, "_calls_total Finished ",
-                    what, ", per method.\n# TYPE jetstream_", side,
-                    "_calls_total counter\n", calls_text);
-    absl::StrAppend(&out, "# HELP jetstream_", side,
-                    "_call_failures_total Of those, the ones that ended with "
-                    "a non-OK status.\n# TYPE jetstream_",
-                    side, "_call_failures_total counter\n", failures_text);
-    absl::StrAppend(&out, "# HELP jetstream_", side,
-                    "_call_latency_seconds_sum Total time of those calls.\n"
-                    "# TYPE jetstream_",
-                    side, "_call_latency_seconds_sum counter\n", sum_text);
-    absl::StrAppend(&out, "# HELP jetstream_", side,
-                    "_call_latency_seconds_max The longest of those calls "
-                    "since start.\n# TYPE jetstream_",
-                    side, "_call_latency_seconds_max gauge\n", max_text);
-  }
-  absl::StrAppend(
-      &out,
-      "# HELP jetstream_sync_auth_refused_total SyncService calls refused "
-      "for missing or wrong credentials.\n"
-      "# TYPE jetstream_sync_auth_refused_total counter\n"
-      "jetstream_sync_auth_refused_total ",
-      auth_refused,
-      "\n# HELP jetstream_sync_scopes_loaded Scopes held live.\n"
-      "# TYPE jetstream_sync_scopes_loaded gauge\n"
-      "jetstream_sync_scopes_loaded ",
-      scopes.size(), "\n");
-  std::string versions, watchers;
-  for (const ScopeHostInfo& scope : scopes) {
-    const std::string labels =
-        absl::StrCat("{scope=\"", Label(scope.scope), "\"}");
-    absl::StrAppend(&versions, "jetstream_sync_scope_version", labels, " ",
-                    scope.version, "\n");
-    absl::StrAppend(&watchers, "jetstream_sync_scope_watchers", labels, " ",
-                    scope.watchers, "\n");
-  }
-  absl::StrAppend(&out,
-                  "# HELP jetstream_sync_scope_version A scope's version: "
-                  "one per commit in its history.\n"
-                  "# TYPE jetstream_sync_scope_version gauge\n",
-                  versions,
-                  "# HELP jetstream_sync_scope_watchers Gateway streams "
-                  "watching a scope.\n"
-                  "# TYPE jetstream_sync_scope_watchers gauge\n",
-                  watchers);
-  return out;
-}
 
 }  // namespace jetstream

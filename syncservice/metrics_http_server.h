@@ -9,8 +9,8 @@
 //   anything else 404
 //
 // One thread, one request per connection (Connection: close), a 10 s
-// timeout per connection. PrometheusText() builds the /metrics body from
-// the sync service's counters.
+// timeout per connection. The body of /metrics is what `render` returns
+// (MetricsRegistry::Text()).
 //
 // Example:
 //   auto http = MetricsHttpServer::Start("127.0.0.1:0", [&] { return ...; });
@@ -27,8 +27,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "syncservice/rpc/interceptors.h"
-#include "syncservice/scope_host.h"
 
 namespace jetstream {
 
@@ -61,29 +59,6 @@ class MetricsHttpServer {
   std::unique_ptr<Impl> impl_;
   std::string address_;
 };
-
-// PrometheusText()
-//
-// The sync service's metrics in Prometheus text format:
-//   jetstream_sync_calls_total{method}            calls into the SyncService
-//   jetstream_sync_call_failures_total{method}    ... finished non-OK
-//   jetstream_sync_call_latency_seconds_sum{method}
-//   jetstream_sync_call_latency_seconds_max{method}  (gauge, since start)
-//   jetstream_hook_calls_total{hook,method}       calls out to hooks (hook:
-//   jetstream_hook_call_failures_total{hook,method}  its name in the hooks
-//   jetstream_hook_call_latency_seconds_sum{hook,method}  file), and the
-//   jetstream_hook_call_latency_seconds_max{hook,method}  same for them
-//   jetstream_sync_auth_refused_total             calls refused by
-//                                                 CallAuthenticator
-//   jetstream_sync_scopes_loaded                  scopes held live
-//   jetstream_sync_scope_version{scope}           a scope's version (one per
-//                                                 commit in its history)
-//   jetstream_sync_scope_watchers{scope}          gateway streams watching it
-// `method` is the full gRPC method ("/jetstream.sync.v1.SyncService/
-// GetScope").
-std::string PrometheusText(
-    const std::map<CallMetrics::Key, CallMetrics::Method>& calls,
-    uint64_t auth_refused, const std::vector<ScopeHostInfo>& scopes);
 
 }  // namespace jetstream
 

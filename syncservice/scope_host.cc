@@ -20,6 +20,7 @@ ScopeHost::ScopeHost(std::string name, std::unique_ptr<Scope> scope,
       log_capacity_(options.log_capacity),
       validator_(options.validator),
       persister_(options.persister),
+      metrics_(options.metrics),
       snapshot_every_(options.snapshot_every),
       on_failure_(std::move(options.on_failure)),
       lease_epoch_(options.lease_epoch),
@@ -165,9 +166,16 @@ void ScopeHost::Pump() {
     };
     auto handoff = std::make_shared<Handoff>();
     std::weak_ptr<ScopeHost> weak = weak_from_this();
+    SyncMetrics* metrics = metrics_;
+    const absl::Time validate_start = absl::Now();
     validator_->Validate(
         name_, job->changeset, job->context, std::move(current),
-        [weak, job, handoff](ValidationOutcome outcome) {
+        [weak, job, handoff, metrics,
+         validate_start](ValidationOutcome outcome) {
+          if (metrics != nullptr) {
+            metrics->ObserveStage(SyncMetrics::Stage::kValidate,
+                                  absl::Now() - validate_start);
+          }
           {
             absl::MutexLock l(&handoff->mu);
             if (!handoff->returned) {
@@ -296,10 +304,19 @@ void ScopeHost::CommitLocked(Job job, ValidationOutcome outcome) {
   // What replays this commit on recovery: the changeset as applied.
   std::string request_json;
   const bool atomic = job.changeset.atomic;
+  const absl::Time apply_start = absl::Now();
   ChangesetResult result =
       ApplyOutcomeLocked(std::move(job.changeset), outcome,
                          persister_ != nullptr ? &request_json : nullptr);
   const bool succeeded = result.all_ok();
+  if (metrics_ != nullptr) {
+    metrics_->ObserveStage(SyncMetrics::Stage::kApply,
+                           absl::Now() - apply_start);
+    // Refused in part or whole; what was applied is counted at release.
+    if (!succeeded && job.done) {
+      metrics_->CountChangeset(SyncMetrics::Outcome::kRefused);
+    }
+  }
   QueueResultLocked(std::move(result), request_json, atomic,
                     job.context.origin_session_id, std::move(job.done));
   if (succeeded && !outcome.follow_up.empty()) {
@@ -334,16 +351,19 @@ void ScopeHost::QueueResultLocked(ChangesetResult result,
     commit->epoch = epoch_;
     commit->version = result.version;
     commit->origin_session_id = origin;
+    commit->committed_at = absl::Now();
     commit->fragments_json =
         std::make_shared<const std::string>(EncodeFragments(result.applied));
     r.commit = std::move(commit);
   }
   r.result = std::move(result);
+  r.ready_at = absl::Now();
   if (r.commit == nullptr || persister_ == nullptr) {
     releases_.push_back(std::move(r));
     return;
   }
   r.ready = false;
+  r.persist_start = r.ready_at;
   PendingCommit pending;
   pending.scope = name_;
   pending.version = r.commit->version;
@@ -376,7 +396,14 @@ void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
   if (!failed_ && !status.ok()) {
     FailLocked(status, nullptr, /*notify_owner=*/true);
   }
+  if (metrics_ != nullptr) {
+    metrics_->ObserveStage(SyncMetrics::Stage::kPersist,
+                           absl::Now() - entry->persist_start);
+  }
   if (failed_) {
+    if (metrics_ != nullptr && entry->done && !status.ok()) {
+      metrics_->CountChangeset(SyncMetrics::Outcome::kFailed);
+    }
     // The host stopped: the sender hears what became of its changeset (it
     // may well be stored: the host stopped for another reason); watchers
     // have been told the scope is lost and hear nothing more.
@@ -402,6 +429,7 @@ void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
     return;
   }
   entry->ready = true;
+  entry->ready_at = absl::Now();
   ReleaseLocked();
 }
 
@@ -425,6 +453,12 @@ void ScopeHost::ReleaseLocked() {
     releases_.pop_front();
     switch (r.kind) {
       case Release::Kind::kResult:
+        if (metrics_ != nullptr && r.commit != nullptr) {
+          metrics_->ObserveStage(SyncMetrics::Stage::kRelease,
+                                 absl::Now() - r.ready_at);
+          if (r.done)
+            metrics_->CountChangeset(SyncMetrics::Outcome::kCommitted);
+        }
         if (r.done) r.done(r.result);
         if (r.commit != nullptr) {
           released_version_ = r.commit->version;

@@ -57,10 +57,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/uuid.h"
 #include "syncservice/cluster/cluster.h"
 #include "syncservice/core/commit_stages.h"
 #include "syncservice/engine/scope.h"
+#include "syncservice/sync_metrics.h"
 
 namespace jetstream {
 
@@ -91,6 +93,8 @@ struct CommitRecord {
   uint64_t version = 0;
   std::string origin_session_id;
   std::shared_ptr<const std::string> fragments_json;
+  // When it was applied (delivery lag at the gateways).
+  absl::Time committed_at;
 };
 
 using CommitPtr = std::shared_ptr<const CommitRecord>;
@@ -153,6 +157,8 @@ struct ScopeHostOptions {
   // Pipeline stages; null skips the stage. Not owned; must outlive the host.
   ChangesetValidator* validator = nullptr;
   CommitPersister* persister = nullptr;
+  // Stage latencies and changeset outcomes. Not owned; null: none.
+  SyncMetrics* metrics = nullptr;
   // Called at most once, with the host's lock held, on whichever thread
   // noticed, when the host stops by itself: a persist failed (its memory is
   // then ahead of storage) or its lease ran out. Stop() never calls it. By
@@ -288,6 +294,9 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
     enum class Kind { kResult, kSnapshot, kCatchUp };
     Kind kind = Kind::kResult;
     bool ready = true;
+    // kResult: when persisting began, and when the entry became ready.
+    absl::Time persist_start;
+    absl::Time ready_at;
     // kResult: the reply, and the commit if anything was applied.
     ChangesetResult result;
     ResultCallback done;
@@ -343,6 +352,7 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
   const size_t log_capacity_;
   ChangesetValidator* const validator_;
   CommitPersister* const persister_;
+  SyncMetrics* const metrics_;
   const uint64_t snapshot_every_;
   const std::function<void(const std::string&, const absl::Status&)>
       on_failure_;

@@ -300,9 +300,18 @@ void ScopeRegistry::Load(const std::string& name, uint64_t generation) {
       return;
     }
     epoch = lease->epoch;
+    if (options_.metrics != nullptr) options_.metrics->CountLeaseAcquired();
   }
   // Always from the store: never a copy from an earlier tenure.
+  const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<Scope>> scope = MakeScope(name);
+  if (options_.metrics != nullptr) {
+    if (scope.ok()) {
+      options_.metrics->ObserveScopeLoad(absl::Now() - load_start);
+    } else if (!absl::IsNotFound(scope.status())) {
+      options_.metrics->CountStoreError();
+    }
+  }
   if (!scope.ok()) {
     LOG(ERROR) << "scope " << name << ": " << scope.status();
     if (!standalone()) options_.cluster->Release(name, epoch);
@@ -499,7 +508,10 @@ void ScopeRegistry::OnLeaseLost(const std::string& scope, uint64_t epoch,
       entries_.erase(it);
     }
   }
-  if (host != nullptr) host->Stop(why);
+  if (host != nullptr) {
+    if (options_.metrics != nullptr) options_.metrics->CountLeaseLost();
+    host->Stop(why);
+  }
 }
 
 bool ScopeRegistry::HandOffAll(absl::Duration timeout) {

@@ -77,6 +77,7 @@
 #include "syncservice/scope_config.h"
 #include "syncservice/scope_host.h"
 #include "syncservice/storage/scope_store.h"
+#include "syncservice/sync_metrics.h"
 #include "syncservice/worker_pool.h"
 
 namespace jetstream {
@@ -100,6 +101,9 @@ struct ScopeRegistryOptions {
   Cluster* cluster = nullptr;
   // Threads that take leases and load scopes.
   int loader_threads = 4;
+  // Scope load times, leases taken and lost. Not owned; null: none. (The
+  // hosts' stage metrics are host.metrics.)
+  SyncMetrics* metrics = nullptr;
   // How long a take-over request waits for a lease held
   // elsewhere before it fails with kUnavailable.
   absl::Duration max_lease_wait = absl::Seconds(15);

@@ -26,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "proto/sync/v1/sync_service.grpc.pb.h"
 #include "syncservice/scope_host.h"
 #include "syncservice/sync_proto.h"
@@ -79,6 +80,7 @@ inline void AppendTo(OutEvent& event, sync::v1::ServiceFrame* frame) {
     proto->set_origin_session_id(c.origin_session_id);
     proto->set_fragments_json(*c.fragments_json);
     proto->set_replayed(event_commit->replayed);
+    proto->set_committed_unix_micros(absl::ToUnixMicros(c.committed_at));
   } else if (auto* s = std::get_if<SnapshotEvent>(&event)) {
     if (s->resync) {
       SnapshotToProto(s->snapshot, out->mutable_resync()->mutable_snapshot());

@@ -7,14 +7,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "common/build_info.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/termination_signals.h"
@@ -114,10 +117,11 @@ class ClusterEvents : public Cluster::Listener {
 // PostgreSQL store writes (and holds leases) under.
 absl::StatusOr<std::unique_ptr<ScopeStore>> OpenStore(
     const std::string& spec, bool synchronous, const std::string& writer_id,
-    const std::string& application_name) {
+    const std::string& application_name, StoreObserver* observer) {
   if (spec.empty() || spec == "memory") return std::unique_ptr<ScopeStore>();
   ScopeStoreOptions store_options;
   store_options.synchronous = synchronous;
+  store_options.observer = observer;
   if (absl::StartsWith(spec, "sqlite:")) {
     std::string path = spec.substr(7);
     if (path.empty()) {
@@ -188,8 +192,14 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   }
   // Hooks are always there: without a file they accept everything and know
   // no procedure.
+  server->metrics_ = std::make_unique<MetricsRegistry>("syncservice");
+  prometheus::Registry& metrics = server->metrics_->registry();
+  server->grpc_metrics_ =
+      std::make_unique<GrpcMetrics>(metrics, GrpcMetrics::kServer);
+  server->hook_metrics_ = std::make_unique<hooks::HookCallMetrics>(metrics);
+  server->sync_metrics_ = std::make_unique<SyncMetrics>(metrics);
   absl::StatusOr<std::unique_ptr<hooks::Hooks>> hooks = hooks::Hooks::Create(
-      options.hooks_path, server->schema_.get(), &server->metrics_);
+      options.hooks_path, server->schema_.get(), server->hook_metrics_.get());
   if (!hooks.ok()) return hooks.status();
   server->hooks_ = *std::move(hooks);
   // This process: the store's writer id and the lease owner.
@@ -199,8 +209,9 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
       options.member_id.empty()
           ? std::string("jetstream-syncservice")
           : absl::StrCat("jetstream-syncservice ", options.member_id);
-  absl::StatusOr<std::unique_ptr<ScopeStore>> store = OpenStore(
-      options.store, options.store_sync, incarnation, application_name);
+  absl::StatusOr<std::unique_ptr<ScopeStore>> store =
+      OpenStore(options.store, options.store_sync, incarnation,
+                application_name, server->sync_metrics_.get());
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
   PostgresCluster* postgres_cluster = nullptr;
@@ -219,6 +230,8 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   }
   ScopeRegistryOptions registry_options = options.registry;
   registry_options.cluster = server->cluster_.get();
+  registry_options.metrics = server->sync_metrics_.get();
+  registry_options.host.metrics = server->sync_metrics_.get();
   // A scope taken over while its preferred replica was unreachable goes
   // back a little after that one is reachable again.
   registry_options.rebalance_after = options.lease_ttl * 2;
@@ -265,8 +278,8 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(
-      std::make_unique<MetricsServerInterceptorFactory>(&server->metrics_));
+  interceptors.push_back(std::make_unique<GrpcServerMetricsInterceptorFactory>(
+      server->grpc_metrics_.get()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
@@ -293,6 +306,11 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
     server->started_ = true;
   }
   server->UpdateHealth();
+  {
+    SyncServer* self = server.get();
+    const int top = std::max(0, options.metrics_top_scopes);
+    server->metrics_->AddCollector([self, top] { return self->Collect(top); });
+  }
   if (!options.metrics_listen.empty()) {
     SyncServer* self = server.get();
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http =
@@ -308,12 +326,55 @@ std::string SyncServer::metrics_address() const {
   return metrics_http_ == nullptr ? std::string() : metrics_http_->address();
 }
 
-std::string SyncServer::MetricsText() const {
+std::string SyncServer::MetricsText() const { return metrics_->Text(); }
+
+std::vector<prometheus::MetricFamily> SyncServer::Collect(size_t top) const {
   std::vector<ScopeHostInfo> scopes;
+  uint64_t watchers = 0;
   for (const std::shared_ptr<ScopeHost>& host : registry_->List()) {
     scopes.push_back(host->Info());
+    watchers += scopes.back().watchers;
   }
-  return PrometheusText(metrics_.Snapshot(), authenticator_->refused(), scopes);
+  std::vector<prometheus::MetricFamily> out;
+  out.push_back(GaugeFamily("jetstream_sync_scopes_loaded", "Scopes held live.",
+                            static_cast<double>(scopes.size())));
+  out.push_back(GaugeFamily("jetstream_sync_watchers",
+                            "Gateway streams watching scopes.",
+                            static_cast<double>(watchers)));
+  const bool clustered = cluster_ != nullptr && !cluster_->standalone();
+  out.push_back(GaugeFamily(
+      "jetstream_sync_leases_held", "Scope leases this replica holds.",
+      clustered ? static_cast<double>(scopes.size()) : 0.0));
+  out.push_back(GaugeFamily(
+      "jetstream_sync_cluster_members",
+      "Live replicas this replica sees (1 when standalone).",
+      clustered ? static_cast<double>(cluster_->members().members.size())
+                : 1.0));
+  out.push_back(
+      CounterFamily("jetstream_sync_auth_refused_total",
+                    "Calls refused for a missing or unknown bearer token.",
+                    {{{}, static_cast<double>(authenticator_->refused())}}));
+  // The busiest scopes only, so the number of series stays bounded.
+  top = std::min(top, scopes.size());
+  std::partial_sort(scopes.begin(), scopes.begin() + top, scopes.end(),
+                    [](const ScopeHostInfo& a, const ScopeHostInfo& b) {
+                      return std::tie(b.watchers, b.version, a.scope) <
+                             std::tie(a.watchers, a.version, b.scope);
+                    });
+  std::vector<LabelledValue> versions, scope_watchers;
+  for (size_t i = 0; i < top; ++i) {
+    versions.push_back(
+        {{{"scope", scopes[i].scope}}, static_cast<double>(scopes[i].version)});
+    scope_watchers.push_back({{{"scope", scopes[i].scope}},
+                              static_cast<double>(scopes[i].watchers)});
+  }
+  out.push_back(GaugeFamily("jetstream_sync_scope_version",
+                            "The version of each of the busiest scopes.",
+                            std::move(versions)));
+  out.push_back(GaugeFamily("jetstream_sync_scope_watchers",
+                            "The watchers of each of the busiest scopes.",
+                            std::move(scope_watchers)));
+  return out;
 }
 
 SyncServer::~SyncServer() {
@@ -394,6 +455,7 @@ int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {
   for (const ScopeSpec& s : config.scopes) scopes.push_back(s.name);
   for (const TemplateSpec& t : config.templates) templates.push_back(t.pattern);
   LOG(INFO) << "syncservice listening address=" << (*server)->address()
+            << " version=" << BuildVersion() << " commit=" << BuildCommit()
             << " schema=" << options.schema_path
             << " scopes_file=" << options.scopes_path << " hooks_file="
             << (options.hooks_path.empty() ? "-" : options.hooks_path)

@@ -31,6 +31,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/grpc_link.h"
+#include "common/metrics/grpc_metrics.h"
+#include "common/metrics/metrics_registry.h"
 #include "syncservice/cluster/cluster.h"
 #include "syncservice/engine/schema.h"
 #include "syncservice/hooks/hooks.h"
@@ -38,6 +40,7 @@
 #include "syncservice/rpc/interceptors.h"
 #include "syncservice/scope_registry.h"
 #include "syncservice/storage/scope_store.h"
+#include "syncservice/sync_metrics.h"
 #include "syncservice/sync_service_impl.h"
 
 namespace grpc {
@@ -73,6 +76,9 @@ struct SyncServerOptions {
   // "ip:port"; port 0 picks a free one (see metrics_address()). Empty: no
   // HTTP endpoint.
   std::string metrics_listen;
+  // Per-scope series (jetstream_sync_scope_version, _watchers) for this
+  // many scopes, those with the most watchers; 0: none.
+  int metrics_top_scopes = 10;
   // Durable scopes (see README "Durability"): "memory" or empty (nothing
   // stored; scopes start from configuration at every start),
   // "sqlite:<path>" (the file and its folder are created if missing) or
@@ -128,13 +134,13 @@ class SyncServer {
 
   // The metrics endpoint's "ip:port", or empty if there is none.
   std::string metrics_address() const;
-  // The /metrics text: PrometheusText() of this server's counters.
+  // The /metrics text (docs/metrics.md).
   std::string MetricsText() const;
 
   ScopeRegistry& registry() { return *registry_; }
   SyncServiceImpl& service() { return *service_; }
-  // Calls into the SyncService and out to hooks, per method.
-  const CallMetrics& metrics() const { return metrics_; }
+  // Everything /metrics shows.
+  MetricsRegistry& metrics() { return *metrics_; }
 
   // grpc.health.v1 (see kLivenessService): SERVING once started (and
   // joined), NOT_SERVING while draining or while the database is
@@ -159,13 +165,18 @@ class SyncServer {
   // grpc.health.v1 statuses from the state below.
   void UpdateHealth();
   void SetDatabaseReachable(bool reachable);
+  // The live gauges of one scrape, with per-scope series for `top` scopes.
+  std::vector<prometheus::MetricFamily> Collect(size_t top) const;
 
   std::string address_;
   int port_ = 0;
   absl::Duration shutdown_grace_;
   // Destroyed in reverse order: the server before the service before the
   // registry its calls use, before the hooks and metrics the scopes use.
-  CallMetrics metrics_;
+  std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<GrpcMetrics> grpc_metrics_;
+  std::unique_ptr<hooks::HookCallMetrics> hook_metrics_;
+  std::unique_ptr<SyncMetrics> sync_metrics_;
   std::shared_ptr<const Schema> schema_;
   // Shared with the server's credentials (its AuthMetadataProcessor).
   std::shared_ptr<CallAuthenticator> authenticator_;
@@ -182,7 +193,8 @@ class SyncServer {
   std::unique_ptr<ScopeRegistry> registry_;
   std::unique_ptr<SyncServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
-  // Stopped first: its requests read the metrics and the registry.
+  // Stopped first: its requests read the metrics and the registry (the
+  // collector added in Start()).
   std::unique_ptr<MetricsHttpServer> metrics_http_;
 
   absl::Mutex health_mu_;

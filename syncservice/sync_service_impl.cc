@@ -8,6 +8,7 @@
 #include "common/fragment_proto.h"
 #include "common/logging.h"
 #include "common/status_util.h"
+#include "common/trace_context.h"
 #include "syncservice/sync_proto.h"
 
 namespace jetstream {
@@ -177,10 +178,17 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ApplyChangeset(
   auto changeset = std::make_shared<Changeset>(
       Changeset{*std::move(fragments), request->atomic()});
   const absl::Time deadline = absl::FromChrono(context->deadline());
+  // A backend may pass its own trace on; otherwise one starts here.
+  std::string traceparent;
+  if (auto it = context->client_metadata().find("traceparent");
+      it != context->client_metadata().end()) {
+    traceparent = std::string(it->second.data(), it->second.size());
+  }
+  if (!IsValidTraceparent(traceparent)) traceparent = NewTraceparent();
   registry_->Acquire(
       scope, RoutingHints{},
-      [context, reactor, response, scope, changeset,
-       deadline](ScopeLookup found) {
+      [context, reactor, response, scope, changeset, deadline,
+       traceparent](ScopeLookup found) {
         if (found.redirect.has_value()) {
           return reactor->Finish(
               RedirectStatus(context, scope, *found.redirect));
@@ -190,6 +198,7 @@ grpc::ServerUnaryReactor* SyncServiceImpl::ApplyChangeset(
         }
         ChangesetContext changeset_context;
         changeset_context.deadline = deadline;
+        changeset_context.traceparent = traceparent;
         if (!found.host->Apply(
                 std::move(*changeset), std::move(changeset_context),
                 [reactor, response, scope](const ChangesetResult& result) {

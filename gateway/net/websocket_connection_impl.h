@@ -280,7 +280,14 @@ void BasicWebSocketConnection<NextLayer>::Finish() {
     queue_.clear();
     queued_bytes_ = 0;
   }
-  if (opened_) events_.OnConnectionClosed(this->shared_from_this());
+  if (opened_) {
+    // The server's code if it closed first, else the client's; 1006 (RFC
+    // 6455 7.1.5) when no close frame came at all.
+    uint16_t code = close_reason_ ? close_reason_->code : ws_.reason().code;
+    if (code == boost::beast::websocket::close_code::none) code = 1006;
+    events_.OnCloseCode(code);
+    events_.OnConnectionClosed(this->shared_from_this());
+  }
 }
 
 }  // namespace jetstream::gateway

@@ -80,6 +80,10 @@ class ConnectionEvents {
   virtual void OnWriteQueueOverflow(ConnectionPtr connection) = 0;
   // The connection ended (closed by either side, or failed).
   virtual void OnConnectionClosed(ConnectionPtr connection) = 0;
+  // Just before OnConnectionClosed: the close code either side sent (the
+  // server's if it closed first), 1006 if the connection ended without a
+  // close frame. For metrics; any thread.
+  virtual void OnCloseCode(uint16_t code) { (void)code; }
 };
 
 }  // namespace jetstream::gateway

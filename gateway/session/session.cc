@@ -7,6 +7,7 @@
 #include "boost/asio/post.hpp"
 #include "common/fragment_proto.h"
 #include "common/logging.h"
+#include "common/trace_context.h"
 #include "gateway/protocol/iso_dates.h"
 #include "gateway/protocol/server_message.h"
 
@@ -57,6 +58,7 @@ void Session::Start(ConnectionPtr connection) {
   connection_ = std::move(connection);
   // SessionCreateReply is index 0: unsequenced, never resent
   // (docs/protocol.md#indexes).
+  Sent("SessionCreateReply");
   EnqueueEphemeral(EncodeSessionCreateReply(token_));
   ArmPingTimer();
   ArmExpiryTimer();
@@ -67,7 +69,7 @@ void Session::Attach(ConnectionPtr connection) {
     connection_->Close(1000, "Session resumed on another connection");
   }
   connection_ = std::move(connection);
-  LOG(INFO) << "session " << id_ << " resumed from " << connection_->peer();
+  VLOG(1) << "session " << id_ << " resumed from " << connection_->peer();
   // Everything the client has not acknowledged goes out now
   // (docs/protocol.md#d7-flush-on-resume), not only
   // what was never sent: messages written to the old connection may have
@@ -77,6 +79,9 @@ void Session::Attach(ConnectionPtr connection) {
   // have.
   outbox_.clear();
   for (const Unacked& u : unacked_) outbox_.Add(u.message);
+  if (GatewayMetrics* metrics = host_.metrics()) {
+    metrics->Resent(unacked_.size());
+  }
   ScheduleFlush();
   ArmPingTimer();
 }
@@ -86,8 +91,8 @@ void Session::Detach(const Connection* connection) {
   connection_ = nullptr;
   ping_timer_.cancel();
   outbox_.clear();
-  LOG(INFO) << "session " << id_ << " disconnected; " << unacked_.size()
-            << " messages unacknowledged";
+  VLOG(1) << "session " << id_ << " disconnected; " << unacked_.size()
+          << " messages unacknowledged";
 }
 
 void Session::End(uint16_t code, std::string reason) {
@@ -120,8 +125,8 @@ void Session::OnFrame(size_t frame_bytes,
   if (!messages.ok()) {
     // The whole frame is dropped, as the original does
     // (docs/protocol.md#r-frame-2).
-    LOG(INFO) << "session " << id_
-              << ": frame dropped: " << messages.status().message();
+    VLOG(1) << "session " << id_
+            << ": frame dropped: " << messages.status().message();
     return;
   }
   OnMessages(*std::move(messages), over_bytes);
@@ -191,10 +196,12 @@ void Session::RefuseRateLimited(const ClientMessage& message,
   switch (message.type) {
     case ClientMessageType::kScopeFetch:
       index = NextIndex();
+      Sent("ScopeFetchReply");
       Enqueue(index, EncodeScopeFetchReplyError(index, message.index, error));
       break;
     case ClientMessageType::kScopeSync:
       index = NextIndex();
+      Sent("ScopeSyncReply");
       Enqueue(index,
               EncodeScopeSyncReply(index, message.index,
                                    AllFail(message.fragments.size(), error)));
@@ -212,9 +219,13 @@ void Session::HandlePing(const ClientMessage& message) {
   if (!message.resend_missing) return;
   // Reply Ping first, then everything still unacknowledged, in one frame.
   outbox_.clear();
+  Sent("Ping");
   outbox_.Add(
       ServerMessage(EncodePing(last_client_index_, /*resend_missing=*/true)));
   for (const Unacked& u : unacked_) outbox_.Add(u.message);
+  if (GatewayMetrics* metrics = host_.metrics()) {
+    metrics->Resent(unacked_.size());
+  }
   Flush();
 }
 
@@ -224,6 +235,7 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
   for (const std::string& s : scopes_) known = known || s == message.name;
   if (!known && scopes_.size() >= options_.max_scopes_per_session) {
     uint64_t index = NextIndex();
+    Sent("ScopeFetchReply");
     Enqueue(
         index,
         EncodeScopeFetchReplyError(
@@ -250,6 +262,7 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
                 WireError{result->error().message(), result->error().type()};
           }
           uint64_t index = self->NextIndex();
+          self->Sent("ScopeFetchReply");
           self->Enqueue(index,
                         EncodeScopeFetchReplyError(index, reply_to, error));
           return;
@@ -267,6 +280,7 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
         self->read_only_[scope_index] = result->read_only();
         self->host_.Subscribe(*self, name, scope_index, result->snapshot());
         uint64_t index = self->NextIndex();
+        self->Sent("ScopeFetchReply");
         self->Enqueue(index,
                       EncodeScopeFetchReply(index, reply_to, scope_index));
         self->SendScopeState(scope_index, result->snapshot());
@@ -279,8 +293,12 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
 void Session::HandleScopeSync(ClientMessage message) {
   const uint64_t reply_to = message.index;
   const size_t n = message.fragments.size();
-  auto reply = [this, reply_to](const std::vector<FragmentReply>& replies) {
+  const absl::Time received = host_.Now();
+  auto reply = [this, reply_to,
+                received](const std::vector<FragmentReply>& replies) {
+    ObserveChangeset(received);
     uint64_t index = NextIndex();
+    Sent("ScopeSyncReply");
     Enqueue(index, EncodeScopeSyncReply(index, reply_to, replies));
   };
   if (message.scope_index >= scopes_.size()) {
@@ -310,6 +328,11 @@ void Session::HandleScopeSync(ClientMessage message) {
   request.set_session_id(id_);
   request.set_atomic(message.atomic.value_or(false));
   request.set_procedure(message.procedure);
+  // Followed through the sync service into every hook call.
+  request.set_traceparent(NewTraceparent());
+  VLOG(1) << "session " << id_ << " changeset scope=" << request.scope()
+          << " fragments=" << n
+          << " trace_id=" << TraceIdOf(request.traceparent());
   *request.mutable_principal() = principal_;
   request.mutable_fragments()->Reserve(static_cast<int>(n));
   for (const SyncFragment& f : message.fragments) {
@@ -318,7 +341,8 @@ void Session::HandleScopeSync(ClientMessage message) {
   std::weak_ptr<Session> weak = weak_from_this();
   host_.Apply(
       *this, std::move(request),
-      [weak, reply_to, n](absl::StatusOr<sync::v1::ApplyResult> result) {
+      [weak, reply_to, n,
+       received](absl::StatusOr<sync::v1::ApplyResult> result) {
         std::shared_ptr<Session> self = weak.lock();
         if (self == nullptr || self->ended_) return;
         std::vector<FragmentReply> replies;
@@ -334,7 +358,9 @@ void Session::HandleScopeSync(ClientMessage message) {
           for (const auto& r : result->replies())
             replies.push_back(FromProto(r));
         }
+        self->ObserveChangeset(received);
         uint64_t index = self->NextIndex();
+        self->Sent("ScopeSyncReply");
         self->Enqueue(index, EncodeScopeSyncReply(index, reply_to, replies));
       });
 }
@@ -343,6 +369,7 @@ void Session::SendScopeSync(uint64_t scope_index,
                             const std::shared_ptr<const std::string>& body) {
   if (ended_) return;
   uint64_t index = NextIndex();
+  Sent("ScopeSync");
   Enqueue(index, EncodeScopeSyncMessage(index, scope_index, body));
 }
 
@@ -353,11 +380,13 @@ void Session::SendScopeState(uint64_t scope_index,
   if (iso_dates_ && snapshot.date_properties_size() > 0) {
     const DateProperties dates(snapshot.date_properties().begin(),
                                snapshot.date_properties().end());
+    Sent("ScopeState");
     Enqueue(index, EncodeScopeState(
                        index, scope_index, snapshot.root_uuid(),
                        DatesAsIsoStrings(snapshot.fragments_json(), dates)));
     return;
   }
+  Sent("ScopeState");
   Enqueue(index, EncodeScopeState(index, scope_index, snapshot.root_uuid(),
                                   snapshot.fragments_json()));
 }
@@ -401,9 +430,22 @@ void Session::ScheduleFlush() {
   host_.ScheduleFlush(shared_from_this());
 }
 
+void Session::Sent(absl::string_view type) {
+  if (GatewayMetrics* metrics = host_.metrics()) metrics->MessageSent(type);
+}
+
+void Session::ObserveChangeset(absl::Time received) {
+  if (GatewayMetrics* metrics = host_.metrics()) {
+    metrics->ObserveChangeset(host_.Now() - received);
+  }
+}
+
 void Session::Flush() {
   flush_scheduled_ = false;
   if (connection_ == nullptr || outbox_.empty()) return;
+  if (GatewayMetrics* metrics = host_.metrics()) {
+    metrics->BytesSent(outbox_.size());
+  }
   connection_->Send(std::move(outbox_));
   outbox_.clear();
 }
@@ -421,6 +463,7 @@ void Session::ArmPingTimer() {
     if (ec || self == nullptr || self->ended_ || self->connection_ == nullptr) {
       return;
     }
+    self->Sent("Ping");
     self->EnqueueEphemeral(
         EncodePing(self->last_client_index_, /*resend_missing=*/false));
     self->ArmPingTimer();

@@ -121,6 +121,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Queues an unsequenced message (a Ping), never resent.
   void EnqueueEphemeral(std::string message);
   void ScheduleFlush();
+  // Metrics (host_.metrics()), when there are any: a message of `type`
+  // queued; a ScopeSync's reply queued, the ScopeSync read at `received`.
+  void Sent(absl::string_view type);
+  void ObserveChangeset(absl::Time received);
 
  public:
   // Session::Flush()

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "gateway/core/gateway_metrics.h"
 #include "gateway/session/connection.h"
 #include "gateway/sync/sync_client.h"
 #include "proto/sync/v1/sync_service.pb.h"
@@ -47,6 +48,8 @@ class SessionHost {
   virtual void Forget(Session& session, const Connection* connection) = 0;
   // Flushes `session` (Session::Flush) in a later hub turn.
   virtual void ScheduleFlush(std::shared_ptr<Session> session) = 0;
+  // Where the session counts what it sends; null: nowhere.
+  virtual GatewayMetrics* metrics() { return nullptr; }
 };
 
 }  // namespace jetstream::gateway

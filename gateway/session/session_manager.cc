@@ -62,11 +62,13 @@ std::string NewSessionToken() {
 }
 
 SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
-                               SyncClient& sync, const Clock& clock)
+                               SyncClient& sync, const Clock& clock,
+                               GatewayMetrics* metrics)
     : hub_(hub),
       options_(options),
       sync_(sync),
       clock_(clock),
+      metrics_(metrics),
       flushes_(hub),
       gate_(hub, options, clock) {
   sync_.SetListener(this);
@@ -97,7 +99,12 @@ void SessionManager::OnConnectionClosed(ConnectionPtr connection) {
   });
 }
 
+void SessionManager::OnCloseCode(uint16_t code) {
+  if (metrics_ != nullptr) metrics_->Closed(code);
+}
+
 void SessionManager::OnWriteQueueOverflow(ConnectionPtr connection) {
+  if (metrics_ != nullptr) metrics_->WriteQueueOverflow();
   net::post(hub_, [this, connection = std::move(connection)] {
     auto it = by_connection_.find(connection->id());
     if (it == by_connection_.end()) return;
@@ -190,6 +197,16 @@ void SessionManager::OpenOnHub(ConnectionPtr connection,
 void SessionManager::FrameOnHub(
     ConnectionPtr connection, size_t frame_bytes,
     absl::StatusOr<std::vector<ClientMessage>> messages) {
+  if (metrics_ != nullptr) {
+    metrics_->BytesReceived(frame_bytes);
+    if (!messages.ok()) {
+      metrics_->MessageReceived("invalid");
+    } else {
+      for (const ClientMessage& m : *messages) {
+        metrics_->MessageReceived(ClientMessageTypeName(m.type));
+      }
+    }
+  }
   if (auto it = by_connection_.find(connection->id());
       it != by_connection_.end()) {
     std::shared_ptr<Session> session = it->second;
@@ -274,6 +291,7 @@ void SessionManager::CreateSession(const ConnectionPtr& connection,
   by_id_[session->id()] = session.get();
   by_connection_[connection->id()] = session;
   ++session_count_;
+  if (metrics_ != nullptr) metrics_->SessionStarted();
   LOG(INFO) << "session " << session->id() << " created for "
             << connection->peer() << " (client version " << create.version
             << (session->principal().identity().empty()
@@ -387,6 +405,7 @@ void SessionManager::Forget(Session& session, const Connection* connection) {
     keep = it->second;
     by_token_.erase(it);
     --session_count_;
+    if (metrics_ != nullptr) metrics_->SessionEnded();
   }
   by_id_.erase(session.id());
   if (connection != nullptr) {
@@ -473,6 +492,10 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
           << watch.subscribers.size() << " sessions";
   watch.version = commit.version();
   watch.catching_up = false;
+  if (metrics_ != nullptr && commit.committed_unix_micros() > 0) {
+    metrics_->ObserveDeliveryLag(
+        absl::Now() - absl::FromUnixMicros(commit.committed_unix_micros()));
+  }
   // The originator already has its changes and gets its reply instead
   // (docs/protocol.md#broadcast), but only if the reply reached it. An
   // apply's result comes before its commit (SyncClient), so an originator

@@ -44,8 +44,10 @@ class SessionManager : public SyncClient::Listener,
   // `sync` and `clock` must outlive the manager; the manager becomes the
   // listener of `sync`. `clock` is read for rate limits, the tarpit and
   // expiry (tests pass their own).
+  // `metrics` (null: none) must outlive the manager too.
   SessionManager(HubExecutor hub, const GatewayOptions& options,
-                 SyncClient& sync, const Clock& clock = Clock::Real());
+                 SyncClient& sync, const Clock& clock = Clock::Real(),
+                 GatewayMetrics* metrics = nullptr);
   ~SessionManager() override;
 
   // ConnectionEvents, from any thread. A write-queue overflow ends the
@@ -56,6 +58,7 @@ class SessionManager : public SyncClient::Listener,
                absl::StatusOr<std::vector<ClientMessage>> messages) override;
   void OnConnectionClosed(ConnectionPtr connection) override;
   void OnWriteQueueOverflow(ConnectionPtr connection) override;
+  void OnCloseCode(uint16_t code) override;
 
   // Ends every session (closing their connections with 4097). Any thread.
   void Shutdown();
@@ -111,6 +114,7 @@ class SessionManager : public SyncClient::Listener,
   void CountRateLimited() override { ++messages_rate_limited_total_; }
   void Forget(Session& session, const Connection* connection) override;
   void ScheduleFlush(std::shared_ptr<Session> session) override;
+  GatewayMetrics* metrics() override { return metrics_; }
 
  private:
   struct Handshake {
@@ -184,6 +188,7 @@ class SessionManager : public SyncClient::Listener,
   const GatewayOptions& options_;
   SyncClient& sync_;
   const Clock& clock_;
+  GatewayMetrics* const metrics_;
 
   FlushScheduler flushes_;
 

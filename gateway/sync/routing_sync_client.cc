@@ -561,7 +561,7 @@ void RoutingSyncClient::OnResync(Replica* from,
 }
 
 void RoutingSyncClient::OnStreamStarted(Replica* from) {
-  ++from->generation;
+  if (++from->generation > 1) ++reconnects_;
   UpdateCounts();
   LOG(INFO) << "sync service " << from->address << " is up";
   if (from->standalone) {

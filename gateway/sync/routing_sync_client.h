@@ -95,6 +95,8 @@ class RoutingSyncClient : public SyncClient {
   // thread (updated on the hub).
   int live_members() const { return live_members_.load(); }
   int links_up() const { return links_up_.load(); }
+  // Streams opened again to a replica that had one before. Any thread.
+  uint64_t reconnects() const { return reconnects_.load(); }
 
  private:
   class ReplicaListener;
@@ -196,6 +198,7 @@ class RoutingSyncClient : public SyncClient {
   absl::flat_hash_map<std::string, ScopeRoute> routes_;
   std::atomic<int> live_members_{0};
   std::atomic<int> links_up_{0};
+  std::atomic<uint64_t> reconnects_{0};
   // Keeps callbacks of a destroyed router from running.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -43,6 +43,8 @@ struct ChangesetContext {
   // The deadline of the call that brought the changeset (a backend's
   // ApplyChangeset); downstream hook calls never outlive it.
   absl::Time deadline = absl::InfiniteFuture();
+  // W3C traceparent (common/trace_context.h), passed on to hook calls.
+  std::string traceparent;
 };
 
 // The state of an existing object before the changeset: every declared

@@ -56,7 +56,7 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
     request.set_atomic(changeset_.atomic);
     for (const ObjectSnapshot& o : current_) ToProto(o, request.add_current());
     clients_->ValidateChangeset(
-        spec, std::move(request), context_.deadline,
+        spec, std::move(request), context_.deadline, context_.traceparent,
         [self = shared_from_this(),
          &spec](absl::StatusOr<v1::ValidateChangesetResponse> response) {
           self->OnValidated(spec, std::move(response));
@@ -128,6 +128,7 @@ class DownstreamValidator::Run : public std::enable_shared_from_this<Run> {
     for (const ObjectSnapshot& o : current_) ToProto(o, request.add_current());
     clients_->RunProcedure(
         *procedure_, std::move(request), context_.deadline,
+        context_.traceparent,
         [self = shared_from_this()](
             absl::StatusOr<v1::RunProcedureResponse> response) {
           self->OnProcedure(std::move(response));

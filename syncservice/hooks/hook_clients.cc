@@ -4,7 +4,9 @@
 #include <vector>
 
 #include "common/logging.h"
+#include "common/metrics/metrics_registry.h"
 #include "common/status_util.h"
+#include "common/trace_context.h"
 #include "grpcpp/grpcpp.h"
 
 namespace jetstream::hooks {
@@ -27,15 +29,21 @@ struct Attempt {
 template <typename Request, typename Response>
 void Call(std::string hook, Starter<Request, Response> start,
           std::shared_ptr<const Request> request, absl::Duration per_attempt,
-          absl::Time cap, int attempts, HookCallback<Response> done) {
+          absl::Time cap, int attempts, std::string traceparent,
+          HookCallback<Response> done) {
   auto attempt = std::make_shared<Attempt<Request, Response>>();
   const absl::Time deadline = std::min(absl::Now() + per_attempt, cap);
   attempt->context.set_deadline(absl::ToChronoTime(deadline));
+  if (!traceparent.empty()) {
+    // Each attempt is a span of the changeset's trace.
+    attempt->context.AddMetadata("traceparent", ChildTraceparent(traceparent));
+  }
   Response* response = &attempt->response;
   grpc::ClientContext* context = &attempt->context;
   start(context, request.get(), response,
         [hook = std::move(hook), start, request, per_attempt, cap, attempts,
-         done = std::move(done), attempt](grpc::Status status) mutable {
+         traceparent = std::move(traceparent), done = std::move(done),
+         attempt](grpc::Status status) mutable {
           if (status.ok()) {
             done(std::move(attempt->response));
             return;
@@ -46,19 +54,38 @@ void Call(std::string hook, Starter<Request, Response> start,
                     << status.error_message() << "); retrying once";
             Call<Request, Response>(std::move(hook), std::move(start),
                                     std::move(request), per_attempt, cap,
-                                    attempts - 1, std::move(done));
+                                    attempts - 1, std::move(traceparent),
+                                    std::move(done));
             return;
           }
           LOG(WARNING) << "hook " << hook
                        << " failed: code=" << status.error_code() << " "
-                       << status.error_message();
+                       << status.error_message()
+                       << " trace_id=" << TraceIdOf(traceparent);
           done(FromGrpcStatus(status));
         });
 }
 
 }  // namespace
 
-HookClients::HookClients(const HookConfig& config, CallMetrics* metrics) {
+HookCallMetrics::HookCallMetrics(prometheus::Registry& registry)
+    : grpc_(registry, GrpcMetrics::kClient),
+      seconds_(prometheus::BuildHistogram()
+                   .Name("jetstream_sync_hook_call_seconds")
+                   .Help("Latency of each call to a downstream hook, by the "
+                         "hook's name in the hooks file and the status code.")
+                   .Register(registry)) {}
+
+void HookCallMetrics::Record(absl::string_view hook, grpc::StatusCode code,
+                             absl::Duration latency) {
+  seconds_
+      .Add({{"hook", std::string(hook)},
+            {"grpc_code", std::string(GrpcCodeName(code))}},
+           LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
+}
+
+HookClients::HookClients(const HookConfig& config, HookCallMetrics* metrics) {
   std::vector<const HookSpec*> all;
   if (config.session_authorizer) all.push_back(&*config.session_authorizer);
   for (const HookSpec& s : config.scope_authorizers) all.push_back(&s);
@@ -68,8 +95,17 @@ HookClients::HookClients(const HookConfig& config, CallMetrics* metrics) {
     std::vector<
         std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
         interceptors;
+    if (metrics != nullptr) {
+      interceptors.push_back(
+          std::make_unique<GrpcClientMetricsInterceptorFactory>(
+              &metrics->grpc(), [metrics, hook = spec->name](
+                                    absl::string_view, grpc::StatusCode code,
+                                    absl::Duration latency) {
+                metrics->Record(hook, code, latency);
+              }));
+    }
     interceptors.push_back(
-        std::make_unique<MetricsClientInterceptorFactory>(metrics, spec->name));
+        std::make_unique<HookIdentityInterceptorFactory>(spec->name));
     grpc::ChannelArguments args;
     // Fail fast while the hook is down instead of waiting for the deadline.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -106,7 +142,7 @@ void HookClients::AuthorizeSession(
         stub->async()->AuthorizeSession(c, req, resp, std::move(cb));
       },
       std::make_shared<const v1::AuthorizeSessionRequest>(std::move(request)),
-      spec.deadline, cap, /*attempts=*/2, std::move(done));
+      spec.deadline, cap, /*attempts=*/2, /*traceparent=*/"", std::move(done));
 }
 
 void HookClients::AuthorizeScope(
@@ -121,11 +157,12 @@ void HookClients::AuthorizeScope(
         stub->async()->AuthorizeScope(c, req, resp, std::move(cb));
       },
       std::make_shared<const v1::AuthorizeScopeRequest>(std::move(request)),
-      spec.deadline, cap, /*attempts=*/2, std::move(done));
+      spec.deadline, cap, /*attempts=*/2, /*traceparent=*/"", std::move(done));
 }
 
 void HookClients::ValidateChangeset(
     const HookSpec& spec, v1::ValidateChangesetRequest request, absl::Time cap,
+    const std::string& traceparent,
     HookCallback<v1::ValidateChangesetResponse> done) {
   v1::ChangesetValidator::Stub* stub = StubsFor(spec).validator.get();
   Call<v1::ValidateChangesetRequest, v1::ValidateChangesetResponse>(
@@ -136,11 +173,12 @@ void HookClients::ValidateChangeset(
         stub->async()->ValidateChangeset(c, req, resp, std::move(cb));
       },
       std::make_shared<const v1::ValidateChangesetRequest>(std::move(request)),
-      spec.deadline, cap, /*attempts=*/2, std::move(done));
+      spec.deadline, cap, /*attempts=*/2, traceparent, std::move(done));
 }
 
 void HookClients::RunProcedure(const HookSpec& spec,
                                v1::RunProcedureRequest request, absl::Time cap,
+                               const std::string& traceparent,
                                HookCallback<v1::RunProcedureResponse> done) {
   v1::ProcedureHandler::Stub* stub = StubsFor(spec).procedure.get();
   Call<v1::RunProcedureRequest, v1::RunProcedureResponse>(
@@ -151,7 +189,7 @@ void HookClients::RunProcedure(const HookSpec& spec,
         stub->async()->RunProcedure(c, req, resp, std::move(cb));
       },
       std::make_shared<const v1::RunProcedureRequest>(std::move(request)),
-      spec.deadline, cap, /*attempts=*/1, std::move(done));
+      spec.deadline, cap, /*attempts=*/1, traceparent, std::move(done));
 }
 
 }  // namespace jetstream::hooks

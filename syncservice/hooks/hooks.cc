@@ -6,7 +6,7 @@ namespace jetstream::hooks {
 
 absl::StatusOr<std::unique_ptr<Hooks>> Hooks::Create(const std::string& path,
                                                      const Schema* schema,
-                                                     CallMetrics* metrics) {
+                                                     HookCallMetrics* metrics) {
   HookConfig config;
   if (!path.empty()) {
     absl::StatusOr<HookConfig> loaded = LoadHookConfigFile(path);
@@ -18,7 +18,7 @@ absl::StatusOr<std::unique_ptr<Hooks>> Hooks::Create(const std::string& path,
 
 std::unique_ptr<Hooks> Hooks::FromConfig(HookConfig config,
                                          const Schema* schema,
-                                         CallMetrics* metrics) {
+                                         HookCallMetrics* metrics) {
   std::unique_ptr<Hooks> hooks(new Hooks());
   hooks->config_ = std::make_unique<const HookConfig>(std::move(config));
   hooks->clients_ = std::make_unique<HookClients>(*hooks->config_, metrics);

@@ -33,12 +33,11 @@ class Hooks {
   // Loads `path` (empty: no hooks, everything accepted; procedures are then
   // all unknown). Fails with the loader's error. `schema` and `metrics`
   // must outlive the result.
-  static absl::StatusOr<std::unique_ptr<Hooks>> Create(const std::string& path,
-                                                       const Schema* schema,
-                                                       CallMetrics* metrics);
+  static absl::StatusOr<std::unique_ptr<Hooks>> Create(
+      const std::string& path, const Schema* schema, HookCallMetrics* metrics);
   static std::unique_ptr<Hooks> FromConfig(HookConfig config,
                                            const Schema* schema,
-                                           CallMetrics* metrics);
+                                           HookCallMetrics* metrics);
 
   const HookConfig& config() const { return *config_; }
   ChangesetValidator* validator() { return validator_.get(); }

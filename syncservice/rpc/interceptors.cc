@@ -16,47 +16,10 @@ namespace {
 using grpc::experimental::InterceptionHookPoints;
 using grpc::experimental::InterceptorBatchMethods;
 
-class ServerMetricsInterceptor : public grpc::experimental::Interceptor {
+class HookIdentityInterceptor : public grpc::experimental::Interceptor {
  public:
-  ServerMetricsInterceptor(CallMetrics* metrics, std::string method,
-                           grpc::ServerContextBase* context)
-      : metrics_(metrics), method_(std::move(method)), context_(context) {}
-
-  void Intercept(InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      start_ = absl::Now();
-      // Deadline propagation: what the caller gave us bounds what we spend
-      // downstream (ApplyChangeset passes it to the hooks).
-      VLOG(2) << "call " << method_ << " from " << context_->peer()
-              << " deadline_in="
-              << absl::FormatDuration(absl::FromChrono(context_->deadline()) -
-                                      absl::Now());
-    }
-    if (methods->QueryInterceptionHookPoint(
-            InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
-      const absl::Duration latency = absl::Now() - start_;
-      metrics_->Record(method_, status.error_code(), latency);
-      VLOG(1) << "rpc method=" << method_ << " peer=" << context_->peer()
-              << " code=" << status.error_code()
-              << " latency=" << absl::FormatDuration(latency);
-    }
-    methods->Proceed();
-  }
-
- private:
-  CallMetrics* const metrics_;
-  const std::string method_;
-  grpc::ServerContextBase* const context_;
-  absl::Time start_ = absl::Now();
-};
-
-class ClientMetricsInterceptor : public grpc::experimental::Interceptor {
- public:
-  ClientMetricsInterceptor(CallMetrics* metrics, std::string method,
-                           const std::string& hook)
-      : metrics_(metrics), method_(std::move(method)), hook_(hook) {}
+  HookIdentityInterceptor(std::string method, const std::string& hook)
+      : method_(std::move(method)), hook_(hook) {}
 
   void Intercept(InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
@@ -68,17 +31,14 @@ class ClientMetricsInterceptor : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::POST_RECV_STATUS)) {
       const grpc::Status* status = methods->GetRecvStatus();
-      const absl::Duration latency = absl::Now() - start_;
-      metrics_->Record(method_, status->error_code(), latency, hook_);
       VLOG(1) << "hook call hook=" << hook_ << " method=" << method_
               << " code=" << status->error_code()
-              << " latency=" << absl::FormatDuration(latency);
+              << " latency=" << absl::FormatDuration(absl::Now() - start_);
     }
     methods->Proceed();
   }
 
  private:
-  CallMetrics* const metrics_;
   const std::string method_;
   const std::string hook_;
   absl::Time start_ = absl::Now();
@@ -86,32 +46,10 @@ class ClientMetricsInterceptor : public grpc::experimental::Interceptor {
 
 }  // namespace
 
-void CallMetrics::Record(const std::string& method, grpc::StatusCode code,
-                         absl::Duration latency, const std::string& hook) {
-  absl::MutexLock lock(&mu_);
-  Method& m = methods_[Key(hook, method)];
-  ++m.calls;
-  if (code != grpc::StatusCode::OK) ++m.failures;
-  m.total_latency += latency;
-  m.max_latency = std::max(m.max_latency, latency);
-}
-
-std::map<CallMetrics::Key, CallMetrics::Method> CallMetrics::Snapshot() const {
-  absl::MutexLock lock(&mu_);
-  return methods_;
-}
-
 grpc::experimental::Interceptor*
-MetricsServerInterceptorFactory::CreateServerInterceptor(
-    grpc::experimental::ServerRpcInfo* info) {
-  return new ServerMetricsInterceptor(metrics_, info->method(),
-                                      info->server_context());
-}
-
-grpc::experimental::Interceptor*
-MetricsClientInterceptorFactory::CreateClientInterceptor(
+HookIdentityInterceptorFactory::CreateClientInterceptor(
     grpc::experimental::ClientRpcInfo* info) {
-  return new ClientMetricsInterceptor(metrics_, info->method(), hook_);
+  return new HookIdentityInterceptor(info->method(), hook_);
 }
 
 absl::StatusOr<std::set<std::string>> LoadTokensFile(const std::string& path) {

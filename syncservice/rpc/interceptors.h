@@ -3,12 +3,10 @@
 // Cross-cutting work on the sync service's gRPC calls, kept out of the
 // handlers:
 //
-// * CallMetrics: per-method call counts, failures and latency, shared by
-//   the server interceptor (calls into the SyncService) and the client
-//   interceptor (calls out to downstream hooks). Every finished call is
-//   logged at VLOG(1) with its method, status code and latency.
-// * MetricsServerInterceptorFactory / MetricsClientInterceptorFactory: the
-//   gRPC interceptors that feed CallMetrics.
+// * HookIdentityInterceptorFactory: on calls out to a downstream hook,
+//   tells the hook who calls (x-jetstream-hook) and logs each finished call
+//   at VLOG(1). Metrics of calls in both directions are recorded by
+//   common/metrics/grpc_metrics.h.
 // * CallAuthenticator: who may call the SyncService API, as a gRPC
 //   AuthMetadataProcessor installed on the server's TLS credentials.
 //   Callers present `authorization: Bearer <token>` with a token from the
@@ -42,8 +40,8 @@
 // is why bearer tokens require TLS (SyncServer::Start refuses
 // --auth_tokens_file without --tls_cert/--tls_key); tokens must not cross
 // the network in clear anyway, and gRPC's own call credentials refuse to.
-// The metrics interceptor below never sees a refused call (it is not
-// dispatched); CallAuthenticator::refused() counts them instead.
+// The metrics interceptor (grpc_server_*) never sees a refused call (it is
+// not dispatched); CallAuthenticator::refused() counts them instead.
 //
 // Thread-safety: all classes are thread-safe; gRPC calls them from its own
 // threads.
@@ -72,58 +70,17 @@
 
 namespace jetstream {
 
-// CallMetrics
-//
-// Counters per (hook, fully-qualified method): hook is empty for calls into
-// the SyncService ("", "/jetstream.sync.v1.SyncService/GetScope") and the
-// hook's name for calls out to it ("shapes", "/jetstream.hooks.v1.
-// ChangesetValidator/ValidateChangeset"). Record() is cheap (one mutex);
-// Snapshot() copies. Exposed by syncservice/metrics_http_server.h.
-class CallMetrics {
- public:
-  struct Method {
-    uint64_t calls = 0;
-    uint64_t failures = 0;  // finished with a non-OK status
-    absl::Duration total_latency;
-    absl::Duration max_latency;
-  };
-  using Key = std::pair<std::string, std::string>;  // {hook, method}
-
-  void Record(const std::string& method, grpc::StatusCode code,
-              absl::Duration latency, const std::string& hook = "");
-  std::map<Key, Method> Snapshot() const;
-
- private:
-  mutable absl::Mutex mu_;
-  std::map<Key, Method> methods_ ABSL_GUARDED_BY(mu_);
-};
-
-// Server side: one interceptor per call; counts and logs it when its status
-// is sent. `metrics` must outlive the server.
-class MetricsServerInterceptorFactory
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit MetricsServerInterceptorFactory(CallMetrics* metrics)
-      : metrics_(metrics) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override;
-
- private:
-  CallMetrics* const metrics_;
-};
-
-// Client side (hook channels): counts and logs each call when its status
-// arrives, tagged with the hook's name. `metrics` must outlive the channel.
-class MetricsClientInterceptorFactory
+// Client side (hook channels): adds `x-jetstream-hook: <hook>` to every
+// call and logs it when its status arrives.
+class HookIdentityInterceptorFactory
     : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  MetricsClientInterceptorFactory(CallMetrics* metrics, std::string hook)
-      : metrics_(metrics), hook_(std::move(hook)) {}
+  explicit HookIdentityInterceptorFactory(std::string hook)
+      : hook_(std::move(hook)) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo* info) override;
 
  private:
-  CallMetrics* const metrics_;
   const std::string hook_;
 };
 

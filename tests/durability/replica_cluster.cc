@@ -167,10 +167,19 @@ std::vector<int> ReplicaCluster::GatewayPorts() {
   return ports;
 }
 
+std::vector<int> ReplicaCluster::GatewayMetricsPorts() {
+  absl::MutexLock lock(&mu_);
+  std::vector<int> ports;
+  for (const auto& [g, process] : gateways_) {
+    ports.push_back(process->metrics_port());
+  }
+  return ports;
+}
+
 bool ReplicaCluster::WaitForGatewaysToSee(int replicas,
                                           absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
-  for (int port : GatewayPorts()) {
+  for (int port : GatewayMetricsPorts()) {
     const absl::Duration left = deadline - absl::Now();
     if (!WaitForGauge(port, "jetstream_gateway_sync_members", replicas, left) ||
         !WaitForGauge(port, "jetstream_gateway_sync_links_up", replicas,

@@ -80,6 +80,8 @@ class ReplicaCluster {
   void KillGateway(int g);
   // Ports of the running gateways.
   std::vector<int> GatewayPorts();
+  // Their metrics ports ("METRICS" lines), in the same order.
+  std::vector<int> GatewayMetricsPorts();
   // Waits until every running gateway has its stream up to `replicas`
   // live members (its /metrics gauges). False on timeout.
   bool WaitForGatewaysToSee(int replicas,

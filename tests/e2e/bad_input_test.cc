@@ -507,8 +507,8 @@ class ConnectionsPerAddressTest : public BadInputTest {
   // Closes `client` and waits until the gateway has let its slot go.
   void Release(std::unique_ptr<WsTestClient> client) {
     client->Drop();
-    ASSERT_TRUE(
-        WaitForGauge(gateway_->port(), "jetstream_gateway_connections", 2));
+    ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(),
+                             "jetstream_gateway_connections", 2));
   }
 };
 
@@ -517,7 +517,7 @@ TEST_F(ConnectionsPerAddressTest,
   std::unique_ptr<WsTestClient> third = ConnectWithSession();
   ASSERT_NE(third, nullptr);
   ASSERT_NO_FATAL_FAILURE(ExpectRefused());
-  EXPECT_EQ(GatewayGauge(gateway_->port(),
+  EXPECT_EQ(GatewayGauge(gateway_->metrics_port(),
                          "jetstream_gateway_connections_over_limit_total")
                 .value_or(-1),
             1);
@@ -592,10 +592,10 @@ TEST_F(AllowedOriginsTest, ABrowserFromAnotherOriginIsRefusedWith403) {
   EXPECT_EQ(
       UpgradeAnswer("https://evil.example"),
       R"(403 {"message":"Origin not allowed","type":"origin-not-allowed"})");
-  EXPECT_EQ(
-      GatewayGauge(gateway_->port(), "jetstream_gateway_origin_refused_total")
-          .value_or(-1),
-      1);
+  EXPECT_EQ(GatewayGauge(gateway_->metrics_port(),
+                         "jetstream_gateway_origin_refused_total")
+                .value_or(-1),
+            1);
   // A listed origin, in any case, is upgraded; so are the fixture's
   // clients, which send no Origin (not browsers).
   EXPECT_EQ(UpgradeAnswer("https://ADMIN.example.com"), "101 ");
@@ -723,7 +723,7 @@ TEST_F(MessageRateTest, MessagesOverTheRateAreRefusedAndTheSessionStays) {
   ASSERT_THAT(*seen, SizeIs(1));
   ASSERT_TRUE(
       observer_model_.ApplyFragmentsJson(Field((*seen)[0], "fragments")).ok());
-  EXPECT_EQ(GatewayGauge(gateway_->port(),
+  EXPECT_EQ(GatewayGauge(gateway_->metrics_port(),
                          "jetstream_gateway_messages_rate_limited_total")
                 .value_or(-1),
             refusals);
@@ -782,7 +782,7 @@ TEST_F(ByteRateTest, FramesOverTheRateAreRefusedAndNothingOfThemIsApplied) {
         observer_model_.ApplyFragmentsJson(Field((*seen)[k], "fragments"))
             .ok());
   }
-  EXPECT_EQ(GatewayGauge(gateway_->port(),
+  EXPECT_EQ(GatewayGauge(gateway_->metrics_port(),
                          "jetstream_gateway_messages_rate_limited_total")
                 .value_or(-1),
             static_cast<int64_t>(kFrames - accepted.size()));
@@ -825,7 +825,7 @@ TEST_F(ConnectionRateTest,
   }
   EXPECT_GE(admitted.size(), 2u);
   EXPECT_GE(refused, 1);
-  EXPECT_EQ(GatewayGauge(gateway_->port(),
+  EXPECT_EQ(GatewayGauge(gateway_->metrics_port(),
                          "jetstream_gateway_connections_rate_limited_total")
                 .value_or(-1),
             refused);

@@ -65,17 +65,6 @@ int WaitForHttpStatus(int port, const std::string& target, int status,
   return seen;
 }
 
-// The port of a "METRICS ip:port" line the process printed.
-int MetricsPort(const ChildProcess& process) {
-  for (const std::string& line : process.earlier_lines()) {
-    absl::string_view l = line;
-    if (!absl::ConsumePrefix(&l, "METRICS ")) continue;
-    int port = 0;
-    if (absl::SimpleAtoi(l.substr(l.rfind(':') + 1), &port)) return port;
-  }
-  return -1;
-}
-
 class DrainTest : public SystemFixture {
  protected:
   std::vector<std::string> GatewayFlags() override {
@@ -84,7 +73,7 @@ class DrainTest : public SystemFixture {
 };
 
 TEST_F(DrainTest, MetricsHaveAPortOfTheirOwn) {
-  const int metrics = MetricsPort(*gateway_);
+  const int metrics = gateway_->metrics_port();
   ASSERT_GT(metrics, 0) << "no METRICS line";
   EXPECT_EQ(HttpStatus(metrics, "/metrics"), 200);
   EXPECT_EQ(HttpStatus(metrics, "/healthz"), 200);
@@ -96,7 +85,7 @@ TEST_F(DrainTest, MetricsHaveAPortOfTheirOwn) {
 }
 
 TEST_F(DrainTest, ASigtermEndsTheSessionsSpreadOverTheDrainWindow) {
-  const int metrics = MetricsPort(*gateway_);
+  const int metrics = gateway_->metrics_port();
   ASSERT_GT(metrics, 0);
   constexpr int kSessions = 8;
   std::vector<std::unique_ptr<WsTestClient>> clients;

@@ -233,7 +233,7 @@ TEST_F(TarpitTest, AReconnectLoopIsHeldLongerAfterEachRefusal) {
   // Held 100, 200, 400, 400, 400 and 400 ms: at most one socket per hold,
   // not thousands a second.
   EXPECT_GE(elapsed, absl::Milliseconds(1900));
-  EXPECT_EQ(GatewayGauge(gateway_->port(),
+  EXPECT_EQ(GatewayGauge(gateway_->metrics_port(),
                          "jetstream_gateway_connections_tarpitted_total")
                 .value_or(-1),
             kAttempts);
@@ -250,22 +250,23 @@ TEST_F(LongTarpitTest, AHeldConnectionDelaysNobodyElseFromItsAddress) {
   std::unique_ptr<WsTestClient> refused = Connect();
   ASSERT_NE(refused, nullptr);
   ASSERT_OK(refused->SendText(kPingFirst));
-  ASSERT_TRUE(
-      WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 1));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(),
+                           "jetstream_gateway_connections_held", 1));
 
   // Held for an hour, yet a client from the same address gets its session
   // and posts.
   std::unique_ptr<WsTestClient> fresh = SessionAs("0.1.0");
   ASSERT_NE(fresh, nullptr);
   ASSERT_NO_FATAL_FAILURE(ExpectPosts(*fresh));
-  EXPECT_EQ(GatewayGauge(gateway_->port(), "jetstream_gateway_connections_held")
+  EXPECT_EQ(GatewayGauge(gateway_->metrics_port(),
+                         "jetstream_gateway_connections_held")
                 .value_or(-1),
             1);
 
   // The held client gives up: the gateway lets it go.
   refused->Drop();
-  EXPECT_TRUE(
-      WaitForGauge(gateway_->port(), "jetstream_gateway_connections_held", 0));
+  EXPECT_TRUE(WaitForGauge(gateway_->metrics_port(),
+                           "jetstream_gateway_connections_held", 0));
 }
 
 }  // namespace

@@ -140,7 +140,7 @@ TEST_F(ResumeTest, HeaderResumeFlushesMissedMessagesAtOnce) {
   ASSERT_NE(a.ws, nullptr);
   ASSERT_NE(b.ws, nullptr);
   a.ws->Drop();
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 1));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 1));
   std::vector<std::string> written = Write(b, 3, 1);
 
   auto a2 = Connect("/", {{"X-Jetstream-SessionToken", a.token}});
@@ -172,7 +172,7 @@ TEST_F(ResumeTest,
     ASSERT_NE(a.ws, nullptr);
     ASSERT_NE(b.ws, nullptr);
     a.ws->Drop();
-    ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 1));
+    ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 1));
     std::vector<std::string> written = Write(b, 2, 2);
 
     auto a2 = Connect(absl::StrCat("/?", key, "=", a.token));
@@ -185,7 +185,7 @@ TEST_F(ResumeTest,
     EXPECT_EQ(seq.last(), 5u);
     a2->Close();
     b.ws->Close();
-    ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 0));
+    ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 0));
   }
 }
 
@@ -219,7 +219,7 @@ TEST_F(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
   std::vector<std::string> written = Write(b, 1, 3);
   ASSERT_OK(Barrier(*b.ws, b.fetched.scope_index));
   a.ws->Drop();
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 1));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 1));
   // Queued while a is away.
   for (const std::string& f : Write(b, 2, 4)) written.push_back(f);
 
@@ -278,7 +278,7 @@ TEST_F(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
   EXPECT_NE(close->code, 4096);
   EXPECT_NE(close->code, 4097);
   // Its close has been processed; the new connection still works.
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 2));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 2));
   for (const std::string& f : Write(b, 2, 6)) written.push_back(f);
   Sequencer seq(2);
   a2->SetNextIndex(2);
@@ -307,7 +307,7 @@ TEST_F(ResumeTest, DroppingTheOldConnectionAfterResumeDoesNotBreakTheNewOne) {
   auto a2 = Connect("/", {{"X-Jetstream-SessionToken", a.token}});
   ASSERT_NE(a2, nullptr);
   a.ws->Drop();  // the old socket's close comes late, after the resume
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 2));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 2));
   std::vector<std::string> written = Write(b, 2, 8);
   Sequencer seq(2);
   a2->SetNextIndex(2);
@@ -322,7 +322,7 @@ TEST_F(ResumeTest, CleanCloseKeepsTheSessionResumable) {
   ASSERT_NE(a.ws, nullptr);
   ASSERT_NE(b.ws, nullptr);
   a.ws->Close();  // a WebSocket close, not the end of the session
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 1));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 1));
   std::vector<std::string> written = Write(b, 2, 20);
   auto a2 = Connect("/", {{"X-Jetstream-SessionToken", a.token}});
   ASSERT_NE(a2, nullptr);
@@ -354,7 +354,7 @@ TEST_F(ResumeTest, OnlyTheLatestOfTwoResumesStaysConnected) {
   ReadThroughBarrier(*a3, a.fetched.scope_index, seq);
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kConnections, 2));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 2));
 }
 
 class ExpiryTest : public SystemFixture {
@@ -371,7 +371,8 @@ TEST_F(ExpiryTest, DroppedSessionExpiresAndItsTokenIsRefused) {
   ASSERT_OK(token);
   ASSERT_OK(FetchState(*a, "Canvas"));
   a->Drop();
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kSessions, 0, absl::Seconds(10)));
+  ASSERT_TRUE(
+      WaitForGauge(gateway_->metrics_port(), kSessions, 0, absl::Seconds(10)));
   for (const std::string& target :
        {std::string("/"),
         absl::StrCat("/?x-jetstream-sessiontoken=", *token)}) {

@@ -90,7 +90,7 @@ TEST_F(SlowClientTest, ClientThatStopsReadingIsClosedAndOthersKeepReceiving) {
   ASSERT_NE(writer.ws, nullptr);
   ASSERT_NE(normal.ws, nullptr);
   ASSERT_NE(slow.ws, nullptr);
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kSessions, 3));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kSessions, 3));
   // From now on the slow client reads nothing. (Its receive buffer stays
   // small: TCP grows it only for a reader. Shrinking it further would make
   // Linux keep the window shut even after reading resumes, as it is below
@@ -109,13 +109,13 @@ TEST_F(SlowClientTest, ClientThatStopsReadingIsClosedAndOthersKeepReceiving) {
   }
   // Should the buffers have been larger than estimated, more of the same
   // until the slow session has ended.
-  while (GatewayGauge(gateway_->port(), kSessions).value_or(-1) != 2 &&
+  while (GatewayGauge(gateway_->metrics_port(), kSessions).value_or(-1) != 2 &&
          written < 3 * changes) {
     WriteAndCheck(writer, normal, written++, kFrame, &normal_index);
     ASSERT_FALSE(HasFatalFailure());
   }
   // The slow session has ended on its own, while it was not reading.
-  ASSERT_TRUE(WaitForGauge(gateway_->port(), kSessions, 2));
+  ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kSessions, 2));
 
   // What reached the slow client is an in-order prefix, then the close.
   uint64_t slow_index = 2;
@@ -174,7 +174,7 @@ TEST_F(SlowClientTest, ClientThatCatchesUpInTimeLosesNothing) {
   for (int i = 0; i < kChanges; ++i) {
     EXPECT_EQ(UintField((*before)[i], "index"), 3 + i);
   }
-  EXPECT_EQ(GatewayGauge(gateway_->port(), kSessions).value_or(-1), 3);
+  EXPECT_EQ(GatewayGauge(gateway_->metrics_port(), kSessions).value_or(-1), 3);
 }
 
 // A client that reads but never acknowledges: past --max_unacked_messages

@@ -20,6 +20,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
 using ::testing::SizeIs;
 namespace v1 = hooks::v1;
 
@@ -335,6 +336,50 @@ TEST_F(AccessTest, UnauthenticatedBackendCallIsRefused) {
   sync::v1::ServiceFrame frame;
   EXPECT_FALSE(stream->Read(&frame));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Tracing: every changeset a client sends gets a W3C trace at the gateway,
+// which reaches the validator as `traceparent` metadata (a span of its own
+// in that trace); a backend's ApplyChangeset continues the trace it sends.
+TEST_F(AccessTest, EveryChangesetCarriesItsTraceToTheValidator) {
+  StartSystem(absl::Substitute(R"({"hooks": [
+      {"name": "shapes", "kind": "validator", "endpoint": "$0",
+       "models": ["Shape"]}]})",
+                               hooks_.address()));
+  auto a = ConnectWithSession();
+  ASSERT_NE(a, nullptr);
+  absl::StatusOr<Fetched> fa = FetchState(*a, TestScope());
+  ASSERT_OK(fa);
+  for (int i = 0; i < 2; ++i) {
+    const std::string shape = TestUuid(5, i);
+    absl::StatusOr<uint64_t> sync = a->SendScopeSync(
+        fa->scope_index,
+        FragmentList({AddShapeFragment(shape, i, i),
+                      SetShapesFragment(fa->root_uuid, {shape})}));
+    ASSERT_OK(sync);
+    ASSERT_OK(ReadUntilReply(*a, *sync));
+  }
+  constexpr char kBackendTrace[] =
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto stub = BackendStub();
+  grpc::ClientContext context;
+  Authorize(&context, kTestToken);
+  context.AddMetadata("traceparent", kBackendTrace);
+  sync::v1::ApplyChangesetResponse response;
+  grpc::Status status = stub->ApplyChangeset(
+      &context, AddShapeRequest(fa->root_uuid, TestUuid(5, 9)), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  std::vector<std::string> traces = hooks_.validate_traceparents();
+  ASSERT_THAT(traces, SizeIs(3));
+  for (const std::string& t : traces) {
+    EXPECT_THAT(t, MatchesRegex("00-[0-9a-f]{32}-[0-9a-f]{16}-01"));
+  }
+  // One trace per changeset.
+  EXPECT_NE(traces[0].substr(3, 32), traces[1].substr(3, 32));
+  // The backend's trace, in a span of the sync service's own.
+  EXPECT_EQ(traces[2].substr(0, 36), std::string(kBackendTrace).substr(0, 36));
+  EXPECT_NE(traces[2], kBackendTrace);
 }
 
 // Deadline propagation: a backend's ApplyChangeset deadline bounds the

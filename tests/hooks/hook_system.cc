@@ -25,9 +25,9 @@ void HookSystemTest::TearDown() {
   sync_service_.reset();
 }
 
-void HookSystemTest::StartSystem(
-    const std::string& hooks_json,
-    const std::vector<std::string>& gateway_flags) {
+void HookSystemTest::StartSystem(const std::string& hooks_json,
+                                 const std::vector<std::string>& gateway_flags,
+                                 const std::vector<std::string>& sync_flags) {
   absl::StatusOr<TestPki> pki = MakeTestPki(TestTmpDir("pki"));
   ASSERT_OK(pki);
   pki_ = *std::move(pki);
@@ -45,6 +45,7 @@ void HookSystemTest::StartSystem(
   if (!hooks_json.empty()) {
     flags.push_back("--hooks=" + WriteTempFile("hooks.json", hooks_json));
   }
+  flags.insert(flags.end(), sync_flags.begin(), sync_flags.end());
   auto sync = ChildProcess::StartListening("syncservice/syncservice", flags);
   ASSERT_OK(sync);
   sync_service_ = *std::move(sync);

@@ -37,9 +37,11 @@ class HookSystemTest : public ::testing::Test {
   void TearDown() override;
 
   // Starts both binaries with `hooks_json` as the hooks file ("" for none)
-  // and `gateway_flags` added to the gateway's.
+  // and `gateway_flags` / `sync_flags` added to the gateway's / the sync
+  // service's (a later flag wins: "--store=sqlite:..." replaces memory).
   void StartSystem(const std::string& hooks_json,
-                   const std::vector<std::string>& gateway_flags = {});
+                   const std::vector<std::string>& gateway_flags = {},
+                   const std::vector<std::string>& sync_flags = {});
 
   // A connected client with a session whose params are `params`.
   std::unique_ptr<WsTestClient> Connect(

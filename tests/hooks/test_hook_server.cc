@@ -49,6 +49,11 @@ class TestHookServer::Impl final : public v1::SessionAuthorizer::Service,
       absl::MutexLock lock(&mu_);
       validates_.push_back(*request);
       validate_deadlines_.push_back(absl::FromChrono(context->deadline()));
+      auto trace = context->client_metadata().find("traceparent");
+      validate_traceparents_.push_back(
+          trace == context->client_metadata().end()
+              ? std::string()
+              : std::string(trace->second.data(), trace->second.size()));
       h = validate_;
     }
     return h(*request, response);
@@ -96,6 +101,7 @@ class TestHookServer::Impl final : public v1::SessionAuthorizer::Service,
   std::vector<v1::AuthorizeScopeRequest> scopes_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ValidateChangesetRequest> validates_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> validate_deadlines_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> validate_traceparents_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::RunProcedureRequest> procedures_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -173,6 +179,11 @@ std::string UnusedAddress() {
 std::vector<absl::Time> TestHookServer::validate_deadlines() const {
   absl::MutexLock lock(&impl_->mu_);
   return impl_->validate_deadlines_;
+}
+
+std::vector<std::string> TestHookServer::validate_traceparents() const {
+  absl::MutexLock lock(&impl_->mu_);
+  return impl_->validate_traceparents_;
 }
 
 }  // namespace jetstream::testing

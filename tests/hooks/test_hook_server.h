@@ -59,6 +59,9 @@ class TestHookServer {
   // The deadline each ValidateChangeset call arrived with (InfiniteFuture
   // for none), in arrival order.
   std::vector<absl::Time> validate_deadlines() const;
+  // The `traceparent` metadata of each ValidateChangeset call ("" for
+  // none), in arrival order.
+  std::vector<std::string> validate_traceparents() const;
 
  private:
   class Impl;

@@ -122,4 +122,16 @@ ChildProcess::~ChildProcess() {
   if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 
+int ChildProcess::metrics_port() const {
+  for (const std::string& line : earlier_lines_) {
+    absl::string_view rest = line;
+    if (!absl::ConsumePrefix(&rest, "METRICS ")) continue;
+    int port = 0;
+    if (absl::SimpleAtoi(rest.substr(rest.rfind(':') + 1), &port)) {
+      return port;
+    }
+  }
+  return -1;
+}
+
 }  // namespace jetstream::testing

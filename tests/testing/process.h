@@ -35,6 +35,9 @@ class ChildProcess {
     return earlier_lines_;
   }
   int port() const { return port_; }
+  // The port of the "METRICS ip:port" line printed before LISTENING, or
+  // -1 if there was none.
+  int metrics_port() const;
   pid_t pid() const { return pid_; }
 
   // Sends `signal` and waits for the exit; returns the wait status.

@@ -1,0 +1,99 @@
+// File: gateway/core/gateway_metrics.cc
+
+#include "gateway/core/gateway_metrics.h"
+
+#include <algorithm>
+#include <string>
+
+#include "common/metrics/metrics_registry.h"
+
+namespace jetstream::gateway {
+namespace {
+
+prometheus::Counter& Counter(prometheus::Registry& registry, const char* name,
+                             const char* help) {
+  return prometheus::BuildCounter()
+      .Name(name)
+      .Help(help)
+      .Register(registry)
+      .Add({});
+}
+
+prometheus::Family<prometheus::Counter>& Counters(
+    prometheus::Registry& registry, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+prometheus::Histogram& Latency(prometheus::Registry& registry, const char* name,
+                               const char* help) {
+  return prometheus::BuildHistogram()
+      .Name(name)
+      .Help(help)
+      .Register(registry)
+      .Add({}, LatencyBuckets());
+}
+
+}  // namespace
+
+GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
+    : sessions_started_(Counter(registry,
+                                "jetstream_gateway_sessions_started_total",
+                                "Sessions created.")),
+      sessions_ended_(Counter(registry,
+                              "jetstream_gateway_sessions_ended_total",
+                              "Sessions ended (closed, expired, overflowed).")),
+      received_(Counters(registry, "jetstream_gateway_messages_received_total",
+                         "Client messages by type (invalid: unparseable).")),
+      sent_(Counters(registry, "jetstream_gateway_messages_sent_total",
+                     "Messages sent to clients by type.")),
+      bytes_received_(Counter(registry,
+                              "jetstream_gateway_received_bytes_total",
+                              "WebSocket payload bytes read.")),
+      bytes_sent_(Counter(registry, "jetstream_gateway_sent_bytes_total",
+                          "WebSocket payload bytes queued for writing.")),
+      closes_(Counters(registry, "jetstream_gateway_closes_total",
+                       "WebSocket connections ended, by close code.")),
+      overflows_(Counter(registry,
+                         "jetstream_gateway_write_queue_overflows_total",
+                         "Sessions ended with 4097 write-queue-overflow.")),
+      resends_(Counter(registry, "jetstream_gateway_resends_total",
+                       "Messages resent after a resume or a Ping that asked "
+                       "for missing ones.")),
+      changeset_(Latency(registry, "jetstream_gateway_changeset_seconds",
+                         "A ScopeSync from its frame read to its reply.")),
+      delivery_lag_(Latency(
+          registry, "jetstream_gateway_delivery_lag_seconds",
+          "A commit from its apply at the sync service to its fan-out to "
+          "this gateway's sessions.")),
+      grpc_client_(registry, GrpcMetrics::kClient) {}
+
+void GatewayMetrics::SessionStarted() { sessions_started_.Increment(); }
+void GatewayMetrics::SessionEnded() { sessions_ended_.Increment(); }
+void GatewayMetrics::MessageReceived(absl::string_view type) {
+  received_.Add({{"type", std::string(type)}}).Increment();
+}
+void GatewayMetrics::MessageSent(absl::string_view type) {
+  sent_.Add({{"type", std::string(type)}}).Increment();
+}
+void GatewayMetrics::BytesReceived(size_t bytes) {
+  bytes_received_.Increment(static_cast<double>(bytes));
+}
+void GatewayMetrics::BytesSent(size_t bytes) {
+  bytes_sent_.Increment(static_cast<double>(bytes));
+}
+void GatewayMetrics::Closed(uint16_t code) {
+  closes_.Add({{"code", std::to_string(code)}}).Increment();
+}
+void GatewayMetrics::WriteQueueOverflow() { overflows_.Increment(); }
+void GatewayMetrics::Resent(size_t messages) {
+  resends_.Increment(static_cast<double>(messages));
+}
+void GatewayMetrics::ObserveChangeset(absl::Duration took) {
+  changeset_.Observe(absl::ToDoubleSeconds(took));
+}
+void GatewayMetrics::ObserveDeliveryLag(absl::Duration lag) {
+  delivery_lag_.Observe(
+      absl::ToDoubleSeconds(std::max(lag, absl::ZeroDuration())));
+}
+
+}  // namespace jetstream::gateway
