@@ -37,6 +37,9 @@ PACKAGES=(
   # cgroups), mmdebstrap for the Debian base image. systemd-analyze checks
   # the systemd units (deploy/test).
   podman runc mmdebstrap systemd
+  # promtool (Debian's prometheus package) checks and unit-tests the
+  # alerting rules (deploy/prometheus, deploy/test).
+  prometheus
 )
 if ((build_only)); then PACKAGES=("${BUILD_PACKAGES[@]}"); fi
 
