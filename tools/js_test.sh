@@ -46,8 +46,8 @@ run_node clients/js ${JS_TESTS:-test/ browser-test/}
 if [[ -z "${JS_TESTS:-}" ]]; then
   run_node examples/validator-node test/
   # The deployment files: Kubernetes overlays rendered and validated
-  # offline, systemd units verified.
-  run_node deploy/test kubernetes.test.js systemd.test.js
+  # offline, systemd units verified, monitoring rules and dashboard checked.
+  run_node deploy/test kubernetes.test.js monitoring.test.js systemd.test.js
 fi
 
 echo "${passed} passed, ${failed} failed"

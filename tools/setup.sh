@@ -40,8 +40,9 @@ PACKAGES=(
   # cgroups), mmdebstrap for the Debian base image. systemd-analyze checks
   # the systemd units (deploy/test).
   podman runc mmdebstrap systemd
-  # promtool checks the metrics both processes export and the alert rules
-  # (tests/hooks:observability_test, deploy/test).
+  # promtool (Debian's prometheus package) checks the metrics both
+  # processes export (tests/hooks:observability_test) and checks and
+  # unit-tests the alerting rules (deploy/prometheus, deploy/test).
   prometheus
 )
 if ((build_only)); then PACKAGES=("${BUILD_PACKAGES[@]}"); fi
