@@ -101,12 +101,22 @@ ABSL_FLAG(absl::Duration, drain_window, absl::Seconds(10),
           "On SIGTERM: readiness off, no new connections, sessions ended "
           "(4097) spread over this window, then exit.");
 ABSL_FLAG(int, verbosity, 0, "Log verbosity: 1 logs every message.");
+ABSL_FLAG(std::string, log_format, "text",
+          "text: one line per event with key=value fields; json: one JSON "
+          "object per line, the fields as members.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Jetstream gateway: WebSocket clients in, sync service over gRPC out.");
   absl::ParseCommandLine(argc, argv);
-  jetstream::InitLogging(argv[0], absl::GetFlag(FLAGS_verbosity));
+  absl::StatusOr<jetstream::LogFormat> log_format =
+      jetstream::ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) {
+    std::fprintf(stderr, "gateway: --log_format: %s\n",
+                 std::string(log_format.status().message()).c_str());
+    return 2;
+  }
+  jetstream::InitLogging(argv[0], absl::GetFlag(FLAGS_verbosity), *log_format);
   // Debian's Abseil checks every lock for deadlock cycles, gRPC's included;
   // that costs ~10% of the CPU under load (docs/profiling.md).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -7,6 +7,7 @@
 //   bazel-bin/syncservice/syncservice --listen=127.0.0.1:0 --v=1
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -37,6 +38,9 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:0",
           "the default, a free loopback port, is printed as "
           "\"METRICS ip:port\" and logged; give a fixed one "
           "(0.0.0.0:9464) for a scraper; empty: none");
+ABSL_FLAG(std::string, log_format, "text",
+          "text: one line per event with key=value fields; json: one JSON "
+          "object per line, the fields as members.");
 ABSL_FLAG(int, metrics_top_scopes, 10,
           "Per-scope metrics (jetstream_sync_scope_version, _watchers) for "
           "this many scopes, those with the most watchers; 0: none.");
@@ -90,6 +94,13 @@ int main(int argc, char** argv) {
   options.advertise_address = absl::GetFlag(FLAGS_advertise_address);
   options.lease_ttl = absl::GetFlag(FLAGS_lease_ttl);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
-  return jetstream::RunSyncServer(argv[0], absl::GetFlag(FLAGS_v),
+  absl::StatusOr<jetstream::LogFormat> log_format =
+      jetstream::ParseLogFormat(absl::GetFlag(FLAGS_log_format));
+  if (!log_format.ok()) {
+    std::fprintf(stderr, "syncservice: --log_format: %s\n",
+                 std::string(log_format.status().message()).c_str());
+    return 2;
+  }
+  return jetstream::RunSyncServer(argv[0], absl::GetFlag(FLAGS_v), *log_format,
                                   std::move(options));
 }

@@ -432,8 +432,9 @@ void SyncServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(absl::ToChronoTime(deadline));
 }
 
-int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options) {
-  InitLogging(argv0, verbosity);
+int RunSyncServer(const char* argv0, int verbosity, LogFormat log_format,
+                  SyncServerOptions options) {
+  InitLogging(argv0, verbosity, log_format);
   // Debian's Abseil checks every lock for deadlock cycles, gRPC's included;
   // that costs ~10% of the CPU under load (docs/profiling.md).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/grpc_link.h"
+#include "common/log_format.h"
 #include "common/metrics/grpc_metrics.h"
 #include "common/metrics/metrics_registry.h"
 #include "syncservice/cluster/cluster.h"
@@ -214,7 +215,8 @@ class SyncServer {
 // configuration is bad or the address cannot be bound. Must be called from
 // main() before any other thread exists (it blocks the signals for every
 // thread it starts).
-int RunSyncServer(const char* argv0, int verbosity, SyncServerOptions options);
+int RunSyncServer(const char* argv0, int verbosity, LogFormat log_format,
+                  SyncServerOptions options);
 
 }  // namespace jetstream
 

@@ -284,9 +284,9 @@ void Session::HandleScopeFetch(const ClientMessage& message) {
         self->Enqueue(index,
                       EncodeScopeFetchReply(index, reply_to, scope_index));
         self->SendScopeState(scope_index, result->snapshot());
-        LOG(INFO) << "session " << self->id_ << " fetched scope '" << name
-                  << "' at version " << result->snapshot().version()
-                  << " as scopeIndex " << scope_index;
+        VLOG(1) << "session " << self->id_ << " fetched scope '" << name
+                << "' at version " << result->snapshot().version()
+                << " as scopeIndex " << scope_index;
       });
 }
 
