@@ -128,5 +128,6 @@ echo "build_image: $engine build --target $target -t $tag" >&2
 # Host networking: the RUN steps fetch packages from Debian's archive.
 "$engine" build --network=host --target "$target" \
   --build-arg "BASE_IMAGE=$base" \
+  --build-arg "JETSTREAM_COMMIT=$(git -C "$root_dir" rev-parse HEAD 2>/dev/null || echo unknown)" \
   -f "$context/deploy/Containerfile" -t "$tag" "$context" >&2
 echo "$tag"

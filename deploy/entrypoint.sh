@@ -22,6 +22,7 @@ case "$command" in
     exec /usr/local/bin/jetstream-gateway \
       --listen_address=0.0.0.0 \
       --port=3000 \
+      --metrics_listen=0.0.0.0:9465 \
       "$@"
     ;;
   *)

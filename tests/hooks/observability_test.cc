@@ -155,15 +155,18 @@ PromtoolResult PromtoolCheck(const std::string& text, const std::string& tag) {
   return result;
 }
 
-// The metric names of one table of docs/metrics.md (the section headed
+// The metric names of one table of a markdown file (the section headed
 // `heading`, first column, in backticks).
-std::vector<std::string> DocumentedMetrics(const std::string& heading) {
+std::vector<std::string> DocumentedMetrics(
+    const std::string& heading, const std::string& file = "docs/metrics.md",
+    const std::string& level = "## ") {
   std::vector<std::string> names;
   bool in_section = false;
   for (absl::string_view line :
-       absl::StrSplit(ReadTextFile(Runfile("docs/metrics.md")), '\n')) {
-    if (absl::StartsWith(line, "## ")) {
-      in_section = line.substr(3) == heading;
+       absl::StrSplit(ReadTextFile(Runfile(file)), '\n')) {
+    if (absl::StartsWith(line, "#")) {
+      in_section =
+          absl::StartsWith(line, level) && line.substr(level.size()) == heading;
       continue;
     }
     if (!in_section || !absl::ConsumePrefix(&line, "| `")) continue;
@@ -409,6 +412,16 @@ TEST_F(ObservabilityTest, EveryDocumentedMetricIsExported) {
   }
   for (const std::string& name : sync_only) {
     EXPECT_TRUE(exported(sync_service, name)) << "sync lacks " << name;
+  }
+}
+
+// The README's tables (its front door for operators) list the same
+// metrics as docs/metrics.md, which the dashboard and rules tests read.
+TEST(MetricsDocsTest, ReadmeListsTheSameMetrics) {
+  for (const char* heading : {"Both processes", "Gateway", "Sync service"}) {
+    std::vector<std::string> doc = DocumentedMetrics(heading);
+    EXPECT_GT(doc.size(), 5u) << heading;
+    EXPECT_EQ(DocumentedMetrics(heading, "README.md", "### "), doc) << heading;
   }
 }
 
