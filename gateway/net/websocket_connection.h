@@ -5,9 +5,12 @@
 // parallel across connections; with one event-loop thread every connection
 // shares the hub's strand), and hands the parsed messages to the
 // protocol layer (ConnectionEvents: the SessionManager). Writes go through a
-// bounded queue with one async_write in flight; a client that does not read
-// fast enough overflows it and its session is ended with close code 4097 and
-// a clear reason, so it never stalls anybody else.
+// bounded queue with one async_write in flight. While it is in flight, the
+// frames sent meanwhile coalesce into the one frame waiting behind it (up
+// to 1 MiB), so a busy socket gets one system call for many hub turns'
+// messages, in order. A client that does not read fast enough overflows
+// the queue and its session is ended with close code 4097 and a clear
+// reason, so it never stalls anybody else.
 //
 // The class is a template over the stream under the WebSocket layer: the
 // gateway uses a TCP socket on the connection's strand (WebSocketConnection,

@@ -21,6 +21,10 @@
 namespace jetstream::gateway {
 namespace websocket_internal {
 
+// A frame waiting behind the one being written takes in later frames up to
+// this size; past it, the next frame waits on its own.
+inline constexpr size_t kMaxCoalescedFrameBytes = size_t{1} << 20;
+
 // A view of a buffer array as a ConstBufferSequence. Beast copies the
 // sequence into its write operation; copying this copies two words, where a
 // std::vector would be copied element by element into a new allocation.
@@ -162,8 +166,19 @@ void BasicWebSocketConnection<NextLayer>::Send(ServerFrame frame) {
                                              frame =
                                                  std::move(frame)]() mutable {
     if (self->closing_ || self->finished_) return;
-    self->queued_bytes_ += frame.size();
-    self->queue_.push_back(std::move(frame));
+    if (self->writing_ && self->queue_.size() >= 2 &&
+        self->queue_.back().size() + frame.size() <=
+            websocket_internal::kMaxCoalescedFrameBytes) {
+      // The socket is busy: the frame joins the one waiting for it, so one
+      // write carries both (the front frame is being written: untouched).
+      ServerFrame& waiting = self->queue_.back();
+      const size_t before = waiting.size();
+      waiting.Append(std::move(frame));
+      self->queued_bytes_ += waiting.size() - before;
+    } else {
+      self->queued_bytes_ += frame.size();
+      self->queue_.push_back(std::move(frame));
+    }
     if (self->queued_bytes_ > self->options_.max_write_queue_bytes) {
       LOG(WARNING) << "connection " << self->peer_ << ": write queue over "
                    << self->options_.max_write_queue_bytes

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "boost/asio/io_context.hpp"
 #include "boost/beast/_experimental/test/stream.hpp"
 #include "boost/beast/core.hpp"
@@ -54,12 +55,14 @@ class RecordedEvents : public ConnectionEvents {
   }
   void OnWriteQueueOverflow(ConnectionPtr) override { ++overflows; }
   void OnConnectionClosed(ConnectionPtr) override { ++closed; }
+  void OnCloseCode(uint16_t code) override { close_codes.push_back(code); }
 
   int opened = 0;
   int overflows = 0;
   int closed = 0;
   ConnectionParams params;
   ConnectionPtr connection;
+  std::vector<uint16_t> close_codes;
   std::vector<size_t> bytes;
   std::vector<uint64_t> indexes;
   std::vector<absl::Status> errors;
@@ -215,6 +218,38 @@ TEST_F(WebSocketConnectionTest, FramesLeaveInOrderAndTheCloseComesAfterThem) {
   EXPECT_EQ(events_.overflows, 0);
 }
 
+TEST_F(WebSocketConnectionTest, FramesSentDuringAWriteCoalesceBehindIt) {
+  Open();
+  // In one turn: the first goes out at once; the others wait for it, as
+  // one frame, their messages in order.
+  for (int n = 1; n <= 5; ++n) {
+    connection_->Send(Frame(absl::StrCat(R"({"n":)", n, "}")));
+  }
+  connection_->Close(1000, "done");
+  EXPECT_THAT(ReadAll(), ElementsAre(R"([{"n":1}])",
+                                     R"([{"n":2},{"n":3},{"n":4},{"n":5}])"));
+  EXPECT_THAT(events_.close_codes, ElementsAre(1000));
+}
+
+TEST_F(WebSocketConnectionTest, CoalescingKeepsTheQueueBoundExact) {
+  // Frames of 9 bytes (["abcde"]); merged, each adds 8 (its comma replaces
+  // a bracket pair). Ten in one turn: 1 in flight and 1 waiting with the
+  // other nine, 9 + (9 + 8 * 8) = 82 bytes queued, under 90; and again and
+  // again, once they are written (no count left behind).
+  options_.max_write_queue_bytes = 90;
+  Open();
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 10; ++i) connection_->Send(Frame("\"abcde\""));
+    Settle();
+    ASSERT_EQ(events_.overflows, 0) << "round " << round;
+  }
+  // Twelve in one turn pass it: 9 + (9 + 10 * 8) = 98.
+  for (int i = 0; i < 12; ++i) connection_->Send(Frame("\"abcde\""));
+  ReadAll();
+  EXPECT_EQ(events_.overflows, 1);
+  EXPECT_EQ(client_->reason().code, kCloseClosedConnection);
+}
+
 TEST_F(WebSocketConnectionTest, AClientThatDoesNotReadOverflowsAndGets4097) {
   options_.max_write_queue_bytes = 100;
   Open();
@@ -241,6 +276,7 @@ TEST_F(WebSocketConnectionTest, AMessageOverTheLimitClosesWith1009) {
   EXPECT_EQ(client_->reason().code, websocket::close_code::too_big);
   EXPECT_THAT(Reason(), HasSubstr("message-too-big"));
   EXPECT_EQ(events_.closed, 1);
+  EXPECT_THAT(events_.close_codes, ElementsAre(1009));
 }
 
 TEST_F(WebSocketConnectionTest, AStreamFailingAtAnyOperationEndsCleanly) {

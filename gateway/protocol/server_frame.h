@@ -110,6 +110,12 @@ class ServerFrame {
   }
 
   void Add(ServerMessage message) { messages_.push_back(std::move(message)); }
+  // Appends `other`'s messages after this frame's, in order (coalescing:
+  // one frame, one write, for several hub turns' messages).
+  void Append(ServerFrame&& other) {
+    for (ServerMessage& m : other.messages_) messages_.push_back(std::move(m));
+    other.messages_.clear();
+  }
   void clear() { messages_.clear(); }
   bool empty() const { return messages_.empty(); }
   size_t message_count() const { return messages_.size(); }
