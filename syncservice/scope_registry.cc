@@ -394,6 +394,10 @@ void ScopeRegistry::Serve(const std::string& name, uint64_t generation,
         // HandOffAll() began while it loaded.
         std::optional<Member> to = options_.cluster->members().Preferred(name);
         HandOff(name, to.has_value() ? &*to : nullptr);
+      } else if (e.recheck_placement) {
+        // The members changed while the waiters were handed the host.
+        e.recheck_placement = false;
+        HandOffIfMisplaced(name, options_.cluster->members());
       }
       return;
     }
@@ -421,7 +425,13 @@ void ScopeRegistry::HandOff(const std::string& name, const Member* to) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
   Entry& e = *it->second;
-  if (e.state != Entry::State::kServing || e.handing_to_waiters) return;
+  if (e.state != Entry::State::kServing) return;
+  if (e.handing_to_waiters) {
+    // Not before the waiters have the host (Serve() checks again then), so
+    // no request overtakes an earlier one; a membership change is not lost.
+    e.recheck_placement = true;
+    return;
+  }
   e.state = Entry::State::kLeaving;
   e.leaving_to = to != nullptr ? *to : Member{};
   LOG(INFO) << "scope " << name << " hands off to "
@@ -476,8 +486,6 @@ void ScopeRegistry::Rebalance(const MemberView& view) {
 
 void ScopeRegistry::HandOffMisplaced(const MemberView& view,
                                      absl::Duration min_tenure) {
-  const std::string self = options_.cluster->self().id;
-  const bool member = view.Contains(self);
   const absl::Time now = absl::Now();
   std::vector<std::string> names;
   for (const auto& [name, entry] : entries_) {
@@ -486,13 +494,17 @@ void ScopeRegistry::HandOffMisplaced(const MemberView& view,
       names.push_back(name);
     }
   }
-  for (const std::string& name : names) {
-    std::optional<Member> preferred = view.Preferred(name);
-    if (preferred.has_value() && preferred->id != self) {
-      HandOff(name, &*preferred);
-    } else if (!preferred.has_value() && !member) {
-      HandOff(name, nullptr);  // leaving, and nobody else is there
-    }
+  for (const std::string& name : names) HandOffIfMisplaced(name, view);
+}
+
+void ScopeRegistry::HandOffIfMisplaced(const std::string& name,
+                                       const MemberView& view) {
+  const std::string self = options_.cluster->self().id;
+  std::optional<Member> preferred = view.Preferred(name);
+  if (preferred.has_value() && preferred->id != self) {
+    HandOff(name, &*preferred);
+  } else if (!preferred.has_value() && !view.Contains(self)) {
+    HandOff(name, nullptr);  // leaving, and nobody else is there
   }
 }
 

@@ -215,6 +215,9 @@ class ScopeRegistry : public Cluster::Listener {
     // while the loaded host was being handed to the first ones.
     std::deque<Waiter> waiters;
     bool handing_to_waiters = false;
+    // A handoff was asked for while the host was being handed to waiters:
+    // the placement is checked again once they have it.
+    bool recheck_placement = false;
     // When the first waiter of a lease wait gives up.
     absl::Time wait_deadline = absl::InfiniteFuture();
     Member leaving_to;  // kLeaving: where the scope goes (empty id: anywhere)
@@ -223,6 +226,10 @@ class ScopeRegistry : public Cluster::Listener {
 
   ScopeRegistry(std::shared_ptr<const Schema> schema, ScopeConfig config,
                 ScopeRegistryOptions options);
+  // Hands `name` off if `view` prefers another member for it (or, this
+  // replica leaving, nobody).
+  void HandOffIfMisplaced(const std::string& name, const MemberView& view)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The object spec and description of a scope name, or null (no such
   // scope).

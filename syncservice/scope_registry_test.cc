@@ -415,6 +415,33 @@ TEST(ScopeRegistryLeaseTest, AScopeThatNowPrefersAnotherMemberIsHandedOff) {
   EXPECT_EQ(*after.redirect, kOther);
 }
 
+// A membership change that arrives while the loaded host is being handed
+// to its waiters (here: from the waiter's own callback) is not lost: the
+// handoff follows as soon as they have it.
+TEST(ScopeRegistryLeaseTest, AMembersChangeDuringTheFirstAnswerStillHandsOff) {
+  Clustered c;
+  c.cluster.SetMembers({kMe});
+  const std::string scope = ScopePreferring(kOther.id);
+  absl::Notification answered;
+  ScopeLookup found;
+  c.registry->Acquire(scope, RoutingHints{}, [&](ScopeLookup l) {
+    found = std::move(l);
+    c.cluster.SetMembers({kMe, kOther});
+    c.registry->OnMembersChanged(c.cluster.members());
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  ASSERT_NE(found.host, nullptr);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (c.cluster.released().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));  // the handoff runs on a worker
+  }
+  EXPECT_THAT(c.cluster.released(), ::testing::ElementsAre(scope));
+  ScopeLookup after = AcquireAndWait(*c.registry, scope);
+  ASSERT_TRUE(after.redirect.has_value());
+  EXPECT_EQ(*after.redirect, kOther);
+}
+
 }  // namespace loading
 
 }  // namespace
