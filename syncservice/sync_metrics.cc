@@ -5,45 +5,25 @@
 #include "common/metrics/metrics_registry.h"
 
 namespace jetstream {
-namespace {
-
-prometheus::Histogram& Histogram(
-    prometheus::Registry& registry, const char* name, const char* help,
-    const prometheus::Histogram::BucketBoundaries& buckets) {
-  return prometheus::BuildHistogram()
-      .Name(name)
-      .Help(help)
-      .Register(registry)
-      .Add({}, buckets);
-}
-
-prometheus::Counter& Counter(prometheus::Registry& registry, const char* name,
-                             const char* help) {
-  return prometheus::BuildCounter()
-      .Name(name)
-      .Help(help)
-      .Register(registry)
-      .Add({});
-}
-
-}  // namespace
 
 SyncMetrics::SyncMetrics(prometheus::Registry& registry)
-    : batch_size_(Histogram(registry, "jetstream_sync_commit_batch_size",
-                            "Writes per group-commit transaction.",
-                            CountBuckets())),
-      store_write_(Histogram(registry, "jetstream_sync_store_write_seconds",
-                             "One group-commit transaction, fsync included.",
-                             LatencyBuckets())),
-      store_errors_(Counter(registry, "jetstream_sync_store_errors_total",
-                            "Store transactions or reads that failed.")),
-      scope_load_(Histogram(registry, "jetstream_sync_scope_load_seconds",
-                            "Loading a scope from the store or configuration.",
-                            LatencyBuckets())),
-      leases_acquired_(Counter(registry, "jetstream_sync_leases_acquired_total",
-                               "Scope leases taken by this replica.")),
-      leases_lost_(Counter(registry, "jetstream_sync_leases_lost_total",
-                           "Scope leases lost (expired or taken over).")) {
+    : batch_size_(NewHistogram(registry, "jetstream_sync_commit_batch_size",
+                               "Writes per group-commit transaction.",
+                               CountBuckets())),
+      store_write_(NewHistogram(registry, "jetstream_sync_store_write_seconds",
+                                "One group-commit transaction, fsync included.",
+                                LatencyBuckets())),
+      store_errors_(NewCounter(registry, "jetstream_sync_store_errors_total",
+                               "Store transactions or reads that failed.")),
+      scope_load_(
+          NewHistogram(registry, "jetstream_sync_scope_load_seconds",
+                       "Loading a scope from the store or configuration.",
+                       LatencyBuckets())),
+      leases_acquired_(NewCounter(registry,
+                                  "jetstream_sync_leases_acquired_total",
+                                  "Scope leases taken by this replica.")),
+      leases_lost_(NewCounter(registry, "jetstream_sync_leases_lost_total",
+                              "Scope leases lost (expired or taken over).")) {
   auto& stages = prometheus::BuildHistogram()
                      .Name("jetstream_sync_commit_stage_seconds")
                      .Help("Time a changeset spends in each commit stage.")

@@ -25,6 +25,27 @@ const prometheus::Histogram::BucketBoundaries& CountBuckets() {
   return *kBuckets;
 }
 
+prometheus::Counter& NewCounter(prometheus::Registry& registry,
+                                const std::string& name,
+                                const std::string& help) {
+  return prometheus::BuildCounter()
+      .Name(name)
+      .Help(help)
+      .Register(registry)
+      .Add({});
+}
+
+prometheus::Histogram& NewHistogram(
+    prometheus::Registry& registry, const std::string& name,
+    const std::string& help,
+    const prometheus::Histogram::BucketBoundaries& buckets) {
+  return prometheus::BuildHistogram()
+      .Name(name)
+      .Help(help)
+      .Register(registry)
+      .Add({}, buckets);
+}
+
 namespace {
 
 prometheus::MetricFamily Family(std::string name, std::string help,

@@ -24,6 +24,7 @@
 #ifndef JETSTREAM_COMMON_METRICS_METRICS_REGISTRY_H_
 #define JETSTREAM_COMMON_METRICS_METRICS_REGISTRY_H_
 
+#include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
@@ -46,6 +47,16 @@ namespace jetstream {
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets();
 // Buckets of counts per operation (a batch's writes): 1, 2, 4, ... 4096.
 const prometheus::Histogram::BucketBoundaries& CountBuckets();
+
+// Registers a family of one unlabelled series in `registry` and returns the
+// series (it lives as long as the registry).
+prometheus::Counter& NewCounter(prometheus::Registry& registry,
+                                const std::string& name,
+                                const std::string& help);
+prometheus::Histogram& NewHistogram(
+    prometheus::Registry& registry, const std::string& name,
+    const std::string& help,
+    const prometheus::Histogram::BucketBoundaries& buckets);
 
 // One labelled value of a collected family.
 struct LabelledValue {

@@ -23,7 +23,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/metrics/grpc_metrics.h"
@@ -57,8 +59,18 @@ class GatewayMetrics {
  private:
   prometheus::Counter& sessions_started_;
   prometheus::Counter& sessions_ended_;
+  // The series of one type label: looked up in `cached` (built in the
+  // constructor for every type the protocol has, read-only after), else
+  // added to `family` (a mutex and a label map: rare).
+  static prometheus::Counter& OfType(
+      prometheus::Family<prometheus::Counter>& family,
+      const absl::flat_hash_map<std::string, prometheus::Counter*>& cached,
+      absl::string_view type);
+
   prometheus::Family<prometheus::Counter>& received_;
   prometheus::Family<prometheus::Counter>& sent_;
+  absl::flat_hash_map<std::string, prometheus::Counter*> received_by_type_;
+  absl::flat_hash_map<std::string, prometheus::Counter*> sent_by_type_;
   prometheus::Counter& bytes_received_;
   prometheus::Counter& bytes_sent_;
   prometheus::Family<prometheus::Counter>& closes_;

@@ -189,6 +189,16 @@ class ObservabilityTest : public HookSystemTest {
     ASSERT_GT(gateway_->metrics_port(), 0) << "gateway: no METRICS line";
     ASSERT_GT(sync_service_->metrics_port(), 0) << "sync: no METRICS line";
   }
+  // One ListScopes call with the token, which must succeed.
+  void ListScopesAsBackend() {
+    grpc::ClientContext context;
+    Authorize(&context, kTestToken);
+    sync::v1::ListScopesResponse scopes;
+    ASSERT_TRUE(
+        BackendStub()
+            ->ListScopes(&context, sync::v1::ListScopesRequest(), &scopes)
+            .ok());
+  }
   Scrape ScrapeOf(const ChildProcess& process) {
     HttpResult r = HttpGet(process.metrics_port(), "/metrics");
     EXPECT_EQ(r.status, 200u);
@@ -229,14 +239,7 @@ TEST_F(ObservabilityTest, ScrapesPassPromtoolAndCountTheWorkDone) {
 
   // Backend calls: a listing, a GetScope that fails, one without a token.
   auto stub = BackendStub();
-  {
-    grpc::ClientContext context;
-    Authorize(&context, kTestToken);
-    sync::v1::ListScopesResponse scopes;
-    ASSERT_TRUE(
-        stub->ListScopes(&context, sync::v1::ListScopesRequest(), &scopes)
-            .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(ListScopesAsBackend());
   {
     grpc::ClientContext context;
     Authorize(&context, kTestToken);
@@ -371,16 +374,8 @@ TEST_F(ObservabilityTest, EveryDocumentedMetricIsExported) {
   ASSERT_OK(sync);
   ASSERT_OK(ReadUntilReply(*a, *sync));
   a->Close();
-  {
-    // A finished call for the grpc_server_handled_* families.
-    auto stub = BackendStub();
-    grpc::ClientContext context;
-    Authorize(&context, kTestToken);
-    sync::v1::ListScopesResponse scopes;
-    ASSERT_TRUE(
-        stub->ListScopes(&context, sync::v1::ListScopesRequest(), &scopes)
-            .ok());
-  }
+  // A finished call for the grpc_server_handled_* families.
+  ASSERT_NO_FATAL_FAILURE(ListScopesAsBackend());
   ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(),
                            "jetstream_gateway_connections", 0));
 
