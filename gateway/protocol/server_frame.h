@@ -105,28 +105,33 @@ class ServerMessage {
 class ServerFrame {
  public:
   ServerFrame() = default;
-  explicit ServerFrame(ServerMessage message) {
+  explicit ServerFrame(ServerMessage message) { Add(std::move(message)); }
+
+  void Add(ServerMessage message) {
+    message_bytes_ += message.size();
     messages_.push_back(std::move(message));
   }
-
-  void Add(ServerMessage message) { messages_.push_back(std::move(message)); }
   // Appends `other`'s messages after this frame's, in order (coalescing:
   // one frame, one write, for several hub turns' messages).
   void Append(ServerFrame&& other) {
     for (ServerMessage& m : other.messages_) messages_.push_back(std::move(m));
-    other.messages_.clear();
+    message_bytes_ += other.message_bytes_;
+    other.clear();
   }
-  void clear() { messages_.clear(); }
+  void clear() {
+    messages_.clear();
+    message_bytes_ = 0;
+  }
   bool empty() const { return messages_.empty(); }
   size_t message_count() const { return messages_.size(); }
   const ServerMessage& message(size_t i) const { return messages_[i]; }
 
-  // Bytes on the wire (the JSON array), without WebSocket framing.
+  // Bytes on the wire (the JSON array), without WebSocket framing. O(1):
+  // a frame that coalesces many messages is asked at every addition.
   size_t size() const {
-    size_t n = messages_.size() + 1;  // '[' , separators, ']' (at least "[]")
-    if (messages_.empty()) n = 2;
-    for (const ServerMessage& m : messages_) n += m.size();
-    return n;
+    // '[' , separators, ']' (at least "[]")
+    if (messages_.empty()) return 2;
+    return message_bytes_ + messages_.size() + 1;
   }
 
   // ServerFrame::ForEachPiece()
@@ -161,6 +166,7 @@ class ServerFrame {
 
  private:
   absl::InlinedVector<ServerMessage, 1> messages_;
+  size_t message_bytes_ = 0;  // the sum of messages_[i].size()
 };
 
 }  // namespace jetstream::gateway

@@ -46,6 +46,22 @@ TEST(ServerFrameTest, FrameIsTheJsonArrayOfItsMessages) {
   EXPECT_EQ(one.size(), one.ToString().size());
 }
 
+TEST(ServerFrameTest, SizeIsTheTextLengthThroughAddAppendAndClear) {
+  ServerFrame frame;
+  EXPECT_EQ(frame.size(), frame.ToString().size());  // "[]"
+  frame.Add(ServerMessage{EncodePing(1, false)});
+  EXPECT_EQ(frame.size(), frame.ToString().size());
+  ServerFrame later(ServerMessage{EncodePing(2, true)});
+  later.Add(ServerMessage("{\"n\":3}"));
+  frame.Append(std::move(later));
+  EXPECT_EQ(frame.message_count(), 3u);
+  EXPECT_EQ(frame.size(), frame.ToString().size());
+  EXPECT_TRUE(later.empty());
+  EXPECT_EQ(later.size(), 2u);
+  frame.clear();
+  EXPECT_EQ(frame.size(), 2u);
+}
+
 TEST(ServerFrameTest, PiecesAreNeverEmpty) {
   ServerFrame frame(ServerMessage{EncodePing(0, true)});
   frame.Add(EncodeScopeSyncMessage(1, 0, EncodeScopeSyncBody("[]")));
