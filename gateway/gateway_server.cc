@@ -121,44 +121,42 @@ GatewayServer::GatewayServer(GatewayOptions options)
 }
 
 std::vector<prometheus::MetricFamily> GatewayServer::CollectMetrics() const {
-  auto gauge = [](const char* name, const char* help, double value) {
-    return GaugeFamily(name, help, value);
-  };
-  auto counter = [](const char* name, const char* help, double value) {
-    return CounterFamily(name, help, {{{}, value}});
-  };
   return {
-      gauge("jetstream_gateway_sessions", "Live sessions.",
-            static_cast<double>(manager_->session_count())),
-      gauge("jetstream_gateway_connections", "Open WebSocket connections.",
-            static_cast<double>(manager_->connection_count())),
-      gauge("jetstream_gateway_connections_held",
-            "Connections waiting at the connection gate.",
-            static_cast<double>(manager_->held_count())),
-      counter("jetstream_gateway_connections_tarpitted_total",
-              "Connections slowed by the tarpit.",
-              static_cast<double>(manager_->tarpitted_total())),
-      counter("jetstream_gateway_connections_over_limit_total",
-              "Connections refused over a connection limit.",
-              static_cast<double>(manager_->over_limit_total())),
-      counter("jetstream_gateway_origin_refused_total",
-              "Upgrades refused for their Origin.",
-              static_cast<double>(manager_->origin_refused_total())),
-      counter("jetstream_gateway_connections_rate_limited_total",
-              "Connections refused by the per-address connection rate.",
-              static_cast<double>(manager_->connections_rate_limited_total())),
-      counter("jetstream_gateway_messages_rate_limited_total",
-              "Client messages refused by a session's rate limits.",
-              static_cast<double>(manager_->messages_rate_limited_total())),
-      gauge("jetstream_gateway_sync_members",
-            "Sync service replicas known live.",
-            static_cast<double>(sync_->live_members())),
-      gauge("jetstream_gateway_sync_links_up",
-            "gRPC streams to sync service replicas that are up.",
-            static_cast<double>(sync_->links_up())),
-      counter("jetstream_gateway_sync_reconnects_total",
-              "Streams to sync service replicas opened again after a break.",
-              static_cast<double>(sync_->reconnects())),
+      GaugeFamily("jetstream_gateway_sessions", "Live sessions.",
+                  static_cast<double>(manager_->session_count())),
+      GaugeFamily("jetstream_gateway_connections",
+                  "Open WebSocket connections.",
+                  static_cast<double>(manager_->connection_count())),
+      GaugeFamily("jetstream_gateway_connections_held",
+                  "Connections waiting at the connection gate.",
+                  static_cast<double>(manager_->held_count())),
+      CounterFamily("jetstream_gateway_connections_tarpitted_total",
+                    "Connections slowed by the tarpit.",
+                    static_cast<double>(manager_->tarpitted_total())),
+      CounterFamily("jetstream_gateway_connections_over_limit_total",
+                    "Connections refused over a connection limit.",
+                    static_cast<double>(manager_->over_limit_total())),
+      CounterFamily("jetstream_gateway_origin_refused_total",
+                    "Upgrades refused for their Origin.",
+                    static_cast<double>(manager_->origin_refused_total())),
+      CounterFamily(
+          "jetstream_gateway_connections_rate_limited_total",
+          "Connections refused by the per-address connection rate.",
+          static_cast<double>(manager_->connections_rate_limited_total())),
+      CounterFamily(
+          "jetstream_gateway_messages_rate_limited_total",
+          "Client messages refused by a session's rate limits.",
+          static_cast<double>(manager_->messages_rate_limited_total())),
+      GaugeFamily("jetstream_gateway_sync_members",
+                  "Sync service replicas known live.",
+                  static_cast<double>(sync_->live_members())),
+      GaugeFamily("jetstream_gateway_sync_links_up",
+                  "gRPC streams to sync service replicas that are up.",
+                  static_cast<double>(sync_->links_up())),
+      CounterFamily(
+          "jetstream_gateway_sync_reconnects_total",
+          "Streams to sync service replicas opened again after a break.",
+          static_cast<double>(sync_->reconnects())),
   };
 }
 

@@ -344,6 +344,7 @@ void ScopeHost::QueueResultLocked(ChangesetResult result,
   Release r;
   r.kind = Release::Kind::kResult;
   r.done = std::move(done);
+  r.ready_at = absl::Now();
   if (result.changed()) {
     snapshot_.reset();
     auto commit = std::make_shared<CommitRecord>();
@@ -351,19 +352,17 @@ void ScopeHost::QueueResultLocked(ChangesetResult result,
     commit->epoch = epoch_;
     commit->version = result.version;
     commit->origin_session_id = origin;
-    commit->committed_at = absl::Now();
+    commit->committed_at = r.ready_at;
     commit->fragments_json =
         std::make_shared<const std::string>(EncodeFragments(result.applied));
     r.commit = std::move(commit);
   }
   r.result = std::move(result);
-  r.ready_at = absl::Now();
   if (r.commit == nullptr || persister_ == nullptr) {
     releases_.push_back(std::move(r));
     return;
   }
   r.ready = false;
-  r.persist_start = r.ready_at;
   PendingCommit pending;
   pending.scope = name_;
   pending.version = r.commit->version;
@@ -398,7 +397,7 @@ void ScopeHost::OnPersisted(Release* entry, absl::Status status) {
   }
   if (metrics_ != nullptr) {
     metrics_->ObserveStage(SyncMetrics::Stage::kPersist,
-                           absl::Now() - entry->persist_start);
+                           absl::Now() - entry->ready_at);
   }
   if (failed_) {
     if (metrics_ != nullptr && entry->done && !status.ok()) {

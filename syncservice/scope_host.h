@@ -294,8 +294,8 @@ class ScopeHost : public std::enable_shared_from_this<ScopeHost> {
     enum class Kind { kResult, kSnapshot, kCatchUp };
     Kind kind = Kind::kResult;
     bool ready = true;
-    // kResult: when persisting began, and when the entry became ready.
-    absl::Time persist_start;
+    // kResult: when it was queued, then (once persisted) when it became
+    // ready; the persist and release stages are timed from it.
     absl::Time ready_at;
     // kResult: the reply, and the commit if anything was applied.
     ChangesetResult result;

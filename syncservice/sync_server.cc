@@ -190,14 +190,14 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Start(
     // Every call on the port, of every method, passes it before dispatch.
     (*credentials)->SetAuthMetadataProcessor(server->authenticator_);
   }
-  // Hooks are always there: without a file they accept everything and know
-  // no procedure.
   server->metrics_ = std::make_unique<MetricsRegistry>("syncservice");
   prometheus::Registry& metrics = server->metrics_->registry();
   server->grpc_metrics_ =
       std::make_unique<GrpcMetrics>(metrics, GrpcMetrics::kServer);
   server->hook_metrics_ = std::make_unique<hooks::HookCallMetrics>(metrics);
   server->sync_metrics_ = std::make_unique<SyncMetrics>(metrics);
+  // Hooks are always there: without a file they accept everything and know
+  // no procedure.
   absl::StatusOr<std::unique_ptr<hooks::Hooks>> hooks = hooks::Hooks::Create(
       options.hooks_path, server->schema_.get(), server->hook_metrics_.get());
   if (!hooks.ok()) return hooks.status();
@@ -353,7 +353,7 @@ std::vector<prometheus::MetricFamily> SyncServer::Collect(size_t top) const {
   out.push_back(
       CounterFamily("jetstream_sync_auth_refused_total",
                     "Calls refused for a missing or unknown bearer token.",
-                    {{{}, static_cast<double>(authenticator_->refused())}}));
+                    static_cast<double>(authenticator_->refused())));
   // The busiest scopes only, so the number of series stays bounded.
   top = std::min(top, scopes.size());
   std::partial_sort(scopes.begin(), scopes.begin() + top, scopes.end(),

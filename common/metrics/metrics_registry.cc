@@ -88,6 +88,11 @@ prometheus::MetricFamily CounterFamily(std::string name, std::string help,
                 prometheus::MetricType::Counter, std::move(values));
 }
 
+prometheus::MetricFamily CounterFamily(std::string name, std::string help,
+                                       double value) {
+  return CounterFamily(std::move(name), std::move(help), {{{}, value}});
+}
+
 MetricsRegistry::MetricsRegistry(absl::string_view component)
     : registry_(std::make_shared<prometheus::Registry>()) {
   prometheus::BuildGauge()

@@ -72,6 +72,9 @@ prometheus::MetricFamily GaugeFamily(std::string name, std::string help,
 // A counter family (a value read from elsewhere that only grows).
 prometheus::MetricFamily CounterFamily(std::string name, std::string help,
                                        std::vector<LabelledValue> values);
+// A single unlabelled counter.
+prometheus::MetricFamily CounterFamily(std::string name, std::string help,
+                                       double value);
 
 class MetricsRegistry {
  public:

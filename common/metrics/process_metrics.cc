@@ -71,7 +71,7 @@ std::vector<prometheus::MetricFamily> CollectProcessMetrics() {
       families.push_back(
           CounterFamily("process_cpu_seconds_total",
                         "Total user and system CPU time spent in seconds.",
-                        {{{}, (utime + stime) / ticks}}));
+                        (utime + stime) / ticks));
       families.push_back(GaugeFamily("process_virtual_memory_bytes",
                                      "Virtual memory size in bytes.", vsize));
       families.push_back(GaugeFamily("process_resident_memory_bytes",

@@ -76,8 +76,8 @@ void GatewayMetrics::SessionEnded() { sessions_ended_.Increment(); }
 void GatewayMetrics::MessageReceived(absl::string_view type) {
   OfType(received_, received_by_type_, type).Increment();
 }
-void GatewayMetrics::MessageSent(absl::string_view type) {
-  OfType(sent_, sent_by_type_, type).Increment();
+void GatewayMetrics::MessageSent(absl::string_view type, size_t count) {
+  OfType(sent_, sent_by_type_, type).Increment(static_cast<double>(count));
 }
 void GatewayMetrics::BytesReceived(size_t bytes) {
   bytes_received_.Increment(static_cast<double>(bytes));

@@ -40,8 +40,8 @@ class GatewayMetrics {
   void SessionEnded();
   // A client message of `type` ("ScopeSync"; "invalid": unparseable).
   void MessageReceived(absl::string_view type);
-  // A message of `type` queued for a client.
-  void MessageSent(absl::string_view type);
+  // `count` messages of `type` queued for clients.
+  void MessageSent(absl::string_view type, size_t count = 1);
   void BytesReceived(size_t bytes);
   void BytesSent(size_t bytes);
   // A WebSocket connection ended with `code` (sent by either side; 1006:

@@ -78,10 +78,7 @@ void Session::Attach(ConnectionPtr connection) {
   // (docs/protocol.md#client-receive). Clients ignore indexes they already
   // have.
   outbox_.clear();
-  for (const Unacked& u : unacked_) outbox_.Add(u.message);
-  if (GatewayMetrics* metrics = host_.metrics()) {
-    metrics->Resent(unacked_.size());
-  }
+  AddUnackedToOutbox();
   ScheduleFlush();
   ArmPingTimer();
 }
@@ -222,10 +219,7 @@ void Session::HandlePing(const ClientMessage& message) {
   Sent("Ping");
   outbox_.Add(
       ServerMessage(EncodePing(last_client_index_, /*resend_missing=*/true)));
-  for (const Unacked& u : unacked_) outbox_.Add(u.message);
-  if (GatewayMetrics* metrics = host_.metrics()) {
-    metrics->Resent(unacked_.size());
-  }
+  AddUnackedToOutbox();
   Flush();
 }
 
@@ -365,12 +359,12 @@ void Session::HandleScopeSync(ClientMessage message) {
       });
 }
 
-void Session::SendScopeSync(uint64_t scope_index,
+bool Session::SendScopeSync(uint64_t scope_index,
                             const std::shared_ptr<const std::string>& body) {
-  if (ended_) return;
+  if (ended_) return false;
   uint64_t index = NextIndex();
-  Sent("ScopeSync");
   Enqueue(index, EncodeScopeSyncMessage(index, scope_index, body));
+  return true;
 }
 
 void Session::SendScopeState(uint64_t scope_index,
@@ -428,6 +422,13 @@ void Session::ScheduleFlush() {
   if (flush_scheduled_) return;
   flush_scheduled_ = true;
   host_.ScheduleFlush(shared_from_this());
+}
+
+void Session::AddUnackedToOutbox() {
+  for (const Unacked& u : unacked_) outbox_.Add(u.message);
+  if (GatewayMetrics* metrics = host_.metrics()) {
+    metrics->Resent(unacked_.size());
+  }
 }
 
 void Session::Sent(absl::string_view type) {

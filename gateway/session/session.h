@@ -99,7 +99,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Called by the manager on the scopes this session fetched. `body` is the
   // commit's shared ScopeSync body (EncodeScopeSyncBody), never copied;
   // for an iso_dates() session, the one with Dates as ISO strings.
-  void SendScopeSync(uint64_t scope_index,
+  // Returns whether it was queued (false once the session ended); the
+  // manager counts the fan-out's messages once per commit.
+  bool SendScopeSync(uint64_t scope_index,
                      const std::shared_ptr<const std::string>& body);
   void SendScopeState(uint64_t scope_index,
                       const sync::v1::ScopeSnapshot& snapshot);
@@ -124,6 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Metrics (host_.metrics()), when there are any: a message of `type`
   // queued; a ScopeSync's reply queued, the ScopeSync read at `received`.
   void Sent(absl::string_view type);
+  // Resending: every unacknowledged message joins the outbox (counted).
+  void AddUnackedToOutbox();
   void ObserveChangeset(absl::Time received);
 
  public:

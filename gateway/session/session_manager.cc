@@ -517,6 +517,7 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   // Sessions that read Dates as ISO strings share a second one.
   std::shared_ptr<const std::string> body;
   std::shared_ptr<const std::string> iso_body;
+  size_t sent = 0;
   for (const auto& [session, subscriber] : watch.subscribers) {
     if (session == origin) continue;
     if (subscriber.state_epoch == commit.epoch() &&
@@ -529,12 +530,13 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
         iso_body = EncodeScopeSyncBody(
             DatesAsIsoStrings(commit.fragments_json(), *watch.dates));
       }
-      session->SendScopeSync(subscriber.scope_index, iso_body);
+      sent += session->SendScopeSync(subscriber.scope_index, iso_body);
       continue;
     }
     if (body == nullptr) body = EncodeScopeSyncBody(commit.fragments_json());
-    session->SendScopeSync(subscriber.scope_index, body);
+    sent += session->SendScopeSync(subscriber.scope_index, body);
   }
+  if (metrics_ != nullptr) metrics_->MessageSent("ScopeSync", sent);
 }
 
 void SessionManager::OnResync(const sync::v1::ScopeSnapshot& snapshot) {

@@ -15,40 +15,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
-#include "boost/asio/connect.hpp"
-#include "boost/asio/ip/tcp.hpp"
-#include "boost/beast/core.hpp"
-#include "boost/beast/http.hpp"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/e2e_helpers.h"
 #include "tests/e2e/system_fixture.h"
 
 namespace jetstream::testing {
 namespace {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace net = boost::asio;
-
 // GET `target` on 127.0.0.1:`port`: the status code, or -1 if the
 // connection failed.
 int HttpStatus(int port, const std::string& target) {
-  net::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  beast::error_code ec;
-  stream.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                                        static_cast<uint16_t>(port)),
-                 ec);
-  if (ec) return -1;
-  http::request<http::empty_body> req{http::verb::get, target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  http::write(stream, req, ec);
-  if (ec) return -1;
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::read(stream, buffer, res, ec);
-  if (ec) return -1;
-  return static_cast<int>(res.result_int());
+  const HttpResult r = HttpGet(port, target);
+  return r.status == 0 ? -1 : static_cast<int>(r.status);
 }
 
 // Polls GET `target` until it answers `status` or `timeout` passes: the

@@ -367,6 +367,30 @@ class MetricsReader {
 
 }  // namespace
 
+HttpResult HttpGet(int port, const std::string& target) {
+  HttpResult result;
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.expires_after(std::chrono::seconds(5));
+  stream.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                                        static_cast<uint16_t>(port)),
+                 ec);
+  if (ec) return result;
+  http::request<http::empty_body> request(http::verb::get, target, 11);
+  request.set(http::field::host, "127.0.0.1");
+  http::write(stream, request, ec);
+  if (ec) return result;
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response, ec);
+  if (ec) return result;
+  result.status = response.result_int();
+  result.content_type = std::string(response[http::field::content_type]);
+  result.body = response.body();
+  return result;
+}
+
 absl::StatusOr<int64_t> GatewayGauge(int port, absl::string_view name) {
   MetricsReader reader;
   if (absl::Status s = reader.Connect(port); !s.ok()) return s;

@@ -135,6 +135,15 @@ class ScopeModel {
   std::map<std::string, Object> objects_;
 };
 
+// GET http://127.0.0.1:<port><target> on a connection of its own: the
+// status (0 if there was no answer), Content-Type and body.
+struct HttpResult {
+  unsigned status = 0;
+  std::string content_type;
+  std::string body;
+};
+HttpResult HttpGet(int port, const std::string& target);
+
 // The value of a gauge of the gateway's /metrics page.
 absl::StatusOr<int64_t> GatewayGauge(int port, absl::string_view name);
 // Polls the gauge (one HTTP request after another, no sleeping) until it

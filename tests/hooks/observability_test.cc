@@ -5,10 +5,6 @@
 // counted the operations done; every metric docs/metrics.md lists is
 // exported; and /metrics is served only on the metrics ports.
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -35,41 +31,7 @@
 namespace jetstream::testing {
 namespace {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace net = boost::asio;
-
 using Labels = std::map<std::string, std::string>;
-
-struct HttpResult {
-  unsigned status = 0;
-  std::string content_type;
-  std::string body;
-};
-
-// GET http://127.0.0.1:<port><target>.
-HttpResult HttpGet(int port, const std::string& target) {
-  HttpResult result;
-  net::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  beast::error_code ec;
-  stream.connect(net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                                        static_cast<unsigned short>(port)),
-                 ec);
-  if (ec) return result;
-  http::request<http::empty_body> request(http::verb::get, target, 11);
-  request.set(http::field::host, "localhost");
-  http::write(stream, request, ec);
-  if (ec) return result;
-  beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response, ec);
-  if (ec) return result;
-  result.status = response.result_int();
-  result.content_type = std::string(response[http::field::content_type]);
-  result.body = response.body();
-  return result;
-}
 
 // One scrape, parsed: the families' types and every sample.
 struct Scrape {
