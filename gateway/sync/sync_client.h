@@ -8,12 +8,25 @@
 #define JETSTREAM_GATEWAY_SYNC_SYNC_CLIENT_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "proto/sync/v1/sync_service.pb.h"
 
 namespace jetstream::gateway {
+
+// A committed changeset as the fan-out (hub_fanout.h) hands it to each of
+// the gateway's hubs: one decoded copy shared by all of them, the body of
+// its client message made once for all of them, and when the gateway
+// received it (a hub's queueing delay is measured from there).
+struct FannedOutCommit {
+  std::shared_ptr<const sync::v1::Commit> commit;
+  // What `encode` of the fan-out made of it; null if it made nothing.
+  std::shared_ptr<const std::string> encoded;
+  absl::Time received;
+};
 
 class SyncClient {
  public:
@@ -26,6 +39,11 @@ class SyncClient {
     // that made it, if that apply came through this client and was still
     // waiting, has been delivered before (its `done` ran first).
     virtual void OnCommit(const sync::v1::Commit& commit) = 0;
+    // OnCommit as a hub of several receives it (FannedOutCommit). Defaults
+    // to OnCommit(*commit.commit).
+    virtual void OnFannedOutCommit(const FannedOutCommit& commit) {
+      OnCommit(*commit.commit);
+    }
     virtual void OnResync(const sync::v1::ScopeSnapshot& snapshot) = 0;
     // A new stream to the service is established (the service answered):
     // watched scopes must be re-watched.
