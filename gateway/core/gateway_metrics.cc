@@ -52,6 +52,13 @@ GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
           registry, "jetstream_gateway_delivery_lag_seconds",
           "A commit from its apply at the sync service to its fan-out to "
           "this gateway's sessions.")),
+      hub_delay_(Latency(registry, "jetstream_gateway_hub_delay_seconds",
+                         "A commit from its arrival at this gateway to its "
+                         "fan-out by a hub (time queued behind the hub's "
+                         "other work).")),
+      shed_(NewCounter(registry, "jetstream_gateway_sessions_shed_total",
+                       "Sessions ended with 4097 server-overloaded: their "
+                       "hub's delay passed --max_delivery_lag.")),
       grpc_client_(registry, GrpcMetrics::kClient) {
   // Every message type of the protocol (docs/protocol.md), both ways.
   for (const char* type : {"SessionCreate", "SessionCreateReply", "ScopeFetch",
@@ -98,6 +105,14 @@ void GatewayMetrics::ObserveChangeset(absl::Duration took) {
 void GatewayMetrics::ObserveDeliveryLag(absl::Duration lag) {
   delivery_lag_.Observe(
       absl::ToDoubleSeconds(std::max(lag, absl::ZeroDuration())));
+}
+
+void GatewayMetrics::ObserveHubDelay(absl::Duration delay) {
+  hub_delay_.Observe(
+      absl::ToDoubleSeconds(std::max(delay, absl::ZeroDuration())));
+}
+void GatewayMetrics::SessionsShed(size_t count) {
+  shed_.Increment(static_cast<double>(count));
 }
 
 }  // namespace jetstream::gateway

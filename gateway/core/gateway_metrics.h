@@ -53,6 +53,10 @@ class GatewayMetrics {
   void ObserveChangeset(absl::Duration took);
   // A commit from the sync service's apply to its fan-out here.
   void ObserveDeliveryLag(absl::Duration lag);
+  // A commit from its arrival at the gateway to its fan-out by a hub.
+  void ObserveHubDelay(absl::Duration delay);
+  // `count` sessions ended by the overload policy (server-overloaded).
+  void SessionsShed(size_t count);
 
   GrpcMetrics& grpc_client() { return grpc_client_; }
 
@@ -78,6 +82,8 @@ class GatewayMetrics {
   prometheus::Counter& resends_;
   prometheus::Histogram& changeset_;
   prometheus::Histogram& delivery_lag_;
+  prometheus::Histogram& hub_delay_;
+  prometheus::Counter& shed_;
   GrpcMetrics grpc_client_;
 };
 

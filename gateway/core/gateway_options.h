@@ -36,7 +36,9 @@ struct GatewayOptions {
   std::string sync_service_tls_ca;
   std::string sync_service_tls_cert;
   std::string sync_service_tls_key;
-  // Threads running the event loop.
+  // Event-loop threads, each with a hub of its own (its share of the
+  // sessions and their connections). main.cc turns 0 into the machine's
+  // cores.
   int threads = 1;
   // Folder of the demo web pages served over HTTP; empty serves none.
   std::string static_dir;
@@ -53,7 +55,16 @@ struct GatewayOptions {
   size_t max_fragments_per_changeset = 10000;
   size_t max_scopes_per_session = 100;
   size_t max_write_queue_bytes = 16 << 20;  // per connection
-  size_t max_unacked_messages = 100000;     // per session
+  // A connection whose oldest queued frame waited longer than this for the
+  // socket ends its session like an overflow (4097 write-queue-overflow).
+  // Zero: no age bound.
+  absl::Duration max_write_queue_age = absl::Seconds(30);
+  // Overload (docs/protocol.md#overload): a commit that waited longer
+  // than this in its hub's queue makes the hub end its newest sessions
+  // (a tenth of them, at least one) with 4097 `server-overloaded`, and
+  // again for every later commit that still waits too long. Zero: never.
+  absl::Duration max_delivery_lag = absl::Seconds(2);
+  size_t max_unacked_messages = 100000;  // per session
   // Open WebSocket connections, in total and from one source address; over
   // either, a new connection is closed with 4096 `too-many-connections`.
   // 0: no limit. The per-address limit is off by default: behind a load

@@ -9,8 +9,9 @@
 // frames sent meanwhile coalesce into the one frame waiting behind it (up
 // to 1 MiB), so a busy socket gets one system call for many hub turns'
 // messages, in order. A client that does not read fast enough overflows
-// the queue and its session is ended with close code 4097 and a clear
-// reason, so it never stalls anybody else.
+// the queue (in bytes, or in the age of its oldest frame) and its session
+// is ended with close code 4097 and a clear reason, so it never stalls
+// anybody else.
 //
 // The class is a template over the stream under the WebSocket layer: the
 // gateway uses a TCP socket on the connection's strand (WebSocketConnection,
@@ -32,10 +33,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "boost/asio/buffer.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/websocket.hpp"
+#include "gateway/core/clock.h"
 #include "gateway/core/gateway_options.h"
 #include "gateway/core/hub_executor.h"
 #include "gateway/session/connection.h"
@@ -77,9 +80,11 @@ class BasicWebSocketConnection
     std::string origin;   // the Origin header; empty without one
   };
 
-  // `events` and `options` must outlive the connection.
+  // `events`, `options` and `clock` must outlive the connection; `clock`
+  // times the write queue's age bound.
   BasicWebSocketConnection(NextLayer&& stream, ConnectionEvents& events,
-                           const GatewayOptions& options, Client client);
+                           const GatewayOptions& options, Client client,
+                           const Clock& clock = Clock::Real());
   ~BasicWebSocketConnection() override;
 
   // Completes the upgrade of `request` and starts reading.
@@ -115,6 +120,7 @@ class BasicWebSocketConnection
   boost::beast::flat_buffer buffer_;
   ConnectionEvents& events_;
   const GatewayOptions& options_;
+  const Clock& clock_;
   ConnectionParams params_;
   const std::string peer_;
   const std::string address_;
@@ -123,6 +129,10 @@ class BasicWebSocketConnection
 
   // Strand state.
   std::deque<ServerFrame> queue_;
+  // When each frame of queue_ was queued (the age bound,
+  // GatewayOptions::max_write_queue_age); a frame that takes in others
+  // keeps its time.
+  std::deque<absl::Time> queued_at_;
   // The pieces of queue_.front() while it is written; reused, so a write
   // allocates nothing here.
   std::vector<boost::asio::const_buffer> write_buffers_;

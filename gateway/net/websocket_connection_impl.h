@@ -46,10 +46,11 @@ class BufferSpan {
 template <class NextLayer>
 BasicWebSocketConnection<NextLayer>::BasicWebSocketConnection(
     NextLayer&& stream, ConnectionEvents& events, const GatewayOptions& options,
-    Client client)
+    Client client, const Clock& clock)
     : ws_(std::move(stream)),
       events_(events),
       options_(options),
+      clock_(clock),
       params_(std::move(client.params)),
       peer_(std::move(client.peer)),
       address_(std::move(client.address)),
@@ -178,14 +179,29 @@ void BasicWebSocketConnection<NextLayer>::Send(ServerFrame frame) {
     } else {
       self->queued_bytes_ += frame.size();
       self->queue_.push_back(std::move(frame));
+      self->queued_at_.push_back(self->clock_.Now());
     }
-    if (self->queued_bytes_ > self->options_.max_write_queue_bytes) {
-      LOG(WARNING) << "connection " << self->peer_ << ": write queue over "
-                   << self->options_.max_write_queue_bytes
-                   << " bytes; the client is not reading";
+    const absl::Duration max_age = self->options_.max_write_queue_age;
+    const bool too_big =
+        self->queued_bytes_ > self->options_.max_write_queue_bytes;
+    const bool too_old =
+        max_age > absl::ZeroDuration() && self->writing_ &&
+        self->clock_.Now() - self->queued_at_.front() > max_age;
+    if (too_big || too_old) {
+      if (too_big) {
+        LOG(WARNING) << "connection " << self->peer_ << ": write queue over "
+                     << self->options_.max_write_queue_bytes
+                     << " bytes; the client is not reading";
+      } else {
+        LOG(WARNING) << "connection " << self->peer_
+                     << ": a frame has waited over "
+                     << absl::FormatDuration(max_age)
+                     << " for the socket; the client is not reading";
+      }
       // Keep only the frame being written; the session ends.
       while (self->queue_.size() > (self->writing_ ? 1u : 0u)) {
         self->queue_.pop_back();
+        self->queued_at_.pop_back();
       }
       self->events_.OnWriteQueueOverflow(self);
       self->Close(kCloseClosedConnection,
@@ -221,14 +237,17 @@ void BasicWebSocketConnection<NextLayer>::OnWrite(boost::beast::error_code ec,
   writing_ = false;
   if (finished_) {
     queue_.clear();
+    queued_at_.clear();
     queued_bytes_ = 0;
     return;
   }
   queued_bytes_ -= queue_.front().size();
   queue_.pop_front();
+  queued_at_.pop_front();
   if (ec) {
     VLOG(1) << "connection " << peer_ << ": write failed: " << ec.message();
     queue_.clear();
+    queued_at_.clear();
     queued_bytes_ = 0;
     // The connection is unusable: closing the socket ends the pending read,
     // which reports the end (Finish), instead of leaving it to the idle
@@ -293,6 +312,7 @@ void BasicWebSocketConnection<NextLayer>::Finish() {
   CloseSocket();
   if (!writing_) {
     queue_.clear();
+    queued_at_.clear();
     queued_bytes_ = 0;
   }
   if (opened_) {

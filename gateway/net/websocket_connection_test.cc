@@ -22,6 +22,7 @@
 #include "gateway/protocol/server_message.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/manual_clock.h"
 
 namespace jetstream::gateway {
 namespace {
@@ -93,9 +94,12 @@ class WebSocketConnectionTest : public ::testing::Test {
                        client.params = {{"token", "t"}};
                        client.peer = "192.0.2.1:5000";
                        client.address = "192.0.2.1";
+                       if (server_write_size_ > 0) {
+                         server_end_->write_size(server_write_size_);
+                       }
                        connection_ = std::make_shared<TestConnection>(
                            std::move(*server_end_), *events_target_, options_,
-                           std::move(client));
+                           std::move(client), clock_);
                        connection_->Run(std::move(request_));
                      });
     Settle();
@@ -160,6 +164,9 @@ class WebSocketConnectionTest : public ::testing::Test {
   std::vector<std::unique_ptr<RecordedEvents>> runs_;
   boost::asio::io_context ioc_;
   GatewayOptions options_;
+  ::jetstream::testing::ManualClock clock_;
+  // Bytes the server's end writes per operation; 0: all at once.
+  size_t server_write_size_ = 0;
   RecordedEvents events_;
   RecordedEvents* events_target_ = &events_;  // where connections report
   std::unique_ptr<stream> server_end_;
@@ -264,6 +271,40 @@ TEST_F(WebSocketConnectionTest, AClientThatDoesNotReadOverflowsAndGets4097) {
   EXPECT_EQ(client_->reason().code, kCloseClosedConnection);
   EXPECT_THAT(Reason(), HasSubstr("write-queue-overflow"));
   EXPECT_EQ(events_.closed, 1);
+}
+
+TEST_F(WebSocketConnectionTest, AFrameThatWaitsTooLongForTheSocketGets4097) {
+  options_.max_write_queue_age = absl::Seconds(30);
+  // A byte per write: a frame takes many turns to go out.
+  server_write_size_ = 1;
+  Open();
+  connection_->Send(Frame("\"" + std::string(50, 'x') + "\""));
+  for (int i = 0; i < 5; ++i) {
+    ioc_.restart();
+    ASSERT_EQ(ioc_.poll_one(), 1u);  // its write has begun, not ended
+  }
+  EXPECT_EQ(events_.overflows, 0);
+  // 31 s later the first frame is still being written when another comes.
+  clock_.Advance(absl::Seconds(31));
+  connection_->Send(Frame("\"late\""));
+  std::vector<std::string> frames = ReadAll();
+  EXPECT_EQ(frames.size(), 1u);  // the one being written, then the close
+  EXPECT_EQ(events_.overflows, 1);
+  EXPECT_EQ(client_->reason().code, kCloseClosedConnection);
+  EXPECT_THAT(Reason(), HasSubstr("write-queue-overflow"));
+}
+
+TEST_F(WebSocketConnectionTest, AFrameWrittenInTimeIsNoOverflow) {
+  options_.max_write_queue_age = absl::Seconds(30);
+  Open();
+  for (int n = 0; n < 3; ++n) {
+    connection_->Send(Frame(absl::StrCat(n)));
+    Settle();
+    clock_.Advance(absl::Seconds(31));  // between frames, not while queued
+  }
+  connection_->Close(1000, "done");
+  EXPECT_EQ(ReadAll().size(), 3u);
+  EXPECT_EQ(events_.overflows, 0);
 }
 
 TEST_F(WebSocketConnectionTest, AMessageOverTheLimitClosesWith1009) {

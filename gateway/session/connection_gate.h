@@ -7,8 +7,10 @@
 // (docs/protocol.md#tarpit). It knows nothing of sessions; SessionManager
 // asks it and decides the rest.
 //
-// Thread-safety: every method runs on the hub executor; the counters are
-// readable from any thread (for /metrics).
+// Thread-safety: thread-safe, so the gateway's hubs share one gate (its
+// limits are the gateway's, not a hub's). Held connections are closed on
+// `executor`, the one given at construction. Connections are closed
+// outside its lock.
 
 #ifndef JETSTREAM_GATEWAY_SESSION_CONNECTION_GATE_H_
 #define JETSTREAM_GATEWAY_SESSION_CONNECTION_GATE_H_
@@ -18,7 +20,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "boost/asio/steady_timer.hpp"
 #include "common/sync_fragment.h"
 #include "gateway/core/clock.h"
@@ -32,8 +36,9 @@ namespace jetstream::gateway {
 
 class ConnectionGate {
  public:
-  // `options` and `clock` must outlive the gate.
-  ConnectionGate(HubExecutor hub, const GatewayOptions& options,
+  // `options` and `clock` must outlive the gate; `executor` runs the
+  // tarpit's timers.
+  ConnectionGate(HubExecutor executor, const GatewayOptions& options,
                  const Clock& clock);
   ~ConnectionGate();
 
@@ -74,17 +79,23 @@ class ConnectionGate {
     std::unique_ptr<boost::asio::steady_timer> timer;
   };
 
-  HubExecutor hub_;
+  // Admit()'s decision, taken under the lock: empty, or the refusal.
+  const WireError* AdmitLocked(const Connection& connection)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  HubExecutor executor_;
   const GatewayOptions& options_;
   const Clock& clock_;
-  Tarpit tarpit_;
-  AddressRateLimiter connection_rate_;
+  absl::Mutex mu_;
+  Tarpit tarpit_ ABSL_GUARDED_BY(mu_);
+  AddressRateLimiter connection_rate_ ABSL_GUARDED_BY(mu_);
   // Admitted connections: their address by connection id, and the count
   // per address.
-  absl::flat_hash_map<uint64_t, std::string> admitted_;
-  absl::flat_hash_map<std::string, size_t> admitted_by_address_;
+  absl::flat_hash_map<uint64_t, std::string> admitted_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, size_t> admitted_by_address_
+      ABSL_GUARDED_BY(mu_);
   // Refused connections waiting out their tarpit delay, by connection id.
-  absl::flat_hash_map<uint64_t, Held> held_;
+  absl::flat_hash_map<uint64_t, Held> held_ ABSL_GUARDED_BY(mu_);
 
   std::atomic<size_t> held_count_{0};
   std::atomic<uint64_t> tarpitted_total_{0};

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -31,6 +32,9 @@ const WireError kTokenUnrecognized{"Session token unrecognized",
 const WireError kEstablishTimedOut{
     "Session took long to establish and timed out",
     "session-establish-timedout"};
+// What a session shed by the overload policy is closed with
+// (docs/protocol.md#overload).
+const WireError kServerOverloaded{"Server overloaded", "server-overloaded"};
 // What a denied client receives, whatever the reason
 // (docs/protocol.md#authorization).
 const WireError kSessionDenied{"Session creation denied", ""};
@@ -61,17 +65,38 @@ std::string NewSessionToken() {
   return token;
 }
 
+size_t HubOfSessionToken(absl::string_view token, size_t hubs) {
+  if (hubs <= 1) return 0;
+  return std::hash<std::string_view>{}(
+             std::string_view(token.data(), token.size())) %
+         hubs;
+}
+
 SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
                                SyncClient& sync, const Clock& clock,
-                               GatewayMetrics* metrics)
+                               GatewayMetrics* metrics, HubPlacement placement)
     : hub_(hub),
       options_(options),
       sync_(sync),
       clock_(clock),
       metrics_(metrics),
+      placement_(placement),
       flushes_(hub),
-      gate_(hub, options, clock) {
+      own_gate_(placement.gate != nullptr
+                    ? nullptr
+                    : std::make_unique<ConnectionGate>(hub, options, clock)),
+      gate_(placement.gate != nullptr ? *placement.gate : *own_gate_),
+      shedder_(options.max_delivery_lag) {
   sync_.SetListener(this);
+}
+
+std::string SessionManager::NewTokenOfThisHub() const {
+  // Each try names this hub with chance 1/count.
+  std::string token = NewSessionToken();
+  while (HubOfSessionToken(token, placement_.count) != placement_.index) {
+    token = NewSessionToken();
+  }
+  return token;
 }
 
 SessionManager::~SessionManager() = default;
@@ -285,10 +310,11 @@ void SessionManager::CreateSession(const ConnectionPtr& connection,
                                    const ClientMessage& create, std::string id,
                                    sync::v1::Principal principal) {
   auto session = std::make_shared<Session>(
-      *this, hub_, options_, std::move(id), NewSessionToken(),
+      *this, hub_, options_, std::move(id), NewTokenOfThisHub(),
       create.params_json, std::move(principal), ReadsIsoDates(create.version));
   by_token_[session->token()] = session;
-  by_id_[session->id()] = session.get();
+  by_id_[session->id()] = Registered{session.get(), next_order_};
+  by_age_.emplace(next_order_++, session.get());
   by_connection_[connection->id()] = session;
   ++session_count_;
   if (metrics_ != nullptr) metrics_->SessionStarted();
@@ -407,7 +433,11 @@ void SessionManager::Forget(Session& session, const Connection* connection) {
     --session_count_;
     if (metrics_ != nullptr) metrics_->SessionEnded();
   }
-  by_id_.erase(session.id());
+  if (auto it = by_id_.find(session.id());
+      it != by_id_.end() && it->second.session == &session) {
+    by_age_.erase(it->second.order);
+    by_id_.erase(it);
+  }
   if (connection != nullptr) {
     if (auto it = by_connection_.find(connection->id());
         it != by_connection_.end() && it->second.get() == &session) {
@@ -464,6 +494,42 @@ void SessionManager::NoteDates(ScopeWatch& watch,
 }
 
 void SessionManager::OnCommit(const sync::v1::Commit& commit) {
+  Deliver(commit, nullptr);
+}
+
+void SessionManager::OnFannedOutCommit(const FannedOutCommit& commit) {
+  const absl::Time now = clock_.Now();
+  if (metrics_ != nullptr) metrics_->ObserveHubDelay(now - commit.received);
+  if (size_t shed =
+          shedder_.SessionsToShed(commit.received, now, by_age_.size());
+      shed > 0) {
+    LOG(WARNING) << "hub " << placement_.index << " is "
+                 << absl::FormatDuration(now - commit.received)
+                 << " behind (over --max_delivery_lag): ending its " << shed
+                 << " newest sessions";
+    Shed(shed);
+  }
+  Deliver(*commit.commit, commit.encoded);
+}
+
+void SessionManager::Shed(size_t count) {
+  std::vector<std::shared_ptr<Session>> newest;
+  for (auto it = by_age_.rbegin(); it != by_age_.rend() && count > 0;
+       ++it, --count) {
+    if (auto s = by_token_.find(it->second->token()); s != by_token_.end()) {
+      newest.push_back(s->second);
+    }
+  }
+  const std::string reason = EncodeCloseReason(kServerOverloaded);
+  for (const std::shared_ptr<Session>& session : newest) {
+    session->End(kCloseClosedConnection, reason);
+  }
+  shed_total_ += newest.size();
+  if (metrics_ != nullptr) metrics_->SessionsShed(newest.size());
+}
+
+void SessionManager::Deliver(const sync::v1::Commit& commit,
+                             std::shared_ptr<const std::string> body) {
   auto it = scopes_.find(commit.scope());
   if (it == scopes_.end()) return;
   ScopeWatch& watch = it->second;
@@ -510,12 +576,12 @@ void SessionManager::OnCommit(const sync::v1::Commit& commit) {
   ForgetAnswered(watch, commit.version());
   if (answered && !commit.origin_session_id().empty()) {
     if (auto o = by_id_.find(commit.origin_session_id()); o != by_id_.end()) {
-      origin = o->second;
+      origin = o->second.session;
     }
   }
-  // Encoded once; every session shares the body (only its indexes differ).
-  // Sessions that read Dates as ISO strings share a second one.
-  std::shared_ptr<const std::string> body;
+  // Encoded once (by the fan-out, for every hub); every session shares the
+  // body (only its indexes differ). Sessions that read Dates as ISO
+  // strings share a second one.
   std::shared_ptr<const std::string> iso_body;
   size_t sent = 0;
   for (const auto& [session, subscriber] : watch.subscribers) {

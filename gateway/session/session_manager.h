@@ -6,6 +6,12 @@
 // changeset arrives once, already encoded, and goes to every watching session
 // but its originator (docs/protocol.md#broadcast).
 //
+// A gateway has one hub per event-loop thread (HubPlacement), each with its
+// own sessions; a session token names its hub (HubOfSessionToken), so a
+// resume reaches the hub that holds the session. The hubs share the
+// connection gate and the link to the sync service (HubFanout). A hub that
+// falls behind sheds sessions (OverloadShedder, docs/protocol.md#overload).
+//
 // Thread-safety: the public On*() entry points may be called from any
 // thread; they hop onto the hub executor (a strand). Everything else runs on
 // the hub executor.
@@ -20,8 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "boost/asio/steady_timer.hpp"
 #include "gateway/core/clock.h"
@@ -31,11 +39,25 @@
 #include "gateway/session/connection.h"
 #include "gateway/session/connection_gate.h"
 #include "gateway/session/flush_scheduler.h"
+#include "gateway/session/overload_shedder.h"
 #include "gateway/session/session.h"
 #include "gateway/session/session_host.h"
 #include "gateway/sync/sync_client.h"
 
 namespace jetstream::gateway {
+
+// Where a SessionManager sits among the gateway's hubs.
+struct HubPlacement {
+  size_t index = 0;  // this hub's, in [0, count)
+  size_t count = 1;  // hubs in the gateway
+  // The gate every hub shares (it must outlive the manager); null: the
+  // manager has one of its own.
+  ConnectionGate* gate = nullptr;
+};
+
+// The hub (of `hubs`) that holds the session of `token`: the one whose
+// manager made it. Stable within a process.
+size_t HubOfSessionToken(absl::string_view token, size_t hubs);
 
 class SessionManager : public SyncClient::Listener,
                        public ConnectionEvents,
@@ -47,7 +69,8 @@ class SessionManager : public SyncClient::Listener,
   // `metrics` (null: none) must outlive the manager too.
   SessionManager(HubExecutor hub, const GatewayOptions& options,
                  SyncClient& sync, const Clock& clock = Clock::Real(),
-                 GatewayMetrics* metrics = nullptr);
+                 GatewayMetrics* metrics = nullptr,
+                 HubPlacement placement = {});
   ~SessionManager() override;
 
   // ConnectionEvents, from any thread. A write-queue overflow ends the
@@ -73,6 +96,7 @@ class SessionManager : public SyncClient::Listener,
   size_t connection_count() const { return connection_count_.load(); }
   // Refused connections held before their close (docs/protocol.md#tarpit):
   // how many are held now, and how many ever were.
+  // (The gate's counts are the gateway's when the hubs share it.)
   size_t held_count() const { return gate_.held_count(); }
   uint64_t tarpitted_total() const { return gate_.tarpitted_total(); }
   // Connections refused over --max_connections(_per_address).
@@ -94,8 +118,14 @@ class SessionManager : public SyncClient::Listener,
   absl::Time Now() const override { return clock_.Now(); }
   const GatewayOptions& options() const { return options_; }
 
-  // SyncClient::Listener (hub executor).
+  // Sessions ended by the overload policy.
+  uint64_t shed_total() const { return shed_total_.load(); }
+
+  // SyncClient::Listener (hub executor). A fanned-out commit brings its
+  // encoded body and when the gateway received it: the delay since is the
+  // hub's, and over --max_delivery_lag the hub sheds sessions first.
   void OnCommit(const sync::v1::Commit& commit) override;
+  void OnFannedOutCommit(const FannedOutCommit& commit) override;
   void OnResync(const sync::v1::ScopeSnapshot& snapshot) override;
   void OnStreamStarted() override;
   void OnScopeLost(const std::string& scope) override;
@@ -172,6 +202,14 @@ class SessionManager : public SyncClient::Listener,
   void CreateSession(const ConnectionPtr& connection,
                      const ClientMessage& create, std::string id,
                      sync::v1::Principal principal);
+  // A new session's token, one that names this hub (HubOfSessionToken).
+  std::string NewTokenOfThisHub() const;
+  // Sends a commit to the scope's sessions; `body` is its encoded
+  // ScopeSync body if the caller has one (null: made here when needed).
+  void Deliver(const sync::v1::Commit& commit,
+               std::shared_ptr<const std::string> body);
+  // Ends the newest `count` sessions with 4097 server-overloaded.
+  void Shed(size_t count);
   void MaybeUnwatch(const std::string& scope);
   // Keeps the scope's Date properties from `snapshot` (fetch or resync).
   static void NoteDates(ScopeWatch& watch,
@@ -189,24 +227,36 @@ class SessionManager : public SyncClient::Listener,
   SyncClient& sync_;
   const Clock& clock_;
   GatewayMetrics* const metrics_;
+  const HubPlacement placement_;
 
   FlushScheduler flushes_;
 
   absl::flat_hash_map<uint64_t, Handshake> handshakes_;  // by connection id
-  // Limits, the tarpit and held connections (docs/protocol.md#limits).
-  ConnectionGate gate_;
+  // Limits, the tarpit and held connections (docs/protocol.md#limits):
+  // the shared one of HubPlacement, or own_gate_.
+  std::unique_ptr<ConnectionGate> own_gate_;
+  ConnectionGate& gate_;
+  OverloadShedder shedder_;
   // Connections whose SessionCreate awaits the sync service's decision;
   // their frames meanwhile are lost (docs/protocol.md#handshake).
   absl::flat_hash_map<uint64_t, ConnectionPtr> authorizing_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> by_connection_;
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> by_token_;
-  absl::flat_hash_map<std::string, Session*> by_id_;
+  struct Registered {
+    Session* session;
+    uint64_t order;  // of creation, the key of by_age_
+  };
+  absl::flat_hash_map<std::string, Registered> by_id_;
+  // Live sessions, oldest first (the newest are shed first).
+  absl::btree_map<uint64_t, Session*> by_age_;
+  uint64_t next_order_ = 0;
   absl::flat_hash_map<std::string, ScopeWatch> scopes_;
 
   std::atomic<size_t> session_count_{0};
   std::atomic<size_t> connection_count_{0};
   std::atomic<uint64_t> messages_rate_limited_total_{0};
   std::atomic<uint64_t> origin_refused_total_{0};
+  std::atomic<uint64_t> shed_total_{0};
 };
 
 // A new session token: 64 random bytes, base64, non-alphanumerics removed

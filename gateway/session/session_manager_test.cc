@@ -13,6 +13,7 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/strand.hpp"
 #include "gateway/protocol/client_message.h"
+#include "gateway/protocol/server_message.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_connection.h"
@@ -410,6 +411,85 @@ TEST_F(SessionManagerTest, NewConnectionsOverTheRateOfTheirAddressAreDenied) {
   clock_.Advance(absl::Seconds(1));
   EXPECT_FALSE(Open({}, "10.0.0.1")->close().has_value());
   EXPECT_EQ(manager_->connections_rate_limited_total(), 1u);
+}
+
+// A commit as the fan-out hands it to a hub: encoded once, stamped with
+// when the gateway received it.
+FannedOutCommit FannedOut(sync::v1::Commit commit, absl::Time received) {
+  FannedOutCommit fanned;
+  fanned.encoded = EncodeScopeSyncBody(commit.fragments_json());
+  fanned.commit = std::make_shared<const sync::v1::Commit>(std::move(commit));
+  fanned.received = received;
+  return fanned;
+}
+
+TEST_F(SessionManagerTest, AHubThatFallsBehindEndsItsNewestSessionsFirst) {
+  options_.max_delivery_lag = absl::Seconds(2);
+  Start();
+  Client oldest = NewSessionOnCanvas();
+  Client middle = NewSessionOnCanvas();
+  Client newest = NewSessionOnCanvas();
+
+  // Waited 3 s in the hub's queue: over the bound.
+  const absl::Time received = clock_.Now();
+  clock_.Advance(absl::Seconds(3));
+  manager_->OnFannedOutCommit(FannedOut(Commit("e1", 6), received));
+  Run();
+
+  ASSERT_TRUE(newest.connection->close().has_value());
+  EXPECT_EQ(newest.connection->close()->code, 4097);
+  EXPECT_THAT(newest.connection->close()->reason,
+              HasSubstr(R"("type":"server-overloaded")"));
+  EXPECT_EQ(manager_->shed_total(), 1u);
+  EXPECT_EQ(manager_->session_count(), 2u);
+  // The others are served, the shed one gets nothing more.
+  for (Client* c : {&oldest, &middle}) {
+    EXPECT_FALSE(c->connection->close().has_value());
+    EXPECT_THAT(c->connection->TakeMessages(),
+                ElementsAre(HasSubstr(Rename("c6"))));
+  }
+
+  // Commits queued before the shed are late too, but shed nothing more.
+  manager_->OnFannedOutCommit(
+      FannedOut(Commit("e1", 7), received + absl::Seconds(1)));
+  Run();
+  EXPECT_EQ(manager_->shed_total(), 1u);
+  EXPECT_FALSE(middle.connection->close().has_value());
+  EXPECT_THAT(middle.connection->TakeMessages(),
+              ElementsAre(HasSubstr(Rename("c7"))));
+
+  // One received after the shed and still late sheds the next newest.
+  const absl::Time later = clock_.Now() + absl::Milliseconds(1);
+  clock_.Advance(absl::Seconds(5));
+  manager_->OnFannedOutCommit(FannedOut(Commit("e1", 8), later));
+  Run();
+  EXPECT_EQ(manager_->shed_total(), 2u);
+  ASSERT_TRUE(middle.connection->close().has_value());
+  EXPECT_FALSE(oldest.connection->close().has_value());
+}
+
+TEST_F(SessionManagerTest, ACommitWithinTheBoundShedsNothing) {
+  options_.max_delivery_lag = absl::Seconds(2);
+  Start();
+  Client a = NewSessionOnCanvas();
+  const absl::Time received = clock_.Now();
+  clock_.Advance(absl::Seconds(2));
+  manager_->OnFannedOutCommit(FannedOut(Commit("e1", 6), received));
+  Run();
+  EXPECT_FALSE(a.connection->close().has_value());
+  EXPECT_EQ(manager_->shed_total(), 0u);
+  EXPECT_THAT(a.connection->TakeMessages(),
+              ElementsAre(HasSubstr(Rename("c6"))));
+}
+
+TEST_F(SessionManagerTest, ANewSessionsTokenNamesItsHub) {
+  manager_ = std::make_unique<SessionManager>(
+      hub_, options_, sync_, clock_, nullptr,
+      HubPlacement{/*index=*/2, /*count=*/3, /*gate=*/nullptr});
+  for (int i = 0; i < 5; ++i) {
+    Client c = NewSession();
+    EXPECT_EQ(HubOfSessionToken(c.token, 3), 2u) << c.token;
+  }
 }
 
 }  // namespace
