@@ -14,6 +14,7 @@
 #include "common/grpc_link.h"
 #include "common/logging.h"
 #include "common/metrics/grpc_metrics.h"
+#include "gateway/protocol/server_message.h"
 #include "grpcpp/grpcpp.h"
 
 namespace jetstream::gateway {
@@ -73,14 +74,15 @@ std::shared_ptr<grpc::ChannelCredentials> SyncServiceCredentials(
 GatewayServer::GatewayServer(GatewayOptions options)
     : options_(std::move(options)),
       ioc_(std::max(1, options_.threads)),
-      hub_(net::make_strand(ioc_)),
+      link_(net::make_strand(ioc_)),
       acceptor_(ioc_),
       metrics_acceptor_(ioc_) {
+  const size_t hubs = static_cast<size_t>(std::max(1, options_.threads));
   const grpc::ChannelArguments args = GatewayChannelArguments(LinkKeepalive{});
   const std::shared_ptr<grpc::ChannelCredentials> credentials =
       SyncServiceCredentials(options_);
   // Clients of the seeds are made here and started with the threads;
-  // those of replicas discovered later, on the hub, at once.
+  // those of replicas discovered later, on the link, at once.
   auto make_client = [this, args, credentials](const std::string& address) {
     std::vector<
         std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
@@ -89,7 +91,7 @@ GatewayServer::GatewayServer(GatewayOptions options)
         std::make_unique<GrpcClientMetricsInterceptorFactory>(
             &metrics_.grpc_client()));
     auto client = std::make_unique<GrpcSyncClient>(
-        hub_,
+        link_,
         grpc::experimental::CreateCustomChannelWithInterceptors(
             address, credentials, args, std::move(interceptors)),
         options_.sync_request_timeout, options_.sync_service_token);
@@ -102,15 +104,33 @@ GatewayServer::GatewayServer(GatewayOptions options)
   };
   auto schedule = [this](absl::Duration delay, std::function<void()> task) {
     auto timer = std::make_shared<net::steady_timer>(
-        hub_, absl::ToChronoNanoseconds(delay));
+        link_, absl::ToChronoNanoseconds(delay));
     timer->async_wait([timer, task = std::move(task)](beast::error_code ec) {
       if (!ec) task();
     });
   };
   sync_ = std::make_unique<RoutingSyncClient>(options_.sync_service_targets,
                                               make_client, schedule);
-  manager_ = std::make_unique<SessionManager>(hub_, options_, *sync_,
-                                              Clock::Real(), &metrics_);
+  gate_ = std::make_unique<ConnectionGate>(link_, options_, Clock::Real());
+  // A commit's ScopeSync body, made once for every hub.
+  fanout_ = std::make_unique<HubFanout>(
+      link_, *sync_, Clock::Real(), [](const sync::v1::Commit& commit) {
+        return EncodeScopeSyncBody(commit.fragments_json());
+      });
+  for (size_t i = 0; i < hubs; ++i) {
+    // One thread: the hub is the link's strand (nothing runs in parallel
+    // anyway, and the hops between them stay on one queue).
+    HubExecutor hub = hubs == 1 ? link_ : net::make_strand(ioc_);
+    SyncClient& sync = fanout_->AddHub(hub);
+    managers_.push_back(std::make_unique<SessionManager>(
+        hub, options_, sync, Clock::Real(), &metrics_,
+        HubPlacement{i, hubs, gate_.get()}));
+  }
+  select_hub_ = [this](const ConnectionParams& params,
+                       SessionManager& accepting) -> SessionManager& {
+    return *managers_[HubOfConnection(params, accepting.hub_index(),
+                                      managers_.size())];
+  };
   metrics_registry_.AddCollector([this] { return CollectMetrics(); });
   http_handler_ = [this](const http::request<http::string_body>& req) {
     return HandleHttp(req, /*public_port=*/true);
@@ -121,32 +141,43 @@ GatewayServer::GatewayServer(GatewayOptions options)
 }
 
 std::vector<prometheus::MetricFamily> GatewayServer::CollectMetrics() const {
+  // The hubs' counts, added up.
+  auto sum = [this](auto count) {
+    double total = 0;
+    for (const auto& manager : managers_) {
+      total += static_cast<double>(count(*manager));
+    }
+    return total;
+  };
   return {
-      GaugeFamily("jetstream_gateway_sessions", "Live sessions.",
-                  static_cast<double>(manager_->session_count())),
-      GaugeFamily("jetstream_gateway_connections",
-                  "Open WebSocket connections.",
-                  static_cast<double>(manager_->connection_count())),
+      GaugeFamily(
+          "jetstream_gateway_sessions", "Live sessions.",
+          sum([](const SessionManager& m) { return m.session_count(); })),
+      GaugeFamily(
+          "jetstream_gateway_connections", "Open WebSocket connections.",
+          sum([](const SessionManager& m) { return m.connection_count(); })),
       GaugeFamily("jetstream_gateway_connections_held",
                   "Connections waiting at the connection gate.",
-                  static_cast<double>(manager_->held_count())),
+                  static_cast<double>(gate_->held_count())),
       CounterFamily("jetstream_gateway_connections_tarpitted_total",
                     "Connections slowed by the tarpit.",
-                    static_cast<double>(manager_->tarpitted_total())),
+                    static_cast<double>(gate_->tarpitted_total())),
       CounterFamily("jetstream_gateway_connections_over_limit_total",
                     "Connections refused over a connection limit.",
-                    static_cast<double>(manager_->over_limit_total())),
+                    static_cast<double>(gate_->over_limit_total())),
       CounterFamily("jetstream_gateway_origin_refused_total",
                     "Upgrades refused for their Origin.",
-                    static_cast<double>(manager_->origin_refused_total())),
-      CounterFamily(
-          "jetstream_gateway_connections_rate_limited_total",
-          "Connections refused by the per-address connection rate.",
-          static_cast<double>(manager_->connections_rate_limited_total())),
-      CounterFamily(
-          "jetstream_gateway_messages_rate_limited_total",
-          "Client messages refused by a session's rate limits.",
-          static_cast<double>(manager_->messages_rate_limited_total())),
+                    sum([](const SessionManager& m) {
+                      return m.origin_refused_total();
+                    })),
+      CounterFamily("jetstream_gateway_connections_rate_limited_total",
+                    "Connections refused by the per-address connection rate.",
+                    static_cast<double>(gate_->rate_limited_total())),
+      CounterFamily("jetstream_gateway_messages_rate_limited_total",
+                    "Client messages refused by a session's rate limits.",
+                    sum([](const SessionManager& m) {
+                      return m.messages_rate_limited_total();
+                    })),
       GaugeFamily("jetstream_gateway_sync_members",
                   "Sync service replicas known live.",
                   static_cast<double>(sync_->live_members())),
@@ -163,7 +194,9 @@ std::vector<prometheus::MetricFamily> GatewayServer::CollectMetrics() const {
 GatewayServer::~GatewayServer() {
   Stop();
   Wait();
-  manager_.reset();
+  managers_.clear();
+  fanout_.reset();
+  gate_.reset();
   sync_.reset();
 }
 
@@ -225,7 +258,7 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
                      ":", bound.port());
     DoAcceptMetrics();
   }
-  net::post(hub_, [this] {
+  net::post(link_, [this] {
     clients_started_ = true;
     for (GrpcSyncClient* client : unstarted_clients_) client->Start();
     unstarted_clients_.clear();
@@ -242,31 +275,35 @@ absl::StatusOr<uint16_t> GatewayServer::Start() {
 }
 
 void GatewayServer::DoAccept() {
-  acceptor_.async_accept(
-      net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
-        if (ec) {
-          if (ec != net::error::operation_aborted) {
-            LOG(WARNING) << "accept: " << ec.message();
-            DoAccept();
-          }
-          return;
-        }
-        socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<HttpSession>(std::move(socket), *manager_, options_,
-                                      http_handler_, trusted_proxies_)
-            ->Run();
+  acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec != net::error::operation_aborted) {
+        LOG(WARNING) << "accept: " << ec.message();
         DoAccept();
-      });
+      }
+      return;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    // The hubs in turn; a resume then moves to its session's hub.
+    SessionManager& hub = *managers_[next_hub_++ % managers_.size()];
+    std::make_shared<HttpSession>(std::move(socket), hub.hub(), hub,
+                                  select_hub_, options_, http_handler_,
+                                  trusted_proxies_)
+        ->Run();
+    DoAccept();
+  });
 }
 
 void GatewayServer::DoAcceptMetrics() {
   metrics_acceptor_.async_accept(
-      net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+      [this](beast::error_code ec, tcp::socket socket) {
         if (ec) {
           if (ec != net::error::operation_aborted) DoAcceptMetrics();
           return;
         }
-        std::make_shared<HttpSession>(std::move(socket), *manager_, options_,
+        // A strand of its own: a scrape does not hold up a hub.
+        std::make_shared<HttpSession>(std::move(socket), net::make_strand(ioc_),
+                                      *managers_[0], HubSelector(), options_,
                                       metrics_handler_, trusted_proxies_,
                                       /*upgrades=*/false)
             ->Run();
@@ -275,27 +312,35 @@ void GatewayServer::DoAcceptMetrics() {
 }
 
 void GatewayServer::Drain(absl::Duration window) {
-  net::post(ioc_, [this, window] {
+  net::post(link_, [this, window] {
     if (draining_.load() || !acceptor_.is_open()) return;
-    LOG(INFO) << "gateway draining: " << manager_->session_count()
-              << " sessions end over " << absl::FormatDuration(window);
+    size_t sessions = 0;
+    for (const auto& manager : managers_) sessions += manager->session_count();
+    LOG(INFO) << "gateway draining: " << sessions << " sessions end over "
+              << absl::FormatDuration(window);
     // Closed before readiness turns off, so a client that sees /readyz
     // answer 503 can no longer connect.
     beast::error_code ec;
     acceptor_.close(ec);
     draining_.store(true);
-    manager_->Drain(window, [this] { Stop(); });
+    // Stops once every hub has drained.
+    auto left = std::make_shared<std::atomic<size_t>>(managers_.size());
+    for (const auto& manager : managers_) {
+      manager->Drain(window, [this, left] {
+        if (--*left == 0) Stop();
+      });
+    }
   });
 }
 
 void GatewayServer::Stop() {
-  net::post(ioc_, [this] {
+  net::post(link_, [this] {
     if (stopped_.exchange(true)) return;
     beast::error_code ec;
     acceptor_.close(ec);
     metrics_acceptor_.close(ec);
-    manager_->Shutdown();
-    net::post(hub_, [this] { sync_->Shutdown(); });
+    for (const auto& manager : managers_) manager->Shutdown();
+    sync_->Shutdown();
     // Let the close frames go out, then stop.
     auto timer = std::make_shared<net::steady_timer>(ioc_);
     timer->expires_after(std::chrono::milliseconds(200));

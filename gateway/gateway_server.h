@@ -1,8 +1,13 @@
 // File: gateway/gateway_server.h
 //
-// The gateway process assembled: an io_context run by N threads, the hub
-// strand with the SessionManager, the gRPC stream to the sync service, and
-// the TCP listener for WebSocket and HTTP on one port.
+// The gateway process assembled: an io_context run by N threads
+// (--threads), one hub per thread (a strand with its SessionManager, its
+// share of the sessions and their connections), the link to the sync
+// service (the router and its gRPC streams, on a strand of its own) shared
+// by the hubs through HubFanout, the connection gate they share, and the
+// TCP listener for WebSocket and HTTP on one port, which hands new
+// connections to the hubs in turn. With one thread, the hub and the link
+// are one strand.
 //
 // Example:
 //   GatewayServer server(options);
@@ -26,8 +31,10 @@
 #include "gateway/core/gateway_options.h"
 #include "gateway/net/http_session.h"
 #include "gateway/net/trusted_proxies.h"
+#include "gateway/session/connection_gate.h"
 #include "gateway/session/session_manager.h"
 #include "gateway/sync/grpc_sync_client.h"
+#include "gateway/sync/hub_fanout.h"
 #include "gateway/sync/routing_sync_client.h"
 
 namespace jetstream::gateway {
@@ -64,19 +71,28 @@ class GatewayServer {
   std::vector<prometheus::MetricFamily> CollectMetrics() const;
 
   GatewayOptions options_;
-  // Before everything that records into them; the collector reads sync_
-  // and manager_, and runs only on the metrics port's connections, which
-  // end with the threads.
+  // Before everything that records into them; the collector reads sync_,
+  // gate_ and managers_, and runs only on the metrics port's connections,
+  // which end with the threads.
   MetricsRegistry metrics_registry_{"gateway"};
   GatewayMetrics metrics_{metrics_registry_.registry()};
   boost::asio::io_context ioc_;
-  HubExecutor hub_;
+  // The link's strand: the router, its clients, their timers, and the
+  // server's own start and stop.
+  HubExecutor link_;
   // Owns one GrpcSyncClient per sync service replica and seed.
   std::unique_ptr<RoutingSyncClient> sync_;
-  // Clients made before the threads run, started with them (hub only).
+  // Clients made before the threads run, started with them (link only).
   bool clients_started_ = false;
   std::vector<GrpcSyncClient*> unstarted_clients_;
-  std::unique_ptr<SessionManager> manager_;
+  // Shared by the hubs; its timers run on the link.
+  std::unique_ptr<ConnectionGate> gate_;
+  std::unique_ptr<HubFanout> fanout_;
+  // One per hub, each on its own strand.
+  std::vector<std::unique_ptr<SessionManager>> managers_;
+  // The hub the next accepted connection goes to (the accept loop's).
+  size_t next_hub_ = 0;
+  HubSelector select_hub_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::ip::tcp::acceptor metrics_acceptor_;
   std::string metrics_address_;

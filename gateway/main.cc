@@ -1,5 +1,6 @@
 // The gateway: Jetstream clients connect here over WebSocket; scopes live in
 // the sync service, reached over gRPC.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -35,7 +36,9 @@ ABSL_FLAG(std::string, sync_service_tls_cert, "",
           "PEM client certificate chain for mTLS to the sync service.");
 ABSL_FLAG(std::string, sync_service_tls_key, "",
           "PEM client private key for mTLS to the sync service.");
-ABSL_FLAG(int, threads, 1, "Event loop threads.");
+ABSL_FLAG(int, threads, 0,
+          "Event-loop threads, each with a hub of its own (its share of the "
+          "sessions); 0: one per core.");
 ABSL_FLAG(std::string, static_dir, "",
           "Folder of web pages served over HTTP (the demo); empty for none.");
 ABSL_FLAG(uint64_t, max_frame_bytes, 1 << 20,
@@ -46,6 +49,13 @@ ABSL_FLAG(uint64_t, max_scopes_per_session, 100,
           "Scopes one session may fetch.");
 ABSL_FLAG(uint64_t, max_write_queue_bytes, 16 << 20,
           "Bytes queued for one slow client before its session ends.");
+ABSL_FLAG(absl::Duration, max_write_queue_age, absl::Seconds(30),
+          "How long a frame may wait for a slow client's socket before its "
+          "session ends (4097 write-queue-overflow); 0: no bound.");
+ABSL_FLAG(absl::Duration, max_delivery_lag, absl::Seconds(2),
+          "How far a hub may fall behind (a commit queued this long) before "
+          "it ends its newest sessions with 4097 server-overloaded; 0: "
+          "never.");
 ABSL_FLAG(uint64_t, max_unacked_messages, 100000,
           "Unacknowledged messages kept for one session before it ends.");
 ABSL_FLAG(uint64_t, max_connections, 100000,
@@ -148,12 +158,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.threads = absl::GetFlag(FLAGS_threads);
+  if (options.threads <= 0) {
+    options.threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
   options.static_dir = absl::GetFlag(FLAGS_static_dir);
   options.max_frame_bytes = absl::GetFlag(FLAGS_max_frame_bytes);
   options.max_fragments_per_changeset =
       absl::GetFlag(FLAGS_max_fragments_per_changeset);
   options.max_scopes_per_session = absl::GetFlag(FLAGS_max_scopes_per_session);
   options.max_write_queue_bytes = absl::GetFlag(FLAGS_max_write_queue_bytes);
+  options.max_write_queue_age = absl::GetFlag(FLAGS_max_write_queue_age);
+  options.max_delivery_lag = absl::GetFlag(FLAGS_max_delivery_lag);
   options.max_unacked_messages = absl::GetFlag(FLAGS_max_unacked_messages);
   options.max_connections = absl::GetFlag(FLAGS_max_connections);
   options.max_connections_per_address =

@@ -20,18 +20,17 @@ namespace {
 
 constexpr absl::string_view kPrefix = "x-jetstream-";
 
-// The strand a new connection runs on. With one event-loop thread nothing
-// runs in parallel anyway, so connections share the hub's strand: the hub's
-// sends to a connection then run inline (net::dispatch) instead of being
-// posted once per frame. With more threads each connection has its own
-// strand, so parsing and socket work spread over the threads.
-ConnectionStrand ConnectionStrandFor(net::ip::tcp::socket& socket,
-                                     SessionManager& manager,
-                                     const GatewayOptions& options) {
-  if (options.threads <= 1) return manager.hub();
-  net::io_context& ioc = static_cast<net::io_context&>(
-      net::query(socket.get_executor(), net::execution::context));
-  return net::make_strand(ioc);
+// `socket`, moved onto `strand` (another hub's): the same descriptor,
+// handled by that strand from now on. Closed if it cannot move.
+ConnectionSocket MoveToStrand(ConnectionSocket socket,
+                              ConnectionStrand strand) {
+  ConnectionSocket moved(std::move(strand));
+  beast::error_code ec;
+  const net::ip::tcp protocol = socket.local_endpoint(ec).protocol();
+  if (ec) return moved;
+  auto fd = socket.release(ec);
+  if (!ec) moved.assign(protocol, fd, ec);
+  return moved;
 }
 
 int HexDigit(char c) {
@@ -103,13 +102,14 @@ std::string ForwardedFor(const http::request<http::string_body>& request) {
   return joined;
 }
 
-HttpSession::HttpSession(net::ip::tcp::socket&& socket, SessionManager& manager,
+HttpSession::HttpSession(net::ip::tcp::socket&& socket, ConnectionStrand strand,
+                         SessionManager& manager, const HubSelector& select_hub,
                          const GatewayOptions& options,
                          const HttpHandler& handler,
                          const TrustedProxies& trusted_proxies, bool upgrades)
-    : stream_(MakeConnectionStream(
-          std::move(socket), ConnectionStrandFor(socket, manager, options))),
+    : stream_(MakeConnectionStream(std::move(socket), std::move(strand))),
       manager_(manager),
+      select_hub_(select_hub),
       options_(options),
       handler_(handler),
       trusted_proxies_(trusted_proxies),
@@ -175,9 +175,17 @@ void HttpSession::OnRead(beast::error_code ec, size_t) {
         origin != request.end()) {
       client.origin = std::string(origin->value());
     }
-    std::make_shared<WebSocketConnection>(stream_.release_socket(), manager_,
-                                          options_, std::move(client))
-        ->Run(std::move(request));
+    SessionManager& hub =
+        select_hub_ ? select_hub_(client.params, manager_) : manager_;
+    ConnectionSocket socket = stream_.release_socket();
+    if (&hub != &manager_) socket = MoveToStrand(std::move(socket), hub.hub());
+    auto connection = std::make_shared<WebSocketConnection>(
+        std::move(socket), hub, options_, std::move(client));
+    // Inline if it stays on this hub.
+    net::dispatch(hub.hub(),
+                  [connection, request = std::move(request)]() mutable {
+                    connection->Run(std::move(request));
+                  });
     return;
   }
   auto response = std::make_shared<http::response<http::string_body>>(

@@ -7,9 +7,11 @@
 // health endpoints (/healthz, /readyz), the metrics endpoint (/metrics), or
 // a file of the demo web pages.
 //
-// Lifetime: shared_ptr, alive while an operation is pending. Runs on its own
-// strand, or with one event-loop thread (GatewayOptions::threads) on the
-// hub's, as does the WebSocketConnection it becomes.
+// Lifetime: shared_ptr, alive while an operation is pending. Runs on the
+// strand it is given (the accepting hub's, or one of its own for the
+// metrics port). The WebSocketConnection it becomes runs on the strand of
+// the hub it belongs to (HubSelector): a resume goes to the hub that holds
+// its session, and the socket moves there.
 
 #ifndef JETSTREAM_GATEWAY_NET_HTTP_SESSION_H_
 #define JETSTREAM_GATEWAY_NET_HTTP_SESSION_H_
@@ -34,11 +36,20 @@ using HttpHandler =
     std::function<boost::beast::http::response<boost::beast::http::string_body>(
         const boost::beast::http::request<boost::beast::http::string_body>&)>;
 
+// The hub an upgraded connection belongs on, given its params and the hub
+// that accepted it. Called on the accepting hub's strand.
+using HubSelector = std::function<SessionManager&(
+    const ConnectionParams& params, SessionManager& accepting)>;
+
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  // `upgrades`: WebSocket upgrades become Jetstream connections (the
-  // public port); false answers them like any request (the metrics port).
-  HttpSession(boost::asio::ip::tcp::socket&& socket, SessionManager& manager,
+  // Runs on `strand`. `manager` is the accepting hub; `select_hub` (empty:
+  // stay there) places upgrades. `upgrades`: WebSocket upgrades become
+  // Jetstream connections (the public port); false answers them like any
+  // request (the metrics port). Everything referenced must outlive the
+  // session.
+  HttpSession(boost::asio::ip::tcp::socket&& socket, ConnectionStrand strand,
+              SessionManager& manager, const HubSelector& select_hub,
               const GatewayOptions& options, const HttpHandler& handler,
               const TrustedProxies& trusted_proxies, bool upgrades = true);
   void Run();
@@ -59,6 +70,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       parser_;
   std::shared_ptr<void> response_;
   SessionManager& manager_;
+  const HubSelector& select_hub_;
   const GatewayOptions& options_;
   const HttpHandler& handler_;
   const TrustedProxies& trusted_proxies_;

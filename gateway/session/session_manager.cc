@@ -72,6 +72,12 @@ size_t HubOfSessionToken(absl::string_view token, size_t hubs) {
          hubs;
 }
 
+size_t HubOfConnection(const ConnectionParams& params, size_t accepting_hub,
+                       size_t hubs) {
+  const std::string* token = FindParam(params, "sessiontoken");
+  return token == nullptr ? accepting_hub : HubOfSessionToken(*token, hubs);
+}
+
 SessionManager::SessionManager(HubExecutor hub, const GatewayOptions& options,
                                SyncClient& sync, const Clock& clock,
                                GatewayMetrics* metrics, HubPlacement placement)

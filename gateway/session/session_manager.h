@@ -58,6 +58,10 @@ struct HubPlacement {
 // The hub (of `hubs`) that holds the session of `token`: the one whose
 // manager made it. Stable within a process.
 size_t HubOfSessionToken(absl::string_view token, size_t hubs);
+// The hub (of `hubs`) a new connection with `params` belongs on: the one
+// its session token names (a resume), else `accepting_hub`.
+size_t HubOfConnection(const ConnectionParams& params, size_t accepting_hub,
+                       size_t hubs);
 
 class SessionManager : public SyncClient::Listener,
                        public ConnectionEvents,
@@ -115,6 +119,7 @@ class SessionManager : public SyncClient::Listener,
   uint64_t origin_refused_total() const { return origin_refused_total_.load(); }
 
   HubExecutor& hub() { return hub_; }
+  size_t hub_index() const { return placement_.index; }
   absl::Time Now() const override { return clock_.Now(); }
   const GatewayOptions& options() const { return options_; }
 
