@@ -1,9 +1,10 @@
 // File: gateway/core/hub_executor.h
 //
-// The hub's executor: the strand on which the gateway's session state lives
-// (SessionManager, every Session) and on which the sync service's answers
-// and events are delivered (SyncClient's callback contract). With one
-// event-loop thread, connections run on it too (ConnectionStrand).
+// A hub's executor: the strand on which a share of the gateway's session
+// state lives (a SessionManager and its Sessions), with their connections
+// (ConnectionStrand), and on which the sync service's answers and events
+// for them are delivered (SyncClient's callback contract). The gateway's
+// link to the sync service runs on one too.
 
 #ifndef JETSTREAM_GATEWAY_CORE_HUB_EXECUTOR_H_
 #define JETSTREAM_GATEWAY_CORE_HUB_EXECUTOR_H_

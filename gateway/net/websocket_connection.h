@@ -1,9 +1,9 @@
 // File: gateway/net/websocket_connection.h
 //
 // One client's WebSocket (Boost.Beast). Reads frames, parses them on the
-// connection's own strand (JSON parsing is the expensive part and runs in
-// parallel across connections; with one event-loop thread every connection
-// shares the hub's strand), and hands the parsed messages to the
+// connection's strand (its hub's: hubs run in parallel, one per event-loop
+// thread, and a hub's sends to its connections run inline), and hands the
+// parsed messages to the
 // protocol layer (ConnectionEvents: the SessionManager). Writes go through a
 // bounded queue with one async_write in flight. While it is in flight, the
 // frames sent meanwhile coalesce into the one frame waiting behind it (up
@@ -48,7 +48,7 @@ namespace jetstream::gateway {
 // A connection's strand, as a concrete type: Beast's operations copy and
 // re-wrap the executor several times per read and write, which for the
 // type-erased any_io_executor (tcp_stream's) means a heap allocation each.
-// With one event-loop thread it is the hub's strand itself.
+// It is the strand of the connection's hub.
 using ConnectionStrand = HubExecutor;
 // HTTP (HttpSession) reads through a stream with Beast's timeouts; the
 // WebSocket runs on the bare socket, with the WebSocket layer's own
