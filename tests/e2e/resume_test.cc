@@ -1,10 +1,13 @@
 // Session resume (docs/protocol.md#resume, docs/protocol.md#d6-resume-token,
 // docs/protocol.md#d7-flush-on-resume) and expiry (docs/protocol.md#expiry)
-// against the real
-// binaries. A resumed client applies the receive rules of real clients
-// (docs/protocol.md#client-receive): index 0 is ephemeral, an index at or below
-// the last one seen is a duplicate to ignore, and any other index but last+1 is
-// a gap, which a real client treats as a broken connection.
+// against the real binaries, and fan-out with exactly-once, in-order
+// delivery. The resume and fan-out tests run against a gateway with one hub
+// and with three (--threads): the gateway hands new connections to its hubs
+// in turn, so a resume's connection lands on another hub than its session's
+// and must move there. A resumed client applies the receive rules of real
+// clients (docs/protocol.md#client-receive): index 0 is ephemeral, an index at
+// or below the last one seen is a duplicate to ignore, and any other index but
+// last+1 is a gap, which a real client treats as a broken connection.
 #include <map>
 #include <string>
 #include <vector>
@@ -58,10 +61,12 @@ class Sequencer {
   int duplicates_ = 0;
 };
 
-class ResumeTest : public SystemFixture {
+// The parameter: the gateway's hubs (--threads).
+class ResumeTest : public SystemFixture,
+                   public ::testing::WithParamInterface<int> {
  protected:
   std::vector<std::string> GatewayFlags() override {
-    return {"--ping_interval=1h"};
+    return {"--ping_interval=1h", absl::StrCat("--threads=", GetParam())};
   }
 
   struct Client {
@@ -134,7 +139,7 @@ class ResumeTest : public SystemFixture {
 // The gateway has seen the drop before the writes: the missed messages go
 // out as soon as the session is resumed, without any request
 // (docs/protocol.md#d7-flush-on-resume).
-TEST_F(ResumeTest, HeaderResumeFlushesMissedMessagesAtOnce) {
+TEST_P(ResumeTest, HeaderResumeFlushesMissedMessagesAtOnce) {
   Client b = NewClient();
   Client a = NewClient();
   ASSERT_NE(a.ws, nullptr);
@@ -161,7 +166,7 @@ TEST_F(ResumeTest, HeaderResumeFlushesMissedMessagesAtOnce) {
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
 }
 
-TEST_F(ResumeTest,
+TEST_P(ResumeTest,
        QueryParameterResumeInAnyCase) {  // docs/protocol.md#d6-resume-token
   for (const char* key :
        {"x-jetstream-sessiontoken", "X-Jetstream-SessionToken",
@@ -189,7 +194,7 @@ TEST_F(ResumeTest,
   }
 }
 
-TEST_F(ResumeTest, UnknownTokenIsDenied) {
+TEST_P(ResumeTest, UnknownTokenIsDenied) {
   for (const std::string& target :
        {std::string("/?x-jetstream-sessiontoken=nosuchtoken"),
         std::string("/")}) {
@@ -210,7 +215,7 @@ TEST_F(ResumeTest, UnknownTokenIsDenied) {
 // reconnects and asks for a resend like iOS does. It must see every missed
 // message once in index order, with no gap at any point: not in what the
 // resume flushes, not in the resend.
-TEST_F(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
+TEST_P(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
   Client b = NewClient();
   Client a = NewClient();
   ASSERT_NE(a.ws, nullptr);
@@ -240,7 +245,7 @@ TEST_F(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
 
 // The same without waiting for the gateway to notice the drop: whichever
 // way the writes race with the drop, nothing is missing and nothing gaps.
-TEST_F(ResumeTest, ResumeRacingTheDropLosesNothing) {
+TEST_P(ResumeTest, ResumeRacingTheDropLosesNothing) {
   Client b = NewClient();
   ASSERT_NE(b.ws, nullptr);
   for (int round = 0; round < 5; ++round) {
@@ -264,7 +269,7 @@ TEST_F(ResumeTest, ResumeRacingTheDropLosesNothing) {
 // Resuming while the old connection is still open: the gateway closes the
 // old one, and its late close never touches the new one
 // (docs/protocol.md#d7-flush-on-resume).
-TEST_F(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
+TEST_P(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
   Client b = NewClient();
   Client a = NewClient();
   ASSERT_NE(a.ws, nullptr);
@@ -299,7 +304,7 @@ TEST_F(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
 }
 
-TEST_F(ResumeTest, DroppingTheOldConnectionAfterResumeDoesNotBreakTheNewOne) {
+TEST_P(ResumeTest, DroppingTheOldConnectionAfterResumeDoesNotBreakTheNewOne) {
   Client b = NewClient();
   Client a = NewClient();
   ASSERT_NE(a.ws, nullptr);
@@ -316,7 +321,7 @@ TEST_F(ResumeTest, DroppingTheOldConnectionAfterResumeDoesNotBreakTheNewOne) {
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
 }
 
-TEST_F(ResumeTest, CleanCloseKeepsTheSessionResumable) {
+TEST_P(ResumeTest, CleanCloseKeepsTheSessionResumable) {
   Client b = NewClient();
   Client a = NewClient();
   ASSERT_NE(a.ws, nullptr);
@@ -333,7 +338,7 @@ TEST_F(ResumeTest, CleanCloseKeepsTheSessionResumable) {
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
 }
 
-TEST_F(ResumeTest, OnlyTheLatestOfTwoResumesStaysConnected) {
+TEST_P(ResumeTest, OnlyTheLatestOfTwoResumesStaysConnected) {
   Client b = NewClient();
   Client a = NewClient();
   ASSERT_NE(a.ws, nullptr);
@@ -356,6 +361,49 @@ TEST_F(ResumeTest, OnlyTheLatestOfTwoResumesStaysConnected) {
   EXPECT_EQ(SyncFragments(seq.accepted()), written);
   ASSERT_TRUE(WaitForGauge(gateway_->metrics_port(), kConnections, 2));
 }
+
+// Readers on every hub (connections go to the hubs in turn) each get every
+// change once, in order, with consecutive indexes, while the writer keeps
+// writing; some of them drop their connection midway and resume (on
+// another hub's accepted connection) with a resend request.
+TEST_P(ResumeTest, EveryReaderOnEveryHubGetsEveryChangeOnceAndInOrder) {
+  constexpr int kReaders = 7;
+  Client writer = NewClient();
+  ASSERT_NE(writer.ws, nullptr);
+  std::vector<Client> readers;
+  for (int i = 0; i < kReaders; ++i) {
+    readers.push_back(NewClient());
+    ASSERT_NE(readers.back().ws, nullptr);
+  }
+  std::vector<std::string> written = Write(writer, 40, 1);
+  // Every other reader drops its connection and resumes on a new one.
+  for (int i = 0; i < kReaders; i += 2) {
+    readers[i].ws->Drop();
+  }
+  for (const std::string& f : Write(writer, 40, 2)) written.push_back(f);
+  for (int i = 0; i < kReaders; ++i) {
+    SCOPED_TRACE(absl::StrCat("reader ", i));
+    Sequencer seq(2);  // its SessionCreateReply and ScopeFetchReply
+    if (i % 2 == 0) {
+      readers[i].ws =
+          Connect("/", {{"X-Jetstream-SessionToken", readers[i].token}});
+      ASSERT_NE(readers[i].ws, nullptr);
+      // Asks for everything after its fetch's reply (index 2); what the
+      // dead connection may have carried comes again, and the sequencer
+      // drops what it already has (here: nothing was read).
+      ASSERT_OK(readers[i].ws->SendPing(2, true));
+      readers[i].ws->SetNextIndex(2);
+    }
+    ReadThroughBarrier(*readers[i].ws, readers[i].fetched.scope_index, seq);
+    ASSERT_FALSE(HasFatalFailure());
+    EXPECT_EQ(SyncFragments(seq.accepted()), written);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Hubs, ResumeTest, ::testing::Values(1, 3),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return absl::StrCat(info.param, "Hubs");
+                         });
 
 class ExpiryTest : public SystemFixture {
  protected:
