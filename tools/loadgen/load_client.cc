@@ -22,6 +22,8 @@ void LaneStats::Merge(const LaneStats& other) {
   reply_latency.Merge(other.reply_latency);
   deliveries += other.deliveries;
   delivery_latency.Merge(other.delivery_latency);
+  delivery_latency_first_half.Merge(other.delivery_latency_first_half);
+  delivery_latency_second_half.Merge(other.delivery_latency_second_half);
   sessions += other.sessions;
   setup_latency.Merge(other.setup_latency);
   fragment_errors += other.fragment_errors;
@@ -150,8 +152,11 @@ void LoadClient::OnMessage(const ServerMessage& m, int64_t now_us) {
                  window_.Contains(now_us)) {
         ++stats_.deliveries;
         if (m.stamp_us >= 0 && m.stamp_us <= now_us) {
-          stats_.delivery_latency.Record(
-              static_cast<uint64_t>(now_us - m.stamp_us));
+          const uint64_t latency = static_cast<uint64_t>(now_us - m.stamp_us);
+          stats_.delivery_latency.Record(latency);
+          (window_.InSecondHalf(now_us) ? stats_.delivery_latency_second_half
+                                        : stats_.delivery_latency_first_half)
+              .Record(latency);
         }
       }
       return;

@@ -71,6 +71,12 @@ class MeasureWindow {
     return t_us >= start_us_.load(std::memory_order_relaxed) &&
            t_us < end_us_.load(std::memory_order_relaxed);
   }
+  // Whether `t_us` (in the window) is in its second half.
+  bool InSecondHalf(int64_t t_us) const {
+    const int64_t start = start_us_.load(std::memory_order_relaxed);
+    const int64_t end = end_us_.load(std::memory_order_relaxed);
+    return t_us >= start + (end - start) / 2;
+  }
 
  private:
   std::atomic<int64_t> start_us_{std::numeric_limits<int64_t>::max()};
@@ -90,6 +96,10 @@ struct LaneStats {
   // latency of those that carry a stamp.
   uint64_t deliveries = 0;
   LatencyHistogram delivery_latency;
+  // The same latencies split by the window's halves: a backlog that grows
+  // shows as a second half worse than the first.
+  LatencyHistogram delivery_latency_first_half;
+  LatencyHistogram delivery_latency_second_half;
   // Sessions set up (SessionCreate + ScopeFetch done) in the window, and
   // the time from connect to ScopeState.
   uint64_t sessions = 0;

@@ -102,6 +102,10 @@ std::string ReportJson(const Report& r) {
   WriteLatency(w, "reply_latency_ms", r.reply_latency);
   WriteRate(w, "deliveries", r.deliveries, Round3(r.deliveries_per_s));
   WriteLatency(w, "delivery_latency_ms", r.delivery_latency);
+  WriteLatency(w, "delivery_latency_first_half_ms",
+               r.delivery_latency_first_half);
+  WriteLatency(w, "delivery_latency_second_half_ms",
+               r.delivery_latency_second_half);
   WriteRate(w, "sessions", r.sessions, Round3(r.sessions_per_s));
   WriteLatency(w, "setup_latency_ms", r.setup_latency);
   w.Key("errors");

@@ -66,6 +66,9 @@ struct Report {
   uint64_t deliveries = 0;
   double deliveries_per_s = 0;
   LatencySummary delivery_latency;
+  // delivery_latency over the first and the second half of the window.
+  LatencySummary delivery_latency_first_half;
+  LatencySummary delivery_latency_second_half;
   uint64_t sessions = 0;  // storm: sessions set up in the window
   double sessions_per_s = 0;
   LatencySummary setup_latency;

@@ -417,6 +417,10 @@ absl::StatusOr<Report> RunScenario(const LoadOptions& o) {
   report.deliveries = stats.deliveries;
   report.deliveries_per_s = Rate(stats.deliveries, seconds);
   report.delivery_latency = Summarize(stats.delivery_latency);
+  report.delivery_latency_first_half =
+      Summarize(stats.delivery_latency_first_half);
+  report.delivery_latency_second_half =
+      Summarize(stats.delivery_latency_second_half);
   report.sessions = stats.sessions;
   report.sessions_per_s = Rate(stats.sessions, seconds);
   report.setup_latency = Summarize(stats.setup_latency);

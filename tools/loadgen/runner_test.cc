@@ -89,6 +89,12 @@ TEST_F(RunnerTest, FanOut) {
   EXPECT_EQ(r->ready, 6);  // five readers and the writer
   EXPECT_GT(r->deliveries, 0u);
   EXPECT_EQ(r->delivery_latency.count, r->deliveries);
+  // Each delivery falls in one half of the window.
+  EXPECT_EQ(r->delivery_latency_first_half.count +
+                r->delivery_latency_second_half.count,
+            r->delivery_latency.count);
+  EXPECT_GT(r->delivery_latency_first_half.count, 0u);
+  EXPECT_GT(r->delivery_latency_second_half.count, 0u);
 }
 
 TEST_F(RunnerTest, IdleSessionsMeasureMemory) {
