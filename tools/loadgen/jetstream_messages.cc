@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
@@ -115,9 +116,9 @@ ServerMessage Read(const Value& message) {
 
 // ---- Fast path ----
 //
-// Nearly every frame a loaded client receives is one ScopeSync or one
-// ScopeSyncReply, alone in its frame and laid out as servers write them:
-//   [{"type":"ScopeSync","index":N,"scopeIndex":M,"fragments":[...]}]
+// Nearly every frame a loaded client receives is ScopeSyncs (one, or many
+// coalesced) or one ScopeSyncReply, laid out as servers write them:
+//   [{"type":"ScopeSync","index":N,"scopeIndex":M,"fragments":[...]},...]
 //   [{"type":"ScopeSyncReply","index":N,"replyTo":R,"fragmentReplies":[{},{}]}]
 // These are read by scanning instead of building a DOM, which would cost
 // several times what the server spends sending them. Anything else, a
@@ -147,37 +148,59 @@ bool EatUint(absl::string_view* in, uint64_t* value) {
   return true;
 }
 
-bool ScanLoneScopeSync(absl::string_view frame, ServerMessage& m) {
-  if (!Eat(&frame, R"([{"type":"ScopeSync","index":)") ||
-      !EatUint(&frame, &m.index) || !Eat(&frame, R"(,"scopeIndex":)") ||
-      !EatUint(&frame, &m.scope_index) || !Eat(&frame, R"(,"fragments":[)") ||
-      !absl::ConsumeSuffix(&frame, "]}]")) {
-    return false;
-  }
-  // `frame` is now the fragment list without its brackets; every fragment
-  // is an object of type add or change.
-  constexpr absl::string_view kType = R"({"type":")";
-  for (size_t at = frame.find(kType); at != absl::string_view::npos;
-       at = frame.find(kType, at + kType.size())) {
-    absl::string_view type = frame.substr(at + kType.size());
-    if (!absl::StartsWith(type, R"(change")") &&
-        !absl::StartsWith(type, R"(add")")) {
-      return false;
-    }
-    ++m.fragment_count;
-  }
+// Reads the stamp of the first fragment in `fragments` that carries one.
+int64_t ScanStamp(absl::string_view fragments) {
   constexpr absl::string_view kStampKey = R"("name":")";
-  for (size_t at = frame.find(kStampKey); at != absl::string_view::npos;
-       at = frame.find(kStampKey, at + kStampKey.size())) {
-    absl::string_view value = frame.substr(at + kStampKey.size());
+  for (size_t at = fragments.find(kStampKey); at != absl::string_view::npos;
+       at = fragments.find(kStampKey, at + kStampKey.size())) {
+    absl::string_view value = fragments.substr(at + kStampKey.size());
     value = value.substr(0, value.find('"'));
     int64_t stamp = ParseStamp(value);
-    if (stamp >= 0) {
-      m.stamp_us = stamp;
+    if (stamp >= 0) return stamp;
+  }
+  return -1;
+}
+
+// A frame of ScopeSyncs only, one or many, each laid out as above:
+// coalesced deliveries (docs/protocol.md#overload) are read as cheaply per
+// message as lone ones. Nothing is passed on unless the whole frame scans.
+bool ScanScopeSyncs(absl::string_view frame,
+                    absl::InlinedVector<ServerMessage, 4>& out) {
+  constexpr absl::string_view kHead = R"({"type":"ScopeSync","index":)";
+  constexpr absl::string_view kType = R"({"type":")";
+  if (!Eat(&frame, "[") || !absl::ConsumeSuffix(&frame, "]")) return false;
+  bool more = true;
+  while (more) {
+    ServerMessage m;
+    if (!Eat(&frame, kHead) || !EatUint(&frame, &m.index) ||
+        !Eat(&frame, R"(,"scopeIndex":)") || !EatUint(&frame, &m.scope_index) ||
+        !Eat(&frame, R"(,"fragments":[)")) {
+      return false;
+    }
+    // Every `{"type":"` ahead is a fragment (add or change) of this
+    // message, or the start of the next ScopeSync.
+    size_t end = frame.size();
+    more = false;
+    for (size_t at = frame.find(kType); at != absl::string_view::npos;
+         at = frame.find(kType, at + kType.size())) {
+      absl::string_view type = frame.substr(at + kType.size());
+      if (absl::StartsWith(type, R"(change")") ||
+          absl::StartsWith(type, R"(add")")) {
+        ++m.fragment_count;
+        continue;
+      }
+      if (!absl::StartsWith(frame.substr(at), kHead)) return false;
+      end = at;
+      more = true;
       break;
     }
+    absl::string_view fragments = frame.substr(0, end);
+    if (!absl::ConsumeSuffix(&fragments, more ? "]}," : "]}")) return false;
+    m.stamp_us = ScanStamp(fragments);
+    m.type = ServerMessageType::kScopeSync;
+    out.push_back(m);
+    frame.remove_prefix(end);
   }
-  m.type = ServerMessageType::kScopeSync;
   return true;
 }
 
@@ -277,9 +300,14 @@ std::string PingMessage(uint64_t ack) {
 
 absl::Status ParseServerFrame(
     absl::string_view frame, absl::FunctionRef<void(const ServerMessage&)> fn) {
-  ServerMessage fast;
-  if (ScanLoneScopeSync(frame, fast) || ScanLoneScopeSyncReply(frame, fast)) {
-    fn(fast);
+  absl::InlinedVector<ServerMessage, 4> syncs;
+  if (ScanScopeSyncs(frame, syncs)) {
+    for (const ServerMessage& m : syncs) fn(m);
+    return absl::OkStatus();
+  }
+  ServerMessage reply;
+  if (ScanLoneScopeSyncReply(frame, reply)) {
+    fn(reply);
     return absl::OkStatus();
   }
   char arena[kParseArenaBytes];

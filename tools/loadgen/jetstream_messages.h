@@ -82,8 +82,9 @@ struct ServerMessage {
 // order. Returns kInvalidArgument, after calling `fn` for nothing, if the frame
 // is not JSON or not made of objects with a string `type`.
 //
-// A frame holding nothing but one ScopeSync, or one ScopeSyncReply without
-// errors, in the canonical key order (type, index, scopeIndex or replyTo,
+// A frame holding nothing but ScopeSyncs (any number) whose fragments are
+// adds and changes, or one ScopeSyncReply without errors, in the canonical
+// key order (type, index, scopeIndex or replyTo,
 // fragments or fragmentReplies) is scanned rather than parsed, several
 // times faster; such a frame is trusted to be well-formed JSON.
 absl::Status ParseServerFrame(absl::string_view frame,

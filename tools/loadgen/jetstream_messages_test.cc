@@ -135,6 +135,42 @@ TEST(JetstreamMessagesTest, FastPathAgreesWithTheFullParse) {
   }
 }
 
+// Coalesced ScopeSyncs, scanned, read as the full parse reads the same
+// frame with its keys reordered (which the scan does not take).
+TEST(JetstreamMessagesTest, CoalescedScopeSyncsAgreeWithTheFullParse) {
+  auto sync = [](bool canonical, int index, absl::string_view fragments) {
+    return absl::StrCat(
+        canonical ? R"({"type":"ScopeSync","index":)" : R"({"index":)", index,
+        canonical ? "" : R"(,"type":"ScopeSync")",
+        R"(,"scopeIndex":1,"fragments":[)", fragments, "]}");
+  };
+  const std::string stamped = absl::StrCat(
+      R"({"type":"add","uuid":"a","clsName":"Shape","properties":{"x":[1]}},)",
+      R"({"type":"change","uuid":")", kRoot,
+      R"(","clsName":"Canvas","properties":{"name":"t77"}})");
+  // A string holding what looks like a message start, escaped as JSON has it.
+  const std::string tricky =
+      R"({"type":"change","uuid":"u","properties":{"name":"{\"type\":\"ScopeSync\",\"index\":9"}})";
+  for (bool canonical : {true, false}) {
+    SCOPED_TRACE(canonical ? "scanned" : "parsed");
+    auto m = ParseAll(absl::StrCat("[", sync(canonical, 5, stamped), ",",
+                                   sync(canonical, 6, ""), ",",
+                                   sync(canonical, 7, tricky), "]"));
+    ASSERT_EQ(m.size(), 3u);
+    EXPECT_EQ(m[0].type, ServerMessageType::kScopeSync);
+    EXPECT_EQ(m[0].index, 5u);
+    EXPECT_EQ(m[0].scope_index, 1u);
+    EXPECT_EQ(m[0].fragment_count, 2u);
+    EXPECT_EQ(m[0].stamp_us, 77);
+    EXPECT_EQ(m[1].index, 6u);
+    EXPECT_EQ(m[1].fragment_count, 0u);
+    EXPECT_EQ(m[1].stamp_us, -1);
+    EXPECT_EQ(m[2].index, 7u);
+    EXPECT_EQ(m[2].fragment_count, 1u);
+    EXPECT_EQ(m[2].stamp_us, -1);
+  }
+}
+
 TEST(JetstreamMessagesTest, FastPathLeavesTheRestToTheFullParse) {
   // An error in a fragment reply, two messages in one frame, a fragment of
   // an unknown type: all still read correctly.
@@ -155,10 +191,30 @@ TEST(JetstreamMessagesTest, FastPathLeavesTheRestToTheFullParse) {
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0].fragment_count, 1u);
 
+  // ScopeSyncs with a Ping between them, and a remove in the second one.
+  m = ParseAll(
+      R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[]},)"
+      R"({"type":"Ping","index":0,"ack":1,"resendMissing":false},)"
+      R"({"type":"ScopeSync","index":4,"scopeIndex":0,"fragments":[]},)"
+      R"({"type":"ScopeSync","index":5,"scopeIndex":0,"fragments":[{"type":"remove","uuid":"u"}]}])");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[1].type, ServerMessageType::kPing);
+  EXPECT_EQ(m[2].index, 4u);
+  EXPECT_EQ(m[3].index, 5u);
+  EXPECT_EQ(m[3].fragment_count, 1u);
+
   int calls = 0;
   EXPECT_FALSE(
       ParseServerFrame(
           R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[}]})",
+          [&](const ServerMessage&) { ++calls; })
+          .ok());
+  // The first of two ScopeSyncs scans; the second is broken: neither is
+  // passed on.
+  EXPECT_FALSE(
+      ParseServerFrame(
+          R"([{"type":"ScopeSync","index":3,"scopeIndex":0,"fragments":[]},)"
+          R"({"type":"ScopeSync","index":4,"scopeIndex":0,"fragments":[}]])",
           [&](const ServerMessage&) { ++calls; })
           .ok());
   EXPECT_EQ(calls, 0);
