@@ -1,11 +1,17 @@
 #include "tools/echo_server/echo_server.h"
 
 #include <algorithm>
+#include <deque>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "boost/asio/dispatch.hpp"
+#include "boost/asio/post.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/websocket.hpp"
@@ -68,10 +74,139 @@ class EchoSession : public std::enable_shared_from_this<EchoSession> {
   beast::flat_buffer buffer_;
 };
 
+class BroadcastSession;
+
 }  // namespace
+
+namespace echo_internal {
+
+// The open connections of a broadcasting server. Thread-safe.
+class Broadcaster {
+ public:
+  void Join(BroadcastSession* session) {
+    absl::MutexLock lock(&mu_);
+    sessions_.insert(session);
+  }
+  void Leave(BroadcastSession* session) {
+    absl::MutexLock lock(&mu_);
+    sessions_.erase(session);
+  }
+  // Queues `message` on every open connection.
+  void Send(std::shared_ptr<const std::string> message);
+
+ private:
+  absl::Mutex mu_;
+  absl::flat_hash_set<BroadcastSession*> sessions_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace echo_internal
+
+namespace {
+
+using echo_internal::Broadcaster;
+
+// BroadcastSession
+//
+// One connection of a broadcasting server: every message read goes to the
+// Broadcaster; what the Broadcaster queues here is written in order, one
+// write at a time. Runs on its own strand; kept alive by its pending
+// operations. Joins the Broadcaster once open and leaves it when it ends.
+class BroadcastSession : public std::enable_shared_from_this<BroadcastSession> {
+ public:
+  BroadcastSession(tcp::socket&& socket, Broadcaster& broadcaster)
+      : ws_(std::move(socket)), broadcaster_(broadcaster) {}
+  ~BroadcastSession() {
+    if (joined_) broadcaster_.Leave(this);
+  }
+
+  void Run() {
+    net::dispatch(ws_.get_executor(),
+                  beast::bind_front_handler(&BroadcastSession::OnRun,
+                                            shared_from_this()));
+  }
+
+  // Any thread: queues `message` behind those already queued.
+  void Queue(std::shared_ptr<const std::string> message) {
+    net::post(ws_.get_executor(), [self = shared_from_this(),
+                                   message = std::move(message)]() mutable {
+      self->queue_.push_back(std::move(message));
+      if (self->queue_.size() == 1) self->DoWrite();
+    });
+  }
+
+ private:
+  void OnRun() {
+    ws_.set_option(
+        websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept(beast::bind_front_handler(&BroadcastSession::OnAccept,
+                                               shared_from_this()));
+  }
+
+  void OnAccept(beast::error_code ec) {
+    if (ec) return;
+    ws_.text(true);
+    joined_ = true;
+    broadcaster_.Join(this);
+    DoRead();
+  }
+
+  void DoRead() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&BroadcastSession::OnRead,
+                                                      shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t) {
+    if (ec) return;
+    broadcaster_.Send(std::make_shared<const std::string>(
+        beast::buffers_to_string(buffer_.data())));
+    buffer_.consume(buffer_.size());
+    DoRead();
+  }
+
+  void DoWrite() {
+    ws_.async_write(net::buffer(*queue_.front()),
+                    beast::bind_front_handler(&BroadcastSession::OnWrite,
+                                              shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    if (ec) {
+      queue_.clear();
+      return;
+    }
+    queue_.pop_front();
+    if (!queue_.empty()) DoWrite();
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  Broadcaster& broadcaster_;
+  bool joined_ = false;
+  beast::flat_buffer buffer_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+};
+
+}  // namespace
+
+void echo_internal::Broadcaster::Send(
+    std::shared_ptr<const std::string> message) {
+  // Sessions leave from their destructors: hold each one before the lock
+  // goes.
+  std::vector<std::shared_ptr<BroadcastSession>> open;
+  {
+    absl::MutexLock lock(&mu_);
+    open.reserve(sessions_.size());
+    for (BroadcastSession* s : sessions_) {
+      if (auto held = s->weak_from_this().lock()) open.push_back(held);
+    }
+  }
+  for (const auto& s : open) s->Queue(message);
+}
 
 EchoServer::EchoServer(EchoServerOptions options)
     : options_(std::move(options)),
+      broadcaster_(options_.broadcast
+                       ? std::make_unique<echo_internal::Broadcaster>()
+                       : nullptr),
       ioc_(std::max(1, options_.threads)),
       acceptor_(ioc_) {}
 
@@ -111,7 +246,12 @@ void EchoServer::DoAccept() {
         if (ec == net::error::operation_aborted) return;
         if (!ec) {
           socket.set_option(tcp::no_delay(true), ec);
-          std::make_shared<EchoSession>(std::move(socket))->Run();
+          if (broadcaster_ != nullptr) {
+            std::make_shared<BroadcastSession>(std::move(socket), *broadcaster_)
+                ->Run();
+          } else {
+            std::make_shared<EchoSession>(std::move(socket))->Run();
+          }
         }
         DoAccept();
       });

@@ -11,6 +11,11 @@
 // per connection a strand, a read, a write of the same buffer, a read...
 // (one message in flight per connection, so no write queue is needed).
 //
+// With `broadcast` it is instead the Beast chat example's: every message
+// received goes to every open connection, the sender included (one shared
+// copy, posted to each connection's strand, a write queue per
+// connection). That is the ceiling of fan-out (--scenario=echo_fanout).
+//
 // Example:
 //   EchoServer server({.listen_address = "127.0.0.1", .port = 0});
 //   absl::StatusOr<uint16_t> port = server.Start();
@@ -25,6 +30,7 @@
 #define JETSTREAM_TOOLS_ECHO_SERVER_ECHO_SERVER_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,10 +41,15 @@
 
 namespace jetstream::echo {
 
+namespace echo_internal {
+class Broadcaster;
+}  // namespace echo_internal
+
 struct EchoServerOptions {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 0;  // 0 picks a free port
   int threads = 1;
+  bool broadcast = false;  // send each message to every connection
 };
 
 class EchoServer {
@@ -67,6 +78,8 @@ class EchoServer {
   void DoAccept();
 
   const EchoServerOptions options_;
+  const std::unique_ptr<echo_internal::Broadcaster>
+      broadcaster_;  // with `broadcast` only
   boost::asio::io_context ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "boost/asio/post.hpp"
 #include "boost/beast/core/bind_handler.hpp"
 
@@ -10,6 +11,11 @@ namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+
+namespace {
+// The root a broadcast ScopeSync names (no server reads it).
+constexpr char kEchoRoot[] = "00000000-0000-4000-8000-000000000000";
+}  // namespace
 
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -106,13 +112,13 @@ void LoadClient::OnRead(beast::error_code ec, size_t) {
     return;
   }
   int64_t now = NowMicros();
+  auto data = buffer_.cdata();
+  absl::string_view frame(static_cast<const char*>(data.data()), data.size());
   if (config_.protocol == ClientProtocol::kEcho) {
-    OnEcho(now);
+    OnEcho(frame, now);
   } else {
-    auto data = buffer_.cdata();
     absl::Status parsed = ParseServerFrame(
-        absl::string_view(static_cast<const char*>(data.data()), data.size()),
-        [this, now](const ServerMessage& m) { OnMessage(m, now); });
+        frame, [this, now](const ServerMessage& m) { OnMessage(m, now); });
     if (!parsed.ok()) ++stats_.protocol_errors;
   }
   buffer_.consume(buffer_.size());
@@ -148,16 +154,8 @@ void LoadClient::OnMessage(const ServerMessage& m, int64_t now_us) {
     case State::kRunning:
       if (m.type == ServerMessageType::kScopeSyncReply) {
         OnReply(m, now_us);
-      } else if (m.type == ServerMessageType::kScopeSync &&
-                 window_.Contains(now_us)) {
-        ++stats_.deliveries;
-        if (m.stamp_us >= 0 && m.stamp_us <= now_us) {
-          const uint64_t latency = static_cast<uint64_t>(now_us - m.stamp_us);
-          stats_.delivery_latency.Record(latency);
-          (window_.InSecondHalf(now_us) ? stats_.delivery_latency_second_half
-                                        : stats_.delivery_latency_first_half)
-              .Record(latency);
-        }
+      } else if (m.type == ServerMessageType::kScopeSync) {
+        RecordDelivery(m, now_us);
       }
       return;
     case State::kConnecting:
@@ -184,16 +182,53 @@ void LoadClient::OnReply(const ServerMessage& m, int64_t now_us) {
   if (config_.role == ClientRole::kClosedLoopWriter) SendChangeset();
 }
 
-void LoadClient::OnEcho(int64_t now_us) {
-  if (state_ != State::kRunning ||
-      config_.role != ClientRole::kClosedLoopWriter) {
-    return;
+void LoadClient::RecordDelivery(const ServerMessage& m, int64_t now_us) {
+  if (!window_.Contains(now_us)) return;
+  ++stats_.deliveries;
+  if (m.stamp_us >= 0 && m.stamp_us <= now_us) {
+    const uint64_t latency = static_cast<uint64_t>(now_us - m.stamp_us);
+    stats_.delivery_latency.Record(latency);
+    (window_.InSecondHalf(now_us) ? stats_.delivery_latency_second_half
+                                  : stats_.delivery_latency_first_half)
+        .Record(latency);
   }
-  if (window_.Contains(now_us)) {
-    ++stats_.replies;
-    stats_.reply_latency.Record(static_cast<uint64_t>(now_us - echo_sent_us_));
+}
+
+void LoadClient::OnEcho(absl::string_view frame, int64_t now_us) {
+  if (state_ != State::kRunning) return;
+  switch (config_.role) {
+    case ClientRole::kClosedLoopWriter:
+      if (window_.Contains(now_us)) {
+        ++stats_.replies;
+        stats_.reply_latency.Record(
+            static_cast<uint64_t>(now_us - echo_sent_us_));
+      }
+      SendEcho();
+      return;
+    case ClientRole::kReader:
+    case ClientRole::kPacedWriter: {
+      // A broadcast of the writer's stamped ScopeSync; the writer's own
+      // copy comes back as its reply.
+      const bool writer = config_.role == ClientRole::kPacedWriter;
+      absl::Status parsed =
+          ParseServerFrame(frame, [&](const ServerMessage& m) {
+            if (m.type != ServerMessageType::kScopeSync) return;
+            if (!writer) {
+              RecordDelivery(m, now_us);
+            } else if (window_.Contains(now_us) && m.stamp_us >= 0 &&
+                       m.stamp_us <= now_us) {
+              ++stats_.replies;
+              stats_.reply_latency.Record(
+                  static_cast<uint64_t>(now_us - m.stamp_us));
+            }
+          });
+      if (!parsed.ok()) ++stats_.protocol_errors;
+      return;
+    }
+    case ClientRole::kIdle:
+    case ClientRole::kStorm:
+      return;
   }
-  SendEcho();
 }
 
 void LoadClient::RecordSession(int64_t now_us) {
@@ -219,7 +254,11 @@ void LoadClient::BeginRunning() {
   state_ = State::kRunning;
   if (config_.protocol == ClientProtocol::kEcho) {
     if (config_.role == ClientRole::kClosedLoopWriter) SendEcho();
-    return;  // other roles only hold the connection
+    if (config_.role == ClientRole::kPacedWriter) {
+      next_send_ = std::chrono::steady_clock::now();
+      ArmPaceTimer();
+    }
+    return;  // other roles only hold the connection (or read broadcasts)
   }
   switch (config_.role) {
     case ClientRole::kClosedLoopWriter:
@@ -243,6 +282,13 @@ void LoadClient::BeginRunning() {
 void LoadClient::SendChangeset() {
   uint64_t index = next_index_++;
   int64_t now = NowMicros();
+  if (config_.protocol == ClientProtocol::kEcho) {
+    // As a server frames it, so readers take the same fast path as for a
+    // Jetstream server's delivery.
+    Send(absl::StrCat("[", ScopeSyncMessage(index, 0, kEchoRoot, "Canvas", now),
+                      "]"));
+    return;
+  }
   in_flight_.emplace_back(index, now);
   Send(ScopeSyncMessage(index, scope_index_, root_uuid_, root_class_, now));
 }

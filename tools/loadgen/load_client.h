@@ -116,7 +116,8 @@ struct LaneStats {
 
 enum class ClientProtocol { kJetstream, kEcho };
 
-// kReader and kIdle behave alike; kPacedWriter is Jetstream only.
+// kReader and kIdle behave alike, except that with the echo protocol a
+// kReader reads broadcasts (kEchoFanout).
 enum class ClientRole {
   kClosedLoopWriter,
   kPacedWriter,
@@ -175,7 +176,10 @@ class LoadClient : public std::enable_shared_from_this<LoadClient> {
   void OnRead(boost::beast::error_code ec, size_t bytes);
   void OnMessage(const ServerMessage& m, int64_t now_us);
   void OnReply(const ServerMessage& m, int64_t now_us);
-  void OnEcho(int64_t now_us);
+  // Echo protocol: `frame` came back (an echo, or a broadcast).
+  void OnEcho(absl::string_view frame, int64_t now_us);
+  // Counts a ScopeSync received in the window, with its latency.
+  void RecordDelivery(const ServerMessage& m, int64_t now_us);
 
   // Counts a storm session that got set up at `now_us`.
   void RecordSession(int64_t now_us);

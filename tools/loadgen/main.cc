@@ -28,8 +28,8 @@
 ABSL_FLAG(std::string, url, "ws://127.0.0.1:3000/",
           "WebSocket URL of the server under test.");
 ABSL_FLAG(std::string, scenario, "writers",
-          "writers (1), shared (2), fanout (3), idle (4), storm (5), echo or "
-          "echo_storm.");
+          "writers (1), shared (2), fanout (3), idle (4), storm (5), echo, "
+          "echo_storm or echo_fanout.");
 ABSL_FLAG(int, clients, 20,
           "Writers (writers, shared), readers (fanout), echo clients, or "
           "sessions set up at once (storm, echo_storm).");
@@ -38,7 +38,8 @@ ABSL_FLAG(std::string, scope, "",
           "Scope to fetch; {i} becomes the client number. Default: "
           "canvas/load-{i} (writers), canvas/shared, canvas/fanout, Canvas "
           "(idle, storm).");
-ABSL_FLAG(double, rate, 100, "Changesets per second of the fanout writer.");
+ABSL_FLAG(double, rate, 100,
+          "Changesets (echo_fanout: frames) per second of the fanout writer.");
 ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1),
           "Time between all clients running and the measurement window.");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),

@@ -149,9 +149,11 @@ absl::StatusOr<Scenario> ParseScenario(absl::string_view name) {
   if (name == "storm" || name == "5") return Scenario::kStorm;
   if (name == "echo") return Scenario::kEcho;
   if (name == "echo_storm") return Scenario::kEchoStorm;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown scenario '", name,
-      "' (writers, shared, fanout, idle, storm, echo, echo_storm)"));
+  if (name == "echo_fanout") return Scenario::kEchoFanout;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown scenario '", name,
+                   "' (writers, shared, fanout, idle, storm, echo, echo_storm, "
+                   "echo_fanout)"));
 }
 
 absl::string_view ScenarioName(Scenario scenario) {
@@ -170,6 +172,8 @@ absl::string_view ScenarioName(Scenario scenario) {
       return "echo";
     case Scenario::kEchoStorm:
       return "echo_storm";
+    case Scenario::kEchoFanout:
+      return "echo_fanout";
   }
   return "unknown";
 }
@@ -189,13 +193,19 @@ std::string DefaultScope(Scenario scenario) {
       return "Canvas";
     case Scenario::kEcho:
     case Scenario::kEchoStorm:
+    case Scenario::kEchoFanout:
       return "";
   }
   return "";
 }
 
 bool IsEcho(Scenario scenario) {
-  return scenario == Scenario::kEcho || scenario == Scenario::kEchoStorm;
+  return scenario == Scenario::kEcho || scenario == Scenario::kEchoStorm ||
+         scenario == Scenario::kEchoFanout;
+}
+
+bool IsFanout(Scenario scenario) {
+  return scenario == Scenario::kFanout || scenario == Scenario::kEchoFanout;
 }
 
 bool IsStorm(Scenario scenario) {
@@ -231,6 +241,7 @@ std::vector<ClientConfig> MakeClients(const LoadOptions& o,
       for (int i = 0; i < o.clients; ++i) add(ClientRole::kClosedLoopWriter, i);
       break;
     case Scenario::kFanout:
+    case Scenario::kEchoFanout:
       for (int i = 0; i < o.clients; ++i) add(ClientRole::kReader, i);
       add(ClientRole::kPacedWriter, o.clients);
       break;
@@ -275,7 +286,7 @@ absl::Status Validate(const LoadOptions& o) {
   if (o.scenario == Scenario::kIdle ? o.sessions < 1 : o.clients < 1) {
     return absl::InvalidArgumentError("need at least one client");
   }
-  if (o.scenario == Scenario::kFanout && o.rate <= 0) {
+  if (IsFanout(o.scenario) && o.rate <= 0) {
     return absl::InvalidArgumentError("rate must be positive");
   }
   return absl::OkStatus();
@@ -347,7 +358,7 @@ absl::StatusOr<Report> RunScenario(const LoadOptions& o) {
   report.reply_unit = IsEcho(o.scenario) ? "echoes" : "changesets";
   report.clients = total;
   report.threads = o.threads;
-  report.rate = o.scenario == Scenario::kFanout ? o.rate : 0;
+  report.rate = IsFanout(o.scenario) ? o.rate : 0;
   for (const NamedPid& p : o.pids) {
     ProcessFigures f;
     f.name = p.name;

@@ -23,6 +23,10 @@
 //             ScopeSync: the ceiling of what Beast does on this machine.
 //   kEchoStorm  kStorm against the echo server: N connections at a time,
 //             each dropped once its WebSocket is open (connections/s).
+//   kEchoFanout kFanout against the echo server with --broadcast: one
+//             writer at `rate` stamped ScopeSync frames/s that the server
+//             sends to all N readers (and back to the writer): the
+//             ceiling of fan-out on this machine.
 //
 // In a scope template "{i}" stands for the client's number (0-based).
 //
@@ -55,9 +59,11 @@ enum class Scenario {
   kStorm,
   kEcho,
   kEchoStorm,
+  kEchoFanout,
 };
 
-// "writers", "shared", "fanout", "idle", "storm", "echo", "echo_storm"
+// "writers", "shared", "fanout", "idle", "storm", "echo", "echo_storm",
+// "echo_fanout"
 // (also 1..5 for the five scenarios of the load-testing issue).
 absl::StatusOr<Scenario> ParseScenario(absl::string_view name);
 absl::string_view ScenarioName(Scenario scenario);
@@ -70,7 +76,7 @@ struct LoadOptions {
   int clients = 20;
   int sessions = 1000;  // kIdle
   std::string scope;    // empty: the scenario's default
-  double rate = 100;    // kFanout: the writer's changesets per second
+  double rate = 100;    // kFanout, kEchoFanout: the writer's frames/s
   absl::Duration warmup = absl::Seconds(1);
   absl::Duration duration = absl::Seconds(10);
   absl::Duration ping_interval = absl::Seconds(5);

@@ -6,6 +6,7 @@
 #include "tools/loadgen/runner.h"
 
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -129,7 +130,8 @@ TEST_F(RunnerTest, NoServerIsAnError) {
 class EchoRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto port = server_.Start();
+    if (!server_) server_.emplace(echo::EchoServerOptions{});
+    auto port = server_->Start();
     ASSERT_OK(port);
     port_ = *port;
   }
@@ -144,7 +146,7 @@ class EchoRunnerTest : public ::testing::Test {
     return o;
   }
 
-  echo::EchoServer server_{echo::EchoServerOptions{}};
+  std::optional<echo::EchoServer> server_;
   uint16_t port_ = 0;
 };
 
@@ -164,10 +166,32 @@ TEST_F(EchoRunnerTest, ConnectionStorm) {
   EXPECT_GT(r->sessions, 0u);
 }
 
+class BroadcastRunnerTest : public EchoRunnerTest {
+ protected:
+  BroadcastRunnerTest() {
+    server_.emplace(echo::EchoServerOptions{.broadcast = true});
+  }
+};
+
+// Every reader receives the writer's stamped frames; the writer's own copy
+// is its reply.
+TEST_F(BroadcastRunnerTest, EchoFanoutDeliversToEveryReader) {
+  LoadOptions o = Options(Scenario::kEchoFanout);
+  o.rate = 200;
+  auto r = RunScenario(o);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->ready, 5);  // 4 readers and the writer
+  EXPECT_EQ(r->failed, 0);
+  EXPECT_GT(r->replies, 0u);
+  EXPECT_GT(r->deliveries, r->replies);
+  EXPECT_EQ(r->delivery_latency.count, r->deliveries);
+  EXPECT_EQ(r->protocol_errors, 0u);
+}
+
 TEST(ScenarioTest, Names) {
   for (Scenario s : {Scenario::kWriters, Scenario::kShared, Scenario::kFanout,
                      Scenario::kIdle, Scenario::kStorm, Scenario::kEcho,
-                     Scenario::kEchoStorm}) {
+                     Scenario::kEchoStorm, Scenario::kEchoFanout}) {
     auto parsed = ParseScenario(ScenarioName(s));
     ASSERT_OK(parsed);
     EXPECT_EQ(*parsed, s);
