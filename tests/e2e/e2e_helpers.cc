@@ -149,6 +149,20 @@ absl::StatusOr<Fetched> FetchState(WsTestClient& client, absl::string_view name,
   return out;
 }
 
+absl::StatusOr<SessionClient> StartSession(std::unique_ptr<WsTestClient> ws,
+                                           absl::string_view scope) {
+  if (ws == nullptr) return absl::UnavailableError("not connected");
+  SessionClient client;
+  absl::StatusOr<std::string> token = ws->CreateSession();
+  if (!token.ok()) return token.status();
+  absl::StatusOr<Fetched> fetched = FetchState(*ws, scope);
+  if (!fetched.ok()) return fetched.status();
+  client.ws = std::move(ws);
+  client.token = *std::move(token);
+  client.fetched = *std::move(fetched);
+  return client;
+}
+
 std::string TestUuid(uint32_t group, uint64_t n) {
   return absl::StrFormat("%08x-0000-4000-8000-%012x", group, n);
 }

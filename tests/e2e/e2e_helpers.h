@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,18 @@ struct Fetched {
 };
 absl::StatusOr<Fetched> FetchState(WsTestClient& client, absl::string_view name,
                                    absl::Duration timeout = absl::Seconds(15));
+
+// StartSession()
+//
+// A client with a session that fetched one scope: creates the session on
+// `ws` (connected; null fails) and fetches `scope`.
+struct SessionClient {
+  std::unique_ptr<WsTestClient> ws;
+  std::string token;
+  Fetched fetched;
+};
+absl::StatusOr<SessionClient> StartSession(std::unique_ptr<WsTestClient> ws,
+                                           absl::string_view scope = "Canvas");
 
 // Canonical lower-case v4-shaped UUIDs for tests.
 std::string TestUuid(uint32_t group, uint64_t n);

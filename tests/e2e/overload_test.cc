@@ -29,32 +29,16 @@ class OverloadTest : public SystemFixture {
     return {"--ping_interval=1h", "--threads=1", "--max_delivery_lag=1ns"};
   }
 
-  struct Client {
-    std::unique_ptr<WsTestClient> ws;
-    std::string token;
-    Fetched fetched;
-    // Index of the last message it received: the SessionCreateReply is 0,
-    // the fetch's reply 1 and its ScopeState 2.
-    uint64_t last_index = 2;
-  };
-
-  // A session of its own on Canvas; clients made one after the other are
-  // one after the other in the hub's order of age.
-  Client NewClient() {
-    Client c;
-    c.ws = Connect();
-    if (c.ws == nullptr) return c;
-    absl::StatusOr<std::string> token = c.ws->CreateSession();
-    EXPECT_OK(token);
-    c.token = token.value_or("");
-    absl::StatusOr<Fetched> f = FetchState(*c.ws, "Canvas");
-    EXPECT_OK(f);
-    if (f.ok()) c.fetched = *std::move(f);
-    return c;
+  // A client with a session that fetched Canvas; clients made one after
+  // the other are one after the other in the hub's order of age.
+  SessionClient NewClient() {
+    absl::StatusOr<SessionClient> c = StartSession(Connect());
+    EXPECT_OK(c);
+    return c.ok() ? *std::move(c) : SessionClient{};
   }
 
   // The writer renames the canvas; returns the fragments it sent.
-  std::string Rename(Client& writer, int i) {
+  std::string Rename(SessionClient& writer, int i) {
     const std::string fragments = FragmentList(
         {ChangeFragment(writer.fetched.root_uuid, "Canvas",
                         absl::StrCat(R"({"name":"overloaded )", i, R"("})"))});
@@ -69,7 +53,7 @@ class OverloadTest : public SystemFixture {
   }
 
   // `client` was shed: 4097 server-overloaded, and its token is refused.
-  void ExpectShed(Client& client) {
+  void ExpectShed(SessionClient& client) {
     absl::StatusOr<CloseInfo> close = client.ws->WaitForClose();
     ASSERT_OK(close);
     EXPECT_EQ(close->code, 4097);
@@ -81,13 +65,13 @@ class OverloadTest : public SystemFixture {
     EXPECT_EQ(refused->code, 4096);
   }
 
-  // `client` receives the change as its next message, next in index order.
-  void ExpectDelivered(Client& client, const std::string& fragments) {
+  // `client` receives the change as its next message, with `index`.
+  void ExpectDelivered(SessionClient& client, const std::string& fragments,
+                       int64_t index) {
     absl::StatusOr<std::string> m = client.ws->NextMessage();
     ASSERT_OK(m);
     ASSERT_EQ(MessageType(*m), "ScopeSync") << *m;
-    EXPECT_EQ(UintField(*m, "index"),
-              static_cast<int64_t>(++client.last_index));
+    EXPECT_EQ(UintField(*m, "index"), index);
     EXPECT_EQ(Field(*m, "fragments"), fragments);
   }
 };
@@ -95,9 +79,9 @@ class OverloadTest : public SystemFixture {
 TEST_F(OverloadTest, AHubBehindEndsItsNewestSessionAndServesTheRestInOrder) {
   // The writer first, so it is the oldest; then nine readers. A tenth of
   // ten sessions is one.
-  Client writer = NewClient();
+  SessionClient writer = NewClient();
   ASSERT_NE(writer.ws, nullptr);
-  std::vector<Client> readers;
+  std::vector<SessionClient> readers;
   for (int i = 0; i < 9; ++i) {
     readers.push_back(NewClient());
     ASSERT_NE(readers.back().ws, nullptr);
@@ -114,8 +98,10 @@ TEST_F(OverloadTest, AHubBehindEndsItsNewestSessionAndServesTheRestInOrder) {
     ExpectShed(readers.back());
     ASSERT_FALSE(HasFatalFailure());
     readers.pop_back();
-    for (Client& reader : readers) {
-      ExpectDelivered(reader, fragments);
+    for (SessionClient& reader : readers) {
+      // A reader's session sent 0 (SessionCreateReply), 1 and 2 (the
+      // fetch's reply and ScopeState), then one ScopeSync per commit.
+      ExpectDelivered(reader, fragments, 2 + round);
       ASSERT_FALSE(HasFatalFailure());
     }
     EXPECT_TRUE(WaitForGauge(gateway_->metrics_port(), kShed, round));
@@ -124,7 +110,7 @@ TEST_F(OverloadTest, AHubBehindEndsItsNewestSessionAndServesTheRestInOrder) {
 
   // A shed client connects again, as after any 4097: its new session's
   // state holds every commit.
-  Client back = NewClient();
+  SessionClient back = NewClient();
   ASSERT_NE(back.ws, nullptr);
   EXPECT_THAT(Field(back.fetched.state, "fragments"),
               HasSubstr(R"("name":"overloaded 2")"));

@@ -69,28 +69,15 @@ class ResumeTest : public SystemFixture,
     return {"--ping_interval=1h", absl::StrCat("--threads=", GetParam())};
   }
 
-  struct Client {
-    std::unique_ptr<WsTestClient> ws;
-    std::string token;
-    Fetched fetched;
-  };
-
   // A client with a session that fetched Canvas.
-  Client NewClient() {
-    Client c;
-    c.ws = Connect();
-    if (c.ws == nullptr) return c;
-    absl::StatusOr<std::string> token = c.ws->CreateSession();
-    EXPECT_OK(token);
-    c.token = token.value_or("");
-    absl::StatusOr<Fetched> f = FetchState(*c.ws, "Canvas");
-    EXPECT_OK(f);
-    if (f.ok()) c.fetched = *std::move(f);
-    return c;
+  SessionClient NewClient() {
+    absl::StatusOr<SessionClient> c = StartSession(Connect());
+    EXPECT_OK(c);
+    return c.ok() ? *std::move(c) : SessionClient{};
   }
 
   // `count` changes by `writer`, each answered; returns the fragments lists.
-  std::vector<std::string> Write(Client& writer, int count, int tag) {
+  std::vector<std::string> Write(SessionClient& writer, int count, int tag) {
     std::vector<std::string> written;
     for (int i = 0; i < count; ++i) {
       std::string fragments = FragmentList({ChangeFragment(
@@ -140,8 +127,8 @@ class ResumeTest : public SystemFixture,
 // out as soon as the session is resumed, without any request
 // (docs/protocol.md#d7-flush-on-resume).
 TEST_P(ResumeTest, HeaderResumeFlushesMissedMessagesAtOnce) {
-  Client b = NewClient();
-  Client a = NewClient();
+  SessionClient b = NewClient();
+  SessionClient a = NewClient();
   ASSERT_NE(a.ws, nullptr);
   ASSERT_NE(b.ws, nullptr);
   a.ws->Drop();
@@ -172,8 +159,8 @@ TEST_P(ResumeTest,
        {"x-jetstream-sessiontoken", "X-Jetstream-SessionToken",
         "X-JETSTREAM-SESSIONTOKEN"}) {
     SCOPED_TRACE(key);
-    Client b = NewClient();
-    Client a = NewClient();
+    SessionClient b = NewClient();
+    SessionClient a = NewClient();
     ASSERT_NE(a.ws, nullptr);
     ASSERT_NE(b.ws, nullptr);
     a.ws->Drop();
@@ -216,8 +203,8 @@ TEST_P(ResumeTest, UnknownTokenIsDenied) {
 // message once in index order, with no gap at any point: not in what the
 // resume flushes, not in the resend.
 TEST_P(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
-  Client b = NewClient();
-  Client a = NewClient();
+  SessionClient b = NewClient();
+  SessionClient a = NewClient();
   ASSERT_NE(a.ws, nullptr);
   ASSERT_NE(b.ws, nullptr);
   // Written to a's connection, never read by a.
@@ -246,11 +233,11 @@ TEST_P(ResumeTest, MessagesLostOnTheDeadConnectionComeBackWithoutGap) {
 // The same without waiting for the gateway to notice the drop: whichever
 // way the writes race with the drop, nothing is missing and nothing gaps.
 TEST_P(ResumeTest, ResumeRacingTheDropLosesNothing) {
-  Client b = NewClient();
+  SessionClient b = NewClient();
   ASSERT_NE(b.ws, nullptr);
   for (int round = 0; round < 5; ++round) {
     SCOPED_TRACE(round);
-    Client a = NewClient();
+    SessionClient a = NewClient();
     ASSERT_NE(a.ws, nullptr);
     a.ws->Drop();
     std::vector<std::string> written = Write(b, 3, 10 + round);
@@ -270,8 +257,8 @@ TEST_P(ResumeTest, ResumeRacingTheDropLosesNothing) {
 // old one, and its late close never touches the new one
 // (docs/protocol.md#d7-flush-on-resume).
 TEST_P(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
-  Client b = NewClient();
-  Client a = NewClient();
+  SessionClient b = NewClient();
+  SessionClient a = NewClient();
   ASSERT_NE(a.ws, nullptr);
   ASSERT_NE(b.ws, nullptr);
   std::vector<std::string> written = Write(b, 1, 5);  // sent to a's old socket
@@ -305,8 +292,8 @@ TEST_P(ResumeTest, LateCloseOfTheOldConnectionDoesNotBreakTheResumedOne) {
 }
 
 TEST_P(ResumeTest, DroppingTheOldConnectionAfterResumeDoesNotBreakTheNewOne) {
-  Client b = NewClient();
-  Client a = NewClient();
+  SessionClient b = NewClient();
+  SessionClient a = NewClient();
   ASSERT_NE(a.ws, nullptr);
   ASSERT_NE(b.ws, nullptr);
   auto a2 = Connect("/", {{"X-Jetstream-SessionToken", a.token}});
@@ -322,8 +309,8 @@ TEST_P(ResumeTest, DroppingTheOldConnectionAfterResumeDoesNotBreakTheNewOne) {
 }
 
 TEST_P(ResumeTest, CleanCloseKeepsTheSessionResumable) {
-  Client b = NewClient();
-  Client a = NewClient();
+  SessionClient b = NewClient();
+  SessionClient a = NewClient();
   ASSERT_NE(a.ws, nullptr);
   ASSERT_NE(b.ws, nullptr);
   a.ws->Close();  // a WebSocket close, not the end of the session
@@ -339,8 +326,8 @@ TEST_P(ResumeTest, CleanCloseKeepsTheSessionResumable) {
 }
 
 TEST_P(ResumeTest, OnlyTheLatestOfTwoResumesStaysConnected) {
-  Client b = NewClient();
-  Client a = NewClient();
+  SessionClient b = NewClient();
+  SessionClient a = NewClient();
   ASSERT_NE(a.ws, nullptr);
   ASSERT_NE(b.ws, nullptr);
   a.ws->Drop();
@@ -368,9 +355,9 @@ TEST_P(ResumeTest, OnlyTheLatestOfTwoResumesStaysConnected) {
 // another hub's accepted connection) with a resend request.
 TEST_P(ResumeTest, EveryReaderOnEveryHubGetsEveryChangeOnceAndInOrder) {
   constexpr int kReaders = 7;
-  Client writer = NewClient();
+  SessionClient writer = NewClient();
   ASSERT_NE(writer.ws, nullptr);
-  std::vector<Client> readers;
+  std::vector<SessionClient> readers;
   for (int i = 0; i < kReaders; ++i) {
     readers.push_back(NewClient());
     ASSERT_NE(readers.back().ws, nullptr);

@@ -41,29 +41,17 @@ class SlowClientTest : public SystemFixture {
             absl::StrCat("--max_write_queue_bytes=", kWriteQueueBytes)};
   }
 
-  struct Client {
-    std::unique_ptr<WsTestClient> ws;
-    std::string token;
-    Fetched fetched;
-  };
-
-  Client NewClient() {
-    Client c;
-    c.ws = Connect();
-    if (c.ws == nullptr) return c;
-    absl::StatusOr<std::string> token = c.ws->CreateSession();
-    EXPECT_OK(token);
-    c.token = token.value_or("");
-    absl::StatusOr<Fetched> f = FetchState(*c.ws, "Canvas");
-    EXPECT_OK(f);
-    if (f.ok()) c.fetched = *std::move(f);
-    return c;
+  // A client with a session that fetched Canvas.
+  SessionClient NewClient() {
+    absl::StatusOr<SessionClient> c = StartSession(Connect());
+    EXPECT_OK(c);
+    return c.ok() ? *std::move(c) : SessionClient{};
   }
 
   // The writer renames the canvas to a `bytes`-long name; the reader, which
   // keeps up, receives exactly that as its next message.
-  void WriteAndCheck(Client& writer, Client& reader, int i, size_t bytes,
-                     uint64_t* reader_index) {
+  void WriteAndCheck(SessionClient& writer, SessionClient& reader, int i,
+                     size_t bytes, uint64_t* reader_index) {
     std::string name(bytes, static_cast<char>('a' + i % 26));
     absl::StrAppend(&name, i);
     const std::string fragments = FragmentList(
@@ -84,9 +72,9 @@ class SlowClientTest : public SystemFixture {
 };
 
 TEST_F(SlowClientTest, ClientThatStopsReadingIsClosedAndOthersKeepReceiving) {
-  Client writer = NewClient();
-  Client normal = NewClient();
-  Client slow = NewClient();
+  SessionClient writer = NewClient();
+  SessionClient normal = NewClient();
+  SessionClient slow = NewClient();
   ASSERT_NE(writer.ws, nullptr);
   ASSERT_NE(normal.ws, nullptr);
   ASSERT_NE(slow.ws, nullptr);
@@ -156,9 +144,9 @@ TEST_F(SlowClientTest, ClientThatStopsReadingIsClosedAndOthersKeepReceiving) {
 }
 
 TEST_F(SlowClientTest, ClientThatCatchesUpInTimeLosesNothing) {
-  Client writer = NewClient();
-  Client normal = NewClient();
-  Client lagging = NewClient();
+  SessionClient writer = NewClient();
+  SessionClient normal = NewClient();
+  SessionClient lagging = NewClient();
   ASSERT_NE(lagging.ws, nullptr);
   // Well within the kernel buffers: the gateway's queue never fills.
   const int kChanges = 40;
